@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class QualificationsAppConfig(AppConfig):
+    name = "qualifications_app"
+    verbose_name = "Qualifications"

@@ -1,0 +1,99 @@
+"""Qualifications, the grants that put workers on them, and the review audit log."""
+
+from django.conf import settings
+from django.db import models
+
+
+class Qualification(models.Model):
+    """A named list of workers with an integer value each (allowlists, onboarding)."""
+
+    name = models.CharField(max_length=200, unique=True)
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class GrantedQualification(models.Model):
+    """`worker` holds `qualification` with `value`; one row per pair."""
+
+    worker = models.ForeignKey(
+        "tasks_app.Worker", on_delete=models.CASCADE, related_name="granted_qualifications"
+    )
+    qualification = models.ForeignKey(
+        Qualification, on_delete=models.CASCADE, related_name="grants"
+    )
+    value = models.IntegerField(default=1)
+    granted_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["worker", "qualification"],
+                name="grantedqualification_one_per_worker",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.qualification_id}={self.value} for worker {self.worker_id}"
+
+
+class ReviewAction(models.TextChoices):
+    APPROVE = "approve"
+    REJECT = "reject"
+    SOFT_REJECT = "soft_reject"
+    BONUS = "bonus"
+    BLOCK = "block"
+    UNBLOCK = "unblock"
+    GRANT = "grant"
+    REVOKE = "revoke"
+
+
+class WorkerReview(models.Model):
+    """Audit row for every review decision, grant, revoke and block: who, when, why."""
+
+    worker = models.ForeignKey(
+        "tasks_app.Worker", on_delete=models.CASCADE, related_name="reviews"
+    )
+    action = models.CharField(max_length=16, choices=ReviewAction.choices)
+    unit = models.ForeignKey(
+        "tasks_app.Unit",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="reviews",
+    )
+    qualification = models.ForeignKey(
+        Qualification,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="reviews",
+    )
+    value = models.IntegerField(null=True, blank=True)
+    amount = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
+    reason = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-pk"]
+        indexes = [
+            # A worker's history, newest first (worker admin page).
+            models.Index(fields=["worker", "-created_at"], name="workerreview_worker_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} worker {self.worker_id}"

@@ -1,0 +1,331 @@
+"""Tasks, runs, assignments, units, workers and agents (DESIGN §3).
+
+Status names are Mephisto's, so that exports and ported scripts keep working.
+Invariants live in the database as constraints; services do the transitions.
+"""
+
+from django.db import models
+from django.db.models import Q
+
+
+class ProviderType(models.TextChoices):
+    MOCK = "mock", "Mock"
+    MTURK_SANDBOX = "mturk_sandbox", "MTurk sandbox"
+    MTURK = "mturk", "MTurk"
+    PROLIFIC = "prolific", "Prolific"
+
+
+class UnitStatus(models.TextChoices):
+    CREATED = "created"
+    LAUNCHED = "launched"
+    ASSIGNED = "assigned"
+    COMPLETED = "completed"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    SOFT_REJECTED = "soft_rejected"
+    EXPIRED = "expired"
+
+
+# A unit in one of these states is held by a worker (`Unit.worker` is set).
+UNIT_HELD_STATUSES = (
+    UnitStatus.ASSIGNED,
+    UnitStatus.COMPLETED,
+    UnitStatus.ACCEPTED,
+    UnitStatus.REJECTED,
+    UnitStatus.SOFT_REJECTED,
+)
+UNIT_FINAL_STATUSES = (
+    UnitStatus.ACCEPTED,
+    UnitStatus.REJECTED,
+    UnitStatus.SOFT_REJECTED,
+    UnitStatus.EXPIRED,
+)
+
+
+class AgentStatus(models.TextChoices):
+    NONE = "none"
+    ACCEPTED = "accepted"
+    IN_TASK = "in_task"
+    COMPLETED = "completed"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    SOFT_REJECTED = "soft_rejected"
+    RETURNED = "returned"
+    TIMEOUT = "timeout"
+    DISCONNECT = "disconnect"
+    EXPIRED = "expired"
+
+
+# An agent in one of these states is still working on its unit.
+AGENT_LIVE_STATUSES = (AgentStatus.NONE, AgentStatus.ACCEPTED, AgentStatus.IN_TASK)
+
+
+class OnboardingStatus(models.TextChoices):
+    NONE = "none"
+    ONBOARDING = "onboarding"
+    COMPLETED = "completed"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class TaskRunStatus(models.TextChoices):
+    LAUNCHING = "launching"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    SHUT_DOWN = "shut_down"
+
+
+class Requester(models.Model):
+    """Who pays: one account on one provider (Mephisto's `requester_name`)."""
+
+    name = models.CharField(max_length=200)
+    provider_type = models.CharField(max_length=32, choices=ProviderType.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider_type", "name"], name="requester_unique_name"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.provider_type})"
+
+
+class Task(models.Model):
+    """Everything launched under one `task_name`; limits are counted across it."""
+
+    task_name = models.CharField(max_length=200, unique=True)
+    task_type = models.CharField(max_length=64, help_text="The blueprint type.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["task_name"]
+
+    def __str__(self) -> str:
+        return self.task_name
+
+
+class TaskRun(models.Model):
+    """One launch of a Task, with the config it was launched with, frozen."""
+
+    task = models.ForeignKey(Task, on_delete=models.PROTECT, related_name="runs")
+    requester = models.ForeignKey(
+        Requester, on_delete=models.PROTECT, related_name="runs"
+    )
+    status = models.CharField(
+        max_length=16, choices=TaskRunStatus.choices, default=TaskRunStatus.LAUNCHING
+    )
+    blueprint_type = models.CharField(max_length=64)
+    architect_type = models.CharField(max_length=64)
+    provider_type = models.CharField(max_length=32, choices=ProviderType.choices)
+
+    # The config exactly as given, the overrides, what they resolved to, and a
+    # hash of the resolved config (equal hashes = identical launches).
+    config_path = models.CharField(max_length=500, blank=True)
+    config_yaml = models.TextField()
+    config_overrides = models.JSONField(default=list, blank=True)
+    resolved_config = models.JSONField()
+    config_hash = models.CharField(max_length=64, db_index=True)
+
+    # Copied out of the config because the platform queries them.
+    task_title = models.CharField(max_length=500)
+    task_description = models.TextField()
+    task_reward = models.DecimalField(max_digits=10, decimal_places=2)
+    task_tags = models.CharField(max_length=500, blank=True)
+    assignment_duration_in_seconds = models.PositiveIntegerField()
+    allowed_concurrent = models.PositiveIntegerField(help_text="0 = unlimited")
+    maximum_units_per_worker = models.PositiveIntegerField(help_text="0 = unlimited")
+    max_num_concurrent_units = models.PositiveIntegerField(help_text="0 = unlimited")
+    no_submission_patience = models.PositiveIntegerField()
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    launched_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(task_reward__gte=0), name="taskrun_reward_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Run {self.pk}"
+
+
+class Assignment(models.Model):
+    """One data row of a run; its units are the worker slots for that row.
+
+    The status of an assignment is derived from its units and never stored.
+    """
+
+    run = models.ForeignKey(TaskRun, on_delete=models.CASCADE, related_name="assignments")
+    row_index = models.PositiveIntegerField()
+    data = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["run", "row_index"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "row_index"], name="assignment_row_unique_per_run"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Assignment {self.pk} (run {self.run_id}, row {self.row_index})"
+
+
+class Worker(models.Model):
+    """A crowd worker as a provider names them. MTurk sandbox names end `_sandbox`."""
+
+    provider_type = models.CharField(max_length=32, choices=ProviderType.choices)
+    worker_name = models.CharField(max_length=200)
+    # The local blocklist: a blocked worker gets no work from any run.
+    is_blocked = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider_type", "worker_name"], name="worker_unique_name"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.worker_name} ({self.provider_type})"
+
+
+class Unit(models.Model):
+    """One worker slot of an assignment; negative `unit_index` = screening/gold."""
+
+    assignment = models.ForeignKey(
+        Assignment, on_delete=models.CASCADE, related_name="units"
+    )
+    # Denormalised from the assignment: the claim query filters units by run.
+    run = models.ForeignKey(TaskRun, on_delete=models.CASCADE, related_name="units")
+    unit_index = models.IntegerField()
+    status = models.CharField(
+        max_length=16, choices=UnitStatus.choices, default=UnitStatus.CREATED
+    )
+    worker = models.ForeignKey(
+        Worker, on_delete=models.PROTECT, null=True, blank=True, related_name="units"
+    )
+    pay_amount = models.DecimalField(max_digits=10, decimal_places=2)
+    # The provider's id for this unit (an MTurk HIT id), once launched there.
+    provider_unit_id = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["pk"]
+        indexes = [
+            # Claiming: the next launched unit of a run, in pk order.
+            models.Index(fields=["run", "status"], name="unit_run_status_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["assignment", "unit_index"],
+                name="unit_index_unique_per_assignment",
+            ),
+            models.UniqueConstraint(
+                fields=["assignment", "worker"],
+                condition=Q(worker__isnull=False),
+                name="unit_one_per_worker_per_assignment",
+            ),
+            models.CheckConstraint(
+                condition=Q(worker__isnull=False)
+                | ~Q(status__in=[s.value for s in UNIT_HELD_STATUSES]),
+                name="unit_held_has_worker",
+            ),
+            models.CheckConstraint(
+                condition=Q(worker__isnull=True)
+                | ~Q(status__in=[UnitStatus.CREATED, UnitStatus.LAUNCHED]),
+                name="unit_free_has_no_worker",
+            ),
+            models.CheckConstraint(
+                condition=Q(pay_amount__gte=0), name="unit_pay_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Unit {self.pk} ({self.status})"
+
+
+class Agent(models.Model):
+    """A worker's attempt at a unit. `public_id` is the worker's capability."""
+
+    public_id = models.CharField(max_length=64, unique=True)
+    unit = models.ForeignKey(Unit, on_delete=models.CASCADE, related_name="agents")
+    worker = models.ForeignKey(Worker, on_delete=models.PROTECT, related_name="agents")
+    run = models.ForeignKey(TaskRun, on_delete=models.CASCADE, related_name="agents")
+    status = models.CharField(
+        max_length=16, choices=AgentStatus.choices, default=AgentStatus.NONE
+    )
+    # The page's `agent_registration_id`: registering again returns this agent.
+    registration_id = models.CharField(max_length=200)
+    provider_assignment_id = models.CharField(max_length=200, blank=True)
+    submission = models.JSONField(null=True, blank=True)
+    metadata = models.JSONField(null=True, blank=True)
+    # Submitted after the agent timed out: kept, and flagged for review.
+    is_late = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    deadline_at = models.DateTimeField()
+    submitted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["pk"]
+        indexes = [
+            # The timeout sweep: live agents past their deadline.
+            models.Index(fields=["status", "deadline_at"], name="agent_status_deadline_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["unit"],
+                condition=Q(status__in=[s.value for s in AGENT_LIVE_STATUSES]),
+                name="agent_one_live_per_unit",
+            ),
+            models.UniqueConstraint(
+                fields=["run", "registration_id"],
+                name="agent_registration_unique_per_run",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Agent {self.pk} ({self.status})"
+
+
+class OnboardingAgent(models.Model):
+    """A worker's attempt at a run's onboarding. Public ids start `onboarding`."""
+
+    public_id = models.CharField(max_length=64, unique=True)
+    run = models.ForeignKey(
+        TaskRun, on_delete=models.CASCADE, related_name="onboarding_agents"
+    )
+    worker = models.ForeignKey(
+        Worker, on_delete=models.PROTECT, related_name="onboarding_agents"
+    )
+    status = models.CharField(
+        max_length=16, choices=OnboardingStatus.choices, default=OnboardingStatus.NONE
+    )
+    registration_id = models.CharField(max_length=200)
+    submission = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "registration_id"],
+                name="onboardingagent_registration_unique_per_run",
+            ),
+            models.CheckConstraint(
+                condition=Q(public_id__startswith="onboarding"),
+                name="onboardingagent_public_id_prefix",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Onboarding agent {self.pk} ({self.status})"
