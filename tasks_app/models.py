@@ -128,6 +128,10 @@ class TaskRun(models.Model):
     config_overrides = models.JSONField(default=list, blank=True)
     resolved_config = models.JSONField()
     config_hash = models.CharField(max_length=64, db_index=True)
+    # Requirements (from the config and the build_shared_state hook) and the rest
+    # of what the hook returned (onboarding_data, ...), as launched.
+    qualifications = models.JSONField(default=list, blank=True)
+    shared_state = models.JSONField(default=dict, blank=True)
 
     # Copied out of the config because the platform queries them.
     task_title = models.CharField(max_length=500)

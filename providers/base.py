@@ -1,0 +1,50 @@
+"""The one interface every crowd provider implements.
+
+Providers are called only from Celery tasks (never under a row lock) and are
+built lazily: nothing here touches the network at import time.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from tasks_app.models import TaskRun
+    from tasks_app.run_config import RunConfig
+
+
+class ProviderError(Exception):
+    """A provider call failed. `transient` says whether retrying may help."""
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+class Provider(ABC):
+    """A crowd provider: where workers come from and how they are paid."""
+
+    provider_type: ClassVar[str]
+    # The provider's commission on rewards and bonuses, for cost estimates.
+    fee_rate: ClassVar[Decimal] = Decimal("0")
+
+    @classmethod
+    def check_can_launch(cls, *, config: RunConfig) -> None:
+        """Raise ConfigError if this provider can't launch `config` from here."""
+
+    @abstractmethod
+    def launch_units(self, *, run: TaskRun, unit_ids: list[int]) -> dict[int, str]:
+        """Post `unit_ids` to the provider; return the provider's id for each.
+
+        Must be idempotent: launching the same unit twice posts it once.
+        """
+
+    @abstractmethod
+    def expire_units(self, *, run: TaskRun, provider_unit_ids: list[str]) -> None:
+        """Withdraw units from the provider so no new worker can take them."""
+
+    def describe_call(self, operation: str, **request: Any) -> dict[str, Any]:
+        """What the call log records about a call (no secrets)."""
+        return {"operation": operation, **request}

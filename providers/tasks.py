@@ -1,0 +1,20 @@
+"""Celery tasks that talk to providers. Thin: take ids, call a service."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from providers import services
+from providers.base import ProviderError
+
+
+@shared_task(bind=True, max_retries=8)
+def launch_units(self, run_id: int) -> int:
+    """Launch a run's pending units on its provider. Safe to run twice."""
+    try:
+        return services.launch_units(run_id=run_id)
+    except ProviderError as exc:
+        if exc.transient:
+            # Throttling and 5xx: back off 2, 4, 8 ... seconds, at most 5 minutes.
+            raise self.retry(exc=exc, countdown=min(2 ** (self.request.retries + 1), 300))
+        raise

@@ -1,0 +1,79 @@
+"""A run's hooks: the Python a Mephisto user keeps in their run script.
+
+`mephisto.blueprint.hooks` names a module, either dotted (`my_task.hooks`, imported
+with the task folder on the path) or a file (`${task_dir}/hooks.py`). Its optional
+functions are called by the platform:
+
+- `build_shared_state(cfg)` at launch: returns extra `qualifications`,
+  `static_task_data`, `onboarding_data`, ... from the config's own flags;
+- `validate_onboarding(data)` when a worker submits onboarding;
+- `worker_can_do_unit(worker, unit)` before a unit is handed out;
+- `on_unit_submitted(unit)` after a unit is submitted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+HOOK_NAMES = (
+    "build_shared_state",
+    "validate_onboarding",
+    "worker_can_do_unit",
+    "on_unit_submitted",
+)
+
+
+class HooksError(Exception):
+    """The hooks module can't be found or imported."""
+
+
+def load_hooks(ref: str, *, task_dir: Path | str | None = None) -> ModuleType:
+    """Import the hooks module named by `ref` (dotted name or path to a .py file)."""
+    if ref.endswith(".py") or "/" in ref:
+        return _load_file(Path(ref) if task_dir is None else Path(task_dir) / ref)
+    added = False
+    if task_dir is not None and str(task_dir) not in sys.path:
+        # A dotted name is looked up next to the task too, as a run script would.
+        sys.path.insert(0, str(task_dir))
+        added = True
+    try:
+        return importlib.import_module(ref)
+    except ImportError as exc:
+        raise HooksError(f"can't import hooks module {ref!r}: {exc}") from exc
+    except Exception as exc:
+        raise HooksError(f"hooks module {ref!r} failed to import: {exc!r}") from exc
+    finally:
+        if added:
+            sys.path.remove(str(task_dir))
+
+
+def _load_file(path: Path) -> ModuleType:
+    path = path.resolve()
+    if not path.is_file():
+        raise HooksError(f"hooks file not found: {path}")
+    digest = hashlib.sha1(str(path).encode()).hexdigest()[:12]
+    name = f"crowdsite_hooks_{digest}"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise HooksError(f"can't load hooks file {path}")
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        raise HooksError(f"hooks file {path} failed to import: {exc!r}") from exc
+    sys.modules[name] = module
+    return module
+
+
+def resolved_hooks_ref(ref: str, task_dir: Path) -> str:
+    """The form of `ref` to store with a run, so other processes can load it."""
+    if ref.endswith(".py") or "/" in ref:
+        return str((task_dir / ref).resolve())
+    return ref

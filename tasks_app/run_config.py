@@ -1,0 +1,614 @@
+"""Loading a launch config: Mephisto's Hydra YAML, overrides, validation, data rows.
+
+`load_run_config()` is the one way in. It composes the YAML with Hydra (so the
+`defaults:` list, `#@package _global_`, `${...}` interpolation and `key=value` /
+`group=option` overrides behave as they do under Mephisto), checks it against the
+schema in `run_config_schema`, loads the data rows and calls the `build_shared_state`
+hook. Anything wrong raises `ConfigError` naming the key path; nothing is written.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import hashlib
+import json
+import re
+import threading
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from django.conf import settings
+from hydra import compose, initialize_config_dir
+from hydra.core.config_store import ConfigStore
+from hydra.core.global_hydra import GlobalHydra
+from hydra.errors import HydraException, MissingConfigException
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from tasks_app import hooks as task_hooks
+from tasks_app import run_config_schema as schema
+
+LIVE_PROVIDERS = ("mturk_sandbox", "mturk", "prolific")
+# Keys the platform derives or adds at the top level next to `mephisto:`.
+PLATFORM_TOP_LEVEL_KEYS = ("task_dir",)
+TASK_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}$")
+DATA_SOURCE_KEYS = ("data_csv", "data_json", "data_jsonl")
+SHARED_STATE_KEYS = (
+    "qualifications",
+    "static_task_data",
+    "onboarding_data",
+    "mturk_specific_qualifications",
+    "prolific_specific_qualifications",
+)
+
+# Hydra keeps its state in a process-wide singleton; composing is serialised.
+_hydra_lock = threading.Lock()
+
+
+class ConfigError(Exception):
+    """A launch config that can't be used. The message names the key path."""
+
+    def __init__(self, message: str, *, key: str | None = None) -> None:
+        self.key = key
+        super().__init__(f"{key}: {message}" if key else message)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A validated launch config, ready for `services.launch_run`."""
+
+    source_yaml: str
+    path: Path | None
+    overrides: tuple[str, ...]
+    task_dir: Path
+    resolved: dict[str, Any]
+    rows: list[dict[str, Any]]
+    qualifications: list[dict[str, Any]]
+    shared_state: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def task(self) -> dict[str, Any]:
+        return self.resolved["mephisto"]["task"]
+
+    @property
+    def blueprint(self) -> dict[str, Any]:
+        return self.resolved["mephisto"]["blueprint"]
+
+    @property
+    def architect(self) -> dict[str, Any]:
+        return self.resolved["mephisto"]["architect"]
+
+    @property
+    def provider(self) -> dict[str, Any]:
+        return self.resolved["mephisto"]["provider"]
+
+    @property
+    def blueprint_type(self) -> str:
+        return self.blueprint["_blueprint_type"]
+
+    @property
+    def architect_type(self) -> str:
+        return self.architect["_architect_type"]
+
+    @property
+    def provider_type(self) -> str:
+        return self.provider["_provider_type"]
+
+    @property
+    def units_per_assignment(self) -> int:
+        return int(self.blueprint.get("units_per_assignment", 1))
+
+    @property
+    def unit_count(self) -> int:
+        return len(self.rows) * self.units_per_assignment
+
+    @property
+    def user_flags(self) -> dict[str, Any]:
+        """The requester's own top-level keys (`num_tasks`, `correct_answer`, ...)."""
+        skip = {"mephisto", *PLATFORM_TOP_LEVEL_KEYS}
+        return {k: v for k, v in self.resolved.items() if k not in skip}
+
+    @property
+    def config_hash(self) -> str:
+        """SHA-256 of everything that decides what a launch creates."""
+        canonical = json.dumps(
+            {
+                "config": self.resolved,
+                "rows": self.rows,
+                "qualifications": self.qualifications,
+                "shared_state": self.shared_state,
+            },
+            sort_keys=True,
+            separators=(",", ":"),
+            default=str,
+        )
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _register_schema() -> None:
+    """Make `/mephisto/<group>: <name>` in a defaults list find our schemas."""
+    store = ConfigStore.instance()
+    for group, options in (
+        ("blueprint", schema.BLUEPRINTS),
+        ("architect", schema.ARCHITECTS),
+        ("provider", schema.PROVIDERS),
+    ):
+        for name, node in options.items():
+            store.store(
+                group=f"mephisto/{group}",
+                name=name,
+                node=node,
+                package=f"mephisto.{group}",
+            )
+
+
+_register_schema()
+
+
+def load_run_config(
+    path: str | Path, overrides: list[str] | tuple[str, ...] = ()
+) -> RunConfig:
+    """Load, override, validate and resolve a launch config. Writes nothing."""
+    path = Path(path).expanduser().resolve()
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    source = path.read_text(encoding="utf-8")
+    _check_yaml_syntax(source, path)
+
+    overrides, task_dir_override = _split_task_dir_override(list(overrides))
+    cfg = _compose(path, overrides)
+    OmegaConf.set_struct(cfg, False)
+    if task_dir_override is not None:
+        task_dir = Path(task_dir_override).expanduser().resolve()
+    elif cfg.get("task_dir"):
+        task_dir = Path(str(cfg.task_dir)).expanduser().resolve()
+    else:
+        task_dir = default_task_dir(path)
+    cfg.task_dir = str(task_dir)
+
+    _check_sections(cfg)
+    _check_missing(cfg)
+    resolved = _resolve(cfg)
+    _check_values(resolved)
+
+    shared_state = _build_shared_state(resolved, task_dir)
+    rows = _load_rows(resolved, shared_state)
+    qualifications = _check_qualifications(
+        [
+            *resolved["mephisto"]["task"].get("qualifications", []),
+            *shared_state.get("qualifications", []),
+        ]
+    )
+    return RunConfig(
+        source_yaml=source,
+        path=path,
+        overrides=tuple(overrides) + (
+            (f"task_dir={task_dir_override}",) if task_dir_override else ()
+        ),
+        task_dir=task_dir,
+        resolved=resolved,
+        rows=rows,
+        qualifications=qualifications,
+        shared_state={k: v for k, v in shared_state.items() if k != "qualifications"},
+    )
+
+
+def default_task_dir(config_path: Path) -> Path:
+    """The config's folder, or the task folder above `conf/` / `hydra_configs/conf/`."""
+    folder = config_path.parent
+    if folder.name == "conf":
+        folder = folder.parent
+        if folder.name == "hydra_configs":
+            folder = folder.parent
+    return folder
+
+
+def _check_yaml_syntax(source: str, path: Path) -> None:
+    try:
+        data = yaml.safe_load(source)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        raise ConfigError(f"malformed YAML at {where}: {exc.problem}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"malformed YAML in {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{path} must hold a mapping (keys such as `defaults:` and `mephisto:`), "
+            f"not {type(data).__name__}"
+        )
+
+
+def _split_task_dir_override(overrides: list[str]) -> tuple[list[str], str | None]:
+    kept, task_dir = [], None
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if sep and key.lstrip("+") == "task_dir":
+            task_dir = value
+        else:
+            kept.append(item)
+    return kept, task_dir
+
+
+def _compose(path: Path, overrides: list[str]) -> DictConfig:
+    with _hydra_lock, warnings.catch_warnings():
+        # Mephisto configs omit `_self_`; Hydra's default order (config last) is
+        # what they expect, so the reminder is noise for our users.
+        warnings.filterwarnings("ignore", message=".*_self_.*", category=UserWarning)
+        GlobalHydra.instance().clear()
+        try:
+            with initialize_config_dir(version_base=None, config_dir=str(path.parent)):
+                return compose(config_name=path.name, overrides=overrides)
+        except MissingConfigException as exc:
+            raise _unknown_option_error(exc) from exc
+        except (HydraException, OmegaConfBaseException, ValueError) as exc:
+            raise _composition_error(exc) from exc
+        finally:
+            GlobalHydra.instance().clear()
+
+
+def _unknown_option_error(exc: MissingConfigException) -> ConfigError:
+    match = re.search(r"mephisto/(blueprint|architect|provider)/([^'\s]+)", str(exc))
+    if not match:
+        return ConfigError(_first_lines(str(exc)))
+    group, name = match.groups()
+    valid = {
+        "blueprint": schema.BLUEPRINTS,
+        "architect": schema.ARCHITECTS,
+        "provider": schema.PROVIDERS,
+    }[group]
+    message = f"unknown {group} '{name}'; valid {group}s are: {', '.join(valid)}"
+    if group == "architect" and name in schema.UNSUPPORTED_ARCHITECTS:
+        message += (
+            f" ('{name}' deploys a separate server; crowdsite serves tasks itself: "
+            "use `local`, or `server` with PUBLIC_URL for live providers)"
+        )
+    return ConfigError(message, key=f"mephisto.{group}")
+
+
+def _composition_error(exc: BaseException) -> ConfigError:
+    # Hydra wraps OmegaConf's error; the innermost one knows the key path.
+    inner: BaseException | None = exc
+    while inner is not None:
+        if isinstance(inner, OmegaConfBaseException) and getattr(
+            inner, "full_key", None
+        ):
+            return _omegaconf_error(inner)
+        inner = inner.__cause__ or inner.__context__
+    return ConfigError(_first_lines(str(exc)))
+
+
+def _omegaconf_error(exc: OmegaConfBaseException, prefix: str = "") -> ConfigError:
+    key = f"{prefix}{exc.full_key}" if prefix else str(exc.full_key)
+    message = str(getattr(exc, "msg", "") or exc).split("\n")[0]
+    if "not in" in message or "not found" in message.lower():
+        message = "unknown key"
+    return ConfigError(message, key=key)
+
+
+def _first_lines(text: str) -> str:
+    lines = [line for line in text.splitlines() if line.strip()]
+    kept = []
+    for line in lines:
+        if line.startswith("Config search path"):
+            break
+        kept.append(line.strip())
+    return " ".join(kept)
+
+
+def _check_sections(cfg: DictConfig) -> None:
+    mephisto = cfg.get("mephisto")
+    if not isinstance(mephisto, DictConfig):
+        raise ConfigError(
+            "missing; a launch config needs a `mephisto:` section", key="mephisto"
+        )
+    for key in mephisto:
+        if key not in schema.MEPHISTO_SECTIONS:
+            raise ConfigError(_unknown_key_message(key, schema.MEPHISTO_SECTIONS),
+                              key=f"mephisto.{key}")
+    for group in ("blueprint", "architect", "provider"):
+        if not isinstance(mephisto.get(group), DictConfig):
+            example = {
+                "blueprint": "static_react_task",
+                "architect": "local",
+                "provider": "mock",
+            }[group]
+            raise ConfigError(
+                f"no {group} chosen; add `- /mephisto/{group}: {example}` to the "
+                "`defaults:` list",
+                key=f"mephisto.{group}",
+            )
+    # The task section has no config group: check it against its schema here.
+    task = mephisto.get("task") or {}
+    base = OmegaConf.structured(schema.TaskRunArgs)
+    task_fields = set(base.keys())
+    for key in task:
+        if key not in task_fields:
+            raise ConfigError(_unknown_key_message(key, sorted(task_fields)),
+                              key=f"mephisto.task.{key}")
+    try:
+        mephisto.task = OmegaConf.merge(base, task)
+    except OmegaConfBaseException as exc:
+        raise _omegaconf_error(exc, prefix="mephisto.task.") from exc
+    for name in schema.MEPHISTO_SECTIONS:
+        section_schema = schema.SECTION_SCHEMAS.get(name)
+        if section_schema is None or name not in mephisto:
+            continue
+        try:
+            mephisto[name] = OmegaConf.merge(
+                OmegaConf.structured(section_schema), mephisto[name]
+            )
+        except OmegaConfBaseException as exc:
+            raise _omegaconf_error(exc, prefix=f"mephisto.{name}.") from exc
+
+
+def _unknown_key_message(key: str, valid: tuple[str, ...] | list[str]) -> str:
+    close = difflib.get_close_matches(str(key), [str(v) for v in valid], n=1)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    return f"unknown key{hint} (valid keys: {', '.join(sorted(map(str, valid)))})"
+
+
+def _check_missing(cfg: DictConfig) -> None:
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        if len(missing) == 1:
+            raise ConfigError("required, but missing", key=missing[0])
+        raise ConfigError(f"required keys are missing: {', '.join(missing)}")
+
+
+def _resolve(cfg: DictConfig) -> dict[str, Any]:
+    try:
+        resolved = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+    except OmegaConfBaseException as exc:
+        raise _omegaconf_error(exc) from exc
+    assert isinstance(resolved, dict)
+    return resolved
+
+
+def _check_values(resolved: dict[str, Any]) -> None:
+    task = resolved["mephisto"]["task"]
+    blueprint = resolved["mephisto"]["blueprint"]
+    architect = resolved["mephisto"]["architect"]
+    provider = resolved["mephisto"]["provider"]
+
+    name = str(task.get("task_name") or "")
+    if not TASK_NAME_RE.match(name):
+        raise ConfigError(
+            "must be 1-200 letters, digits, '-', '_' or '.', starting with a letter "
+            f"or digit (got {name!r})",
+            key="mephisto.task.task_name",
+        )
+    for key in ("task_title", "task_description"):
+        if not str(task.get(key) or "").strip():
+            raise ConfigError("must not be empty", key=f"mephisto.task.{key}")
+    if task["task_reward"] < 0:
+        raise ConfigError(
+            f"must be 0 or more (got {task['task_reward']})",
+            key="mephisto.task.task_reward",
+        )
+    for key in (
+        "assignment_duration_in_seconds",
+        "allowed_concurrent",
+        "maximum_units_per_worker",
+        "max_num_concurrent_units",
+        "no_submission_patience",
+    ):
+        value = task.get(key)
+        if value is not None and value < 0:
+            raise ConfigError(f"must be 0 or more (got {value})", key=f"mephisto.task.{key}")
+    if task.get("assignment_duration_in_seconds", 1) <= 0:
+        raise ConfigError(
+            "must be more than 0 seconds",
+            key="mephisto.task.assignment_duration_in_seconds",
+        )
+    if int(blueprint.get("units_per_assignment", 1)) < 1:
+        raise ConfigError(
+            f"must be 1 or more (got {blueprint['units_per_assignment']})",
+            key="mephisto.blueprint.units_per_assignment",
+        )
+    source = blueprint.get("task_source")
+    if blueprint["_blueprint_type"] != "mock":
+        if not source:
+            raise ConfigError("required, but missing", key="mephisto.blueprint.task_source")
+        if not Path(source).is_file():
+            raise ConfigError(f"file not found: {source}", key="mephisto.blueprint.task_source")
+
+    if provider["_provider_type"] in LIVE_PROVIDERS:
+        if architect["_architect_type"] != "server":
+            raise ConfigError(
+                f"provider '{provider['_provider_type']}' sends real workers, who can't "
+                "reach a local server; use `/mephisto/architect: server` with a public "
+                "HTTPS PUBLIC_URL",
+                key="mephisto.architect",
+            )
+    if architect["_architect_type"] == "server":
+        public_url = architect.get("public_url") or settings.PUBLIC_URL
+        if not public_url:
+            raise ConfigError(
+                "the `server` architect needs a public HTTPS address: set PUBLIC_URL in "
+                "the environment or mephisto.architect.public_url",
+                key="mephisto.architect.public_url",
+            )
+        if not str(public_url).startswith("https://"):
+            raise ConfigError(
+                f"must start with https:// (got {public_url!r})",
+                key="mephisto.architect.public_url",
+            )
+
+
+def _build_shared_state(resolved: dict[str, Any], task_dir: Path) -> dict[str, Any]:
+    hooks_ref = resolved["mephisto"]["blueprint"].get("hooks")
+    if not hooks_ref:
+        return {}
+    try:
+        module = task_hooks.load_hooks(hooks_ref, task_dir=task_dir)
+    except task_hooks.HooksError as exc:
+        raise ConfigError(str(exc), key="mephisto.blueprint.hooks") from exc
+    builder = getattr(module, "build_shared_state", None)
+    if builder is None:
+        return {}
+    # The hook sees the config the way a Mephisto run script does: `cfg.flag`.
+    state = builder(OmegaConf.create(resolved)) or {}
+    if not isinstance(state, dict):
+        raise ConfigError(
+            f"build_shared_state must return a dict, not {type(state).__name__}",
+            key="mephisto.blueprint.hooks",
+        )
+    unknown = sorted(set(state) - set(SHARED_STATE_KEYS))
+    if unknown:
+        raise ConfigError(
+            f"build_shared_state returned unknown keys {unknown}; "
+            f"valid keys: {', '.join(SHARED_STATE_KEYS)}",
+            key="mephisto.blueprint.hooks",
+        )
+    return state
+
+
+def _load_rows(resolved: dict[str, Any], shared_state: dict[str, Any]) -> list[dict]:
+    blueprint = resolved["mephisto"]["blueprint"]
+    sources = [key for key in DATA_SOURCE_KEYS if blueprint.get(key)]
+    if blueprint.get("static_task_data"):
+        sources.append("static_task_data")
+    if shared_state.get("static_task_data"):
+        sources.append("hooks")
+    if len(sources) > 1:
+        raise ConfigError(
+            f"give the data rows one way, not {len(sources)} ({', '.join(sources)})",
+            key="mephisto.blueprint",
+        )
+    if not sources:
+        if blueprint["_blueprint_type"] == "mock":
+            count = int(blueprint.get("num_assignments") or 1)
+            return [{} for _ in range(count)]
+        raise ConfigError(
+            "no data rows: set one of data_csv, data_json, data_jsonl or "
+            "static_task_data (or return static_task_data from the hooks)",
+            key="mephisto.blueprint",
+        )
+    source = sources[0]
+    if source == "static_task_data":
+        rows = blueprint["static_task_data"]
+        key = "mephisto.blueprint.static_task_data"
+    elif source == "hooks":
+        rows = shared_state["static_task_data"]
+        key = "mephisto.blueprint.hooks"
+    else:
+        key = f"mephisto.blueprint.{source}"
+        rows = _read_data_file(Path(blueprint[source]), source, key)
+    if not isinstance(rows, list) or not rows:
+        raise ConfigError("has no data rows", key=key)
+    for number, row in enumerate(rows, start=1):
+        if not isinstance(row, dict):
+            raise ConfigError(
+                f"row {number} must be an object of fields, not {type(row).__name__}",
+                key=key,
+            )
+    return rows
+
+
+def _read_data_file(path: Path, kind: str, key: str) -> list[Any]:
+    if not path.is_file():
+        raise ConfigError(f"file not found: {path}", key=key)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path} is not UTF-8 text: {exc}", key=key) from exc
+    if not text.strip():
+        raise ConfigError(f"{path} is empty", key=key)
+    if kind == "data_csv":
+        reader = csv.DictReader(text.splitlines())
+        rows = []
+        for row in reader:
+            if None in row:
+                raise ConfigError(
+                    f"{path}:{reader.line_num}: more values than header columns", key=key
+                )
+            rows.append(row)
+        if not rows:
+            raise ConfigError(f"{path} has a header but no rows", key=key)
+        return rows
+    if kind == "data_json":
+        try:
+            rows = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(
+                f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}", key=key
+            ) from exc
+        if not isinstance(rows, list):
+            raise ConfigError(f"{path} must hold a JSON list of rows", key=key)
+        return rows
+    rows = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{path}:{number}: invalid JSON: {exc.msg}", key=key) from exc
+    return rows
+
+
+def _check_qualifications(requirements: list[Any]) -> list[dict[str, Any]]:
+    """Normalise qualification requirements; refuse bad comparators and values."""
+    checked = []
+    seen = set()
+    for index, item in enumerate(requirements):
+        key = f"mephisto.task.qualifications[{index}]"
+        if not isinstance(item, dict):
+            raise ConfigError("must be a mapping with qualification_name and comparator",
+                              key=key)
+        unknown = sorted(
+            set(item) - {"qualification_name", "comparator", "value",
+                         "applicable_providers"}
+        )
+        if unknown:
+            raise ConfigError(f"unknown keys {unknown}", key=key)
+        name = item.get("qualification_name")
+        if not isinstance(name, str) or not name.strip():
+            raise ConfigError("required, but missing", key=f"{key}.qualification_name")
+        comparator = item.get("comparator")
+        if comparator not in schema.QUALIFICATION_COMPARATORS:
+            raise ConfigError(
+                f"unknown comparator {comparator!r}; valid comparators are: "
+                f"{', '.join(schema.QUALIFICATION_COMPARATORS)}",
+                key=f"{key}.comparator",
+            )
+        value = item.get("value")
+        if comparator in ("Exists", "DoesNotExist"):
+            if value is not None:
+                raise ConfigError(f"{comparator} takes no value (got {value!r})",
+                                  key=f"{key}.value")
+        elif comparator in ("In", "NotIn"):
+            if not isinstance(value, list) or not value or not all(
+                isinstance(v, int) and not isinstance(v, bool) for v in value
+            ):
+                raise ConfigError(f"{comparator} needs a list of integers (got {value!r})",
+                                  key=f"{key}.value")
+        elif not isinstance(value, int) or isinstance(value, bool):
+            raise ConfigError(f"{comparator} needs an integer value (got {value!r})",
+                              key=f"{key}.value")
+        providers = item.get("applicable_providers")
+        if providers is not None:
+            if not isinstance(providers, list) or any(
+                p not in schema.PROVIDERS for p in providers
+            ):
+                raise ConfigError(
+                    f"must be a list of providers from: {', '.join(schema.PROVIDERS)}",
+                    key=f"{key}.applicable_providers",
+                )
+        if name in seen:
+            raise ConfigError(f"qualification {name!r} is required twice", key=key)
+        seen.add(name)
+        checked.append(
+            {
+                "qualification_name": name,
+                "comparator": comparator,
+                "value": value,
+                "applicable_providers": providers,
+            }
+        )
+    return checked

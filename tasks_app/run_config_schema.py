@@ -1,0 +1,325 @@
+"""OmegaConf structured-config schema mirroring Mephisto's Hydra config (1.x).
+
+Field names, types and defaults follow Mephisto; crowdsite extensions are marked.
+"""
+
+# NOTE: no ``from __future__ import annotations`` here: OmegaConf needs the real
+# annotation objects. PEP 585/604 spellings (``list[Any]``, ``str | None``) are
+# supported by OmegaConf 2.3 on Python 3.10+ and keep ruff's UP rules quiet.
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from omegaconf import MISSING
+
+# --------------------------------------------------------------------------
+# mephisto.task
+# --------------------------------------------------------------------------
+
+
+# Mirrors mephisto.data_model.task_run.TaskRunArgs.
+@dataclass
+class TaskRunArgs:
+    task_name: str | None = MISSING
+    task_title: str = MISSING
+    task_description: str = MISSING
+    task_reward: float = MISSING
+    task_tags: str = MISSING
+    task_lifetime_in_seconds: int = 60 * 60 * 24 * 31
+    assignment_duration_in_seconds: int = 30 * 60
+    no_submission_patience: int = 60 * 60 * 12
+    allowed_concurrent: int = 0
+    maximum_units_per_worker: int = 0
+    max_num_concurrent_units: int = 0
+    # Only present in one stored Mephisto revision; kept so such configs load.
+    max_assignments_per_hit: int = 1
+    submission_timeout: int = 600
+    post_install_script: str = ""
+    force_rebuild: bool = False
+    # crowdsite extension: list of {qualification_name, comparator, value,
+    # applicable_providers} dicts (Mephisto passes these via SharedTaskState).
+    qualifications: list[Any] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------
+# mephisto.blueprint
+# --------------------------------------------------------------------------
+
+
+# Mirrors mephisto.abstractions.blueprint.BlueprintArgs.
+@dataclass
+class BlueprintArgs:
+    _blueprint_type: str = MISSING
+    block_qualification: str = MISSING
+    # Mephisto: os.path.join(get_run_file_dir(), "assets/tips.csv"), i.e.
+    # relative to the task directory; resolved against task_dir by crowdsite.
+    tips_location: str = "assets/tips.csv"
+
+
+# Mirrors mephisto.abstractions.blueprints.mixins.onboarding_required
+# .OnboardingRequiredArgs.
+@dataclass
+class OnboardingRequiredArgs:
+    onboarding_qualification: str = MISSING
+
+
+# Mirrors mephisto.abstractions.blueprints.mixins.screen_task_required
+# .ScreenTaskRequiredArgs.
+@dataclass
+class ScreenTaskRequiredArgs:
+    passed_qualification_name: str = MISSING
+    max_screening_units: int = MISSING
+    use_screening_task: bool = False
+
+
+# Mirrors mephisto.abstractions.blueprints.mixins.use_gold_unit.UseGoldUnitArgs.
+@dataclass
+class UseGoldUnitArgs:
+    gold_qualification_base: str = MISSING
+    max_gold_units: int = MISSING
+    use_golds: bool = False
+    min_golds: int = 1
+    max_incorrect_golds: int = 0
+
+
+# crowdsite extension fields shared by every blueprint.
+@dataclass
+class CrowdsiteBlueprintExtensions:
+    hooks: str | None = None  # dotted module path of the task's hook module
+    static_task_data: list[Any] = field(default_factory=list)  # inline data rows
+
+
+# crowdsite extension fields for the static blueprints. Mephisto has no
+# block_mobile blueprint arg (only the frontend task_config flag, off unless set).
+@dataclass
+class CrowdsiteStaticExtensions(CrowdsiteBlueprintExtensions):
+    block_mobile: bool = False
+
+
+# Mirrors mephisto.abstractions.blueprints.abstract.static_task.static_blueprint
+# .StaticBlueprintArgs (abstract; type "abstract_static", not launchable).
+@dataclass
+class StaticBlueprintArgs(
+    ScreenTaskRequiredArgs, OnboardingRequiredArgs, UseGoldUnitArgs, BlueprintArgs
+):
+    _blueprint_type: str = "abstract_static"
+    _group: str = "StaticBlueprint"
+    units_per_assignment: int = 1
+    task_source_review: str = ""
+    extra_source_dir: str = MISSING
+    data_json: str = MISSING
+    data_jsonl: str = MISSING
+    data_csv: str = MISSING
+
+
+# Mirrors mephisto.abstractions.blueprints.static_react_task.static_react_blueprint
+# .StaticReactBlueprintArgs ("static_react_task").
+@dataclass
+class StaticReactBlueprintArgs(CrowdsiteStaticExtensions, StaticBlueprintArgs):
+    _blueprint_type: str = "static_react_task"
+    _group: str = "StaticReactBlueprint"
+    task_source: str = MISSING
+    link_task_source: bool = False
+
+
+# Mirrors mephisto.abstractions.blueprints.static_html_task.static_html_blueprint
+# .StaticHTMLBlueprintArgs ("static_task").
+@dataclass
+class StaticHTMLBlueprintArgs(CrowdsiteStaticExtensions, StaticBlueprintArgs):
+    _blueprint_type: str = "static_task"
+    _group: str = "StaticBlueprint"
+    task_source: str = MISSING
+    preview_source: str | None = MISSING
+    onboarding_source: str | None = MISSING
+
+
+# Mirrors mephisto.abstractions.blueprints.mock.mock_blueprint.MockBlueprintArgs
+# ("mock"); no gold-unit mixin, same MRO as Mephisto.
+@dataclass
+class MockBlueprintArgs(
+    CrowdsiteBlueprintExtensions,
+    BlueprintArgs,
+    OnboardingRequiredArgs,
+    ScreenTaskRequiredArgs,
+):
+    _blueprint_type: str = "mock"
+    num_assignments: int = MISSING
+    use_onboarding: bool = False
+    timeout_time: int = 0
+    is_concurrent: bool = True
+
+
+# --------------------------------------------------------------------------
+# mephisto.architect
+# --------------------------------------------------------------------------
+
+
+# Mirrors mephisto.abstractions.architect.ArchitectArgs.
+@dataclass
+class ArchitectArgs:
+    _architect_type: str = MISSING
+    server_type: str = "node"
+    server_source_path: str = MISSING
+
+
+# Mirrors mephisto.abstractions.architects.local_architect.LocalArchitectArgs.
+@dataclass
+class LocalArchitectArgs(ArchitectArgs):
+    _architect_type: str = "local"
+    hostname: str = "localhost"
+    port: str = "3000"
+
+
+# crowdsite's own architect (no Mephisto counterpart): tasks are served by the
+# crowdsite Django server itself.
+@dataclass
+class ServerArchitectArgs:
+    _architect_type: str = "server"
+    server_type: str = "node"
+    server_source_path: str | None = None
+    # Public HTTPS base URL; overrides the PUBLIC_URL setting when given.
+    public_url: str | None = None
+
+
+# Mirrors mephisto.abstractions.architects.heroku_architect.HerokuArchitectArgs.
+@dataclass
+class HerokuArchitectArgs(ArchitectArgs):
+    _architect_type: str = "heroku"
+    use_hobby: bool = False
+    heroku_team: str | None = MISSING
+    heroku_app_name: str | None = MISSING
+    heroku_config_args: dict[str, str] = field(default_factory=dict)
+
+
+# Mirrors mephisto.abstractions.architects.ec2.ec2_architect.EC2ArchitectArgs.
+@dataclass
+class EC2ArchitectArgs(ArchitectArgs):
+    _architect_type: str = "ec2"
+    instance_type: str = "t2.micro"
+    subdomain: str = "${mephisto.task.task_name}"
+    profile_name: str = MISSING
+
+
+# Mirrors mephisto.abstractions.architects.mock_architect.MockArchitectArgs.
+@dataclass
+class MockArchitectArgs(ArchitectArgs):
+    _architect_type: str = "mock"
+    should_run_server: bool = False
+    port: str = "3000"
+
+
+# --------------------------------------------------------------------------
+# mephisto.provider
+# --------------------------------------------------------------------------
+
+
+# Mirrors mephisto.abstractions.crowd_provider.ProviderArgs. Mephisto leaves
+# requester_name required; its launcher auto-creates "MOCK_REQUESTER" for mock,
+# and sandbox requester names end in "_sandbox".
+@dataclass
+class ProviderArgs:
+    _provider_type: str = MISSING
+    requester_name: str = MISSING
+
+
+# Mirrors mephisto.abstractions.providers.mock.mock_provider.MockProviderArgs.
+@dataclass
+class MockProviderArgs(ProviderArgs):
+    _provider_type: str = "mock"
+
+
+# Mirrors mephisto.abstractions.providers.mturk.mturk_provider.MTurkProviderArgs.
+@dataclass
+class MTurkProviderArgs(ProviderArgs):
+    _provider_type: str = "mturk"
+
+
+# Mirrors mephisto.abstractions.providers.mturk_sandbox.sandbox_mturk_provider
+# .SandboxMTurkProviderArgs.
+@dataclass
+class SandboxMTurkProviderArgs(MTurkProviderArgs):
+    _provider_type: str = "mturk_sandbox"
+
+
+# Mirrors mephisto.abstractions.providers.prolific.prolific_provider
+# .ProlificProviderArgs (union of the 1.x revisions).
+@dataclass
+class ProlificProviderArgs(ProviderArgs):
+    _provider_type: str = "prolific"
+    prolific_external_study_url: str = ""
+    prolific_id_option: str = "url_parameters"
+    prolific_estimated_completion_time_in_minutes: int = 5
+    # Only in early Prolific revisions; later derived from the number of units.
+    prolific_total_available_places: int = 1
+    prolific_eligibility_requirements: list[Any] = field(default_factory=list)
+    prolific_workspace_name: str = "My Workspace"
+    prolific_project_name: str = "Project"
+    prolific_allow_list_group_name: str = "Allow list"
+    prolific_block_list_group_name: str = "Block list"
+
+
+# --------------------------------------------------------------------------
+# other mephisto.* sections
+# --------------------------------------------------------------------------
+
+
+# Mirrors mephisto.operations.hydra_config.DatabaseArgs.
+@dataclass
+class DatabaseArgs:
+    _database_type: str = "singleton"
+
+
+# Keys allowed directly under ``mephisto:`` (mephisto.operations.hydra_config
+# .MephistoConfig); log_level is a plain string defaulting to DEFAULT_LOG_LEVEL.
+MEPHISTO_SECTIONS: tuple[str, ...] = (
+    "blueprint",
+    "provider",
+    "architect",
+    "task",
+    "database",
+    "log_level",
+)
+DEFAULT_LOG_LEVEL = "info"
+
+# --------------------------------------------------------------------------
+# Registries
+# --------------------------------------------------------------------------
+
+BLUEPRINTS: dict[str, type] = {
+    "static_react_task": StaticReactBlueprintArgs,
+    "static_task": StaticHTMLBlueprintArgs,
+    "mock": MockBlueprintArgs,
+}
+
+ARCHITECTS: dict[str, type] = {
+    "local": LocalArchitectArgs,
+    "server": ServerArchitectArgs,
+}
+
+# Mephisto architects crowdsite recognises but refuses to run.
+UNSUPPORTED_ARCHITECTS: dict[str, type] = {
+    "heroku": HerokuArchitectArgs,
+    "ec2": EC2ArchitectArgs,
+    "mock": MockArchitectArgs,
+}
+
+PROVIDERS: dict[str, type] = {
+    "mock": MockProviderArgs,
+    "mturk_sandbox": SandboxMTurkProviderArgs,
+    "mturk": MTurkProviderArgs,
+    "prolific": ProlificProviderArgs,
+}
+
+# mephisto.data_model.qualification.SUPPORTED_COMPARATORS, in Mephisto's order.
+QUALIFICATION_COMPARATORS: tuple[str, ...] = (
+    "GreaterThan",
+    "GreaterThanOrEqualTo",
+    "LessThan",
+    "LessThanOrEqualTo",
+    "EqualTo",
+    "NotEqualTo",
+    "Exists",
+    "DoesNotExist",
+    "In",
+    "NotIn",
+)

@@ -1,0 +1,31 @@
+"""Reads worth a name: what to launch next, where a run's page lives."""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from tasks_app.models import TaskRun, Unit, UnitStatus
+
+
+def units_to_launch(*, run: TaskRun) -> list[int]:
+    """Ids of created units that fit under the run's `max_num_concurrent_units`."""
+    pending = Unit.objects.filter(run=run, status=UnitStatus.CREATED).order_by("pk")
+    if run.max_num_concurrent_units:
+        live = Unit.objects.filter(
+            run=run, status__in=[UnitStatus.LAUNCHED, UnitStatus.ASSIGNED]
+        ).count()
+        room = max(run.max_num_concurrent_units - live, 0)
+        pending = pending[:room]
+    return list(pending.values_list("pk", flat=True))
+
+
+def task_url(run: TaskRun) -> str:
+    """Where workers open the run's task page (before provider parameters)."""
+    public = run.resolved_config.get("mephisto", {}).get("architect", {}).get(
+        "public_url"
+    )
+    if run.architect_type == "server":
+        base = (public or settings.PUBLIC_URL).rstrip("/")
+    else:
+        base = settings.SITE_URL
+    return f"{base}/task/{run.pk}/"
