@@ -32,7 +32,12 @@ class Provider(ABC):
 
     @classmethod
     def check_can_launch(cls, *, config: RunConfig) -> None:
-        """Raise ConfigError if this provider can't launch `config` from here."""
+        """Raise ConfigError if this provider can't launch `config` from here.
+
+        The default accepts every config; providers that need credentials check
+        for them here, before anything is written.
+        """
+        return None
 
     @abstractmethod
     def launch_units(self, *, run: TaskRun, unit_ids: list[int]) -> dict[int, str]:

@@ -40,7 +40,9 @@ class ProviderCall(models.Model):
         ordering = ["-pk"]
         indexes = [
             # The reconcile sweep: calls left pending or ambiguous.
-            models.Index(fields=["status", "updated_at"], name="providercall_status_idx"),
+            models.Index(
+                fields=["status", "updated_at"], name="providercall_status_idx"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -97,7 +97,8 @@ def launch_units(*, run_id: int) -> int:
     unit_ids = task_selectors.units_to_launch(run=run)
     if unit_ids:
         provider = get_provider(run.provider_type)
-        key = f"launch_units:run={run.pk}:units={unit_ids[0]}-{unit_ids[-1]}:n={len(unit_ids)}"
+        first, last = unit_ids[0], unit_ids[-1]
+        key = f"launch_units:run={run.pk}:units={first}-{last}:n={len(unit_ids)}"
         provider_ids = run_logged_call(
             provider_type=run.provider_type,
             operation="launch_units",

@@ -16,5 +16,6 @@ def launch_units(self, run_id: int) -> int:
     except ProviderError as exc:
         if exc.transient:
             # Throttling and 5xx: back off 2, 4, 8 ... seconds, at most 5 minutes.
-            raise self.retry(exc=exc, countdown=min(2 ** (self.request.retries + 1), 300))
+            countdown = min(2 ** (self.request.retries + 1), 300)
+            raise self.retry(exc=exc, countdown=countdown) from exc
         raise

@@ -22,7 +22,9 @@ class GrantedQualification(models.Model):
     """`worker` holds `qualification` with `value`; one row per pair."""
 
     worker = models.ForeignKey(
-        "tasks_app.Worker", on_delete=models.CASCADE, related_name="granted_qualifications"
+        "tasks_app.Worker",
+        on_delete=models.CASCADE,
+        related_name="granted_qualifications",
     )
     qualification = models.ForeignKey(
         Qualification, on_delete=models.CASCADE, related_name="grants"
@@ -92,7 +94,9 @@ class WorkerReview(models.Model):
         ordering = ["-pk"]
         indexes = [
             # A worker's history, newest first (worker admin page).
-            models.Index(fields=["worker", "-created_at"], name="workerreview_worker_idx"),
+            models.Index(
+                fields=["worker", "-created_at"], name="workerreview_worker_idx"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -12,7 +12,9 @@ from tasks_app.run_config import ConfigError
 def missing_qualification_names(*, names: Iterable[str]) -> list[str]:
     """Those of `names` that no Qualification has yet, in the order given."""
     names = list(dict.fromkeys(names))
-    known = set(Qualification.objects.filter(name__in=names).values_list("name", flat=True))
+    known = set(
+        Qualification.objects.filter(name__in=names).values_list("name", flat=True)
+    )
     return [name for name in names if name not in known]
 
 
@@ -26,7 +28,9 @@ def check_requirements_exist(
     """
     also_known = set(also_known)
     names = [r["qualification_name"] for r in requirements]
-    unknown = [n for n in missing_qualification_names(names=names) if n not in also_known]
+    unknown = [
+        n for n in missing_qualification_names(names=names) if n not in also_known
+    ]
     if unknown:
         index = names.index(unknown[0])
         raise ConfigError(

@@ -165,7 +165,9 @@ class Assignment(models.Model):
     The status of an assignment is derived from its units and never stored.
     """
 
-    run = models.ForeignKey(TaskRun, on_delete=models.CASCADE, related_name="assignments")
+    run = models.ForeignKey(
+        TaskRun, on_delete=models.CASCADE, related_name="assignments"
+    )
     row_index = models.PositiveIntegerField()
     data = models.JSONField(default=dict)
 
@@ -282,7 +284,9 @@ class Agent(models.Model):
         ordering = ["pk"]
         indexes = [
             # The timeout sweep: live agents past their deadline.
-            models.Index(fields=["status", "deadline_at"], name="agent_status_deadline_idx"),
+            models.Index(
+                fields=["status", "deadline_at"], name="agent_status_deadline_idx"
+            ),
         ]
         constraints = [
             models.UniqueConstraint(

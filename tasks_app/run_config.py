@@ -186,9 +186,8 @@ def load_run_config(
     return RunConfig(
         source_yaml=source,
         path=path,
-        overrides=tuple(overrides) + (
-            (f"task_dir={task_dir_override}",) if task_dir_override else ()
-        ),
+        overrides=tuple(overrides)
+        + ((f"task_dir={task_dir_override}",) if task_dir_override else ()),
         task_dir=task_dir,
         resolved=resolved,
         rows=rows,
@@ -308,8 +307,10 @@ def _check_sections(cfg: DictConfig) -> None:
         )
     for key in mephisto:
         if key not in schema.MEPHISTO_SECTIONS:
-            raise ConfigError(_unknown_key_message(key, schema.MEPHISTO_SECTIONS),
-                              key=f"mephisto.{key}")
+            raise ConfigError(
+                _unknown_key_message(key, schema.MEPHISTO_SECTIONS),
+                key=f"mephisto.{key}",
+            )
     for group in ("blueprint", "architect", "provider"):
         if not isinstance(mephisto.get(group), DictConfig):
             example = {
@@ -328,8 +329,10 @@ def _check_sections(cfg: DictConfig) -> None:
     task_fields = set(base.keys())
     for key in task:
         if key not in task_fields:
-            raise ConfigError(_unknown_key_message(key, sorted(task_fields)),
-                              key=f"mephisto.task.{key}")
+            raise ConfigError(
+                _unknown_key_message(key, sorted(task_fields)),
+                key=f"mephisto.task.{key}",
+            )
     try:
         mephisto.task = OmegaConf.merge(base, task)
     except OmegaConfBaseException as exc:
@@ -352,8 +355,26 @@ def _unknown_key_message(key: str, valid: tuple[str, ...] | list[str]) -> str:
     return f"unknown key{hint} (valid keys: {', '.join(sorted(map(str, valid)))})"
 
 
+# Mephisto marks optional fields MISSING too; only these must be given.
+REQUIRED_KEYS = (
+    "mephisto.task.task_name",
+    "mephisto.task.task_title",
+    "mephisto.task.task_description",
+    "mephisto.task.task_reward",
+)
+REQUIRED_BLUEPRINT_KEYS = {
+    "static_react_task": ("mephisto.blueprint.task_source",),
+    "static_task": ("mephisto.blueprint.task_source",),
+    "mock": (),
+}
+
+
 def _check_missing(cfg: DictConfig) -> None:
-    missing = sorted(OmegaConf.missing_keys(cfg))
+    required = REQUIRED_KEYS + REQUIRED_BLUEPRINT_KEYS.get(
+        str(cfg.mephisto.blueprint.get("_blueprint_type")), ()
+    )
+    unset = OmegaConf.missing_keys(cfg)
+    missing = [key for key in required if key in unset]
     if missing:
         if len(missing) == 1:
             raise ConfigError("required, but missing", key=missing[0])
@@ -362,11 +383,20 @@ def _check_missing(cfg: DictConfig) -> None:
 
 def _resolve(cfg: DictConfig) -> dict[str, Any]:
     try:
-        resolved = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+        resolved = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
     except OmegaConfBaseException as exc:
         raise _omegaconf_error(exc) from exc
     assert isinstance(resolved, dict)
-    return resolved
+    return _unset_to_none(resolved)
+
+
+def _unset_to_none(value: Any) -> Any:
+    """Optional fields left MISSING ('???') are stored as null."""
+    if isinstance(value, dict):
+        return {k: _unset_to_none(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unset_to_none(v) for v in value]
+    return None if value == "???" else value
 
 
 def _check_values(resolved: dict[str, Any]) -> None:
@@ -399,7 +429,9 @@ def _check_values(resolved: dict[str, Any]) -> None:
     ):
         value = task.get(key)
         if value is not None and value < 0:
-            raise ConfigError(f"must be 0 or more (got {value})", key=f"mephisto.task.{key}")
+            raise ConfigError(
+                f"must be 0 or more (got {value})", key=f"mephisto.task.{key}"
+            )
     if task.get("assignment_duration_in_seconds", 1) <= 0:
         raise ConfigError(
             "must be more than 0 seconds",
@@ -413,24 +445,28 @@ def _check_values(resolved: dict[str, Any]) -> None:
     source = blueprint.get("task_source")
     if blueprint["_blueprint_type"] != "mock":
         if not source:
-            raise ConfigError("required, but missing", key="mephisto.blueprint.task_source")
-        if not Path(source).is_file():
-            raise ConfigError(f"file not found: {source}", key="mephisto.blueprint.task_source")
-
-    if provider["_provider_type"] in LIVE_PROVIDERS:
-        if architect["_architect_type"] != "server":
             raise ConfigError(
-                f"provider '{provider['_provider_type']}' sends real workers, who can't "
-                "reach a local server; use `/mephisto/architect: server` with a public "
-                "HTTPS PUBLIC_URL",
-                key="mephisto.architect",
+                "required, but missing", key="mephisto.blueprint.task_source"
             )
+        if not Path(source).is_file():
+            raise ConfigError(
+                f"file not found: {source}", key="mephisto.blueprint.task_source"
+            )
+
+    live = provider["_provider_type"]
+    if live in LIVE_PROVIDERS and architect["_architect_type"] != "server":
+        raise ConfigError(
+            f"provider '{live}' sends real workers, who can't reach a local "
+            "server; use `/mephisto/architect: server` with a public "
+            "HTTPS PUBLIC_URL",
+            key="mephisto.architect",
+        )
     if architect["_architect_type"] == "server":
         public_url = architect.get("public_url") or settings.PUBLIC_URL
         if not public_url:
             raise ConfigError(
-                "the `server` architect needs a public HTTPS address: set PUBLIC_URL in "
-                "the environment or mephisto.architect.public_url",
+                "the `server` architect needs a public HTTPS address: set "
+                "PUBLIC_URL in the environment or mephisto.architect.public_url",
                 key="mephisto.architect.public_url",
             )
         if not str(public_url).startswith("https://"):
@@ -525,7 +561,8 @@ def _read_data_file(path: Path, kind: str, key: str) -> list[Any]:
         for row in reader:
             if None in row:
                 raise ConfigError(
-                    f"{path}:{reader.line_num}: more values than header columns", key=key
+                    f"{path}:{reader.line_num}: more values than header columns",
+                    key=key,
                 )
             rows.append(row)
         if not rows:
@@ -548,7 +585,9 @@ def _read_data_file(path: Path, kind: str, key: str) -> list[Any]:
         try:
             rows.append(json.loads(line))
         except json.JSONDecodeError as exc:
-            raise ConfigError(f"{path}:{number}: invalid JSON: {exc.msg}", key=key) from exc
+            raise ConfigError(
+                f"{path}:{number}: invalid JSON: {exc.msg}", key=key
+            ) from exc
     return rows
 
 
@@ -559,11 +598,12 @@ def _check_qualifications(requirements: list[Any]) -> list[dict[str, Any]]:
     for index, item in enumerate(requirements):
         key = f"mephisto.task.qualifications[{index}]"
         if not isinstance(item, dict):
-            raise ConfigError("must be a mapping with qualification_name and comparator",
-                              key=key)
+            raise ConfigError(
+                "must be a mapping with qualification_name and comparator", key=key
+            )
         unknown = sorted(
-            set(item) - {"qualification_name", "comparator", "value",
-                         "applicable_providers"}
+            set(item)
+            - {"qualification_name", "comparator", "value", "applicable_providers"}
         )
         if unknown:
             raise ConfigError(f"unknown keys {unknown}", key=key)
@@ -580,26 +620,35 @@ def _check_qualifications(requirements: list[Any]) -> list[dict[str, Any]]:
         value = item.get("value")
         if comparator in ("Exists", "DoesNotExist"):
             if value is not None:
-                raise ConfigError(f"{comparator} takes no value (got {value!r})",
-                                  key=f"{key}.value")
+                raise ConfigError(
+                    f"{comparator} takes no value (got {value!r})", key=f"{key}.value"
+                )
         elif comparator in ("In", "NotIn"):
-            if not isinstance(value, list) or not value or not all(
-                isinstance(v, int) and not isinstance(v, bool) for v in value
-            ):
-                raise ConfigError(f"{comparator} needs a list of integers (got {value!r})",
-                                  key=f"{key}.value")
-        elif not isinstance(value, int) or isinstance(value, bool):
-            raise ConfigError(f"{comparator} needs an integer value (got {value!r})",
-                              key=f"{key}.value")
-        providers = item.get("applicable_providers")
-        if providers is not None:
-            if not isinstance(providers, list) or any(
-                p not in schema.PROVIDERS for p in providers
+            if (
+                not isinstance(value, list)
+                or not value
+                or not all(
+                    isinstance(v, int) and not isinstance(v, bool) for v in value
+                )
             ):
                 raise ConfigError(
-                    f"must be a list of providers from: {', '.join(schema.PROVIDERS)}",
-                    key=f"{key}.applicable_providers",
+                    f"{comparator} needs a list of integers (got {value!r})",
+                    key=f"{key}.value",
                 )
+        elif not isinstance(value, int) or isinstance(value, bool):
+            raise ConfigError(
+                f"{comparator} needs an integer value (got {value!r})",
+                key=f"{key}.value",
+            )
+        providers = item.get("applicable_providers")
+        if providers is not None and (
+            not isinstance(providers, list)
+            or any(p not in schema.PROVIDERS for p in providers)
+        ):
+            raise ConfigError(
+                f"must be a list of providers from: {', '.join(schema.PROVIDERS)}",
+                key=f"{key}.applicable_providers",
+            )
         if name in seen:
             raise ConfigError(f"qualification {name!r} is required twice", key=key)
         seen.add(name)

@@ -24,7 +24,8 @@ class TaskRunArgs:
     task_title: str = MISSING
     task_description: str = MISSING
     task_reward: float = MISSING
-    task_tags: str = MISSING
+    # Mephisto leaves this MISSING; crowdsite lets a run have no tags.
+    task_tags: str = ""
     task_lifetime_in_seconds: int = 60 * 60 * 24 * 31
     assignment_duration_in_seconds: int = 30 * 60
     no_submission_patience: int = 60 * 60 * 12
@@ -280,6 +281,8 @@ MEPHISTO_SECTIONS: tuple[str, ...] = (
     "log_level",
 )
 DEFAULT_LOG_LEVEL = "info"
+# Sections under ``mephisto:`` that have a schema besides the config groups.
+SECTION_SCHEMAS: dict[str, type] = {"database": DatabaseArgs}
 
 # --------------------------------------------------------------------------
 # Registries

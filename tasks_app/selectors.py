@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.db.models import Count
 
 from tasks_app.models import TaskRun, Unit, UnitStatus
 
@@ -21,11 +22,22 @@ def units_to_launch(*, run: TaskRun) -> list[int]:
 
 def task_url(run: TaskRun) -> str:
     """Where workers open the run's task page (before provider parameters)."""
-    public = run.resolved_config.get("mephisto", {}).get("architect", {}).get(
-        "public_url"
+    public = (
+        run.resolved_config.get("mephisto", {}).get("architect", {}).get("public_url")
     )
     if run.architect_type == "server":
         base = (public or settings.PUBLIC_URL).rstrip("/")
     else:
         base = settings.SITE_URL
     return f"{base}/task/{run.pk}/"
+
+
+def unit_counts(*, run: TaskRun) -> dict[str, int]:
+    """Units of `run` by status, in lifecycle order, omitting empty statuses."""
+    rows = dict(
+        Unit.objects.filter(run=run)
+        .order_by()
+        .values_list("status")
+        .annotate(n=Count("pk"))
+    )
+    return {status: rows[status] for status in UnitStatus.values if status in rows}

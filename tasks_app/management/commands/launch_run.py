@@ -1,4 +1,4 @@
-"""`manage.py launch_run --config PATH [overrides ...]`: launch a run from a YAML config."""
+"""`manage.py launch_run --config PATH [overrides ...]`: launch a run from YAML."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--dry-run",
             action="store_true",
-            help="Validate and print what would be created and its cost; write nothing.",
+            help="Validate, print what would be created and its cost; write nothing.",
         )
         parser.add_argument(
             "--json",
@@ -94,7 +94,7 @@ class Command(BaseCommand):
             return
         existing = "existing task" if plan.task_exists else "new task"
         lines = [
-            f"Dry run: nothing was written.",
+            "Dry run: nothing was written.",
             f"  task_name:   {plan.task_name} ({existing})",
             f"  blueprint:   {plan.blueprint_type}",
             f"  architect:   {plan.architect_type}",
@@ -108,10 +108,10 @@ class Command(BaseCommand):
             value = requirement["value"]
             lines.append(
                 f"  requires:    {requirement['qualification_name']} "
-                f"{requirement['comparator']}" + (f" {value}" if value is not None else "")
+                f"{requirement['comparator']}"
+                + (f" {value}" if value is not None else "")
             )
         if plan.created_qualifications:
-            lines.append(
-                f"  would create qualifications: {', '.join(plan.created_qualifications)}"
-            )
+            names = ", ".join(plan.created_qualifications)
+            lines.append(f"  would create qualifications: {names}")
         self.stdout.write("\n".join(lines))
