@@ -13,6 +13,7 @@ import csv
 import difflib
 import hashlib
 import json
+import math
 import re
 import threading
 import warnings
@@ -156,7 +157,13 @@ def load_run_config(
     path = Path(path).expanduser().resolve()
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
-    source = path.read_text(encoding="utf-8")
+    if path.suffix not in (".yaml", ".yml"):
+        raise ConfigError(f"a launch config is a .yaml file (got {path.name})")
+    try:
+        # Bytes decoded as-is, so the stored text is the file exactly (line endings).
+        source = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path} is not UTF-8 text: {exc}") from exc
     _check_yaml_syntax(source, path)
 
     overrides, task_dir_override = _split_task_dir_override(list(overrides))
@@ -234,6 +241,11 @@ def _split_task_dir_override(overrides: list[str]) -> tuple[list[str], str | Non
 
 
 def _compose(path: Path, overrides: list[str]) -> DictConfig:
+    if path.suffix == ".yml":
+        raise ConfigError(
+            f"Hydra reads configs named *.yaml only; rename {path.name} to "
+            f"{path.stem}.yaml"
+        )
     with _hydra_lock, warnings.catch_warnings():
         # Mephisto configs omit `_self_`; Hydra's default order (config last) is
         # what they expect, so the reminder is noise for our users.
@@ -241,7 +253,8 @@ def _compose(path: Path, overrides: list[str]) -> DictConfig:
         GlobalHydra.instance().clear()
         try:
             with initialize_config_dir(version_base=None, config_dir=str(path.parent)):
-                return compose(config_name=path.name, overrides=overrides)
+                # Hydra looks configs up by name and only by the `.yaml` suffix.
+                return compose(config_name=path.stem, overrides=overrides)
         except MissingConfigException as exc:
             raise _unknown_option_error(exc) from exc
         except (HydraException, OmegaConfBaseException, ValueError) as exc:
@@ -270,6 +283,10 @@ def _unknown_option_error(exc: MissingConfigException) -> ConfigError:
 
 
 def _composition_error(exc: BaseException) -> ConfigError:
+    text = str(exc)
+    if "To append to your config use" in text:
+        # An override of a key the config doesn't have: Hydra's hint is the answer.
+        return ConfigError(_first_lines(text))
     # Hydra wraps OmegaConf's error; the innermost one knows the key path.
     inner: BaseException | None = exc
     while inner is not None:
@@ -285,7 +302,14 @@ def _omegaconf_error(exc: OmegaConfBaseException, prefix: str = "") -> ConfigErr
     key = f"{prefix}{exc.full_key}" if prefix else str(exc.full_key)
     message = str(getattr(exc, "msg", "") or exc).split("\n")[0]
     if "not in" in message or "not found" in message.lower():
-        message = "unknown key"
+        object_type = getattr(exc, "object_type", None)
+        valid = list(getattr(object_type, "__dataclass_fields__", {}))
+        name = key.rsplit(".", 1)[-1]
+        message = (
+            _unknown_key_message(name, [v for v in valid if not v.startswith("_")])
+            if valid
+            else "unknown key"
+        )
     return ConfigError(message, key=key)
 
 
@@ -415,7 +439,7 @@ def _check_values(resolved: dict[str, Any]) -> None:
     for key in ("task_title", "task_description"):
         if not str(task.get(key) or "").strip():
             raise ConfigError("must not be empty", key=f"mephisto.task.{key}")
-    if task["task_reward"] < 0:
+    if not math.isfinite(task["task_reward"]) or task["task_reward"] < 0:
         raise ConfigError(
             f"must be 0 or more (got {task['task_reward']})",
             key="mephisto.task.task_reward",

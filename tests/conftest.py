@@ -1,0 +1,49 @@
+"""Shared fixtures. Service-backed tests skip with a reason where the service is
+absent, and fail instead of skipping when CROWDSITE_REQUIRE_SERVICES=1 (CI)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+EXAMPLE_CONF = PROJECT_DIR / "examples" / "static_react_task" / "conf"
+REQUIRE_SERVICES = os.environ.get("CROWDSITE_REQUIRE_SERVICES") == "1"
+
+
+def need(condition: bool, reason: str) -> None:
+    """Skip the test unless `condition`; in CI a missing service is a failure."""
+    if condition:
+        return
+    if REQUIRE_SERVICES:
+        pytest.fail(f"CROWDSITE_REQUIRE_SERVICES=1 but {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def postgres(db) -> None:
+    """Tests of locking and concurrency run on PostgreSQL only."""
+    need(
+        connection.vendor == "postgresql",
+        "needs PostgreSQL: run with DATABASE_URL=postgres://postgres@127.0.0.1:5432/"
+        "crowdsite (skip_locked is a no-op on SQLite)",
+    )
+
+
+@pytest.fixture(autouse=True)
+def eager_celery():
+    """Run Celery tasks in-process unless a test asks for a real worker."""
+    from crowdsite.celery import app
+
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield app
+    app.conf.task_always_eager = previous
+
+
+@pytest.fixture
+def example_config() -> Path:
+    return EXAMPLE_CONF / "local_testing.yaml"

@@ -1,0 +1,170 @@
+"""`manage.py launch_run` end to end: refuse bad configs, dry-run, launch, --json."""
+
+from __future__ import annotations
+
+import json
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from qualifications_app.models import Qualification
+from tasks_app.models import Assignment, Requester, Task, TaskRun, Unit
+
+pytestmark = pytest.mark.django_db
+
+EXAMPLE_CONF = (
+    Path(__file__).resolve().parent.parent / "examples" / "static_react_task" / "conf"
+)
+LOCAL = EXAMPLE_CONF / "local_testing.yaml"
+PILOT = EXAMPLE_CONF / "pilot_1.yaml"
+MODELS = (Task, TaskRun, Assignment, Unit, Qualification, Requester)
+
+
+def row_counts() -> dict[str, int]:
+    return {model.__name__: model.objects.count() for model in MODELS}
+
+
+def launch(*args: str) -> str:
+    out = StringIO()
+    call_command("launch_run", *args, stdout=out)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        pytest.param(
+            ["--config", "/nowhere/task.yaml"], "config file not found", id="no-file"
+        ),
+        pytest.param(
+            ["--config", str(LOCAL), "~mephisto.task.task_reward"],
+            "mephisto.task.task_reward: required, but missing",
+            id="missing-reward",
+        ),
+        pytest.param(
+            ["--config", str(LOCAL), "mephisto.task.task_reward=-1"],
+            "mephisto.task.task_reward: must be 0 or more",
+            id="negative-reward",
+        ),
+        pytest.param(
+            ["--config", str(LOCAL), "mephisto/provider=nonesuch"],
+            "mephisto.provider: unknown provider 'nonesuch'",
+            id="unknown-provider",
+        ),
+        pytest.param(
+            ["--config", str(LOCAL), "mephisto.blueprint.data_csv=/nowhere/rows.csv"],
+            "mephisto.blueprint.data_csv: file not found",
+            id="missing-data-file",
+        ),
+        pytest.param(
+            ["--config", str(LOCAL), "+mephisto.task.colour=red"],
+            "mephisto.task.colour: unknown key",
+            id="unknown-task-key",
+        ),
+        pytest.param(
+            [
+                "--config",
+                str(LOCAL),
+                "+mephisto.task.qualifications=[{qualification_name:q,comparator:Big}]",
+            ],
+            "mephisto.task.qualifications[0].comparator: unknown comparator 'Big'",
+            id="unknown-comparator",
+        ),
+        # Passes loading; refused by the launch itself, inside its transaction.
+        pytest.param(
+            ["--config", str(LOCAL), "+allowlist_qualification=nobody-made-this"],
+            "unknown qualification 'nobody-made-this'",
+            id="unknown-qualification",
+        ),
+        pytest.param(
+            ["--config", str(LOCAL), "mephisto.task.task_reward=inf"],
+            "mephisto.task.task_reward",
+            id="infinite-reward",
+        ),
+    ],
+)
+def test_bad_config_is_refused_and_writes_nothing(args, expected):
+    before = row_counts()
+
+    with pytest.raises(CommandError, match="^Invalid config ") as caught:
+        launch(*args)
+
+    assert expected in str(caught.value)
+    assert row_counts() == before
+
+
+def test_dry_run_prints_units_reward_and_cost_and_writes_nothing():
+    before = row_counts()
+
+    out = launch("--config", str(LOCAL), "--dry-run")
+
+    assert "Dry run: nothing was written." in out
+    assert "units:       6 (6 assignments)" in out
+    assert "reward:      $0.05 per unit" in out
+    assert "est. cost:   $0.30" in out
+    assert row_counts() == before
+
+
+def test_dry_run_json_prints_one_json_object():
+    out = launch("--config", str(LOCAL), "--dry-run", "--json")
+
+    plan = json.loads(out)
+    assert plan["dry_run"] is True
+    assert plan["task_name"] == "sentence-rating-local-testing"
+    assert (plan["units"], plan["reward_per_unit"], plan["estimated_cost"]) == (
+        6,
+        "0.05",
+        "0.30",
+    )
+    assert row_counts()["TaskRun"] == 0
+
+
+def test_json_launch_prints_the_run_id_name_units_and_url(settings):
+    settings.SITE_URL = "http://crowd.test"
+
+    out = launch("--config", str(LOCAL), "--json")
+
+    result = json.loads(out)
+    run = TaskRun.objects.get()
+    assert result == {
+        "task_run_id": run.pk,
+        "task_name": "sentence-rating-local-testing",
+        "units": 6,
+        "task_url": f"http://crowd.test/task/{run.pk}/",
+    }
+    assert Unit.objects.filter(run=run).count() == 6
+
+
+def test_launch_applies_command_line_overrides():
+    out = launch(
+        "--config", str(LOCAL), "mephisto.task.task_name=my-task-pilot-2", "--json"
+    )
+
+    assert json.loads(out)["task_name"] == "my-task-pilot-2"
+    assert Task.objects.get().task_name == "my-task-pilot-2"
+
+
+def test_pilot_dry_run_prices_the_sandbox_run(settings):
+    settings.PUBLIC_URL = "https://crowd.example.org"
+    Qualification.objects.create(name="sentence-rating-allowlist")
+    before = row_counts()
+
+    out = launch("--config", str(PILOT), "--dry-run")
+
+    assert "provider:    mturk_sandbox" in out
+    assert "units:       5 (5 assignments)" in out
+    assert "reward:      $0.10 per unit" in out
+    assert "est. cost:   $0.60" in out  # 5 × $0.10 plus MTurk's 20% fee
+    assert "requires:    sentence-rating-allowlist DoesNotExist" in out
+    assert row_counts() == before
+
+
+def test_pilot_dry_run_without_the_allowlist_names_the_unknown_qualification(settings):
+    settings.PUBLIC_URL = "https://crowd.example.org"
+
+    with pytest.raises(
+        CommandError, match="unknown qualification 'sentence-rating-allowlist'"
+    ):
+        launch("--config", str(PILOT), "--dry-run")
