@@ -30,6 +30,9 @@ SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 # The public HTTPS address workers reach; required by the `server` architect.
 PUBLIC_URL = env.str("PUBLIC_URL", default="").rstrip("/")
 
+# Prolific's API token (MTurk uses the standard AWS credential chain).
+PROLIFIC_API_KEY = env.str("PROLIFIC_API_KEY", default="")
+
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
