@@ -1,0 +1,430 @@
+"""MTurk provider contract tests: botocore's Stubber stands in for AWS."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from botocore.stub import ANY, Stubber
+
+from providers import services
+from providers.base import ProviderError
+from providers.mturk import (
+    SANDBOX_ENDPOINT,
+    MTurkProvider,
+    MTurkSandboxProvider,
+    external_question,
+    hit_request_token,
+)
+from tasks_app.models import Assignment, Requester, Task, TaskRun, Unit, UnitStatus
+from tasks_app.run_config import ConfigError, RunConfig
+
+pytestmark = pytest.mark.django_db
+
+TASK_URL_BASE = "https://crowd.example.org"
+
+
+@pytest.fixture(autouse=True)
+def fake_aws(monkeypatch, tmp_path):
+    """Fake credentials, and no config file or instance metadata to fall back on."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+@pytest.fixture(autouse=True)
+def public_url(settings):
+    settings.PUBLIC_URL = TASK_URL_BASE
+
+
+def make_run(*, units: int = 2, provider_type: str = "mturk_sandbox") -> TaskRun:
+    requester, _ = Requester.objects.get_or_create(
+        name="lab_sandbox", provider_type=provider_type
+    )
+    task, _ = Task.objects.get_or_create(task_name="mturk-test", task_type="static")
+    run = TaskRun.objects.create(
+        task=task,
+        requester=requester,
+        blueprint_type="static_task",
+        architect_type="server",
+        provider_type=provider_type,
+        config_yaml="",
+        resolved_config={
+            "mephisto": {
+                "task": {"task_lifetime_in_seconds": 7200},
+                "provider": {"requester_name": "lab_sandbox"},
+            }
+        },
+        config_hash="0" * 64,
+        task_title="Label some images",
+        task_description="Pick the label that fits each image.",
+        task_reward=Decimal("0.50"),
+        task_tags="images,labels",
+        assignment_duration_in_seconds=1800,
+        allowed_concurrent=0,
+        maximum_units_per_worker=0,
+        max_num_concurrent_units=0,
+        no_submission_patience=43200,
+    )
+    assignment = Assignment.objects.create(run=run, row_index=0, data={})
+    Unit.objects.bulk_create(
+        Unit(assignment=assignment, run=run, unit_index=i, pay_amount=Decimal("0.50"))
+        for i in range(units)
+    )
+    return run
+
+
+def unit_ids(run: TaskRun) -> list[int]:
+    return list(run.units.order_by("pk").values_list("pk", flat=True))
+
+
+def expect_hit_type(stub: Stubber, hit_type_id: str = "HITTYPE1") -> None:
+    stub.add_response(
+        "create_hit_type",
+        {"HITTypeId": hit_type_id},
+        expected_params={
+            "AutoApprovalDelayInSeconds": 7 * 24 * 3600,
+            "AssignmentDurationInSeconds": 1800,
+            "Reward": "0.50",
+            "Title": "Label some images",
+            "Description": "Pick the label that fits each image.",
+            "Keywords": "images,labels",
+        },
+    )
+
+
+def expect_hit(
+    stub: Stubber, run: TaskRun, unit_id: int, hit_id: str, hit_type_id="HITTYPE1"
+) -> None:
+    token = hit_request_token(run, unit_id)
+    stub.add_response(
+        "create_hit_with_hit_type",
+        {"HIT": {"HITId": hit_id, "HITTypeId": hit_type_id}},
+        expected_params={
+            "HITTypeId": hit_type_id,
+            "MaxAssignments": 1,
+            "LifetimeInSeconds": 7200,
+            "Question": external_question(f"{TASK_URL_BASE}/task/{run.pk}/"),
+            "RequesterAnnotation": token,
+            "UniqueRequestToken": token,
+        },
+    )
+
+
+def test_launch_creates_one_hit_type_and_one_hit_per_unit():
+    run = make_run(units=2)
+    first, second = unit_ids(run)
+    provider = MTurkSandboxProvider()
+
+    with Stubber(provider.client) as stub:
+        expect_hit_type(stub)
+        expect_hit(stub, run, first, "HIT1")
+        expect_hit(stub, run, second, "HIT2")
+        result = provider.launch_units(run=run, unit_ids=[first, second])
+        stub.assert_no_pending_responses()
+
+    assert result == {first: "HIT1", second: "HIT2"}
+
+
+def test_the_hit_question_points_at_the_task_page_in_a_full_frame():
+    run = make_run(units=1)
+
+    question = external_question(f"{TASK_URL_BASE}/task/{run.pk}/?a=1&b=2")
+
+    assert f"<ExternalURL>{TASK_URL_BASE}/task/{run.pk}/?a=1&amp;b=2</ExternalURL>" in (
+        question
+    )
+    assert "<FrameHeight>0</FrameHeight>" in question
+    assert "ExternalQuestion.xsd" in question
+
+
+def test_request_tokens_are_stable_distinct_and_short_enough():
+    run = make_run(units=2)
+    first, second = unit_ids(run)
+
+    token = hit_request_token(run, first)
+
+    assert token == hit_request_token(TaskRun.objects.get(pk=run.pk), first)
+    assert token != hit_request_token(run, second)
+    assert token.startswith(f"crowdsite-{run.pk}-")
+    assert len(hit_request_token(run, 10**12)) <= 64
+
+
+def test_a_lifetime_missing_from_the_config_defaults_to_31_days():
+    run = make_run(units=1)
+    run.resolved_config = {"mephisto": {"task": {}}}
+    run.save(update_fields=["resolved_config"])
+    (only,) = unit_ids(run)
+    provider = MTurkSandboxProvider()
+
+    with Stubber(provider.client) as stub:
+        expect_hit_type(stub)
+        stub.add_response(
+            "create_hit_with_hit_type",
+            {"HIT": {"HITId": "HIT1"}},
+            expected_params={
+                "HITTypeId": "HITTYPE1",
+                "MaxAssignments": 1,
+                "LifetimeInSeconds": 31 * 24 * 3600,
+                "Question": ANY,
+                "RequesterAnnotation": ANY,
+                "UniqueRequestToken": ANY,
+            },
+        )
+        assert provider.launch_units(run=run, unit_ids=[only]) == {only: "HIT1"}
+
+
+def test_a_retry_finds_the_hit_an_earlier_attempt_made_instead_of_posting_again():
+    run = make_run(units=2)
+    first, second = unit_ids(run)
+    provider = MTurkSandboxProvider()
+
+    with Stubber(provider.client) as stub:
+        # First attempt: the first HIT is made, then MTurk throttles.
+        expect_hit_type(stub)
+        expect_hit(stub, run, first, "HIT1")
+        stub.add_client_error(
+            "create_hit_with_hit_type",
+            service_error_code="ThrottlingException",
+            service_message="Rate exceeded",
+            http_status_code=400,
+        )
+        with pytest.raises(ProviderError) as first_attempt:
+            provider.launch_units(run=run, unit_ids=[first, second])
+        assert first_attempt.value.transient
+
+        # Retry: MTurk refuses the first token again, the HIT is listed instead.
+        expect_hit_type(stub)
+        stub.add_client_error(
+            "create_hit_with_hit_type",
+            service_error_code="RequestError",
+            service_message=(
+                f'The idempotency token "{hit_request_token(run, first)}" has '
+                "already been processed. (1626172412406)"
+            ),
+            http_status_code=400,
+        )
+        stub.add_response(
+            "list_hits",
+            {
+                "HITs": [
+                    {"HITId": "OTHER", "RequesterAnnotation": "someone else's"},
+                    {
+                        "HITId": "HIT1",
+                        "RequesterAnnotation": hit_request_token(run, first),
+                    },
+                ]
+            },
+            expected_params={"MaxResults": 100},
+        )
+        expect_hit(stub, run, second, "HIT2")
+        result = provider.launch_units(run=run, unit_ids=[first, second])
+        stub.assert_no_pending_responses()
+
+    assert result == {first: "HIT1", second: "HIT2"}
+
+
+def test_the_earlier_hit_is_looked_for_on_every_page_of_the_listing():
+    run = make_run(units=1)
+    (only,) = unit_ids(run)
+    provider = MTurkSandboxProvider()
+
+    with Stubber(provider.client) as stub:
+        expect_hit_type(stub)
+        stub.add_client_error(
+            "create_hit_with_hit_type",
+            service_error_code="RequestError",
+            service_message="AWS.MechanicalTurk.HitAlreadyExists",
+        )
+        stub.add_response(
+            "list_hits",
+            {"HITs": [{"HITId": "OLD", "RequesterAnnotation": ""}], "NextToken": "p2"},
+            expected_params={"MaxResults": 100},
+        )
+        stub.add_response(
+            "list_hits",
+            {
+                "HITs": [
+                    {
+                        "HITId": "HIT1",
+                        "RequesterAnnotation": hit_request_token(run, only),
+                    }
+                ]
+            },
+            expected_params={"MaxResults": 100, "NextToken": "p2"},
+        )
+        result = provider.launch_units(run=run, unit_ids=[only])
+
+    assert result == {only: "HIT1"}
+
+
+def test_a_used_token_whose_hit_is_not_listed_yet_is_a_transient_error():
+    run = make_run(units=1)
+    (only,) = unit_ids(run)
+    provider = MTurkSandboxProvider()
+
+    with Stubber(provider.client) as stub:
+        expect_hit_type(stub)
+        stub.add_client_error(
+            "create_hit_with_hit_type",
+            service_error_code="RequestError",
+            service_message="The idempotency token has already been processed.",
+        )
+        stub.add_response("list_hits", {"HITs": []})
+        with pytest.raises(ProviderError) as raised:
+            provider.launch_units(run=run, unit_ids=[only])
+
+    assert raised.value.transient
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "status"),
+    [
+        ("ThrottlingException", "Rate exceeded", 400),
+        ("ServiceUnavailable", "Service is unavailable", 503),
+        ("ServiceFault", "Amazon Mechanical Turk is temporarily unable", 500),
+        ("SomethingNew", "Internal trouble", 502),
+    ],
+)
+def test_throttling_and_server_errors_are_transient(code, message, status):
+    run = make_run(units=1)
+    provider = MTurkSandboxProvider()
+
+    with Stubber(provider.client) as stub:
+        stub.add_client_error(
+            "create_hit_type",
+            service_error_code=code,
+            service_message=message,
+            http_status_code=status,
+        )
+        with pytest.raises(ProviderError) as raised:
+            provider.launch_units(run=run, unit_ids=unit_ids(run))
+
+    assert raised.value.transient
+    assert "create_hit_type" in str(raised.value)
+
+
+def test_a_rejected_request_is_not_transient_and_says_why():
+    run = make_run(units=1)
+    provider = MTurkSandboxProvider()
+
+    with Stubber(provider.client) as stub:
+        expect_hit_type(stub)
+        stub.add_client_error(
+            "create_hit_with_hit_type",
+            service_error_code="RequestError",
+            service_message="Value 'ftp://x' for ExternalURL is invalid.",
+            http_status_code=400,
+        )
+        with pytest.raises(ProviderError) as raised:
+            provider.launch_units(run=run, unit_ids=unit_ids(run))
+
+    assert not raised.value.transient
+    assert "create_hit_with_hit_type" in str(raised.value)
+    assert "ExternalURL is invalid" in str(raised.value)
+
+
+def test_an_unreachable_endpoint_is_transient(monkeypatch):
+    from botocore.exceptions import EndpointConnectionError
+
+    run = make_run(units=1)
+    provider = MTurkSandboxProvider()
+
+    def unreachable(**params):
+        raise EndpointConnectionError(endpoint_url=SANDBOX_ENDPOINT)
+
+    monkeypatch.setattr(provider.client, "create_hit_type", unreachable)
+    with pytest.raises(ProviderError) as raised:
+        provider.launch_units(run=run, unit_ids=unit_ids(run))
+
+    assert raised.value.transient
+
+
+def test_expire_moves_each_hit_expiry_into_the_past():
+    run = make_run(units=2)
+    provider = MTurkSandboxProvider()
+
+    with Stubber(provider.client) as stub:
+        for hit_id in ("HIT1", "HIT2"):
+            stub.add_response(
+                "update_expiration_for_hit",
+                {},
+                expected_params={"HITId": hit_id, "ExpireAt": datetime(2015, 1, 1)},
+            )
+        provider.expire_units(run=run, provider_unit_ids=["HIT1", "HIT2"])
+        stub.assert_no_pending_responses()
+
+
+def test_launching_through_the_service_records_each_units_hit(monkeypatch):
+    run = make_run(units=2)
+    first, second = unit_ids(run)
+    client = MTurkSandboxProvider().client
+    monkeypatch.setattr(MTurkSandboxProvider, "client", client)
+
+    with Stubber(client) as stub:
+        expect_hit_type(stub)
+        expect_hit(stub, run, first, "HIT1")
+        expect_hit(stub, run, second, "HIT2")
+        launched = services.launch_units(run_id=run.pk)
+        # Running it again finds nothing left to launch and calls nothing.
+        services.launch_units(run_id=run.pk)
+
+    assert launched == 2
+    units = {u.pk: u for u in Unit.objects.filter(run=run)}
+    assert units[first].provider_unit_id == "HIT1"
+    assert units[second].provider_unit_id == "HIT2"
+    assert {u.status for u in units.values()} == {UnitStatus.LAUNCHED}
+
+
+def test_sandbox_and_live_talk_to_their_own_endpoints():
+    sandbox = MTurkSandboxProvider().client
+    live = MTurkProvider().client
+
+    assert sandbox.meta.endpoint_url == SANDBOX_ENDPOINT
+    assert live.meta.endpoint_url == "https://mturk-requester.us-east-1.amazonaws.com"
+    assert sandbox.meta.region_name == live.meta.region_name == "us-east-1"
+
+
+def test_sandbox_worker_names_carry_a_suffix_and_live_ones_do_not():
+    assert MTurkSandboxProvider.worker_name("A1B2C3") == "A1B2C3_sandbox"
+    assert MTurkProvider.worker_name("A1B2C3") == "A1B2C3"
+
+
+def test_mturk_fee_is_twenty_percent():
+    assert MTurkProvider.fee_rate == MTurkSandboxProvider.fee_rate == Decimal("0.20")
+
+
+def run_config(provider_type: str) -> RunConfig:
+    return RunConfig(
+        source_yaml="",
+        path=None,
+        overrides=(),
+        task_dir=Path("."),
+        resolved={"mephisto": {"provider": {"_provider_type": provider_type}}},
+        rows=[],
+        qualifications=[],
+    )
+
+
+@pytest.mark.parametrize("provider_class", [MTurkProvider, MTurkSandboxProvider])
+def test_launching_without_aws_credentials_is_a_config_error(
+    provider_class, monkeypatch
+):
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+
+    with pytest.raises(ConfigError) as raised:
+        provider_class.check_can_launch(config=run_config(provider_class.provider_type))
+
+    assert raised.value.key == "mephisto.provider"
+    assert "AWS_ACCESS_KEY_ID" in str(raised.value)
+
+
+def test_launching_with_aws_credentials_passes_the_check():
+    MTurkSandboxProvider.check_can_launch(config=run_config("mturk_sandbox"))
