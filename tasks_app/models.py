@@ -4,6 +4,8 @@ Status names are Mephisto's, so that exports and ported scripts keep working.
 Invariants live in the database as constraints; services do the transitions.
 """
 
+from __future__ import annotations
+
 from django.db import models
 from django.db.models import Q
 
@@ -259,6 +261,12 @@ class Unit(models.Model):
         return f"Unit {self.pk} ({self.status})"
 
 
+class AgentQuerySet(models.QuerySet):
+    def overdue(self, now) -> AgentQuerySet:
+        """Live agents whose time to submit has run out."""
+        return self.filter(status__in=AGENT_LIVE_STATUSES, deadline_at__lt=now)
+
+
 class Agent(models.Model):
     """A worker's attempt at a unit. `public_id` is the worker's capability."""
 
@@ -279,6 +287,8 @@ class Agent(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     deadline_at = models.DateTimeField()
     submitted_at = models.DateTimeField(null=True, blank=True)
+
+    objects = AgentQuerySet.as_manager()
 
     class Meta:
         ordering = ["pk"]

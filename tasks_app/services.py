@@ -2,27 +2,41 @@
 
 from __future__ import annotations
 
+import inspect
+import logging
+import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import yaml
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from providers.registry import get_provider_class
 from qualifications_app import selectors as qualification_selectors
 from qualifications_app import services as qualification_services
+from tasks_app import eligibility
+from tasks_app import hooks as task_hooks
 from tasks_app.models import (
+    AGENT_LIVE_STATUSES,
+    Agent,
+    AgentStatus,
     Assignment,
+    OnboardingAgent,
+    OnboardingStatus,
     Requester,
     Task,
     TaskRun,
     TaskRunStatus,
     Unit,
     UnitStatus,
+    Worker,
 )
-from tasks_app.run_config import ConfigError, RunConfig
+from tasks_app.run_config import RunConfig
+
+logger = logging.getLogger(__name__)
 
 CENT = Decimal("0.01")
 
@@ -224,11 +238,510 @@ def stored_config_text(run: TaskRun) -> str:
     return yaml.safe_dump(run.resolved_config, sort_keys=False, allow_unicode=True)
 
 
-__all__ = [
-    "ConfigError",
-    "LaunchPlan",
-    "launch_run",
-    "mark_run_running",
-    "mark_units_launched",
-    "plan_launch",
-]
+# ---------------------------------------------------------------------------
+# Workers at work: registration, onboarding, submission, timeouts (DESIGN §5-6)
+# ---------------------------------------------------------------------------
+
+
+class WorkerRequestError(Exception):
+    """A worker request that can't be honoured; `status` is the HTTP status to send."""
+
+    def __init__(self, message: str, *, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class AgentDetails:
+    """The `agent_details` packet: an agent to work as, or why there is none."""
+
+    worker_id: int | None
+    agent_id: str | None
+    init_task_data: Any = None
+    failure_reason: str | None = None
+
+    def as_packet(self) -> dict[str, Any]:
+        return {
+            "packet_type": "agent_details",
+            "data": {
+                "worker_id": self.worker_id,
+                "agent_id": self.agent_id,
+                "init_task_data": self.init_task_data,
+                "failure_reason": self.failure_reason,
+            },
+        }
+
+
+def new_agent_id(*, onboarding: bool = False) -> str:
+    """An unguessable agent id (192 random bits); onboarding ids say so."""
+    token = secrets.token_urlsafe(24)
+    return f"onboarding-{token}" if onboarding else token
+
+
+def find_or_create_worker(*, provider_type: str, worker_name: str) -> Worker:
+    """The Worker named `worker_name` on `provider_type`. Safe under concurrency."""
+    # get_or_create retries the read when a concurrent insert wins the race.
+    worker, _ = Worker.objects.get_or_create(
+        provider_type=provider_type, worker_name=worker_name
+    )
+    return worker
+
+
+def register_agent(
+    *,
+    run: TaskRun,
+    worker_name: str,
+    registration_id: str,
+    provider_assignment_id: str = "",
+    provider_unit_id: str = "",
+) -> AgentDetails:
+    """Give a worker arriving at `run` an agent (task or onboarding), or say why not.
+
+    The same `registration_id` always gets the same agent back.
+    """
+    known = _reconnect(run=run, registration_id=registration_id)
+    if known is not None:
+        return known
+    worker = find_or_create_worker(
+        provider_type=run.provider_type, worker_name=worker_name
+    )
+    expire_overdue_agents(run_id=run.pk, limit=100)
+    return _assign(
+        run=run,
+        worker=worker,
+        registration_id=registration_id,
+        provider_assignment_id=provider_assignment_id,
+        provider_unit_id=provider_unit_id,
+    )
+
+
+def _reconnect(*, run: TaskRun, registration_id: str) -> AgentDetails | None:
+    agent = (
+        Agent.objects.filter(run=run, registration_id=registration_id)
+        .select_related("unit__assignment")
+        .first()
+    )
+    if agent is not None:
+        return _agent_details(agent)
+    onboarding = OnboardingAgent.objects.filter(
+        run=run,
+        registration_id=registration_id,
+        status__in=[OnboardingStatus.NONE, OnboardingStatus.ONBOARDING],
+    ).first()
+    if onboarding is not None:
+        return _onboarding_details(onboarding, run)
+    return None
+
+
+def _agent_details(agent: Agent) -> AgentDetails:
+    if (
+        agent.status in (AgentStatus.TIMEOUT, AgentStatus.EXPIRED)
+        and not agent.submission
+    ):
+        return AgentDetails(
+            worker_id=agent.worker_id,
+            agent_id=None,
+            failure_reason="Your time for this unit ran out. Please return it and "
+            "accept a new one.",
+        )
+    if agent.status == AgentStatus.RETURNED:
+        return AgentDetails(
+            worker_id=agent.worker_id,
+            agent_id=None,
+            failure_reason="You returned this unit. Please accept a new one.",
+        )
+    return AgentDetails(
+        worker_id=agent.worker_id,
+        agent_id=agent.public_id,
+        init_task_data=agent.unit.assignment.data,
+    )
+
+
+def _onboarding_details(onboarding: OnboardingAgent, run: TaskRun) -> AgentDetails:
+    return AgentDetails(
+        worker_id=onboarding.worker_id,
+        agent_id=onboarding.public_id,
+        init_task_data=run.shared_state.get("onboarding_data") or {},
+    )
+
+
+def _refuse(worker: Worker, reason: str) -> AgentDetails:
+    return AgentDetails(worker_id=worker.pk, agent_id=None, failure_reason=reason)
+
+
+@transaction.atomic
+def _assign(
+    *,
+    run: TaskRun,
+    worker: Worker,
+    registration_id: str,
+    provider_assignment_id: str,
+    provider_unit_id: str,
+) -> AgentDetails:
+    # Locking the worker row serialises this worker's own requests (a second tab,
+    # a double click), so the limit checks below can't be raced; other workers
+    # are not blocked.
+    worker = Worker.objects.select_for_update().get(pk=worker.pk)
+    known = _reconnect(run=run, registration_id=registration_id)
+    if known is not None:
+        return known
+    run = TaskRun.objects.select_related("task").get(pk=run.pk)
+    if run.status != TaskRunStatus.RUNNING:
+        return _refuse(worker, eligibility.NOT_RUNNING)
+    failed = eligibility.first_failure(
+        [
+            eligibility.block_verdict(worker),
+            *eligibility.qualification_verdicts(run=run, worker=worker),
+            *eligibility.limit_verdicts(run=run, worker=worker),
+        ]
+    )
+    if failed is not None:
+        return _refuse(worker, failed.reason)
+    state = eligibility.onboarding_state(run=run, worker=worker)
+    if state == "failed":
+        return _refuse(
+            worker,
+            "You did not pass the onboarding for this task, so you can't work on it.",
+        )
+    if state == "needed":
+        onboarding = OnboardingAgent.objects.create(
+            public_id=new_agent_id(onboarding=True),
+            run=run,
+            worker=worker,
+            status=OnboardingStatus.ONBOARDING,
+            registration_id=registration_id,
+        )
+        return _onboarding_details(onboarding, run)
+    unit = claim_unit(run=run, worker=worker, provider_unit_id=provider_unit_id)
+    if unit is None:
+        return _refuse(worker, eligibility.NO_UNITS_LEFT)
+    agent = Agent.objects.create(
+        public_id=new_agent_id(),
+        unit=unit,
+        worker=worker,
+        run=run,
+        status=AgentStatus.ACCEPTED,
+        registration_id=registration_id,
+        provider_assignment_id=provider_assignment_id,
+        deadline_at=timezone.now()
+        + timedelta(seconds=run.assignment_duration_in_seconds),
+    )
+    return AgentDetails(
+        worker_id=worker.pk,
+        agent_id=agent.public_id,
+        init_task_data=unit.assignment.data,
+    )
+
+
+# How many candidate units a `worker_can_do_unit` hook may look at per claim.
+HOOK_CANDIDATES = 50
+
+
+def claim_unit(
+    *, run: TaskRun, worker: Worker, provider_unit_id: str = ""
+) -> Unit | None:
+    """Give `worker` one launched unit of `run`, or None. Safe under any concurrency.
+
+    Must run inside a transaction that holds the worker's row lock.
+    """
+    candidates = (
+        Unit.objects.filter(run=run, status=UnitStatus.LAUNCHED, unit_index__gte=0)
+        # NOT EXISTS, no outer join: never two units of one assignment per worker.
+        .exclude(assignment__units__worker=worker)
+        .select_related("assignment")
+        .order_by("pk")
+        .select_for_update(skip_locked=True, of=("self",))
+    )
+    if provider_unit_id:
+        # An MTurk worker arrives through one HIT: that HIT's unit comes first.
+        preferred = candidates.filter(provider_unit_id=provider_unit_id)
+        unit = _first_claimable(preferred, run=run, worker=worker)
+        if unit is not None:
+            return unit
+    return _first_claimable(candidates, run=run, worker=worker)
+
+
+def _first_claimable(candidates, *, run: TaskRun, worker: Worker) -> Unit | None:
+    can_do = run_hooks(run).get("worker_can_do_unit")
+    pool = candidates[:HOOK_CANDIDATES] if can_do else candidates[:1]
+    for unit in pool:
+        if can_do is not None and not can_do(worker, unit):
+            continue
+        # Conditional: on databases without row locks (SQLite) the status check
+        # in the UPDATE is what keeps a unit from being handed out twice.
+        taken = Unit.objects.filter(pk=unit.pk, status=UnitStatus.LAUNCHED).update(
+            status=UnitStatus.ASSIGNED, worker=worker, updated_at=timezone.now()
+        )
+        if taken:
+            unit.status, unit.worker = UnitStatus.ASSIGNED, worker
+            return unit
+    return None
+
+
+def run_hooks(run: TaskRun) -> dict[str, Any]:
+    """The run's hook functions by name (empty when the run has no hooks)."""
+    config = run.resolved_config or {}
+    ref = config.get("mephisto", {}).get("blueprint", {}).get("hooks")
+    if not ref:
+        return {}
+    module = task_hooks.load_hooks(ref, task_dir=config.get("task_dir"))
+    return {
+        name: getattr(module, name)
+        for name in task_hooks.HOOK_NAMES
+        if callable(getattr(module, name, None))
+    }
+
+
+def submit_onboarding(*, agent_id: str, onboarding_data: Any) -> AgentDetails:
+    """Judge a worker's onboarding; on a pass, answer with their first real unit.
+
+    Pass grants `<qual> = 1`; fail grants `<qual> = 0` and `<qual>-failed`, which
+    keeps the worker out of every run using that qualification. Safe to repeat.
+    """
+    with transaction.atomic():
+        onboarding = (
+            OnboardingAgent.objects.select_for_update()
+            .select_related("run", "worker")
+            .filter(public_id=agent_id)
+            .first()
+        )
+        if onboarding is None:
+            raise WorkerRequestError("unknown onboarding agent id", status=404)
+        run, worker = onboarding.run, onboarding.worker
+        if onboarding.status in (OnboardingStatus.NONE, OnboardingStatus.ONBOARDING):
+            passed = _judge_onboarding(run, onboarding_data)
+            onboarding.submission = onboarding_data
+            onboarding.submitted_at = timezone.now()
+            onboarding.status = (
+                OnboardingStatus.APPROVED if passed else OnboardingStatus.REJECTED
+            )
+            onboarding.save(update_fields=["submission", "submitted_at", "status"])
+            name = eligibility.onboarding_qualification(run)
+            if name:
+                reason = f"onboarding of run {run.pk}"
+                qualification_services.grant_qualification(
+                    worker=worker, name=name, value=1 if passed else 0, reason=reason
+                )
+                if not passed:
+                    qualification_services.grant_qualification(
+                        worker=worker, name=f"{name}-failed", value=1, reason=reason
+                    )
+        registration_id = onboarding.registration_id
+    if onboarding.status == OnboardingStatus.REJECTED:
+        return _refuse(
+            worker,
+            "You did not pass the onboarding for this task, so you can't work on it.",
+        )
+    return register_agent(
+        run=run, worker_name=worker.worker_name, registration_id=registration_id
+    )
+
+
+def _judge_onboarding(run: TaskRun, onboarding_data: Any) -> bool:
+    validate = run_hooks(run).get("validate_onboarding")
+    if validate is None:
+        return True
+    data = {
+        "inputs": run.shared_state.get("onboarding_data") or {},
+        "outputs": onboarding_data,
+    }
+    if _positional_arity(validate) >= 2:
+        # `validate_onboarding(data, cfg)`: the config's own flags, as a run
+        # script's closure would see them.
+        from omegaconf import OmegaConf
+
+        return bool(validate(data, OmegaConf.create(run.resolved_config)))
+    return bool(validate(data))
+
+
+def _positional_arity(function: Any) -> int:
+    parameters = inspect.signature(function).parameters.values()
+    return sum(
+        p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in parameters
+    )
+
+
+@dataclass(frozen=True)
+class SavedFile:
+    name: str
+    path: str
+    size: int
+    content_type: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "path": self.path,
+            "size": self.size,
+            "content_type": self.content_type,
+        }
+
+
+def find_agent(*, agent_id: str) -> Agent:
+    """The agent whose capability `agent_id` is, or a 404 error."""
+    agent = (
+        Agent.objects.select_related("unit", "run").filter(public_id=agent_id).first()
+    )
+    if agent is None:
+        raise WorkerRequestError("unknown agent id", status=404)
+    return agent
+
+
+REVIEWED_AGENT_STATUSES = (
+    AgentStatus.APPROVED,
+    AgentStatus.REJECTED,
+    AgentStatus.SOFT_REJECTED,
+)
+
+
+def submit_unit(
+    *, agent_id: str, final_data: Any, files: list[SavedFile] | None = None
+) -> bool:
+    """Store a worker's submission; False if the agent had already submitted.
+
+    The first submission is kept; a second is answered without changing data. A
+    submission after the agent timed out is kept and flagged `is_late`.
+    """
+    with transaction.atomic():
+        agent = (
+            Agent.objects.select_for_update(of=("self",))
+            .select_related("unit")
+            .filter(public_id=agent_id)
+            .first()
+        )
+        if agent is None:
+            raise WorkerRequestError("unknown agent id", status=404)
+        if agent.status in REVIEWED_AGENT_STATUSES:
+            raise WorkerRequestError(
+                "this unit was already reviewed; the submission was not changed",
+                status=409,
+            )
+        if agent.submission is not None:
+            return False
+        submission = final_data
+        if files:
+            submission = {
+                "final_data": final_data,
+                "files": [f.as_dict() for f in files],
+            }
+        agent.submission = submission
+        agent.submitted_at = timezone.now()
+        if agent.status in AGENT_LIVE_STATUSES:
+            agent.status = AgentStatus.COMPLETED
+            Unit.objects.filter(
+                pk=agent.unit_id, status=UnitStatus.ASSIGNED, worker=agent.worker_id
+            ).update(status=UnitStatus.COMPLETED, updated_at=timezone.now())
+        else:
+            agent.is_late = True
+            if _reclaim_for_late_submission(agent):
+                agent.status = AgentStatus.COMPLETED
+        agent.save(update_fields=["submission", "submitted_at", "status", "is_late"])
+        unit_id = agent.unit_id
+        run = agent.run
+        transaction.on_commit(lambda: _after_submit(run, unit_id))
+    return True
+
+
+def _reclaim_for_late_submission(agent: Agent) -> bool:
+    """Give a late submitter their unit back if nobody else has taken it."""
+    try:
+        with transaction.atomic():
+            return bool(
+                Unit.objects.filter(
+                    pk=agent.unit_id, status=UnitStatus.LAUNCHED
+                ).update(
+                    status=UnitStatus.COMPLETED,
+                    worker=agent.worker_id,
+                    updated_at=timezone.now(),
+                )
+            )
+    except IntegrityError:
+        # The worker holds another unit of the same assignment: keep it as late.
+        return False
+
+
+def _after_submit(run: TaskRun, unit_id: int) -> None:
+    hook = run_hooks(run).get("on_unit_submitted")
+    if hook is None:
+        return
+    try:
+        hook(Unit.objects.select_related("assignment").get(pk=unit_id))
+    except Exception:
+        # The submission is stored; a failing hook must not turn it into an error.
+        logger.exception("on_unit_submitted hook failed for unit %s", unit_id)
+
+
+# At most this many error reports are kept per agent.
+MAX_ERROR_LOGS = 50
+
+
+@transaction.atomic
+def submit_metadata(*, agent_id: str, metadata: Any) -> None:
+    """Merge the page's metadata into the agent's. Allowed before and after submit."""
+    agent = Agent.objects.select_for_update().filter(public_id=agent_id).first()
+    if agent is None:
+        raise WorkerRequestError("unknown agent id", status=404)
+    merged = dict(agent.metadata or {})
+    if isinstance(metadata, dict):
+        merged.update(metadata)
+    else:
+        merged["value"] = metadata
+    agent.metadata = merged
+    agent.save(update_fields=["metadata"])
+
+
+@transaction.atomic
+def log_agent_error(*, agent_id: str, error_data: Any) -> None:
+    """Keep an error the task page reported (the newest MAX_ERROR_LOGS)."""
+    agent = Agent.objects.select_for_update().filter(public_id=agent_id).first()
+    if agent is None:
+        if (
+            agent_id.startswith("onboarding")
+            and OnboardingAgent.objects.filter(public_id=agent_id).exists()
+        ):
+            logger.warning("onboarding agent %s reported: %r", agent_id, error_data)
+            return
+        raise WorkerRequestError("unknown agent id", status=404)
+    metadata = dict(agent.metadata or {})
+    errors = list(metadata.get("errors", []))
+    errors.append({"at": timezone.now().isoformat(), "error_data": error_data})
+    metadata["errors"] = errors[-MAX_ERROR_LOGS:]
+    agent.metadata = metadata
+    agent.save(update_fields=["metadata"])
+
+
+def _release_agent(*, agent_id: int, status: AgentStatus, only_overdue: bool) -> bool:
+    agents = Agent.objects.filter(pk=agent_id, status__in=AGENT_LIVE_STATUSES)
+    if only_overdue:
+        agents = agents.overdue(timezone.now())
+    changed = agents.update(status=status)
+    if changed:
+        Unit.objects.filter(agents=agent_id, status=UnitStatus.ASSIGNED).update(
+            status=UnitStatus.LAUNCHED, worker=None, updated_at=timezone.now()
+        )
+    return bool(changed)
+
+
+@transaction.atomic
+def expire_agent(*, agent_id: int) -> bool:
+    """Time out an overdue agent and free its unit; False if it was not overdue."""
+    return _release_agent(
+        agent_id=agent_id, status=AgentStatus.TIMEOUT, only_overdue=True
+    )
+
+
+@transaction.atomic
+def return_agent(*, agent_id: int) -> bool:
+    """The worker gave the unit back: free it at once. False if already finished."""
+    return _release_agent(
+        agent_id=agent_id, status=AgentStatus.RETURNED, only_overdue=False
+    )
+
+
+def expire_overdue_agents(*, run_id: int | None = None, limit: int = 1000) -> int:
+    """Free the units of timed-out agents. Safe to run twice or concurrently."""
+    overdue = Agent.objects.overdue(timezone.now())
+    if run_id is not None:
+        overdue = overdue.filter(run_id=run_id)
+    ids = list(overdue.values_list("pk", flat=True)[:limit])
+    return sum(expire_agent(agent_id=pk) for pk in ids)
