@@ -102,6 +102,37 @@ STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "var" / "static")
 MEDIA_URL = "media/"
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "var" / "media")
 
+# The worker wire protocol's limits. A submission's JSON, and each uploaded file.
+CROWDSITE_MAX_SUBMISSION_BYTES = env.int(
+    "CROWDSITE_MAX_SUBMISSION_BYTES", default=1_000_000
+)
+CROWDSITE_MAX_UPLOAD_BYTES = env.int("CROWDSITE_MAX_UPLOAD_BYTES", default=20_000_000)
+CROWDSITE_MAX_UPLOAD_FILES = env.int("CROWDSITE_MAX_UPLOAD_FILES", default=10)
+CROWDSITE_ALLOWED_UPLOAD_EXTENSIONS = env.list(
+    "CROWDSITE_ALLOWED_UPLOAD_EXTENSIONS",
+    default=[
+        "png",
+        "jpg",
+        "jpeg",
+        "gif",
+        "webp",
+        "wav",
+        "mp3",
+        "ogg",
+        "webm",
+        "mp4",
+        "pdf",
+        "txt",
+        "csv",
+        "json",
+    ],
+)
+# Uploads stream to disk past this size instead of being held in memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+DATA_UPLOAD_MAX_MEMORY_SIZE = CROWDSITE_MAX_SUBMISSION_BYTES * 3
+# Only the task page may be framed (by the provider); everything else refuses.
+X_FRAME_OPTIONS = "DENY"
+
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "UNAUTHENTICATED_USER": None,

@@ -1,6 +1,27 @@
 from django.contrib import admin
 from django.urls import path
 
+from tasks_app import api, views
+
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # The task page and what it loads.
+    path("task/<int:task_run_id>/", views.task_page, name="task-page"),
+    path(
+        "task/<int:task_run_id>/wrap_crowd_source.js",
+        views.wrap_crowd_source,
+        name="task-wrap-crowd-source",
+    ),
+    path("task/<int:task_run_id>/bundle.js", views.task_bundle, name="task-bundle"),
+    # The worker wire protocol: at the site root, as `mephisto-task` expects.
+    path("task_config.json", api.TaskConfigView.as_view(), name="task-config"),
+    path("request_agent", api.RequestAgentView.as_view(), name="request-agent"),
+    path(
+        "submit_onboarding",
+        api.SubmitOnboardingView.as_view(),
+        name="submit-onboarding",
+    ),
+    path("submit_task", api.SubmitTaskView.as_view(), name="submit-task"),
+    path("submit_metadata", api.SubmitMetadataView.as_view(), name="submit-metadata"),
+    path("log_error", api.LogErrorView.as_view(), name="log-error"),
 ]

@@ -39,6 +39,11 @@ class Provider(ABC):
         """
         return None
 
+    @classmethod
+    def worker_name(cls, provider_worker_id: str) -> str:
+        """crowdsite's name for the provider's worker `provider_worker_id`."""
+        return provider_worker_id
+
     @abstractmethod
     def launch_units(self, *, run: TaskRun, unit_ids: list[int]) -> dict[int, str]:
         """Post `unit_ids` to the provider; return the provider's id for each.

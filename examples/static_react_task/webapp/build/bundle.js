@@ -7,13 +7,10 @@
 (function () {
   "use strict";
 
-  function params() {
-    return Object.fromEntries(new URLSearchParams(window.location.search));
-  }
-
+  // The page's wrap_crowd_source.js names the run for every request.
   function withRun(path) {
-    var query = new URLSearchParams(params());
-    return path + "?" + query.toString();
+    var extra = typeof getProviderURLParams === "function" ? getProviderURLParams() : {};
+    return path + "?" + new URLSearchParams(extra).toString();
   }
 
   function post(path, body) {
@@ -47,27 +44,13 @@
     root.replaceChildren.apply(root, nodes);
   }
 
-  function providerData() {
-    var p = params();
-    var worker = p.worker_id || p.workerId || p.participant_id;
-    var assignment = p.assignment_id || p.assignmentId || p.submission_id;
-    return {
-      worker_name: worker,
-      assignment_id: assignment,
-      agent_registration_id: worker + "-" + assignment,
-      provider_type: window.CROWDSITE_PROVIDER_TYPE || "mock",
-    };
-  }
-
   function start(root) {
-    var data = providerData();
-    if (!data.worker_name || !data.assignment_id ||
-        data.assignment_id === "ASSIGNMENT_ID_NOT_AVAILABLE") {
+    if (getWorkerName() === null || getAssignmentId() === null) {
       show(root, [el("h2", {}, ["Preview"]),
         el("p", {}, ["Rate sentences as good or bad. Accept the task to begin."])]);
       return;
     }
-    post("/request_agent", { provider_data: data }).then(function (answer) {
+    post("/request_agent", { provider_data: getAgentRegistration() }).then(function (answer) {
       handleAgent(root, answer.data);
     }).catch(function (error) { fail(root, error); });
   }
@@ -89,8 +72,7 @@
     function answer(value) {
       return function () {
         post("/submit_onboarding", {
-          USED_AGENT_ID: details.agent_id,
-          onboarding_data: { outputs: { answer: value } },
+          provider_data: { USED_AGENT_ID: details.agent_id, onboarding_data: { answer: value } },
         }).then(function (next) { handleAgent(root, next.data); })
           .catch(function (error) { fail(root, error); });
       };
@@ -111,7 +93,7 @@
           USED_AGENT_ID: details.agent_id,
           final_data: { rating: value },
         }).then(function () {
-          show(root, [el("h2", { id: "done" }, ["Thank you! Your answer was submitted."])]);
+          handleSubmitToProvider({ rating: value });
         }).catch(function (error) { fail(root, error); });
       };
     }

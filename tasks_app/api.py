@@ -1,0 +1,237 @@
+"""The worker wire protocol (DESIGN §5): JSON endpoints at the site root.
+
+These views parse, call a service and answer. They use no session or CSRF auth:
+the page lives in a provider's iframe, and the agent id is the worker's capability.
+"""
+
+from __future__ import annotations
+
+from pathlib import PurePath
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, TooManyFilesSent
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import UploadedFile
+from django.utils.text import get_valid_filename
+from rest_framework import serializers
+from rest_framework.exceptions import ParseError
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from providers.registry import get_provider_class
+from tasks_app import services
+from tasks_app.models import TaskRun
+from tasks_app.serializers import (
+    LogErrorSerializer,
+    RequestAgentSerializer,
+    SubmitMetadataSerializer,
+    SubmitOnboardingSerializer,
+    SubmitTaskSerializer,
+)
+from tasks_app.services import WorkerRequestError
+
+# The `mephisto-task` npm version whose protocol this server speaks.
+MEPHISTO_TASK_VERSION = "2.0.4"
+
+
+class WorkerAPIView(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    parser_classes = [JSONParser]
+
+    def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, WorkerRequestError):
+            return Response({"error": str(exc)}, status=exc.status)
+        if isinstance(exc, serializers.ValidationError):
+            return Response(
+                {"error": "invalid request", "fields": exc.detail}, status=400
+            )
+        if isinstance(exc, RequestDataTooBig | TooManyFilesSent):
+            return Response({"error": f"request too large: {exc}"}, status=413)
+        return super().handle_exception(exc)
+
+    def parse(self, request: Request, serializer_class: type, **context: Any) -> dict:
+        try:
+            data = request.data
+        except (RequestDataTooBig, TooManyFilesSent):
+            raise
+        except ParseError:
+            raise
+        if not hasattr(data, "get"):
+            raise WorkerRequestError("the request body must be a JSON object")
+        if hasattr(data, "dict"):
+            # A multipart QueryDict: one value per field.
+            data = {key: data.get(key) for key in data}
+        serializer = serializer_class(data=data, context=context)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+    def get_run(self, request: Request) -> TaskRun:
+        raw = request.query_params.get("task_run_id", "")
+        if not raw.isdigit() or len(raw) > 18:
+            raise WorkerRequestError(
+                "the task_run_id query parameter is missing or not a number"
+            )
+        run = TaskRun.objects.select_related("task").filter(pk=int(raw)).first()
+        if run is None:
+            raise WorkerRequestError(f"there is no task run {raw}", status=404)
+        return run
+
+
+class TaskConfigView(WorkerAPIView):
+    """`GET /task_config.json`: the blueprint's frontend arguments."""
+
+    def get(self, request: Request) -> Response:
+        run = self.get_run(request)
+        return Response(task_config(run))
+
+
+def task_config(run: TaskRun) -> dict[str, Any]:
+    blueprint = run.resolved_config.get("mephisto", {}).get("blueprint", {})
+    return {
+        "task_title": run.task_title,
+        "task_description": run.task_description,
+        "task_reward": float(run.task_reward),
+        "task_tags": run.task_tags,
+        "frame_height": 0,
+        "chat_title": run.task_title,
+        "block_mobile": bool(blueprint.get("block_mobile", False)),
+        "has_onboarding": bool(blueprint.get("onboarding_qualification")),
+        "provider_type": run.provider_type,
+        "task_run_id": run.pk,
+        "mephisto_task_version": MEPHISTO_TASK_VERSION,
+    }
+
+
+class RequestAgentView(WorkerAPIView):
+    """`POST /request_agent`: an agent for the arriving worker, or why not."""
+
+    def post(self, request: Request) -> Response:
+        run = self.get_run(request)
+        data = self.parse(request, RequestAgentSerializer)["provider_data"]
+        provider_class = get_provider_class(run.provider_type)
+        worker_name = provider_class.worker_name(data["worker_name"])
+        assignment_id = data.get("assignment_id") or ""
+        registration = data.get("agent_registration_id") or (
+            f"{data['worker_name']}-{assignment_id}"
+        )
+        details = services.register_agent(
+            run=run,
+            worker_name=worker_name,
+            registration_id=registration,
+            provider_assignment_id=assignment_id,
+            provider_unit_id=data.get("hit_id") or "",
+        )
+        return Response(details.as_packet())
+
+
+class SubmitOnboardingView(WorkerAPIView):
+    """`POST /submit_onboarding`: judge onboarding, answer with the next agent."""
+
+    def post(self, request: Request) -> Response:
+        data = self.parse(request, SubmitOnboardingSerializer)["provider_data"]
+        agent_id = data["USED_AGENT_ID"]
+        if not agent_id.startswith("onboarding"):
+            raise WorkerRequestError("USED_AGENT_ID is not an onboarding agent id")
+        details = services.submit_onboarding(
+            agent_id=agent_id, onboarding_data=data.get("onboarding_data")
+        )
+        return Response(details.as_packet())
+
+
+class SubmitTaskView(WorkerAPIView):
+    """`POST /submit_task`: JSON, or multipart with files. Twice is harmless."""
+
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
+
+    def post(self, request: Request) -> Response:
+        multipart = request.content_type.startswith("multipart/")
+        data = self.parse(request, SubmitTaskSerializer, multipart=multipart)
+        agent_id = data["USED_AGENT_ID"]
+        uploads = list(request.FILES.values()) if multipart else []
+        if not uploads:
+            services.submit_unit(agent_id=agent_id, final_data=data.get("final_data"))
+            return Response({"status": "Submitted!"})
+        agent = services.find_agent(agent_id=agent_id)
+        if agent.submission is not None:
+            # Harmless repeat: answer as before and store nothing new.
+            return Response({"status": "Submitted!"})
+        saved = save_uploads(uploads, run_id=agent.run_id, agent_pk=agent.pk)
+        stored = services.submit_unit(
+            agent_id=agent_id, final_data=data.get("final_data"), files=saved
+        )
+        if not stored:
+            for file in saved:
+                default_storage.delete(file.path)
+        return Response({"status": "Submitted!"})
+
+
+def save_uploads(
+    uploads: list[UploadedFile], *, run_id: int, agent_pk: int
+) -> list[services.SavedFile]:
+    """Check every upload first, then store them through Django's storage."""
+    if len(uploads) > settings.CROWDSITE_MAX_UPLOAD_FILES:
+        raise WorkerRequestError(
+            f"{len(uploads)} files sent; at most "
+            f"{settings.CROWDSITE_MAX_UPLOAD_FILES} are allowed",
+            status=413,
+        )
+    allowed = {
+        ext.lower().lstrip(".") for ext in settings.CROWDSITE_ALLOWED_UPLOAD_EXTENSIONS
+    }
+    for upload in uploads:
+        name = upload.name or ""
+        extension = PurePath(name).suffix.lower().lstrip(".")
+        if extension not in allowed:
+            raise WorkerRequestError(
+                f"file {name!r}: type .{extension or '?'} is not allowed; allowed: "
+                f"{', '.join(sorted(allowed))}",
+                status=415,
+            )
+        if upload.size is None or upload.size > settings.CROWDSITE_MAX_UPLOAD_BYTES:
+            raise WorkerRequestError(
+                f"file {name!r} is {upload.size} bytes; the limit is "
+                f"{settings.CROWDSITE_MAX_UPLOAD_BYTES} bytes",
+                status=413,
+            )
+    saved = []
+    for upload in uploads:
+        safe = get_valid_filename(PurePath(upload.name).name) or "upload"
+        path = default_storage.save(
+            f"submissions/run-{run_id}/agent-{agent_pk}/{safe}", upload
+        )
+        saved.append(
+            services.SavedFile(
+                name=upload.name,
+                path=path,
+                size=upload.size,
+                content_type=upload.content_type or "",
+            )
+        )
+    return saved
+
+
+class SubmitMetadataView(WorkerAPIView):
+    """`POST /submit_metadata`: extra data from the page, kept with the agent."""
+
+    def post(self, request: Request) -> Response:
+        data = self.parse(request, SubmitMetadataSerializer)
+        services.submit_metadata(
+            agent_id=data["USED_AGENT_ID"], metadata=data.get("metadata")
+        )
+        return Response({"status": "Submitted metadata"})
+
+
+class LogErrorView(WorkerAPIView):
+    """`POST /log_error`: an error the page caught, kept for the requester."""
+
+    def post(self, request: Request) -> Response:
+        data = self.parse(request, LogErrorSerializer)
+        services.log_agent_error(
+            agent_id=data["USED_AGENT_ID"], error_data=data.get("error_data")
+        )
+        return Response({"status": "Error log sent!"})
