@@ -153,6 +153,14 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
+# `celery -A crowdsite beat` runs these; claims also expire overdue agents of
+# their run, so a missing beat delays the sweep but never loses a unit.
+CELERY_BEAT_SCHEDULE = {
+    "expire-overdue-agents": {
+        "task": "tasks_app.tasks.expire_overdue_agents",
+        "schedule": 30.0,
+    },
+}
 
 LOGGING = {
     "version": 1,

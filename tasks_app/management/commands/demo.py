@@ -12,6 +12,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from tasks_app import selectors, services
+from tasks_app.demo_crowd import MockWorker, local_server
 from tasks_app.models import TaskRun
 from tasks_app.run_config import ConfigError, load_run_config
 
@@ -39,6 +40,11 @@ class Command(BaseCommand):
             help="The config to launch (default: the example's local_testing.yaml).",
         )
         parser.add_argument(
+            "--no-workers",
+            action="store_true",
+            help="Only launch; don't send the scripted mock workers.",
+        )
+        parser.add_argument(
             "--admin-username",
             default="admin",
             help="The local admin account to create or reset (default: admin).",
@@ -60,7 +66,30 @@ class Command(BaseCommand):
         except ConfigError as exc:
             raise CommandError(f"Invalid config {options['config']}: {exc}") from exc
         run = TaskRun.objects.select_related("task").get(pk=run.pk)
+        if not options["no_workers"]:
+            self._send_workers(run)
         self._report(run, options["admin_username"], password)
+
+    def _send_workers(self, run: TaskRun) -> None:
+        """Three mock workers go through the real HTTP endpoints."""
+        limit = run.maximum_units_per_worker
+        self.stdout.write(
+            f"\nSending mock workers through the task's HTTP endpoints (run {run.pk}):"
+        )
+        tag = f"r{run.pk}"
+        with local_server() as base_url:
+            plans = [
+                # (worker, onboarding answer, units they try, what they show)
+                (f"alice-{tag}", "good", 2, "completes units"),
+                (f"bob-{tag}", "bad", 1, "fails onboarding"),
+                (f"carol-{tag}", "good", (limit or 3) + 1, "reaches the maximum"),
+            ]
+            for name, answer, units, role in plans:
+                worker = MockWorker(base_url, run.pk, name, onboarding_answer=answer)
+                done = worker.work(units=units)
+                self.stdout.write(f"  {name} ({role}): submitted {done} unit(s)")
+                for line in worker.log:
+                    self.stdout.write(f"    - {line}")
 
     @transaction.atomic
     def _reset_admin(self, username: str) -> str:
