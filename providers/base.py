@@ -51,6 +51,21 @@ class Provider(ABC):
         Must be idempotent: launching the same unit twice posts it once.
         """
 
+    # Whether grants and revokes are repeated on this provider (see below).
+    mirrors_qualifications: ClassVar[bool] = False
+
+    def grant_qualification(
+        self, *, worker_name: str, qualification_name: str, value: int
+    ) -> dict[str, Any]:
+        """Give the worker the qualification on the provider's side, if mirrored."""
+        return {"mirrored": False}
+
+    def revoke_qualification(
+        self, *, worker_name: str, qualification_name: str
+    ) -> dict[str, Any]:
+        """Take the qualification away on the provider's side, if mirrored."""
+        return {"mirrored": False}
+
     @abstractmethod
     def expire_units(self, *, run: TaskRun, provider_unit_ids: list[str]) -> None:
         """Withdraw units from the provider so no new worker can take them."""

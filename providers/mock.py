@@ -23,3 +23,21 @@ class MockProvider(Provider):
 
     def expire_units(self, *, run: TaskRun, provider_unit_ids: list[str]) -> None:
         return None
+
+    # The mock "mirrors" grants by recording them in the provider call log, so the
+    # flow is exercised end to end as it will be for MTurk and Prolific.
+    mirrors_qualifications = True
+
+    def grant_qualification(
+        self, *, worker_name: str, qualification_name: str, value: int
+    ) -> dict:
+        return {
+            "worker": worker_name,
+            "qualification": qualification_name,
+            "value": value,
+        }
+
+    def revoke_qualification(
+        self, *, worker_name: str, qualification_name: str
+    ) -> dict:
+        return {"worker": worker_name, "qualification": qualification_name}

@@ -118,3 +118,43 @@ def launch_units(*, run_id: int) -> int:
         launched = 0
     task_services.mark_run_running(run_id=run.pk)
     return launched
+
+
+def mirror_qualification(*, review_id: int) -> bool:
+    """Repeat a grant/revoke audit row on the worker's provider, at most once.
+
+    False when the provider doesn't mirror qualifications.
+    """
+    from qualifications_app.models import ReviewAction, WorkerReview
+
+    review = WorkerReview.objects.select_related("worker", "qualification").get(
+        pk=review_id
+    )
+    worker = review.worker
+    provider = get_provider(worker.provider_type)
+    if not provider.mirrors_qualifications or review.qualification is None:
+        return False
+    name = review.qualification.name
+    if review.action == ReviewAction.GRANT:
+        value = review.value if review.value is not None else 1
+
+        def call():
+            return provider.grant_qualification(
+                worker_name=worker.worker_name, qualification_name=name, value=value
+            )
+    else:
+
+        def call():
+            return provider.revoke_qualification(
+                worker_name=worker.worker_name, qualification_name=name
+            )
+
+    run_logged_call(
+        provider_type=worker.provider_type,
+        operation=f"{review.action}_qualification",
+        key=f"mirror_qualification:review={review.pk}",
+        run_id=None,
+        request={"worker": worker.worker_name, "qualification": name},
+        call=call,
+    )
+    return True

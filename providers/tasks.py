@@ -19,3 +19,18 @@ def launch_units(self, run_id: int) -> int:
             countdown = min(2 ** (self.request.retries + 1), 300)
             raise self.retry(exc=exc, countdown=countdown) from exc
         raise
+
+
+@shared_task(bind=True, max_retries=8)
+def mirror_qualification(self, review_id: int) -> bool:
+    """Repeat a grant or revoke (a WorkerReview row) on the worker's provider.
+
+    Safe to run twice: the call log is keyed by the review row.
+    """
+    try:
+        return services.mirror_qualification(review_id=review_id)
+    except ProviderError as exc:
+        if exc.transient:
+            countdown = min(2 ** (self.request.retries + 1), 300)
+            raise self.retry(exc=exc, countdown=countdown) from exc
+        raise

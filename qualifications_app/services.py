@@ -1,8 +1,16 @@
-"""Every write to qualifications and grants goes through a function here."""
+"""Every write to qualifications, grants and blocks goes through a function here.
+
+Each grant, revoke, block and unblock leaves a `WorkerReview` audit row (who, when,
+why, from which unit) and, after commit, is mirrored on the worker's provider.
+Bulk operations are atomic: all rows or none.
+"""
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from django.db import transaction
@@ -13,11 +21,17 @@ from qualifications_app.models import (
     ReviewAction,
     WorkerReview,
 )
+from tasks_app.models import Worker
+from tasks_app.selectors import WorkerRef, parse_worker_ref
 
 if TYPE_CHECKING:
     from django.contrib.auth.base_user import AbstractBaseUser
 
-    from tasks_app.models import Unit, Worker
+    from tasks_app.models import Unit
+
+
+class QualificationError(Exception):
+    """A qualification request that can't be carried out; nothing was changed."""
 
 
 @transaction.atomic
@@ -28,6 +42,52 @@ def ensure_qualifications(*, names: Iterable[str]) -> None:
         Qualification.objects.bulk_create(
             [Qualification(name=name) for name in names], ignore_conflicts=True
         )
+
+
+@transaction.atomic
+def create_qualification(*, name: str, description: str = "") -> Qualification:
+    """Create a qualification; refuse a name that exists or is blank."""
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise QualificationError("a qualification name is 1-200 characters")
+    if Qualification.objects.filter(name=name).exists():
+        raise QualificationError(f"qualification {name!r} already exists")
+    return Qualification.objects.create(name=name, description=description)
+
+
+def get_qualification(name: str) -> Qualification:
+    qualification = Qualification.objects.filter(name=name).first()
+    if qualification is None:
+        raise QualificationError(f"unknown qualification {name!r}")
+    return qualification
+
+
+def _mirror(review: WorkerReview) -> None:
+    """After commit, repeat this grant or revoke on the worker's provider."""
+    from providers.tasks import mirror_qualification
+
+    mirror_qualification.delay_on_commit(review.pk)
+
+
+def _audit(
+    *,
+    worker: Worker,
+    action: ReviewAction,
+    qualification: Qualification | None = None,
+    value: int | None = None,
+    reason: str = "",
+    unit: Unit | None = None,
+    created_by: AbstractBaseUser | None = None,
+) -> WorkerReview:
+    return WorkerReview(
+        worker=worker,
+        action=action,
+        qualification=qualification,
+        value=value,
+        reason=reason,
+        unit=unit,
+        created_by=created_by,
+    )
 
 
 @transaction.atomic
@@ -51,13 +111,221 @@ def grant_qualification(
     if not created and grant.value != value:
         grant.value = value
         grant.save(update_fields=["value", "updated_at"])
-    WorkerReview.objects.create(
+    review = _audit(
         worker=worker,
         action=ReviewAction.GRANT,
-        unit=unit,
         qualification=qualification,
         value=value,
         reason=reason,
+        unit=unit,
         created_by=created_by,
     )
+    review.save()
+    _mirror(review)
     return grant
+
+
+@transaction.atomic
+def revoke_qualification(
+    *,
+    worker: Worker,
+    name: str,
+    reason: str = "",
+    unit: Unit | None = None,
+    created_by: AbstractBaseUser | None = None,
+) -> bool:
+    """Take `name` away from `worker`; False if they didn't hold it."""
+    qualification = get_qualification(name)
+    deleted, _ = GrantedQualification.objects.filter(
+        worker=worker, qualification=qualification
+    ).delete()
+    if deleted:
+        review = _audit(
+            worker=worker,
+            action=ReviewAction.REVOKE,
+            qualification=qualification,
+            reason=reason,
+            unit=unit,
+            created_by=created_by,
+        )
+        review.save()
+        _mirror(review)
+    return bool(deleted)
+
+
+def _workers_for(refs: list[WorkerRef], *, create: bool) -> dict[WorkerRef, Worker]:
+    """Workers by reference, creating missing ones when `create` (for imports)."""
+    if create:
+        Worker.objects.bulk_create(
+            [
+                Worker(provider_type=r.provider_type, worker_name=r.worker_name)
+                for r in refs
+            ],
+            ignore_conflicts=True,
+        )
+    found: dict[WorkerRef, Worker] = {}
+    for provider_type in {r.provider_type for r in refs}:
+        names = [r.worker_name for r in refs if r.provider_type == provider_type]
+        for worker in Worker.objects.filter(
+            provider_type=provider_type, worker_name__in=names
+        ):
+            found[WorkerRef(worker.provider_type, worker.worker_name)] = worker
+    missing = [r for r in refs if r not in found]
+    if missing:
+        listed = ", ".join(r.label for r in missing[:5])
+        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        raise QualificationError(f"unknown workers: {listed}{more}")
+    return found
+
+
+@transaction.atomic
+def bulk_grant(
+    *,
+    name: str,
+    refs: list[WorkerRef],
+    value: int = 1,
+    reason: str = "",
+    created_by: AbstractBaseUser | None = None,
+) -> int:
+    """Grant `name` to every worker in `refs`, creating unknown workers. All or none.
+
+    Returns how many grants were created or changed.
+    """
+    qualification = get_qualification(name)
+    refs = list(dict.fromkeys(refs))
+    workers = _workers_for(refs, create=True)
+    existing = {
+        g.worker_id: g
+        for g in GrantedQualification.objects.select_for_update().filter(
+            qualification=qualification, worker__in=workers.values()
+        )
+    }
+    new = [
+        GrantedQualification(worker=w, qualification=qualification, value=value)
+        for w in workers.values()
+        if w.pk not in existing
+    ]
+    changed = [g for g in existing.values() if g.value != value]
+    GrantedQualification.objects.bulk_create(new)
+    for grant in changed:
+        grant.value = value
+    GrantedQualification.objects.bulk_update(changed, ["value", "updated_at"])
+    touched = {g.worker_id for g in new} | {g.worker_id for g in changed}
+    reviews = WorkerReview.objects.bulk_create(
+        [
+            _audit(
+                worker=w,
+                action=ReviewAction.GRANT,
+                qualification=qualification,
+                value=value,
+                reason=reason,
+                created_by=created_by,
+            )
+            for w in workers.values()
+            if w.pk in touched
+        ]
+    )
+    for review in reviews:
+        _mirror(review)
+    return len(touched)
+
+
+@transaction.atomic
+def bulk_revoke(
+    *,
+    name: str,
+    workers: Iterable[Worker],
+    reason: str = "",
+    created_by: AbstractBaseUser | None = None,
+) -> int:
+    """Revoke `name` from every worker in `workers` who holds it. All or none."""
+    qualification = get_qualification(name)
+    grants = list(
+        GrantedQualification.objects.select_for_update()
+        .filter(qualification=qualification, worker__in=list(workers))
+        .select_related("worker")
+    )
+    GrantedQualification.objects.filter(pk__in=[g.pk for g in grants]).delete()
+    reviews = WorkerReview.objects.bulk_create(
+        [
+            _audit(
+                worker=g.worker,
+                action=ReviewAction.REVOKE,
+                qualification=qualification,
+                reason=reason,
+                created_by=created_by,
+            )
+            for g in grants
+        ]
+    )
+    for review in reviews:
+        _mirror(review)
+    return len(grants)
+
+
+@transaction.atomic
+def set_blocked(
+    *,
+    worker: Worker,
+    blocked: bool,
+    reason: str = "",
+    unit: Unit | None = None,
+    created_by: AbstractBaseUser | None = None,
+) -> bool:
+    """Put `worker` on (or take them off) the local blocklist; False if unchanged."""
+    changed = Worker.objects.filter(pk=worker.pk, is_blocked=not blocked).update(
+        is_blocked=blocked
+    )
+    if changed:
+        worker.is_blocked = blocked
+        _audit(
+            worker=worker,
+            action=ReviewAction.BLOCK if blocked else ReviewAction.UNBLOCK,
+            reason=reason,
+            unit=unit,
+            created_by=created_by,
+        ).save()
+    return bool(changed)
+
+
+@dataclass
+class WorkerList:
+    """Worker references read from pasted text or a CSV, with the bad lines."""
+
+    refs: list[WorkerRef] = field(default_factory=list)
+    errors: list[tuple[int, str]] = field(default_factory=list)
+
+
+def parse_worker_list(text: str, *, default_provider: str | None = None) -> WorkerList:
+    """Read `PROVIDER:ID` per line (or a CSV with a `worker` or `provider,worker_id`
+    header). Every bad line is reported with its number; nothing is dropped silently.
+    """
+    result = WorkerList()
+    lines = text.splitlines()
+    header = (
+        [h.strip().lower() for h in next(csv.reader([lines[0]]), [])] if lines else []
+    )
+    if {"provider", "worker_id"} <= set(header) or "worker" in header:
+        reader = csv.DictReader(io.StringIO(text))
+        for number, row in enumerate(reader, start=2):
+            row = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items()}
+            if not any(row.values()):
+                continue
+            raw = row.get("worker") or (
+                f"{row.get('provider', '')}:{row.get('worker_id', '')}"
+            )
+            _add(result, number, raw, default_provider)
+        return result
+    for number, line in enumerate(lines, start=1):
+        if line.strip() and not line.lstrip().startswith("#"):
+            _add(result, number, line.strip().split(",")[0], default_provider)
+    return result
+
+
+def _add(
+    result: WorkerList, number: int, raw: str, default_provider: str | None
+) -> None:
+    try:
+        result.refs.append(parse_worker_ref(raw, default_provider=default_provider))
+    except ValueError as exc:
+        result.errors.append((number, str(exc)))

@@ -77,6 +77,8 @@ def requirements(run: TaskRun) -> list[dict[str, Any]]:
 
 def grant_values(*, worker: Worker, names: Iterable[str]) -> dict[str, int]:
     """The worker's values for the named qualifications (absent = not granted)."""
+    if worker.pk is None:  # a worker never seen holds nothing
+        return {}
     return dict(
         GrantedQualification.objects.filter(
             worker=worker, qualification__name__in=list(names)
@@ -155,6 +157,8 @@ def block_verdict(worker: Worker) -> Verdict:
 
 
 def live_units_in_run(*, run: TaskRun, worker: Worker) -> int:
+    if worker.pk is None:
+        return 0
     return Unit.objects.filter(
         run=run, worker=worker, status=UnitStatus.ASSIGNED
     ).count()
@@ -162,6 +166,8 @@ def live_units_in_run(*, run: TaskRun, worker: Worker) -> int:
 
 def units_in_task(*, run: TaskRun, worker: Worker) -> int:
     """Units this worker holds or finished in every run sharing the task_name."""
+    if worker.pk is None:
+        return 0
     return Unit.objects.filter(
         run__task_id=run.task_id, worker=worker, status__in=UNIT_HELD_STATUSES
     ).count()
@@ -227,9 +233,12 @@ def explain(*, run: TaskRun, worker: Worker) -> list[Verdict]:
         )
     )
     if state == "needed":
-        pending = OnboardingAgent.objects.filter(
-            run=run, worker=worker, status=OnboardingStatus.ONBOARDING
-        ).exists()
+        pending = (
+            worker.pk is not None
+            and OnboardingAgent.objects.filter(
+                run=run, worker=worker, status=OnboardingStatus.ONBOARDING
+            ).exists()
+        )
         verdicts.append(
             Verdict(
                 "onboarding will be shown first"
@@ -237,11 +246,10 @@ def explain(*, run: TaskRun, worker: Worker) -> list[Verdict]:
                 True,
             )
         )
-    available = (
-        Unit.objects.filter(run=run, status=UnitStatus.LAUNCHED, unit_index__gte=0)
-        .exclude(assignment__units__worker=worker)
-        .exists()
-    )
+    units = Unit.objects.filter(run=run, status=UnitStatus.LAUNCHED, unit_index__gte=0)
+    if worker.pk is not None:
+        units = units.exclude(assignment__units__worker=worker)
+    available = units.exists()
     verdicts.append(
         Verdict("a launched unit this worker hasn't done", available, NO_UNITS_LEFT)
     )
