@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.db.models import Count, Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path
 from django.utils.html import format_html
 
-from tasks_app import selectors
+from qualifications_app import services as qualification_services
+from qualifications_app.models import Qualification
+from qualifications_app.services import QualificationError
+from tasks_app import eligibility, selectors
 from tasks_app.models import (
     Agent,
     Assignment,
@@ -219,8 +228,90 @@ class UnitAdmin(admin.ModelAdmin):
         "updated_at",
     ]
 
+    actions = ["grant_qualification_action", "revoke_qualification_action"]
+
     def has_add_permission(self, request) -> bool:
         return False
+
+    @admin.action(description="Grant a qualification to these units' workers")
+    def grant_qualification_action(self, request, queryset):
+        return self._qualification_action(request, queryset, grant=True)
+
+    @admin.action(description="Revoke a qualification from these units' workers")
+    def revoke_qualification_action(self, request, queryset):
+        return self._qualification_action(request, queryset, grant=False)
+
+    def _qualification_action(self, request, queryset, *, grant: bool):
+        """A confirmation page first; the grant or revoke happens on its POST."""
+        units = list(queryset.filter(worker__isnull=False).select_related("worker"))
+        if not units:
+            messages.warning(request, "None of the selected units has a worker.")
+            return None
+        if request.POST.get("confirm") == "1":
+            name = request.POST.get("qualification", "").strip()
+            reason = request.POST.get("reason", "").strip()
+            try:
+                value = int(request.POST.get("value") or 1)
+                if not name:
+                    raise QualificationError("choose a qualification")
+                changed = _apply_to_unit_workers(
+                    units,
+                    name=name,
+                    value=value,
+                    reason=reason,
+                    grant=grant,
+                    user=request.user,
+                )
+            except (QualificationError, ValueError) as exc:
+                messages.error(request, f"Nothing changed: {exc}")
+                return None
+            verb = "Granted" if grant else "Revoked"
+            messages.success(request, f"{verb} '{name}' for {changed} worker(s).")
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": ("Grant" if grant else "Revoke") + " a qualification",
+            "units": units,
+            "workers": sorted({u.worker for u in units}, key=str),
+            "grant": grant,
+            "action": request.POST.get("action"),
+            "qualifications": Qualification.objects.order_by("name"),
+            "selected": [u.pk for u in units],
+        }
+        return TemplateResponse(
+            request, "admin/tasks_app/unit/qualification_action.html", context
+        )
+
+
+def _apply_to_unit_workers(units, *, name, value, reason, grant, user) -> int:
+    """Grant or revoke `name` for the workers of `units`, all in one transaction."""
+    with transaction.atomic():
+        changed = 0
+        seen = set()
+        for unit in units:
+            if unit.worker_id in seen:
+                continue
+            seen.add(unit.worker_id)
+            if grant:
+                qualification_services.grant_qualification(
+                    worker=unit.worker,
+                    name=name,
+                    value=value,
+                    reason=reason,
+                    unit=unit,
+                    created_by=user,
+                )
+                changed += 1
+            else:
+                changed += qualification_services.revoke_qualification(
+                    worker=unit.worker,
+                    name=name,
+                    reason=reason,
+                    unit=unit,
+                    created_by=user,
+                )
+        return changed
 
 
 @admin.register(Worker)
@@ -229,6 +320,56 @@ class WorkerAdmin(admin.ModelAdmin):
     list_filter = ["provider_type", "is_blocked"]
     search_fields = ["worker_name"]
     readonly_fields = ["provider_type", "worker_name", "is_blocked", "created_at"]
+    change_form_template = "admin/tasks_app/worker/change_form.html"
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:pk>/block/",
+                self.admin_site.admin_view(self.block_view),
+                name="tasks_app_worker_block",
+            ),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        worker = self.get_object(request, object_id)
+        extra = dict(extra_context or {})
+        if worker is not None:
+            extra.update(selectors.worker_summary(worker=worker))
+            run_id = request.GET.get("explain_run", "")
+            if run_id.isdigit():
+                run = TaskRun.objects.select_related("task").filter(pk=run_id).first()
+                if run is not None:
+                    extra["explain_run"] = run
+                    extra["verdicts"] = eligibility.explain(run=run, worker=worker)
+            extra["recent_runs"] = TaskRun.objects.select_related("task")[:50]
+        return super().change_view(request, object_id, form_url, extra)
+
+    def block_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """Block or unblock a worker; changes only on POST, with a reason."""
+        worker = get_object_or_404(Worker, pk=pk)
+        if not self.has_change_permission(request, worker):
+            raise PermissionDenied
+        if request.method == "POST":
+            blocked = request.POST.get("blocked") == "1"
+            qualification_services.set_blocked(
+                worker=worker,
+                blocked=blocked,
+                reason=request.POST.get("reason", "").strip(),
+                created_by=request.user,
+            )
+            state = "blocked" if blocked else "unblocked"
+            messages.success(request, f"{worker} is {state}.")
+            return redirect("admin:tasks_app_worker_change", worker.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": worker,
+            "worker": worker,
+            "title": ("Unblock " if worker.is_blocked else "Block ") + str(worker),
+        }
+        return TemplateResponse(request, "admin/tasks_app/worker/block.html", context)
 
 
 @admin.register(Agent)

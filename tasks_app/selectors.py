@@ -6,7 +6,7 @@ import re
 from typing import NamedTuple
 
 from django.conf import settings
-from django.db.models import Count
+from django.db.models import Count, Q
 
 from tasks_app.models import TaskRun, Unit, UnitStatus, Worker
 
@@ -96,3 +96,37 @@ def find_worker(ref: WorkerRef) -> Worker | None:
     return Worker.objects.filter(
         provider_type=ref.provider_type, worker_name=ref.worker_name
     ).first()
+
+
+def worker_summary(*, worker: Worker) -> dict:
+    """What the Worker admin page shows: grants, units per task, approval rate."""
+    from qualifications_app.models import GrantedQualification
+
+    grants = list(
+        GrantedQualification.objects.filter(worker=worker)
+        .select_related("qualification")
+        .order_by("qualification__name")
+    )
+    per_task = list(
+        Unit.objects.filter(worker=worker)
+        .order_by()
+        .values("run__task__task_name")
+        .annotate(
+            units=Count("pk"),
+            completed=Count("pk", filter=Q(status=UnitStatus.COMPLETED)),
+            accepted=Count("pk", filter=Q(status=UnitStatus.ACCEPTED)),
+            rejected=Count(
+                "pk",
+                filter=Q(status__in=[UnitStatus.REJECTED, UnitStatus.SOFT_REJECTED]),
+            ),
+        )
+        .order_by("run__task__task_name")
+    )
+    accepted = sum(row["accepted"] for row in per_task)
+    reviewed = accepted + sum(row["rejected"] for row in per_task)
+    return {
+        "grants": grants,
+        "units_per_task": per_task,
+        "approval_rate": (accepted / reviewed) if reviewed else None,
+        "reviewed_units": reviewed,
+    }
