@@ -152,7 +152,8 @@ class SubmitTaskView(WorkerAPIView):
         multipart = request.content_type.startswith("multipart/")
         data = self.parse(request, SubmitTaskSerializer, multipart=multipart)
         agent_id = data["USED_AGENT_ID"]
-        uploads = list(request.FILES.values()) if multipart else []
+        # Every file of every field (`<input multiple>` sends several per name).
+        uploads = [f for _, files in request.FILES.lists() for f in files]
         if not uploads:
             services.submit_unit(agent_id=agent_id, final_data=data.get("final_data"))
             return Response({"status": "Submitted!"})
