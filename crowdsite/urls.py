@@ -13,6 +13,11 @@ urlpatterns = [
         name="task-wrap-crowd-source",
     ),
     path("task/<int:task_run_id>/bundle.js", views.task_bundle, name="task-bundle"),
+    path(
+        "task/<int:task_run_id>/template/<str:kind>.html",
+        views.task_template,
+        name="task-template",
+    ),
     # The worker wire protocol: at the site root, as `mephisto-task` expects.
     path("task_config.json", api.TaskConfigView.as_view(), name="task-config"),
     path("request_agent", api.RequestAgentView.as_view(), name="request-agent"),
