@@ -234,6 +234,13 @@ class GrantedQualificationAdmin(admin.ModelAdmin):
         # Grants are written by services so every one leaves an audit row.
         return False
 
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # Revoke from the qualification's workers page: that leaves an audit row.
+        return False
+
 
 @admin.register(WorkerReview)
 class WorkerReviewAdmin(admin.ModelAdmin):

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from django.db import transaction
+from django.utils import timezone
 
 from qualifications_app.models import (
     GrantedQualification,
@@ -207,8 +208,10 @@ def bulk_grant(
     ]
     changed = [g for g in existing.values() if g.value != value]
     GrantedQualification.objects.bulk_create(new)
+    now = timezone.now()
     for grant in changed:
-        grant.value = value
+        # bulk_update skips auto_now, so the time is set here.
+        grant.value, grant.updated_at = value, now
     GrantedQualification.objects.bulk_update(changed, ["value", "updated_at"])
     touched = {g.worker_id for g in new} | {g.worker_id for g in changed}
     reviews = WorkerReview.objects.bulk_create(
@@ -305,15 +308,22 @@ def parse_worker_list(text: str, *, default_provider: str | None = None) -> Work
     header = (
         [h.strip().lower() for h in next(csv.reader([lines[0]]), [])] if lines else []
     )
-    if {"provider", "worker_id"} <= set(header) or "worker" in header:
+    if {"worker", "worker_id"} & set(header):
         reader = csv.DictReader(io.StringIO(text))
-        for number, row in enumerate(reader, start=2):
+        for row in reader:
+            number = reader.line_num  # the real line, blank lines included
+            if None in row:
+                extra = len(row[None])
+                result.errors.append(
+                    (number, f"{len(header) + extra} values for {len(header)} columns")
+                )
+                continue
             row = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items()}
             if not any(row.values()):
                 continue
-            raw = row.get("worker") or (
-                f"{row.get('provider', '')}:{row.get('worker_id', '')}"
-            )
+            raw = row.get("worker") or row.get("worker_id", "")
+            if row.get("provider"):
+                raw = f"{row['provider']}:{row.get('worker_id', '')}"
             _add(result, number, raw, default_provider)
         return result
     for number, line in enumerate(lines, start=1):

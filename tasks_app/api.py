@@ -6,11 +6,16 @@ the page lives in a provider's iframe, and the agent id is the worker's capabili
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import PurePath
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig, TooManyFilesSent
+from django.core.exceptions import (
+    RequestDataTooBig,
+    SuspiciousFileOperation,
+    TooManyFilesSent,
+)
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.utils.text import get_valid_filename
@@ -26,6 +31,7 @@ from providers.registry import get_provider_class
 from tasks_app import services
 from tasks_app.models import TaskRun
 from tasks_app.serializers import (
+    MAX_ID_LENGTH,
     LogErrorSerializer,
     RequestAgentSerializer,
     SubmitMetadataSerializer,
@@ -52,6 +58,10 @@ class WorkerAPIView(APIView):
             )
         if isinstance(exc, RequestDataTooBig | TooManyFilesSent):
             return Response({"error": f"request too large: {exc}"}, status=413)
+        if isinstance(exc, RecursionError):
+            return Response({"error": "the JSON body is nested too deeply"}, status=400)
+        if isinstance(exc, UnicodeError):
+            return Response({"error": f"the body can't be decoded: {exc}"}, status=400)
         return super().handle_exception(exc)
 
     def parse(self, request: Request, serializer_class: type, **context: Any) -> dict:
@@ -72,7 +82,7 @@ class WorkerAPIView(APIView):
 
     def get_run(self, request: Request) -> TaskRun:
         raw = request.query_params.get("task_run_id", "")
-        if not raw.isdigit() or len(raw) > 18:
+        if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
             raise WorkerRequestError(
                 "the task_run_id query parameter is missing or not a number"
             )
@@ -119,6 +129,9 @@ class RequestAgentView(WorkerAPIView):
         registration = data.get("agent_registration_id") or (
             f"{data['worker_name']}-{assignment_id}"
         )
+        if len(registration) > MAX_ID_LENGTH:
+            # Long ids joined can pass the column's size: keep a stable digest.
+            registration = hashlib.sha256(registration.encode()).hexdigest()
         details = services.register_agent(
             run=run,
             worker_name=worker_name,
@@ -158,7 +171,7 @@ class SubmitTaskView(WorkerAPIView):
             services.submit_unit(agent_id=agent_id, final_data=data.get("final_data"))
             return Response({"status": "Submitted!"})
         agent = services.find_agent(agent_id=agent_id)
-        if agent.submission is not None:
+        if agent.submitted_at is not None:
             # Harmless repeat: answer as before and store nothing new.
             return Response({"status": "Submitted!"})
         saved = save_uploads(uploads, run_id=agent.run_id, agent_pk=agent.pk)
@@ -201,7 +214,7 @@ def save_uploads(
             )
     saved = []
     for upload in uploads:
-        safe = get_valid_filename(PurePath(upload.name).name) or "upload"
+        safe = _storage_name(upload.name)
         path = default_storage.save(
             f"submissions/run-{run_id}/agent-{agent_pk}/{safe}", upload
         )
@@ -214,6 +227,18 @@ def save_uploads(
             )
         )
     return saved
+
+
+def _storage_name(name: str) -> str:
+    """A safe file name that fits file systems' 255-byte limit, keeping the suffix."""
+    try:
+        safe = get_valid_filename(PurePath(name).name)
+    except SuspiciousFileOperation:  # a name such as ".." or only punctuation
+        safe = "upload"
+    stem, suffix = PurePath(safe).stem, PurePath(safe).suffix[:16]
+    while len((stem + suffix).encode()) > 120:
+        stem = stem[:-1]
+    return (stem or "upload") + suffix
 
 
 class SubmitMetadataView(WorkerAPIView):

@@ -220,6 +220,13 @@ def explain(*, run: TaskRun, worker: Worker) -> list[Verdict]:
     """Every rule of DESIGN §6 for this worker and run, passed or not."""
     verdicts = [
         Verdict(f"run status {run.status}", run.status == "running", NOT_RUNNING),
+        Verdict(
+            f"worker's provider {worker.provider_type} is the run's "
+            f"({run.provider_type})",
+            worker.provider_type == run.provider_type,
+            f"This worker is on {worker.provider_type}; the run recruits on "
+            f"{run.provider_type}, so they can never reach it.",
+        ),
         block_verdict(worker),
         *qualification_verdicts(run=run, worker=worker),
         *limit_verdicts(run=run, worker=worker),

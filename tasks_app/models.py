@@ -328,6 +328,9 @@ class OnboardingAgent(models.Model):
         max_length=16, choices=OnboardingStatus.choices, default=OnboardingStatus.NONE
     )
     registration_id = models.CharField(max_length=200)
+    # Kept for the agent created after onboarding (MTurk's assignment and HIT).
+    provider_assignment_id = models.CharField(max_length=200, blank=True)
+    provider_unit_id = models.CharField(max_length=200, blank=True)
     submission = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     submitted_at = models.DateTimeField(null=True, blank=True)

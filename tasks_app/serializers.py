@@ -43,6 +43,10 @@ class OnboardingDataSerializer(serializers.Serializer):
     USED_AGENT_ID = serializers.CharField(max_length=MAX_ID_LENGTH)
     onboarding_data = serializers.JSONField(required=False, allow_null=True)
 
+    def validate_onboarding_data(self, value: object) -> object:
+        check_size(value, field="onboarding_data")
+        return value
+
 
 class SubmitOnboardingSerializer(serializers.Serializer):
     provider_data = OnboardingDataSerializer()
@@ -50,8 +54,20 @@ class SubmitOnboardingSerializer(serializers.Serializer):
 
 
 def check_size(value: object, *, field: str) -> None:
-    """Refuse JSON payloads past CROWDSITE_MAX_SUBMISSION_BYTES."""
-    size = len(json.dumps(value, separators=(",", ":")).encode())
+    """Refuse JSON payloads past CROWDSITE_MAX_SUBMISSION_BYTES, or unstorable.
+
+    NUL characters and lone surrogates are valid JSON but no database stores
+    them in a JSON column (PostgreSQL's jsonb refuses them).
+    """
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    if "\x00" in text:
+        raise serializers.ValidationError({field: "contains a NUL character"})
+    try:
+        size = len(text.encode())
+    except UnicodeEncodeError as exc:
+        raise serializers.ValidationError(
+            {field: "contains text that is not valid Unicode (a lone surrogate)"}
+        ) from exc
     limit = settings.CROWDSITE_MAX_SUBMISSION_BYTES
     if size > limit:
         raise serializers.ValidationError(

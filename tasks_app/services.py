@@ -299,7 +299,9 @@ def register_agent(
 
     The same `registration_id` always gets the same agent back.
     """
-    known = _reconnect(run=run, registration_id=registration_id)
+    known = _reconnect(
+        run=run, registration_id=registration_id, worker_name=worker_name
+    )
     if known is not None:
         return known
     worker = find_or_create_worker(
@@ -315,22 +317,39 @@ def register_agent(
     )
 
 
-def _reconnect(*, run: TaskRun, registration_id: str) -> AgentDetails | None:
+def _reconnect(
+    *, run: TaskRun, registration_id: str, worker_name: str
+) -> AgentDetails | None:
     agent = (
         Agent.objects.filter(run=run, registration_id=registration_id)
-        .select_related("unit__assignment")
+        .select_related("unit__assignment", "worker")
         .first()
     )
     if agent is not None:
+        _check_owner(agent.worker, worker_name)
         return _agent_details(agent)
-    onboarding = OnboardingAgent.objects.filter(
-        run=run,
-        registration_id=registration_id,
-        status__in=[OnboardingStatus.NONE, OnboardingStatus.ONBOARDING],
-    ).first()
+    onboarding = (
+        OnboardingAgent.objects.filter(
+            run=run,
+            registration_id=registration_id,
+            status__in=[OnboardingStatus.NONE, OnboardingStatus.ONBOARDING],
+        )
+        .select_related("worker")
+        .first()
+    )
     if onboarding is not None:
+        _check_owner(onboarding.worker, worker_name)
         return _onboarding_details(onboarding, run)
     return None
+
+
+def _check_owner(worker: Worker, worker_name: str) -> None:
+    # The registration id comes from the page; only its own worker may reconnect
+    # with it, or it would hand out another worker's agent id (their capability).
+    if worker.worker_name != worker_name:
+        raise WorkerRequestError(
+            "this agent_registration_id belongs to another worker", status=409
+        )
 
 
 def _agent_details(agent: Agent) -> AgentDetails:
@@ -382,7 +401,9 @@ def _assign(
     # a double click), so the limit checks below can't be raced; other workers
     # are not blocked.
     worker = Worker.objects.select_for_update().get(pk=worker.pk)
-    known = _reconnect(run=run, registration_id=registration_id)
+    known = _reconnect(
+        run=run, registration_id=registration_id, worker_name=worker.worker_name
+    )
     if known is not None:
         return known
     run = TaskRun.objects.select_related("task").get(pk=run.pk)
@@ -410,6 +431,8 @@ def _assign(
             worker=worker,
             status=OnboardingStatus.ONBOARDING,
             registration_id=registration_id,
+            provider_assignment_id=provider_assignment_id,
+            provider_unit_id=provider_unit_id,
         )
         return _onboarding_details(onboarding, run)
     unit = claim_unit(run=run, worker=worker, provider_unit_id=provider_unit_id)
@@ -526,14 +549,17 @@ def submit_onboarding(*, agent_id: str, onboarding_data: Any) -> AgentDetails:
                     qualification_services.grant_qualification(
                         worker=worker, name=f"{name}-failed", value=1, reason=reason
                     )
-        registration_id = onboarding.registration_id
     if onboarding.status == OnboardingStatus.REJECTED:
         return _refuse(
             worker,
             "You did not pass the onboarding for this task, so you can't work on it.",
         )
     return register_agent(
-        run=run, worker_name=worker.worker_name, registration_id=registration_id
+        run=run,
+        worker_name=worker.worker_name,
+        registration_id=onboarding.registration_id,
+        provider_assignment_id=onboarding.provider_assignment_id,
+        provider_unit_id=onboarding.provider_unit_id,
     )
 
 
@@ -545,13 +571,21 @@ def _judge_onboarding(run: TaskRun, onboarding_data: Any) -> bool:
         "inputs": run.shared_state.get("onboarding_data") or {},
         "outputs": onboarding_data,
     }
-    if _positional_arity(validate) >= 2:
-        # `validate_onboarding(data, cfg)`: the config's own flags, as a run
-        # script's closure would see them.
-        from omegaconf import OmegaConf
+    try:
+        if _positional_arity(validate) >= 2:
+            # `validate_onboarding(data, cfg)`: the config's own flags, as a run
+            # script's closure would see them.
+            from omegaconf import OmegaConf
 
-        return bool(validate(data, OmegaConf.create(run.resolved_config)))
-    return bool(validate(data))
+            return bool(validate(data, OmegaConf.create(run.resolved_config)))
+        return bool(validate(data))
+    except Exception as exc:
+        # Nothing is recorded: the worker may answer again in the expected shape.
+        logger.exception("validate_onboarding failed for run %s", run.pk)
+        raise WorkerRequestError(
+            f"the onboarding answer could not be checked ({type(exc).__name__}); "
+            "nothing was recorded"
+        ) from exc
 
 
 def _positional_arity(function: Any) -> int:
@@ -616,7 +650,7 @@ def submit_unit(
                 "this unit was already reviewed; the submission was not changed",
                 status=409,
             )
-        if agent.submission is not None:
+        if agent.submitted_at is not None:
             return False
         submission = final_data
         if files:

@@ -94,10 +94,8 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         if result is None:
             return
-        if options["json"]:
-            self.stdout.write(json.dumps(result))
-        else:
-            self.stdout.write(result.pop("_text"))
+        text = result.pop("_text")
+        self.stdout.write(json.dumps(result) if options["json"] else text)
 
     def do_create(self, options: dict) -> dict[str, Any]:
         qualification = services.create_qualification(
@@ -210,6 +208,14 @@ class Command(BaseCommand):
             .order_by("worker__provider_type", "worker__worker_name")
             .values_list("worker__provider_type", "worker__worker_name", "value")
         )
+        if options["output"] == "-" and options["json"]:
+            return {
+                "name": qualification.name,
+                "workers": [
+                    {"provider": p, "worker_id": n, "value": v} for p, n, v in rows
+                ],
+                "_text": "",
+            }
         output = (
             self.stdout
             if options["output"] == "-"

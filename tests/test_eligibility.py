@@ -1,0 +1,649 @@
+"""Who gets which unit, and why not (DESIGN §6), at the service level."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from tasks_app import eligibility, services
+from tasks_app.models import Agent, AgentStatus, Unit, UnitStatus, Worker
+from tests.factories import (
+    AssignmentFactory,
+    GrantedQualificationFactory,
+    QualificationFactory,
+    TaskFactory,
+    TaskRunFactory,
+    UnitFactory,
+    WorkerFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+NO_UNITS_LEFT = "There are no units left in this task for you right now."
+NOT_RUNNING = "This task is not accepting work right now."
+DURATION = timedelta(seconds=600)
+
+
+def register(run, worker_name="worker-1", registration=None):
+    return services.register_agent(
+        run=run,
+        worker_name=worker_name,
+        registration_id=registration or f"{worker_name}-registration",
+    )
+
+
+def agent_of(details) -> Agent:
+    return Agent.objects.select_related("unit", "worker").get(
+        public_id=details.agent_id
+    )
+
+
+def run_requiring(comparator, value=None, **requirement):
+    QualificationFactory(name="skill")
+    return TaskRunFactory(
+        units=1,
+        qualifications=[
+            {
+                "qualification_name": "skill",
+                "comparator": comparator,
+                "value": value,
+                **requirement,
+            }
+        ],
+    )
+
+
+def worker_holding(value, name="worker-1"):
+    worker = WorkerFactory(worker_name=name)
+    if value is not None:
+        GrantedQualificationFactory(
+            worker=worker, qualification=QualificationFactory(name="skill"), value=value
+        )
+    return worker
+
+
+@pytest.fixture
+def clock(time_machine):
+    """The clock stands still at now until a test moves it."""
+    time_machine.move_to(timezone.now(), tick=False)
+    return time_machine
+
+
+# --- qualification requirements -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "comparator, value, held",
+    [
+        ("Exists", None, 0),
+        ("DoesNotExist", None, None),
+        ("EqualTo", 3, 3),
+        ("NotEqualTo", 3, 2),
+        ("GreaterThan", 3, 4),
+        ("GreaterThanOrEqualTo", 3, 3),
+        ("LessThan", 3, 2),
+        ("LessThanOrEqualTo", 3, 3),
+        ("In", [1, 3], 3),
+        ("NotIn", [1, 3], 2),
+    ],
+)
+def test_a_worker_meeting_the_requirement_gets_a_unit(comparator, value, held):
+    run = run_requiring(comparator, value)
+    worker_holding(held)
+
+    details = register(run)
+
+    assert details.failure_reason is None
+    assert agent_of(details).unit.status == UnitStatus.ASSIGNED
+
+
+@pytest.mark.parametrize(
+    "comparator, value, held, reason",
+    [
+        ("Exists", None, None, "This task needs the qualification 'skill'."),
+        (
+            "DoesNotExist",
+            None,
+            1,
+            "This task is only for workers without the qualification 'skill'.",
+        ),
+        ("EqualTo", 3, 2, "Your 'skill' value (2) must be equal to 3."),
+        ("NotEqualTo", 3, 3, "Your 'skill' value (3) must be different from 3."),
+        ("GreaterThan", 3, 3, "Your 'skill' value (3) must be more than 3."),
+        ("GreaterThanOrEqualTo", 3, 2, "Your 'skill' value (2) must be at least 3."),
+        ("LessThan", 3, 3, "Your 'skill' value (3) must be less than 3."),
+        ("LessThanOrEqualTo", 3, 4, "Your 'skill' value (4) must be at most 3."),
+        ("In", [1, 3], 2, "Your 'skill' value (2) must be one of 1, 3."),
+        ("NotIn", [1, 3], 3, "Your 'skill' value (3) must be none of 1, 3."),
+    ],
+)
+def test_a_worker_failing_the_requirement_is_told_which_qualification(
+    comparator, value, held, reason
+):
+    run = run_requiring(comparator, value)
+    worker = worker_holding(held)
+
+    details = register(run)
+
+    assert details.agent_id is None
+    assert details.worker_id == worker.pk
+    assert details.failure_reason == reason
+    assert not Agent.objects.exists()
+    assert Unit.objects.get().status == UnitStatus.LAUNCHED
+
+
+@pytest.mark.parametrize(
+    "comparator, value",
+    [
+        ("EqualTo", 3),
+        ("NotEqualTo", 3),
+        ("GreaterThan", 3),
+        ("GreaterThanOrEqualTo", 3),
+        ("LessThan", 3),
+        ("LessThanOrEqualTo", 3),
+        ("In", [1, 3]),
+        ("NotIn", [1, 3]),
+    ],
+)
+def test_a_value_comparison_needs_the_qualification_to_be_held(comparator, value):
+    run = run_requiring(comparator, value)
+    worker_holding(None)
+
+    details = register(run)
+
+    assert details.agent_id is None
+    assert details.failure_reason == "This task needs the qualification 'skill'."
+
+
+def test_a_requirement_for_other_providers_does_not_apply():
+    run = run_requiring("Exists", applicable_providers=["mturk", "mturk_sandbox"])
+    worker_holding(None)
+
+    details = register(run)
+
+    assert details.failure_reason is None
+    assert agent_of(details).unit.status == UnitStatus.ASSIGNED
+
+
+def test_a_requirement_naming_this_provider_applies():
+    run = run_requiring("Exists", applicable_providers=["mock"])
+    worker_holding(None)
+
+    details = register(run)
+
+    assert details.failure_reason == "This task needs the qualification 'skill'."
+
+
+# --- blocks ---------------------------------------------------------------------------
+
+
+def test_a_worker_on_the_local_blocklist_gets_no_work():
+    run = TaskRunFactory(units=1)
+    WorkerFactory(worker_name="worker-1", is_blocked=True)
+
+    details = register(run)
+
+    assert details.agent_id is None
+    assert details.failure_reason == (
+        "You are blocked from working on this requester's tasks."
+    )
+    assert Unit.objects.get().status == UnitStatus.LAUNCHED
+
+
+def test_the_blocklist_is_checked_before_qualifications():
+    run = run_requiring("Exists")
+    WorkerFactory(worker_name="worker-1", is_blocked=True)
+
+    details = register(run)
+
+    assert details.failure_reason == (
+        "You are blocked from working on this requester's tasks."
+    )
+
+
+def test_a_worker_holding_the_block_qualification_gets_no_work():
+    run = TaskRunFactory(
+        units=1,
+        resolved_config={"mephisto": {"blueprint": {"block_qualification": "bad"}}},
+    )
+    worker = WorkerFactory(worker_name="worker-1")
+    GrantedQualificationFactory(
+        worker=worker, qualification=QualificationFactory(name="bad"), value=1
+    )
+
+    details = register(run)
+
+    assert details.agent_id is None
+    assert details.failure_reason == "You are blocked from working on this task."
+
+
+def test_the_block_qualification_does_not_refuse_other_workers():
+    run = TaskRunFactory(
+        units=1,
+        resolved_config={"mephisto": {"blueprint": {"block_qualification": "bad"}}},
+    )
+    QualificationFactory(name="bad")
+
+    details = register(run)
+
+    assert details.failure_reason is None
+
+
+# --- limits ---------------------------------------------------------------------------
+
+
+def test_allowed_concurrent_refuses_another_open_unit_with_a_reason():
+    run = TaskRunFactory(units=3, allowed_concurrent=1)
+    first = register(run, registration="tab-1")
+
+    second = register(run, registration="tab-2")
+
+    assert second.agent_id is None
+    assert second.failure_reason == (
+        "You already have 1 unit(s) of this task open; submit them first."
+    )
+    assert Unit.objects.filter(status=UnitStatus.ASSIGNED).count() == 1
+    services.submit_unit(agent_id=first.agent_id, final_data={"done": True})
+    assert register(run, registration="tab-3").failure_reason is None
+
+
+def test_maximum_units_per_worker_counts_every_run_of_the_task():
+    task = TaskFactory(task_name="rate-sentences")
+    pilot = TaskRunFactory(task=task, units=2, maximum_units_per_worker=2)
+    batch = TaskRunFactory(task=task, units=2, maximum_units_per_worker=2)
+    done = register(pilot, registration="pilot-1")
+    services.submit_unit(agent_id=done.agent_id, final_data={})
+    register(batch, registration="batch-1")
+
+    third = register(batch, registration="batch-2")
+
+    assert third.agent_id is None
+    assert third.failure_reason == (
+        "You have reached the maximum of 2 units for this task."
+    )
+    assert Unit.objects.filter(run=batch, status=UnitStatus.LAUNCHED).count() == 1
+
+
+def test_maximum_units_per_worker_does_not_count_another_task():
+    other = TaskRunFactory(
+        task=TaskFactory(task_name="other-task"), units=2, maximum_units_per_worker=2
+    )
+    run = TaskRunFactory(
+        task=TaskFactory(task_name="rate-sentences"),
+        units=2,
+        maximum_units_per_worker=2,
+    )
+    register(other, registration="other-1")
+    register(other, registration="other-2")
+
+    details = register(run, registration="run-1")
+
+    assert details.failure_reason is None
+    assert agent_of(details).unit.run == run
+
+
+def test_a_returned_unit_does_not_count_towards_the_maximum():
+    run = TaskRunFactory(units=2, maximum_units_per_worker=1)
+    returned = agent_of(register(run, registration="tab-1"))
+    services.return_agent(agent_id=returned.pk)
+
+    details = register(run, registration="tab-2")
+
+    assert details.failure_reason is None
+
+
+def run_with_two_units_per_assignment(assignments: int):
+    run = TaskRunFactory(units=0)
+    for row in range(assignments):
+        assignment = AssignmentFactory(run=run, row_index=row, data={"row": row})
+        for unit_index in (0, 1):
+            UnitFactory(assignment=assignment, unit_index=unit_index)
+    return run
+
+
+def test_a_worker_never_gets_two_units_of_one_assignment():
+    run = run_with_two_units_per_assignment(assignments=2)
+
+    first = register(run, registration="tab-1")
+    second = register(run, registration="tab-2")
+    third = register(run, registration="tab-3")
+
+    assert first.init_task_data == {"row": 0}
+    assert second.init_task_data == {"row": 1}
+    assert agent_of(first).unit.assignment != agent_of(second).unit.assignment
+    assert third.agent_id is None
+    assert third.failure_reason == NO_UNITS_LEFT
+
+
+def test_the_other_unit_of_an_assignment_goes_to_another_worker():
+    run = run_with_two_units_per_assignment(assignments=1)
+    register(run, "worker-1")
+
+    again = register(run, "worker-1", registration="tab-2")
+    other = register(run, "worker-2")
+
+    assert again.failure_reason == NO_UNITS_LEFT
+    assert other.failure_reason is None
+    assert set(Unit.objects.values_list("worker__worker_name", flat=True)) == {
+        "worker-1",
+        "worker-2",
+    }
+
+
+def run_with_hook(tmp_path, source: str, units: int = 3):
+    hooks = tmp_path / "hooks.py"
+    hooks.write_text(source)
+    return TaskRunFactory(
+        units=units,
+        resolved_config={"mephisto": {"blueprint": {"hooks": str(hooks)}}},
+    )
+
+
+def test_the_worker_can_do_unit_hook_skips_units_it_refuses(tmp_path):
+    run = run_with_hook(
+        tmp_path,
+        "def worker_can_do_unit(worker, unit):\n"
+        "    return unit.assignment.data['text'] != 'row 0'\n",
+    )
+
+    details = register(run)
+
+    assert details.init_task_data == {"text": "row 1"}
+    refused = Unit.objects.get(assignment__data__text="row 0")
+    assert refused.status == UnitStatus.LAUNCHED
+    assert refused.worker is None
+
+
+def test_the_worker_can_do_unit_hook_sees_the_worker(tmp_path):
+    run = run_with_hook(
+        tmp_path,
+        "def worker_can_do_unit(worker, unit):\n"
+        "    return worker.worker_name != 'worker-1'\n",
+    )
+
+    refused = register(run, "worker-1")
+    allowed = register(run, "worker-2")
+
+    assert refused.agent_id is None
+    assert refused.failure_reason == NO_UNITS_LEFT
+    assert allowed.failure_reason is None
+    assert Unit.objects.filter(status=UnitStatus.LAUNCHED).count() == 2
+
+
+# --- run status and supply ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", ["launching", "completed", "shut_down"])
+def test_a_run_that_is_not_running_refuses(status):
+    run = TaskRunFactory(units=1, status=status)
+
+    details = register(run)
+
+    assert details.agent_id is None
+    assert details.failure_reason == NOT_RUNNING
+    assert Unit.objects.get().status == UnitStatus.LAUNCHED
+
+
+def test_when_every_unit_is_taken_the_reason_is_no_units_left():
+    run = TaskRunFactory(units=1)
+    register(run, "worker-1")
+
+    details = register(run, "worker-2")
+
+    assert details.agent_id is None
+    assert details.failure_reason == NO_UNITS_LEFT
+
+
+def test_units_not_yet_launched_are_not_handed_out():
+    run = TaskRunFactory(units=0)
+    UnitFactory(assignment=AssignmentFactory(run=run), status=UnitStatus.CREATED)
+
+    details = register(run)
+
+    assert details.failure_reason == NO_UNITS_LEFT
+
+
+def test_screening_units_are_not_handed_out_as_work():
+    run = TaskRunFactory(units=0)
+    UnitFactory(assignment=AssignmentFactory(run=run), unit_index=-1)
+
+    details = register(run)
+
+    assert details.failure_reason == NO_UNITS_LEFT
+
+
+# --- timeouts, late submissions, returns ----------------------------------------------
+
+
+def test_an_agent_past_its_duration_is_expired_and_its_unit_relaunched(clock):
+    run = TaskRunFactory(units=1)
+    agent = agent_of(register(run))
+    clock.shift(DURATION + timedelta(seconds=1))
+
+    expired = services.expire_overdue_agents()
+
+    assert expired == 1
+    agent.refresh_from_db()
+    agent.unit.refresh_from_db()
+    assert agent.status == AgentStatus.TIMEOUT
+    assert agent.unit.status == UnitStatus.LAUNCHED
+    assert agent.unit.worker is None
+
+
+def test_an_agent_within_its_duration_is_not_expired(clock):
+    run = TaskRunFactory(units=1)
+    agent = agent_of(register(run))
+    clock.shift(DURATION - timedelta(seconds=1))
+
+    assert services.expire_overdue_agents() == 0
+    agent.refresh_from_db()
+    assert agent.status == AgentStatus.ACCEPTED
+
+
+def test_expiring_twice_is_harmless(clock):
+    run = TaskRunFactory(units=1)
+    agent = agent_of(register(run))
+    clock.shift(DURATION + timedelta(seconds=1))
+    services.expire_overdue_agents()
+
+    assert services.expire_overdue_agents() == 0
+    assert services.expire_agent(agent_id=agent.pk) is False
+    agent.refresh_from_db()
+    assert agent.status == AgentStatus.TIMEOUT
+    assert Unit.objects.get().status == UnitStatus.LAUNCHED
+
+
+def test_a_claim_expires_the_runs_overdue_agents_first(clock):
+    run = TaskRunFactory(units=1)
+    late = agent_of(register(run, "worker-1"))
+    clock.shift(DURATION + timedelta(seconds=1))
+
+    details = register(run, "worker-2")
+
+    assert details.failure_reason is None
+    late.refresh_from_db()
+    assert late.status == AgentStatus.TIMEOUT
+    unit = Unit.objects.get()
+    assert unit.worker.worker_name == "worker-2"
+    assert unit.status == UnitStatus.ASSIGNED
+
+
+def test_a_timed_out_agent_reconnecting_is_told_its_time_ran_out(clock):
+    run = TaskRunFactory(units=1)
+    register(run, "worker-1", registration="tab-1")
+    clock.shift(DURATION + timedelta(seconds=1))
+    services.expire_overdue_agents()
+
+    details = register(run, "worker-1", registration="tab-1")
+
+    assert details.agent_id is None
+    assert details.failure_reason == (
+        "Your time for this unit ran out. Please return it and accept a new one."
+    )
+
+
+def test_a_late_submission_nobody_took_over_completes_the_unit(clock):
+    run = TaskRunFactory(units=1)
+    agent = agent_of(register(run, "worker-1"))
+    clock.shift(DURATION + timedelta(seconds=1))
+    services.expire_overdue_agents()
+
+    stored = services.submit_unit(agent_id=agent.public_id, final_data={"a": 1})
+
+    assert stored is True
+    agent.refresh_from_db()
+    assert agent.submission == {"a": 1}
+    assert agent.is_late is True
+    assert agent.status == AgentStatus.COMPLETED
+    unit = Unit.objects.get()
+    assert unit.status == UnitStatus.COMPLETED
+    assert unit.worker == agent.worker
+
+
+def test_a_late_submission_is_kept_but_leaves_the_new_workers_unit_alone(clock):
+    run = TaskRunFactory(units=1)
+    late = agent_of(register(run, "worker-1"))
+    clock.shift(DURATION + timedelta(seconds=1))
+    current = agent_of(register(run, "worker-2"))
+
+    stored = services.submit_unit(agent_id=late.public_id, final_data={"a": 1})
+
+    assert stored is True
+    late.refresh_from_db()
+    assert late.submission == {"a": 1}
+    assert late.is_late is True
+    assert late.status == AgentStatus.TIMEOUT
+    current.refresh_from_db()
+    current.unit.refresh_from_db()
+    assert current.status == AgentStatus.ACCEPTED
+    assert current.submission is None
+    assert current.unit.status == UnitStatus.ASSIGNED
+    assert current.unit.worker == current.worker
+
+
+def test_the_new_worker_can_still_submit_after_a_late_submission(clock):
+    run = TaskRunFactory(units=1)
+    late = agent_of(register(run, "worker-1"))
+    clock.shift(DURATION + timedelta(seconds=1))
+    current = agent_of(register(run, "worker-2"))
+    services.submit_unit(agent_id=late.public_id, final_data={"a": 1})
+
+    services.submit_unit(agent_id=current.public_id, final_data={"b": 2})
+
+    unit = Unit.objects.get()
+    assert unit.status == UnitStatus.COMPLETED
+    assert unit.worker == current.worker
+    assert Agent.objects.get(pk=current.pk).is_late is False
+
+
+def test_returning_frees_the_unit_at_once():
+    run = TaskRunFactory(units=1)
+    agent = agent_of(register(run, "worker-1", registration="tab-1"))
+
+    returned = services.return_agent(agent_id=agent.pk)
+
+    assert returned is True
+    agent.refresh_from_db()
+    assert agent.status == AgentStatus.RETURNED
+    unit = Unit.objects.get()
+    assert unit.status == UnitStatus.LAUNCHED
+    assert unit.worker is None
+    assert register(run, "worker-2").failure_reason is None
+
+
+def test_a_returned_agent_reconnecting_is_told_so_and_returning_again_is_harmless():
+    run = TaskRunFactory(units=2)
+    agent = agent_of(register(run, "worker-1", registration="tab-1"))
+    services.return_agent(agent_id=agent.pk)
+
+    again = register(run, "worker-1", registration="tab-1")
+
+    assert again.agent_id is None
+    assert again.failure_reason == "You returned this unit. Please accept a new one."
+    assert services.return_agent(agent_id=agent.pk) is False
+
+
+def test_a_submitted_agent_cannot_be_returned():
+    run = TaskRunFactory(units=1)
+    details = register(run)
+    services.submit_unit(agent_id=details.agent_id, final_data={})
+
+    assert services.return_agent(agent_id=agent_of(details).pk) is False
+    assert Unit.objects.get().status == UnitStatus.COMPLETED
+
+
+# --- explain --------------------------------------------------------------------------
+
+
+def test_explain_lists_every_rule_with_pass_or_fail():
+    QualificationFactory(name="skill")
+    run = TaskRunFactory(
+        task=TaskFactory(task_name="rate-sentences"),
+        units=1,
+        allowed_concurrent=1,
+        maximum_units_per_worker=2,
+        qualifications=[{"qualification_name": "skill", "comparator": "Exists"}],
+        resolved_config={
+            "mephisto": {
+                "blueprint": {
+                    "block_qualification": "bad",
+                    "onboarding_qualification": "onb",
+                }
+            }
+        },
+    )
+    worker = WorkerFactory()
+
+    verdicts = eligibility.explain(run=run, worker=worker)
+
+    assert [(v.rule, v.passed) for v in verdicts] == [
+        ("run status running", True),
+        ("worker's provider mock is the run's (mock)", True),
+        ("not on the local blocklist", True),
+        ("qualification bad DoesNotExist", True),
+        ("qualification onb-failed DoesNotExist", True),
+        ("qualification skill Exists", False),
+        ("allowed_concurrent 1 (has 0 open)", True),
+        ("maximum_units_per_worker 2 (has 0 in task 'rate-sentences')", True),
+        ("onboarding: needed", True),
+        ("onboarding will be shown first", True),
+        ("a launched unit this worker hasn't done", True),
+    ]
+    failed = [v for v in verdicts if not v.passed]
+    assert failed[0].reason == "This task needs the qualification 'skill'."
+
+
+def test_explain_flags_a_stopped_run_a_blocked_worker_and_no_units():
+    run = TaskRunFactory(units=0, status="shut_down")
+    worker = WorkerFactory(is_blocked=True)
+
+    verdicts = {v.rule: v for v in eligibility.explain(run=run, worker=worker)}
+
+    assert verdicts["run status shut_down"].passed is False
+    assert verdicts["run status shut_down"].reason == NOT_RUNNING
+    assert verdicts["not on the local blocklist"].passed is False
+    assert verdicts["a launched unit this worker hasn't done"].passed is False
+    assert verdicts["a launched unit this worker hasn't done"].reason == NO_UNITS_LEFT
+    assert verdicts["onboarding: none"].passed is True
+
+
+def test_explains_first_failure_is_the_reason_the_worker_is_given():
+    run = run_requiring("GreaterThan", 3)
+    worker = worker_holding(2)
+
+    verdicts = eligibility.explain(run=run, worker=worker)
+    details = register(run, worker.worker_name)
+
+    assert eligibility.first_failure(verdicts).reason == details.failure_reason
+
+
+def test_explain_counts_the_workers_open_units():
+    run = TaskRunFactory(units=2, allowed_concurrent=1)
+    register(run, "worker-1")
+    worker = Worker.objects.get(worker_name="worker-1")
+
+    verdicts = {v.rule: v for v in eligibility.explain(run=run, worker=worker)}
+
+    assert verdicts["allowed_concurrent 1 (has 1 open)"].passed is False
