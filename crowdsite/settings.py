@@ -160,6 +160,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "tasks_app.tasks.expire_overdue_agents",
         "schedule": 30.0,
     },
+    # Units past max_num_concurrent_units go out as earlier ones finish.
+    "top-up-runs": {"task": "providers.tasks.top_up_runs", "schedule": 30.0},
 }
 
 LOGGING = {

@@ -6,6 +6,7 @@ from celery import shared_task
 
 from providers import services
 from providers.base import ProviderError
+from tasks_app import selectors as task_selectors
 
 
 @shared_task(bind=True, max_retries=8)
@@ -34,3 +35,15 @@ def mirror_qualification(self, review_id: int) -> bool:
             countdown = min(2 ** (self.request.retries + 1), 300)
             raise self.retry(exc=exc, countdown=countdown) from exc
         raise
+
+
+@shared_task
+def top_up_runs() -> int:
+    """Launch more units of running runs as their concurrency cap frees up.
+
+    Safe to run twice: each run's launch takes only created units that fit.
+    """
+    run_ids = task_selectors.runs_with_units_to_launch()
+    for run_id in run_ids:
+        launch_units.delay(run_id)
+    return len(run_ids)

@@ -6,7 +6,7 @@ import re
 from typing import NamedTuple
 
 from django.conf import settings
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, OuterRef, Q
 
 from tasks_app.models import TaskRun, Unit, UnitStatus, Worker
 
@@ -130,3 +130,16 @@ def worker_summary(*, worker: Worker) -> dict:
         "approval_rate": (accepted / reviewed) if reviewed else None,
         "reviewed_units": reviewed,
     }
+
+
+def runs_with_units_to_launch() -> list[int]:
+    """Running runs that still have created units (those past their cap wait)."""
+    from tasks_app.models import TaskRunStatus
+
+    return list(
+        TaskRun.objects.filter(status=TaskRunStatus.RUNNING)
+        .filter(
+            Exists(Unit.objects.filter(run=OuterRef("pk"), status=UnitStatus.CREATED))
+        )
+        .values_list("pk", flat=True)
+    )

@@ -10,6 +10,7 @@ from django.test.utils import CaptureQueriesContext
 
 from providers import services as provider_services
 from providers.models import CallStatus, ProviderCall
+from providers.tasks import top_up_runs
 from qualifications_app.models import Qualification
 from tasks_app.models import Assignment, Task, TaskRun, TaskRunStatus, Unit, UnitStatus
 from tasks_app.run_config import ConfigError, load_run_config
@@ -184,3 +185,19 @@ def test_launch_refuses_a_requirement_on_an_unknown_qualification(tmp_path):
 
     assert TaskRun.objects.count() == 0
     assert Task.objects.count() == 0
+
+
+def test_top_up_launches_more_units_as_the_cap_frees_up(
+    tmp_path, django_capture_on_commit_callbacks
+):
+    config = load_run_config(write_task(tmp_path, rows=10, cap=4))
+    with django_capture_on_commit_callbacks(execute=True):
+        run = launch_run(config=config)
+    done = list(run.units.filter(status=UnitStatus.LAUNCHED).order_by("pk")[:3])
+    Unit.objects.filter(pk__in=[u.pk for u in done]).update(status=UnitStatus.EXPIRED)
+
+    assert top_up_runs() == 1
+
+    assert run.units.filter(status=UnitStatus.LAUNCHED).count() == 4
+    assert run.units.filter(status=UnitStatus.CREATED).count() == 3
+    assert ProviderCall.objects.count() == 2
