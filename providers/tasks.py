@@ -9,17 +9,22 @@ from providers.base import ProviderError
 from tasks_app import selectors as task_selectors
 
 
-@shared_task(bind=True, max_retries=8)
-def launch_units(self, run_id: int) -> int:
-    """Launch a run's pending units on its provider. Safe to run twice."""
+def _call_with_retry(task, call):
+    """Run a provider service; retry only transient failures, with backoff."""
     try:
-        return services.launch_units(run_id=run_id)
+        return call()
     except ProviderError as exc:
         if exc.transient:
             # Throttling and 5xx: back off 2, 4, 8 ... seconds, at most 5 minutes.
-            countdown = min(2 ** (self.request.retries + 1), 300)
-            raise self.retry(exc=exc, countdown=countdown) from exc
+            countdown = min(2 ** (task.request.retries + 1), 300)
+            raise task.retry(exc=exc, countdown=countdown) from exc
         raise
+
+
+@shared_task(bind=True, max_retries=8)
+def launch_units(self, run_id: int) -> int:
+    """Launch a run's pending units on its provider. Safe to run twice."""
+    return _call_with_retry(self, lambda: services.launch_units(run_id=run_id))
 
 
 @shared_task(bind=True, max_retries=8)
@@ -28,13 +33,9 @@ def mirror_qualification(self, review_id: int) -> bool:
 
     Safe to run twice: the call log is keyed by the review row.
     """
-    try:
-        return services.mirror_qualification(review_id=review_id)
-    except ProviderError as exc:
-        if exc.transient:
-            countdown = min(2 ** (self.request.retries + 1), 300)
-            raise self.retry(exc=exc, countdown=countdown) from exc
-        raise
+    return _call_with_retry(
+        self, lambda: services.mirror_qualification(review_id=review_id)
+    )
 
 
 @shared_task
