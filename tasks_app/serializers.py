@@ -59,9 +59,9 @@ def check_size(value: object, *, field: str) -> None:
     NUL characters and lone surrogates are valid JSON but no database stores
     them in a JSON column (PostgreSQL's jsonb refuses them).
     """
-    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-    if "\x00" in text:
+    if _has_nul(value):
         raise serializers.ValidationError({field: "contains a NUL character"})
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
     try:
         size = len(text.encode())
     except UnicodeEncodeError as exc:
@@ -73,6 +73,16 @@ def check_size(value: object, *, field: str) -> None:
         raise serializers.ValidationError(
             {field: f"is {size} bytes; the limit is {limit} bytes"}
         )
+
+
+def _has_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 class SubmitTaskSerializer(serializers.Serializer):

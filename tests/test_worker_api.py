@@ -216,6 +216,16 @@ def test_request_agent_answers_agent_details_with_the_rows_data(client):
     assert agent.unit.worker == worker
 
 
+def test_worker_endpoints_need_no_csrf_token_or_session():
+    run = TaskRunFactory(units=1)
+    strict = APIClient(enforce_csrf_checks=True, raise_request_exception=False)
+
+    response = request_agent(strict, run, "worker-1")
+
+    assert response.status_code == 200
+    assert response.json()["data"]["agent_id"]
+
+
 def test_agent_ids_are_long_random_tokens(client):
     run = TaskRunFactory(units=2)
 
@@ -689,11 +699,22 @@ def test_deeply_nested_json_is_a_400_not_a_server_error(client):
 
 
 @pytest.mark.parametrize(
-    "endpoint, field", [("submit_task", "final_data"), ("submit_metadata", "metadata")]
+    "endpoint, field",
+    [
+        ("submit_task", "final_data"),
+        ("submit_metadata", "metadata"),
+        ("log_error", "error_data"),
+    ],
 )
-@pytest.mark.parametrize("escape", ["\\u0000", "\\ud800"])
-def test_a_nul_or_lone_surrogate_in_json_data_is_not_a_server_error(
-    client, endpoint, field, escape
+@pytest.mark.parametrize(
+    "escape, reason",
+    [
+        ("\\u0000", "contains a NUL character"),
+        ("\\ud800", "lone surrogate"),
+    ],
+)
+def test_json_data_no_database_can_store_is_refused_with_a_400(
+    client, endpoint, field, escape, reason
 ):
     run = TaskRunFactory(units=1)
     agent_id = agent_id_for(client, run)
@@ -705,7 +726,12 @@ def test_a_nul_or_lone_surrogate_in_json_data_is_not_a_server_error(
         content_type="application/json",
     )
 
-    assert response.status_code < 500
+    assert response.status_code == 400
+    assert list(response.json()["fields"]) == [field]
+    assert reason in json.dumps(response.json()["fields"])
+    agent = Agent.objects.get(public_id=agent_id)
+    assert agent.submission is None
+    assert agent.metadata is None
 
 
 # --- multipart submissions with files -------------------------------------------------
