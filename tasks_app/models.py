@@ -229,8 +229,12 @@ class Unit(models.Model):
     class Meta:
         ordering = ["pk"]
         indexes = [
-            # Claiming: the next launched unit of a run, in pk order.
-            models.Index(fields=["run", "status"], name="unit_run_status_idx"),
+            # Claiming: a run's launched units in (unit_index, pk) order, straight
+            # from the index, so LIMIT 1 stops at the first free row at any size.
+            models.Index(
+                fields=["run", "status", "unit_index", "id"],
+                name="unit_claim_order_idx",
+            ),
         ]
         constraints = [
             models.UniqueConstraint(

@@ -299,11 +299,7 @@ def register_agent(
 
     The same `registration_id` always gets the same agent back.
     """
-    known = _reconnect(
-        run=run, registration_id=registration_id, worker_name=worker_name
-    )
-    if known is not None:
-        return known
+    # Reconnecting is checked in _assign, under the worker's lock.
     worker = find_or_create_worker(
         provider_type=run.provider_type, worker_name=worker_name
     )
@@ -472,7 +468,7 @@ def claim_unit(
         # NOT EXISTS, no outer join: never two units of one assignment per worker.
         .exclude(assignment__units__worker=worker)
         .select_related("assignment")
-        .order_by("pk")
+        .order_by("unit_index", "pk")  # served by unit_claim_order_idx
         .select_for_update(skip_locked=True, of=("self",))
     )
     if provider_unit_id:

@@ -1,0 +1,721 @@
+"""Measure the worker cycle (request_agent + submit_task) over HTTP, under gunicorn.
+
+    python benchmarks/assign.py                  # 4 workers; 16 and 64 clients
+    python benchmarks/assign.py --duration 5 --clients 8 16 64
+    python benchmarks/assign.py --workers 2 --client-processes 1
+    python benchmarks/assign.py --conn-max-age 60  # reuse DB connections
+    python benchmarks/assign.py --strict         # exit 1 if a target is missed
+
+Each cycle is one new worker asking for an agent (`POST /request_agent`) and then
+submitting it (`POST /submit_task`), as the task page does. In the same run the
+script measures a do-nothing DRF view (`POST /bench/noop`, two POSTs per cycle) at
+the same concurrency: the floor set by gunicorn, Django and DRF on this machine.
+
+The database (PostgreSQL, created if missing) is flushed, migrated and filled with
+runs launched through `launch_run` on the mock provider, then ANALYZEd as
+autovacuum would do (--no-analyze measures the plans right after a launch, with
+stale planner statistics). gunicorn serves
+`crowdsite.wsgi:application` with DEBUG off and `benchmarks.bench_settings` (the
+project's settings plus the do-nothing URL); it is always stopped at the end.
+
+Targets: cycle/noop throughput ratio >= 0.35; cycle p99 <= 100 ms at 64 clients;
+throughput with 100,000 units in the run >= 0.8x that with 1,000. The script then
+profiles one claim per run size (queries by time, EXPLAIN ANALYZE of the slowest).
+
+The load generator is a few client *processes* (--client-processes, default 2),
+each running its share of the clients as threads with `http.client`. Threads of
+one process would share one GIL: with 64 of them the client's own queueing would
+be added to the measured latency. Processes avoid that while keeping the client
+light; its CPU use is printed, since it shares the 2 cores with the server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import multiprocessing
+import os
+import re
+import secrets
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/crowdsite_bench_assign"
+
+RATIO_TARGET = 0.35
+P99_TARGET_MS = 100.0
+P99_CLIENTS = 64
+SCALE_TARGET = 0.8
+
+CONFIG = """\
+#@package _global_
+defaults:
+  - /mephisto/blueprint: static_react_task
+  - /mephisto/architect: local
+  - /mephisto/provider: mock
+mephisto:
+  blueprint:
+    task_source: ${task_dir}/bundle.js
+    data_jsonl: ${task_dir}/rows.jsonl
+    units_per_assignment: 1
+  task:
+    task_name: %(name)s
+    task_title: Rate a sentence
+    task_description: Say whether a sentence reads well.
+    task_reward: 0.05
+    maximum_units_per_worker: 0
+    allowed_concurrent: 0
+"""
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n")[0],
+        epilog=__doc__.split("\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL),
+        help="PostgreSQL database to use; created if missing, flushed "
+        f"(default: {DEFAULT_DATABASE_URL})",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=4, help="gunicorn sync workers (default 4)"
+    )
+    parser.add_argument(
+        "--clients",
+        type=int,
+        nargs="+",
+        default=[16, 64],
+        help="concurrent clients to measure at (default: 16 64)",
+    )
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=8.0,
+        help="seconds per measurement, cycle and noop each (default 8)",
+    )
+    parser.add_argument(
+        "--units",
+        type=int,
+        default=20_000,
+        help="units in the run the --clients measurements use (default 20000)",
+    )
+    parser.add_argument(
+        "--scale-units",
+        type=int,
+        nargs=2,
+        default=[1_000, 100_000],
+        metavar=("SMALL", "LARGE"),
+        help="run sizes for the scale check (default: 1000 100000)",
+    )
+    parser.add_argument(
+        "--scale-cycles",
+        type=int,
+        default=768,
+        help="cycles measured on each scale-check run, in two interleaved "
+        "halves, at the largest --clients (default 768)",
+    )
+    parser.add_argument(
+        "--scale-max-seconds",
+        type=float,
+        default=20.0,
+        help="stop a scale-check half after this long even if its cycles are not "
+        "done (default 20)",
+    )
+    parser.add_argument(
+        "--no-analyze",
+        action="store_true",
+        help="recreate the database and don't ANALYZE after launching: measure the "
+        "planner's choices right after a bulk launch, before autovacuum has "
+        "gathered statistics",
+    )
+    parser.add_argument(
+        "--client-processes",
+        type=int,
+        default=2,
+        help="load generator processes; clients are threads split among them",
+    )
+    parser.add_argument(
+        "--conn-max-age",
+        type=int,
+        default=None,
+        help="set CONN_MAX_AGE for gunicorn (via DATABASE_URL); default: the "
+        "project's setting (a new DB connection per request)",
+    )
+    parser.add_argument(
+        "--no-profile", action="store_true", help="skip the claim query profile"
+    )
+    parser.add_argument(
+        "--strict", action="store_true", help="exit 1 when a target is missed"
+    )
+    return parser.parse_args()
+
+
+# ---------------------------------------------------------------------------
+# The load generator: runs in client processes, knows only HTTP.
+# ---------------------------------------------------------------------------
+
+
+def post(conn: http.client.HTTPConnection, path: str, body: dict) -> dict:
+    payload = json.dumps(body).encode()
+    conn.request("POST", path, payload, headers={"Content-Type": "application/json"})
+    response = conn.getresponse()
+    data = response.read()
+    if response.status != 200:
+        raise RuntimeError(f"{path}: HTTP {response.status}: {data[:200]!r}")
+    if response.will_close:
+        conn.close()  # gunicorn's sync workers close after each response
+    return json.loads(data)
+
+
+def one_cycle(
+    conn: http.client.HTTPConnection, kind: str, run_id: int, name: str
+) -> float:
+    """One cycle; returns when its first request was answered (perf_counter)."""
+    if kind == "noop":
+        post(conn, "/bench/noop", {"provider_data": {"worker_name": name}})
+        first = time.perf_counter()
+        post(conn, "/bench/noop", {"USED_AGENT_ID": name, "final_data": {"x": 1}})
+        return first
+    packet = post(
+        conn,
+        f"/request_agent?task_run_id={run_id}",
+        {"provider_data": {"worker_name": name, "agent_registration_id": name}},
+    )
+    first = time.perf_counter()
+    agent_id = packet["data"]["agent_id"]
+    if not agent_id:
+        raise RuntimeError(f"refused: {packet['data']['failure_reason']}")
+    post(
+        conn,
+        f"/submit_task?task_run_id={run_id}",
+        {"USED_AGENT_ID": agent_id, "final_data": {"rating": 3}},
+    )
+    return first
+
+
+def client_process(
+    port: int,
+    kind: str,
+    run_id: int,
+    tag: str,
+    threads: int,
+    duration: float | None,
+    cycles_per_thread: int | None,
+    ready,
+    go,
+    results,
+) -> None:
+    """Run `threads` clients until the duration or cycle count is reached."""
+    latencies: list[float] = []
+    firsts: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    ready.put(os.getpid())
+    go.wait()
+    cpu_start = sum(os.times()[:2])
+    start = time.time()
+    deadline = start + duration if duration else None
+
+    def client(index: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        mine, mine_first, failed, done = [], [], [], 0
+        while True:
+            if deadline is not None and time.time() >= deadline:
+                break
+            if cycles_per_thread is not None and done >= cycles_per_thread:
+                break
+            name = f"{tag}-{os.getpid()}-{index}-{done}"
+            began = time.perf_counter()
+            try:
+                first = one_cycle(conn, kind, run_id, name)
+                mine.append((time.perf_counter() - began) * 1000)
+                mine_first.append((first - began) * 1000)
+            except Exception as exc:  # counted, and the first few are shown
+                failed.append(repr(exc))
+                conn.close()
+            done += 1
+        with lock:
+            latencies.extend(mine)
+            firsts.extend(mine_first)
+            errors.extend(failed)
+
+    pool = [threading.Thread(target=client, args=(i,)) for i in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    end = time.time()
+    results.put(
+        {
+            "latencies": latencies,
+            "firsts": firsts,
+            "errors": errors,
+            "start": start,
+            "end": end,
+            "cpu": sum(os.times()[:2]) - cpu_start,
+        }
+    )
+
+
+@dataclass
+class Result:
+    kind: str
+    clients: int
+    latencies: list[float] = field(default_factory=list)
+    # How long the cycle's first request (request_agent) took.
+    firsts: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    client_cpu: float = 0.0
+    machine_busy: float = 0.0
+    # CPU seconds used by gunicorn (master and workers): Django's share.
+    server_cpu: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies) / self.seconds if self.seconds else 0.0
+
+    def percentile(self, q: float, *, first: bool = False) -> float:
+        values = self.firsts if first else self.latencies
+        if not values:
+            return float("nan")
+        ordered = sorted(values)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    def merge(self, other: Result) -> None:
+        seconds = self.seconds + other.seconds
+        if seconds:
+            self.machine_busy = (
+                self.machine_busy * self.seconds + other.machine_busy * other.seconds
+            ) / seconds
+        self.latencies += other.latencies
+        self.firsts += other.firsts
+        self.errors += other.errors
+        self.seconds = seconds
+        self.client_cpu += other.client_cpu
+        self.server_cpu += other.server_cpu
+
+
+def cpu_ticks() -> tuple[int, int]:
+    """(busy, total) jiffies of the whole machine, from /proc/stat (Linux)."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split()[1:9]]
+    except OSError:
+        return 0, 0
+    idle = fields[3] + fields[4]
+    return sum(fields) - idle, sum(fields)
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds used by `pid` and, for gunicorn, its worker processes (Linux)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        total = 0
+        for each in [pid, *map(int, children)]:
+            # Fields after the command name; utime and stime are the 12th and 13th.
+            stat = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(stat[11]) + int(stat[12])
+    except (OSError, ValueError):
+        return 0.0
+    return total / ticks
+
+
+def measure(
+    *,
+    port: int,
+    server_pid: int,
+    kind: str,
+    run_id: int,
+    clients: int,
+    processes: int,
+    duration: float | None = None,
+    cycles: int | None = None,
+) -> Result:
+    """Fire `clients` concurrent clients for `duration` s or `cycles` cycles."""
+    ctx = multiprocessing.get_context("spawn")
+    processes = max(1, min(processes, clients))
+    shares = [
+        clients // processes + (i < clients % processes) for i in range(processes)
+    ]
+    per_thread = None if cycles is None else max(1, cycles // clients)
+    ready, results, go = ctx.Queue(), ctx.Queue(), ctx.Event()
+    tag = f"{kind}-{clients}-{secrets.token_hex(3)}"
+    procs = [
+        ctx.Process(
+            target=client_process,
+            args=(port, kind, run_id, f"{tag}-{i}", share, duration, per_thread)
+            + (ready, go, results),
+        )
+        for i, share in enumerate(shares)
+    ]
+    for proc in procs:
+        proc.start()
+    for _ in procs:
+        ready.get(timeout=60)
+    busy0, total0 = cpu_ticks()
+    server0 = process_cpu(server_pid)
+    go.set()
+    parts = [results.get(timeout=(duration or 0) + 600) for _ in procs]
+    busy1, total1 = cpu_ticks()
+    result_server_cpu = process_cpu(server_pid) - server0
+    for proc in procs:
+        proc.join()
+    result = Result(kind=kind, clients=clients)
+    for part in parts:
+        result.latencies += part["latencies"]
+        result.firsts += part["firsts"]
+        result.errors += part["errors"]
+        result.client_cpu += part["cpu"]
+    result.seconds = max(p["end"] for p in parts) - min(p["start"] for p in parts)
+    if total1 > total0:
+        result.machine_busy = (busy1 - busy0) / (total1 - total0)
+    result.server_cpu = result_server_cpu
+    return result
+
+
+# ---------------------------------------------------------------------------
+# The server side: database, runs, gunicorn.
+# ---------------------------------------------------------------------------
+
+
+def ensure_postgres_database(url: str, *, recreate: bool = False) -> None:
+    from urllib.parse import urlparse
+
+    import psycopg
+
+    parsed = urlparse(url)
+    name = parsed.path.lstrip("/")
+    admin = parsed._replace(path="/postgres", query="").geturl()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if recreate:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        exists = conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", [name]
+        ).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def setup_django(database_url: str, *, recreate: bool) -> None:
+    if not database_url.startswith("postgres"):
+        sys.exit("benchmarks/assign.py measures PostgreSQL: give a postgres:// URL")
+    ensure_postgres_database(database_url, recreate=recreate)
+    os.environ["DATABASE_URL"] = database_url
+    os.environ.pop("CELERY_BROKER_URL", None)  # the mock launch runs in-process
+    os.environ["DJANGO_SETTINGS_MODULE"] = "crowdsite.settings"
+    sys.path.insert(0, str(PROJECT_DIR))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=0)
+    call_command("flush", interactive=False, verbosity=0)
+
+
+def launch(workdir: Path, *, name: str, units: int) -> int:
+    """Launch a mock run of `units` units through `launch_run`; its id."""
+    from tasks_app.models import TaskRunStatus, Unit, UnitStatus
+    from tasks_app.run_config import load_run_config
+    from tasks_app.services import launch_run
+
+    folder = workdir / name
+    folder.mkdir()
+    (folder / "bundle.js").write_text("// bundle\n")
+    with (folder / "rows.jsonl").open("w") as out:
+        for i in range(units):
+            out.write(json.dumps({"text": f"Sentence number {i} reads well."}) + "\n")
+    (folder / "run.yaml").write_text(CONFIG % {"name": name})
+    run = launch_run(config=load_run_config(folder / "run.yaml"))
+    run.refresh_from_db()
+    launched = Unit.objects.filter(run=run, status=UnitStatus.LAUNCHED).count()
+    if run.status != TaskRunStatus.RUNNING or launched != units:
+        sys.exit(f"launch of {name} failed: {run.status}, {launched} launched")
+    return run.pk
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_gunicorn(
+    *, database_url: str, workers: int, port: int, log: Path
+) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "benchmarks.bench_settings",
+        "DATABASE_URL": database_url,
+        "DEBUG": "false",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "PYTHONPATH": os.pathsep.join(
+            [str(PROJECT_DIR), *filter(None, [os.environ.get("PYTHONPATH")])]
+        ),
+    }
+    env.pop("CELERY_BROKER_URL", None)
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "crowdsite.wsgi:application",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        "--worker-class",
+        "sync",
+        "--backlog",
+        "2048",
+        "--log-level",
+        "warning",
+    ]
+    with log.open("w") as out:
+        server = subprocess.Popen(
+            command,
+            cwd=PROJECT_DIR,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"gunicorn exited: {log.read_text()[-2000:]}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            post(conn, "/bench/noop", {})
+            conn.close()
+            return server
+        except (OSError, RuntimeError, http.client.HTTPException):
+            time.sleep(0.2)
+    stop_gunicorn(server)
+    raise RuntimeError(f"gunicorn did not answer in 30 s: {log.read_text()[-2000:]}")
+
+
+def stop_gunicorn(server: subprocess.Popen) -> None:
+    if server.poll() is not None:
+        return
+    server.send_signal(signal.SIGTERM)  # graceful: the master stops its workers
+    try:
+        server.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)  # its own session: only its workers
+        server.wait()
+
+
+# ---------------------------------------------------------------------------
+# Where the time goes: the queries of one claim, on a small and a large run.
+# ---------------------------------------------------------------------------
+
+
+def normalise(sql: str) -> str:
+    sql = re.sub(r"'[^']*'", "?", sql)
+    return re.sub(r"\b\d+(\.\d+)?\b", "?", sql)
+
+
+def profile_claims(run_ids: dict[str, int], repeat: int = 20) -> None:
+    """Time each query of `register_agent` + `submit_unit`; EXPLAIN the slowest."""
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
+
+    from tasks_app import services
+    from tasks_app.models import TaskRun
+
+    slowest_sql = {}
+    for label, run_id in run_ids.items():
+        run = TaskRun.objects.get(pk=run_id)
+        times: dict[str, list[float]] = defaultdict(list)
+        example: dict[str, str] = {}
+        for i in range(repeat):
+            name = f"profile-{label}-{i}-{secrets.token_hex(3)}"
+            with CaptureQueriesContext(connection) as queries:
+                details = services.register_agent(
+                    run=run, worker_name=name, registration_id=name
+                )
+                services.submit_unit(agent_id=details.agent_id, final_data={"x": 1})
+            for query in queries.captured_queries:
+                key = normalise(query["sql"])
+                times[key].append(float(query["time"]) * 1000)
+                example[key] = query["sql"]
+        per_cycle = sum(sum(v) for v in times.values()) / repeat
+        print(f"\n  {label}: {per_cycle:.2f} ms of SQL per cycle; slowest queries:")
+        ranked = sorted(times.items(), key=lambda kv: -statistics.mean(kv[1]))
+        for key, values in ranked[:3]:
+            print(f"    {statistics.mean(values):7.2f} ms  {key[:150]}")
+        selects = [k for k, _ in ranked if k.lstrip().upper().startswith("SELECT")]
+        slowest_sql[label] = example[selects[0]]
+    label, sql = list(slowest_sql.items())[-1]
+    print(f"\n  EXPLAIN ANALYZE of the slowest SELECT on the {label} run:")
+    print(f"    {sql[:600]}")
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql)
+        for (line,) in cursor.fetchall():
+            print(f"    {line}")
+        transaction.set_rollback(True)
+
+
+# ---------------------------------------------------------------------------
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def line(result: Result) -> str:
+    n = len(result.latencies) or 1
+    machine = result.machine_busy * (os.cpu_count() or 1) * result.seconds
+    errors = f", {len(result.errors)} ERRORS" if result.errors else ""
+    return (
+        f"{result.rate:8.1f} cycles/s  p50 {result.percentile(0.50):6.1f} ms  "
+        f"p99 {result.percentile(0.99):6.1f} ms  (first POST p50 "
+        f"{result.percentile(0.5, first=True):.1f} ms)\n"
+        f"{'':14}{len(result.latencies)} cycles in {result.seconds:.1f} s{errors}; "
+        f"CPU per cycle: gunicorn {result.server_cpu / n * 1000:.1f} ms, "
+        f"clients {result.client_cpu / n * 1000:.1f} ms, whole machine "
+        f"{machine / n * 1000:.1f} ms ({result.machine_busy:.0%} busy)"
+    )
+
+
+def main() -> int:
+    args = parse_args()
+    started = time.time()
+    # Planner statistics survive a flush, so "no statistics" needs a new database.
+    setup_django(args.database_url, recreate=args.no_analyze)
+    from django.db import connections
+
+    small, large = args.scale_units
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        print(f"launching runs of {args.units}, {small} and {large} units ...")
+        main_run = launch(workdir, name="bench-assign-main", units=args.units)
+        small_run = launch(workdir, name="bench-assign-small", units=small)
+        large_run = launch(workdir, name="bench-assign-large", units=large)
+        if not args.no_analyze:
+            # As autovacuum would soon after a launch (it may be off on a dev box).
+            with connections["default"].cursor() as cursor:
+                cursor.execute("ANALYZE")
+        print(
+            "planner statistics: "
+            + ("stale (as right after a bulk launch)" if args.no_analyze else "fresh")
+        )
+        connections.close_all()  # the server gets the database to itself
+
+        server_url = args.database_url
+        if args.conn_max_age is not None:
+            joiner = "&" if "?" in server_url else "?"
+            server_url += f"{joiner}conn_max_age={args.conn_max_age}"
+        port = free_port()
+        log = workdir / "gunicorn.log"
+        print(
+            f"gunicorn: {args.workers} sync workers on 127.0.0.1:{port}; "
+            f"{args.client_processes} client processes; CPUs: {os.cpu_count()}"
+        )
+        server = start_gunicorn(
+            database_url=server_url, workers=args.workers, port=port, log=log
+        )
+        results: dict[tuple[str, int], Result] = {}
+        scale: dict[str, Result] = {}
+        try:
+            common = {
+                "port": port,
+                "server_pid": server.pid,
+                "processes": args.client_processes,
+            }
+            top = max(args.clients)
+            # Warm every gunicorn worker (imports, first queries) before measuring.
+            for kind in ("noop", "cycle"):
+                measure(kind=kind, run_id=main_run, clients=top, cycles=top, **common)
+            for clients in args.clients:
+                for kind in ("cycle", "noop"):
+                    result = measure(
+                        kind=kind,
+                        run_id=main_run,
+                        clients=clients,
+                        duration=args.duration,
+                        **common,
+                    )
+                    results[kind, clients] = result
+                    print(f"  {kind:5} x{clients:<3} {line(result)}")
+            half = args.scale_cycles // 2
+            for label in ("small", "large"):
+                scale[label] = Result(kind="cycle", clients=top)
+            for _ in range(2):  # interleaved, so drift hits both sizes alike
+                for label, run_id in (("small", small_run), ("large", large_run)):
+                    part = measure(
+                        kind="cycle",
+                        run_id=run_id,
+                        clients=top,
+                        cycles=half,
+                        duration=args.scale_max_seconds,
+                        **common,
+                    )
+                    scale[label].merge(part)
+            for label, size in (("small", small), ("large", large)):
+                print(f"  {size:>7} units x{top:<3} {line(scale[label])}")
+        finally:
+            stop_gunicorn(server)
+            if server.returncode not in (0, -signal.SIGTERM):
+                print(f"gunicorn log:\n{log.read_text()[-3000:]}")
+
+    misses = []
+    print("\nresults")
+    for clients in args.clients:
+        cycle, noop = results["cycle", clients], results["noop", clients]
+        ratio = cycle.rate / noop.rate if noop.rate else 0.0
+        ok = ratio >= RATIO_TARGET and not cycle.errors
+        misses += [] if ok else [f"ratio x{clients}"]
+        print(
+            f"  {verdict(ok)}  x{clients:<3} cycle {cycle.rate:.1f}/s vs noop "
+            f"{noop.rate:.1f}/s: ratio {ratio:.2f} (target >= {RATIO_TARGET}); "
+            f"cycle p50 {cycle.percentile(0.5):.1f} ms, "
+            f"p99 {cycle.percentile(0.99):.1f} ms"
+        )
+    p99_at = P99_CLIENTS if ("cycle", P99_CLIENTS) in results else max(args.clients)
+    p99 = results["cycle", p99_at].percentile(0.99)
+    ok = p99 <= P99_TARGET_MS
+    misses += [] if ok else ["p99"]
+    cycle, noop = results["cycle", p99_at], results["noop", p99_at]
+    print(
+        f"  {verdict(ok)}  cycle p99 at {p99_at} clients: {p99:.1f} ms "
+        f"(target <= {P99_TARGET_MS:.0f} ms; noop p99 {noop.percentile(0.99):.1f} "
+        f"ms; with closed-loop clients the mean is clients / throughput = "
+        f"{p99_at / cycle.rate * 1000 if cycle.rate else 0:.0f} ms)"
+    )
+    ratio = scale["large"].rate / scale["small"].rate if scale["small"].rate else 0
+    ok = ratio >= SCALE_TARGET and not (scale["small"].errors or scale["large"].errors)
+    misses += [] if ok else ["scale"]
+    print(
+        f"  {verdict(ok)}  {large} vs {small} units: {scale['large'].rate:.1f} vs "
+        f"{scale['small'].rate:.1f} cycles/s = {ratio:.2f}x (target >= {SCALE_TARGET})"
+    )
+    for result in [*results.values(), *scale.values()]:
+        for error in result.errors[:3]:
+            print(f"  error ({result.kind} x{result.clients}): {error}")
+
+    if not args.no_profile:
+        print("\nprofile: one register_agent + submit_unit, in-process, no load")
+        profile_claims({f"{small}-unit": small_run, f"{large}-unit": large_run})
+    print(f"\ntotal time {time.time() - started:.0f} s")
+    return 1 if args.strict and misses else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
