@@ -10,6 +10,7 @@ import pytest
 from tasks_app.models import Agent, AgentStatus, TaskRun, Unit, UnitStatus
 from tasks_app.run_config import load_run_config
 from tasks_app.services import launch_run
+from tests.e2e.conftest import ARTIFACTS
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -141,3 +142,28 @@ def test_admin_pages_refuse_to_be_framed(page, screenshot, live_server, other_or
     assert admin and admin[0].headers.get("x-frame-options") == "DENY"
     frame = page.frame_locator("#f")
     assert frame.locator("input[name=username]").count() == 0
+
+
+def test_block_mobile_turns_phones_away_with_mephistos_message(
+    browser, live_server, settings, example_config, django_capture_on_commit_callbacks
+):
+    settings.SITE_URL = live_server.url
+    with django_capture_on_commit_callbacks(execute=True):
+        run = launch_run(
+            config=load_run_config(
+                example_config, ["mephisto.blueprint.block_mobile=true"]
+            )
+        )
+    phone = browser.new_context(
+        user_agent="Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) "
+        "AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148",
+        viewport={"width": 390, "height": 844},
+    )
+    page = phone.new_page()
+    page.goto(task_url(live_server, run, "pat"))
+
+    page.get_by_text("cannot be completed on mobile devices").wait_for()
+    page.screenshot(path=str(ARTIFACTS / "block-mobile-phone.png"), full_page=True)
+    phone.close()
+
+    assert not Agent.objects.exists()
