@@ -28,7 +28,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from providers.registry import get_provider_class
-from tasks_app import services
+from tasks_app import selectors, services
 from tasks_app.models import TaskRun
 from tasks_app.serializers import (
     MAX_ID_LENGTH,
@@ -86,7 +86,8 @@ class WorkerAPIView(APIView):
             raise WorkerRequestError(
                 "the task_run_id query parameter is missing or not a number"
             )
-        run = TaskRun.objects.select_related("task").filter(pk=int(raw)).first()
+        # Frozen at launch, so cached per process; `status` is read fresh.
+        run = selectors.launched_run(int(raw))
         if run is None:
             raise WorkerRequestError(f"there is no task run {raw}", status=404)
         return run

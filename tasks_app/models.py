@@ -208,17 +208,28 @@ class Worker(models.Model):
 class Unit(models.Model):
     """One worker slot of an assignment; negative `unit_index` = screening/gold."""
 
+    # No index of their own: the assignment's units are found through
+    # unit_index_unique_per_assignment, a run's through unit_claim_order_idx and a
+    # worker's through unit_one_per_worker_per_assignment (each leads with the
+    # column). Fewer indexes make each claim and submit a cheaper write.
     assignment = models.ForeignKey(
-        Assignment, on_delete=models.CASCADE, related_name="units"
+        Assignment, on_delete=models.CASCADE, related_name="units", db_index=False
     )
     # Denormalised from the assignment: the claim query filters units by run.
-    run = models.ForeignKey(TaskRun, on_delete=models.CASCADE, related_name="units")
+    run = models.ForeignKey(
+        TaskRun, on_delete=models.CASCADE, related_name="units", db_index=False
+    )
     unit_index = models.IntegerField()
     status = models.CharField(
         max_length=16, choices=UnitStatus.choices, default=UnitStatus.CREATED
     )
     worker = models.ForeignKey(
-        Worker, on_delete=models.PROTECT, null=True, blank=True, related_name="units"
+        Worker,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="units",
+        db_index=False,
     )
     pay_amount = models.DecimalField(max_digits=10, decimal_places=2)
     # The provider's id for this unit (an MTurk HIT id), once launched there.
@@ -241,8 +252,10 @@ class Unit(models.Model):
                 fields=["assignment", "unit_index"],
                 name="unit_index_unique_per_assignment",
             ),
+            # Worker first: it also serves "this worker's units" (the claim's
+            # NOT EXISTS, limits), and stays cheap under stale planner statistics.
             models.UniqueConstraint(
-                fields=["assignment", "worker"],
+                fields=["worker", "assignment"],
                 condition=Q(worker__isnull=False),
                 name="unit_one_per_worker_per_assignment",
             ),
@@ -274,10 +287,15 @@ class AgentQuerySet(models.QuerySet):
 class Agent(models.Model):
     """A worker's attempt at a unit. `public_id` is the worker's capability."""
 
-    public_id = models.CharField(max_length=64, unique=True)
+    # Unique through agent_public_id_unique (a plain unique index: ids are never
+    # searched by prefix, so no LIKE index).
+    public_id = models.CharField(max_length=64)
     unit = models.ForeignKey(Unit, on_delete=models.CASCADE, related_name="agents")
     worker = models.ForeignKey(Worker, on_delete=models.PROTECT, related_name="agents")
-    run = models.ForeignKey(TaskRun, on_delete=models.CASCADE, related_name="agents")
+    # A run's agents are found through agent_registration_unique_per_run.
+    run = models.ForeignKey(
+        TaskRun, on_delete=models.CASCADE, related_name="agents", db_index=False
+    )
     status = models.CharField(
         max_length=16, choices=AgentStatus.choices, default=AgentStatus.NONE
     )
@@ -311,6 +329,9 @@ class Agent(models.Model):
             models.UniqueConstraint(
                 fields=["run", "registration_id"],
                 name="agent_registration_unique_per_run",
+            ),
+            models.UniqueConstraint(
+                fields=["public_id"], name="agent_public_id_unique"
             ),
         ]
 

@@ -2,13 +2,54 @@
 
 from __future__ import annotations
 
+import copy
 import re
+import threading
+from collections import OrderedDict
 from typing import NamedTuple
 
 from django.conf import settings
 from django.db.models import Count, Exists, OuterRef, Q
 
 from tasks_app.models import TaskRun, Unit, UnitStatus, Worker
+
+# The worker API reads a run on every request. Everything on a run but its status
+# is frozen at launch (the admin shows it read-only), so each process keeps the
+# runs it has served; `status` stays deferred and is read from the database.
+RUN_CACHE_SIZE = 256
+_run_cache: OrderedDict[int, TaskRun] = OrderedDict()
+_run_cache_lock = threading.Lock()
+
+
+def launched_run(run_id: int) -> TaskRun | None:
+    """Run `run_id` with its task, or None. Reading `.status` queries the database.
+
+    The instance is the caller's own copy, so a status read is never shared.
+    """
+    with _run_cache_lock:
+        run = _run_cache.get(run_id)
+        if run is not None:
+            _run_cache.move_to_end(run_id)
+    if run is None:
+        run = (
+            TaskRun.objects.select_related("task")
+            .defer("status", "config_yaml")
+            .filter(pk=run_id)
+            .first()
+        )
+        if run is None:
+            return None
+        with _run_cache_lock:
+            _run_cache[run_id] = run
+            while len(_run_cache) > RUN_CACHE_SIZE:
+                _run_cache.popitem(last=False)
+    return copy.copy(run)
+
+
+def forget_launched_runs() -> None:
+    """Empty this process's run cache (tests reuse ids after a rollback)."""
+    with _run_cache_lock:
+        _run_cache.clear()
 
 
 def units_to_launch(*, run: TaskRun) -> list[int]:

@@ -5,19 +5,20 @@ from __future__ import annotations
 import inspect
 import logging
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import yaml
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from providers.registry import get_provider_class
 from qualifications_app import selectors as qualification_selectors
 from qualifications_app import services as qualification_services
-from tasks_app import eligibility
+from tasks_app import eligibility, selectors
 from tasks_app import hooks as task_hooks
 from tasks_app.models import (
     AGENT_LIVE_STATUSES,
@@ -278,13 +279,37 @@ def new_agent_id(*, onboarding: bool = False) -> str:
     return f"onboarding-{token}" if onboarding else token
 
 
-def find_or_create_worker(*, provider_type: str, worker_name: str) -> Worker:
-    """The Worker named `worker_name` on `provider_type`. Safe under concurrency."""
-    # get_or_create retries the read when a concurrent insert wins the race.
-    worker, _ = Worker.objects.get_or_create(
-        provider_type=provider_type, worker_name=worker_name
+def lock_worker(*, provider_type: str, worker_name: str) -> Worker:
+    """Find or create the Worker and lock its row, in one statement.
+
+    Must run inside a transaction. An upsert whose no-op UPDATE takes the row lock
+    on PostgreSQL (and the write lock on SQLite): a worker's second request waits
+    here until the first one commits.
+    """
+    table = connection.ops.quote_name(Worker._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (provider_type, worker_name, is_blocked, created_at)"
+            " VALUES (%s, %s, %s, %s)"
+            " ON CONFLICT (provider_type, worker_name)"
+            f" DO UPDATE SET is_blocked = {table}.is_blocked"
+            " RETURNING id, is_blocked, created_at",
+            [provider_type, worker_name, False, timezone.now()],
+        )
+        pk, is_blocked, created_at = cursor.fetchone()
+    return Worker(
+        pk=pk,
+        provider_type=provider_type,
+        worker_name=worker_name,
+        is_blocked=bool(is_blocked),
+        created_at=created_at,
     )
-    return worker
+
+
+# Each process sweeps a run's overdue agents at claim time at most this often
+# (beat sweeps every run too); a claim that finds no unit always sweeps.
+SWEEP_INTERVAL_SECONDS = 5.0
+_last_sweep: dict[int, float] = {}
 
 
 def register_agent(
@@ -297,16 +322,16 @@ def register_agent(
 ) -> AgentDetails:
     """Give a worker arriving at `run` an agent (task or onboarding), or say why not.
 
-    The same `registration_id` always gets the same agent back.
+    The same `registration_id` always gets the same agent back. Only `run`'s
+    frozen fields are used; its status is read from the database.
     """
-    # Reconnecting is checked in _assign, under the worker's lock.
-    worker = find_or_create_worker(
-        provider_type=run.provider_type, worker_name=worker_name
-    )
-    expire_overdue_agents(run_id=run.pk, limit=100)
+    now = time.monotonic()
+    if now - _last_sweep.get(run.pk, float("-inf")) >= SWEEP_INTERVAL_SECONDS:
+        _last_sweep[run.pk] = now
+        expire_overdue_agents(run_id=run.pk, limit=100)
     return _assign(
         run=run,
-        worker=worker,
+        worker_name=worker_name,
         registration_id=registration_id,
         provider_assignment_id=provider_assignment_id,
         provider_unit_id=provider_unit_id,
@@ -324,6 +349,8 @@ def _reconnect(
     if agent is not None:
         _check_owner(agent.worker, worker_name)
         return _agent_details(agent)
+    if not eligibility.onboarding_qualification(run):
+        return None  # a run without onboarding has no onboarding agents
     onboarding = (
         OnboardingAgent.objects.filter(
             run=run,
@@ -384,11 +411,20 @@ def _refuse(worker: Worker, reason: str) -> AgentDetails:
     return AgentDetails(worker_id=worker.pk, agent_id=None, failure_reason=reason)
 
 
+def _is_running(run: TaskRun) -> bool:
+    return TaskRun.objects.filter(pk=run.pk, status=TaskRunStatus.RUNNING).exists()
+
+
+FAILED_ONBOARDING = (
+    "You did not pass the onboarding for this task, so you can't work on it."
+)
+
+
 @transaction.atomic
 def _assign(
     *,
     run: TaskRun,
-    worker: Worker,
+    worker_name: str,
     registration_id: str,
     provider_assignment_id: str,
     provider_unit_id: str,
@@ -396,15 +432,12 @@ def _assign(
     # Locking the worker row serialises this worker's own requests (a second tab,
     # a double click), so the limit checks below can't be raced; other workers
     # are not blocked.
-    worker = Worker.objects.select_for_update().get(pk=worker.pk)
+    worker = lock_worker(provider_type=run.provider_type, worker_name=worker_name)
     known = _reconnect(
         run=run, registration_id=registration_id, worker_name=worker.worker_name
     )
     if known is not None:
         return known
-    run = TaskRun.objects.select_related("task").get(pk=run.pk)
-    if run.status != TaskRunStatus.RUNNING:
-        return _refuse(worker, eligibility.NOT_RUNNING)
     failed = eligibility.first_failure(
         [
             eligibility.block_verdict(worker),
@@ -412,15 +445,18 @@ def _assign(
             *eligibility.limit_verdicts(run=run, worker=worker),
         ]
     )
+    # The run's status is read only where the answer depends on it: the claim
+    # itself takes units of running runs only.
     if failed is not None:
-        return _refuse(worker, failed.reason)
+        reason = failed.reason if _is_running(run) else eligibility.NOT_RUNNING
+        return _refuse(worker, reason)
     state = eligibility.onboarding_state(run=run, worker=worker)
     if state == "failed":
-        return _refuse(
-            worker,
-            "You did not pass the onboarding for this task, so you can't work on it.",
-        )
+        reason = FAILED_ONBOARDING if _is_running(run) else eligibility.NOT_RUNNING
+        return _refuse(worker, reason)
     if state == "needed":
+        if not _is_running(run):
+            return _refuse(worker, eligibility.NOT_RUNNING)
         onboarding = OnboardingAgent.objects.create(
             public_id=new_agent_id(onboarding=True),
             run=run,
@@ -433,7 +469,13 @@ def _assign(
         return _onboarding_details(onboarding, run)
     unit = claim_unit(run=run, worker=worker, provider_unit_id=provider_unit_id)
     if unit is None:
-        return _refuse(worker, eligibility.NO_UNITS_LEFT)
+        if not _is_running(run):
+            return _refuse(worker, eligibility.NOT_RUNNING)
+        # Units of agents whose time ran out go back to the pool before saying no.
+        if expire_overdue_agents(run_id=run.pk, limit=100):
+            unit = claim_unit(run=run, worker=worker, provider_unit_id=provider_unit_id)
+        if unit is None:
+            return _refuse(worker, eligibility.NO_UNITS_LEFT)
     agent = Agent.objects.create(
         public_id=new_agent_id(),
         unit=unit,
@@ -464,7 +506,12 @@ def claim_unit(
     Must run inside a transaction that holds the worker's row lock.
     """
     candidates = (
-        Unit.objects.filter(run=run, status=UnitStatus.LAUNCHED, unit_index__gte=0)
+        Unit.objects.filter(
+            run=run,
+            run__status=TaskRunStatus.RUNNING,
+            status=UnitStatus.LAUNCHED,
+            unit_index__gte=0,
+        )
         # NOT EXISTS, no outer join: never two units of one assignment per worker.
         .exclude(assignment__units__worker=worker)
         .select_related("assignment")
@@ -546,10 +593,7 @@ def submit_onboarding(*, agent_id: str, onboarding_data: Any) -> AgentDetails:
                         worker=worker, name=f"{name}-failed", value=1, reason=reason
                     )
     if onboarding.status == OnboardingStatus.REJECTED:
-        return _refuse(
-            worker,
-            "You did not pass the onboarding for this task, so you can't work on it.",
-        )
+        return _refuse(worker, FAILED_ONBOARDING)
     return register_agent(
         run=run,
         worker_name=worker.worker_name,
@@ -630,15 +674,10 @@ def submit_unit(
     """Store a worker's submission; False if the agent had already submitted.
 
     The first submission is kept; a second is answered without changing data. A
-    submission after the agent timed out is kept and flagged `is_late`.
+    submission after the agent's deadline is kept and flagged `is_late`.
     """
     with transaction.atomic():
-        agent = (
-            Agent.objects.select_for_update(of=("self",))
-            .select_related("unit")
-            .filter(public_id=agent_id)
-            .first()
-        )
+        agent = Agent.objects.select_for_update().filter(public_id=agent_id).first()
         if agent is None:
             raise WorkerRequestError("unknown agent id", status=404)
         if agent.status in REVIEWED_AGENT_STATUSES:
@@ -654,21 +693,23 @@ def submit_unit(
                 "final_data": final_data,
                 "files": [f.as_dict() for f in files],
             }
+        now = timezone.now()
         agent.submission = submission
-        agent.submitted_at = timezone.now()
+        agent.submitted_at = now
+        # Late but not yet swept: the unit is still this worker's; flag it.
+        agent.is_late = now > agent.deadline_at
         if agent.status in AGENT_LIVE_STATUSES:
             agent.status = AgentStatus.COMPLETED
             Unit.objects.filter(
                 pk=agent.unit_id, status=UnitStatus.ASSIGNED, worker=agent.worker_id
-            ).update(status=UnitStatus.COMPLETED, updated_at=timezone.now())
+            ).update(status=UnitStatus.COMPLETED, updated_at=now)
         else:
             agent.is_late = True
             if _reclaim_for_late_submission(agent):
                 agent.status = AgentStatus.COMPLETED
         agent.save(update_fields=["submission", "submitted_at", "status", "is_late"])
-        unit_id = agent.unit_id
-        run = agent.run
-        transaction.on_commit(lambda: _after_submit(run, unit_id))
+        run_id, unit_id = agent.run_id, agent.unit_id
+        transaction.on_commit(lambda: _after_submit(run_id, unit_id))
     return True
 
 
@@ -690,8 +731,9 @@ def _reclaim_for_late_submission(agent: Agent) -> bool:
         return False
 
 
-def _after_submit(run: TaskRun, unit_id: int) -> None:
-    hook = run_hooks(run).get("on_unit_submitted")
+def _after_submit(run_id: int, unit_id: int) -> None:
+    run = selectors.launched_run(run_id)
+    hook = run_hooks(run).get("on_unit_submitted") if run is not None else None
     if hook is None:
         return
     try:

@@ -47,3 +47,14 @@ def eager_celery():
 @pytest.fixture
 def example_config() -> Path:
     return EXAMPLE_CONF / "local_testing.yaml"
+
+
+@pytest.fixture(autouse=True)
+def fresh_run_cache():
+    """Each test starts with an empty per-process run cache: ids repeat on SQLite
+    after a rolled-back test, and a test may build a run the cache has seen."""
+    from tasks_app.selectors import forget_launched_runs
+
+    forget_launched_runs()
+    yield
+    forget_launched_runs()
