@@ -77,11 +77,12 @@ def requirements(run: TaskRun) -> list[dict[str, Any]]:
 
 def grant_values(*, worker: Worker, names: Iterable[str]) -> dict[str, int]:
     """The worker's values for the named qualifications (absent = not granted)."""
-    if worker.pk is None:  # a worker never seen holds nothing
+    names = list(names)
+    if worker.pk is None or not names:  # a worker never seen holds nothing
         return {}
     return dict(
         GrantedQualification.objects.filter(
-            worker=worker, qualification__name__in=list(names)
+            worker=worker, qualification__name__in=names
         ).values_list("qualification__name", "value")
     )
 

@@ -293,16 +293,15 @@ def lock_worker(*, provider_type: str, worker_name: str) -> Worker:
             " VALUES (%s, %s, %s, %s)"
             " ON CONFLICT (provider_type, worker_name)"
             f" DO UPDATE SET is_blocked = {table}.is_blocked"
-            " RETURNING id, is_blocked, created_at",
-            [provider_type, worker_name, False, timezone.now()],
+            " RETURNING id, is_blocked",
+            [provider_type, worker_name, False, _db_now()],
         )
-        pk, is_blocked, created_at = cursor.fetchone()
-    return Worker(
-        pk=pk,
-        provider_type=provider_type,
-        worker_name=worker_name,
-        is_blocked=bool(is_blocked),
-        created_at=created_at,
+        pk, is_blocked = cursor.fetchone()
+    # As the ORM would build it; created_at is deferred (read on access).
+    return Worker.from_db(
+        connection.alias,
+        ["id", "provider_type", "worker_name", "is_blocked"],
+        [pk, provider_type, worker_name, bool(is_blocked)],
     )
 
 
@@ -341,12 +340,18 @@ def register_agent(
 def _reconnect(
     *, run: TaskRun, registration_id: str, worker_name: str
 ) -> AgentDetails | None:
-    agent = (
-        Agent.objects.filter(run=run, registration_id=registration_id)
-        .select_related("unit__assignment", "worker")
-        .first()
-    )
-    if agent is not None:
+    # A cheap probe first: almost every arrival is a new registration.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id FROM {_table(Agent)} WHERE run_id = %s"
+            " AND registration_id = %s",
+            [run.pk, registration_id],
+        )
+        known = cursor.fetchone()
+    if known is not None:
+        agent = Agent.objects.select_related("unit__assignment", "worker").get(
+            pk=known[0]
+        )
         _check_owner(agent.worker, worker_name)
         return _agent_details(agent)
     if not eligibility.onboarding_qualification(run):
@@ -467,44 +472,161 @@ def _assign(
             provider_unit_id=provider_unit_id,
         )
         return _onboarding_details(onboarding, run)
-    unit = claim_unit(run=run, worker=worker, provider_unit_id=provider_unit_id)
-    if unit is None:
+    claimed = claim_unit(run=run, worker=worker, provider_unit_id=provider_unit_id)
+    if claimed is None:
         if not _is_running(run):
             return _refuse(worker, eligibility.NOT_RUNNING)
         # Units of agents whose time ran out go back to the pool before saying no.
         if expire_overdue_agents(run_id=run.pk, limit=100):
-            unit = claim_unit(run=run, worker=worker, provider_unit_id=provider_unit_id)
-        if unit is None:
+            claimed = claim_unit(
+                run=run, worker=worker, provider_unit_id=provider_unit_id
+            )
+        if claimed is None:
             return _refuse(worker, eligibility.NO_UNITS_LEFT)
-    agent = Agent.objects.create(
-        public_id=new_agent_id(),
-        unit=unit,
-        worker=worker,
+    agent_id = new_agent_id()
+    _create_agent(
+        public_id=agent_id,
+        unit_id=claimed.unit_id,
+        worker_id=worker.pk,
         run=run,
-        status=AgentStatus.ACCEPTED,
         registration_id=registration_id,
         provider_assignment_id=provider_assignment_id,
-        deadline_at=timezone.now()
-        + timedelta(seconds=run.assignment_duration_in_seconds),
     )
     return AgentDetails(
         worker_id=worker.pk,
-        agent_id=agent.public_id,
-        init_task_data=unit.assignment.data,
+        agent_id=agent_id,
+        init_task_data=claimed.assignment_data,
     )
+
+
+def _create_agent(
+    *,
+    public_id: str,
+    unit_id: int,
+    worker_id: int,
+    run: TaskRun,
+    registration_id: str,
+    provider_assignment_id: str,
+) -> None:
+    # A plain INSERT: Agent.objects.create() costs several times more Python here.
+    now = timezone.now()
+    deadline = now + timedelta(seconds=run.assignment_duration_in_seconds)
+    adapt = connection.ops.adapt_datetimefield_value
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {_table(Agent)} (public_id, unit_id, worker_id, run_id,"
+            " status, registration_id, provider_assignment_id, is_late, created_at,"
+            " deadline_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            [
+                public_id,
+                unit_id,
+                worker_id,
+                run.pk,
+                AgentStatus.ACCEPTED,
+                registration_id,
+                provider_assignment_id,
+                False,
+                adapt(now),
+                adapt(deadline),
+            ],
+        )
 
 
 # How many candidate units a `worker_can_do_unit` hook may look at per claim.
 HOOK_CANDIDATES = 50
 
 
+@dataclass(frozen=True)
+class ClaimedUnit:
+    """A unit just handed to a worker, with its assignment's data."""
+
+    unit_id: int
+    assignment_data: Any
+
+
 def claim_unit(
     *, run: TaskRun, worker: Worker, provider_unit_id: str = ""
-) -> Unit | None:
+) -> ClaimedUnit | None:
     """Give `worker` one launched unit of `run`, or None. Safe under any concurrency.
 
-    Must run inside a transaction that holds the worker's row lock.
+    Only a running run's units are taken, never two of one assignment for one
+    worker. Must run inside a transaction that holds the worker's row lock.
     """
+    can_do = run_hooks(run).get("worker_can_do_unit")
+    attempts = [provider_unit_id, ""] if provider_unit_id else [""]
+    for preferred in attempts:
+        # An MTurk worker arrives through one HIT: that HIT's unit comes first.
+        if can_do is None:
+            claimed = _claim_first_unit(
+                run_id=run.pk, worker_id=worker.pk, provider_unit_id=preferred
+            )
+        else:
+            claimed = _claim_with_hook(
+                run=run, worker=worker, provider_unit_id=preferred, can_do=can_do
+            )
+        if claimed is not None:
+            return claimed
+    return None
+
+
+def _table(model: type) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def _db_now() -> Any:
+    """Now, as a raw query must pass a DateTimeField value on this database."""
+    return connection.ops.adapt_datetimefield_value(timezone.now())
+
+
+def _claim_first_unit(
+    *, run_id: int, worker_id: int, provider_unit_id: str
+) -> ClaimedUnit | None:
+    # One statement: the first free unit in unit_claim_order_idx order, locked
+    # with SKIP LOCKED so concurrent claims pass each other, and taken by a
+    # conditional UPDATE (on SQLite, which has no row locks, the status check is
+    # what keeps a unit from being handed out twice). This is the hot path of
+    # every worker's arrival; the ORM can't say UPDATE ... RETURNING.
+    unit, run = _table(Unit), _table(TaskRun)
+    skip_locked = (
+        " FOR UPDATE SKIP LOCKED"
+        if connection.features.has_select_for_update_skip_locked
+        else ""
+    )
+    only_hit = " AND u.provider_unit_id = %s" if provider_unit_id else ""
+    sql = (
+        f"UPDATE {unit} SET status = %s, worker_id = %s, updated_at = %s"
+        " WHERE status = %s AND id = ("
+        f"  SELECT u.id FROM {unit} u"
+        f"  WHERE u.run_id = %s AND u.status = %s AND u.unit_index >= 0{only_hit}"
+        f"  AND EXISTS (SELECT 1 FROM {run} r WHERE r.id = u.run_id AND r.status = %s)"
+        # NOT EXISTS, served by unit_one_per_worker_per_assignment.
+        f"  AND NOT EXISTS (SELECT 1 FROM {unit} mine"
+        "    WHERE mine.worker_id = %s AND mine.assignment_id = u.assignment_id)"
+        f"  ORDER BY u.unit_index, u.id LIMIT 1{skip_locked}"
+        ") RETURNING id, assignment_id"
+    )
+    params = [UnitStatus.ASSIGNED, worker_id, _db_now(), UnitStatus.LAUNCHED]
+    params += [run_id, UnitStatus.LAUNCHED]
+    params += [provider_unit_id] if provider_unit_id else []
+    params += [TaskRunStatus.RUNNING, worker_id]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        unit_id, assignment_id = row
+        cursor.execute(
+            f"SELECT data FROM {_table(Assignment)} WHERE id = %s", [assignment_id]
+        )
+        (raw_data,) = cursor.fetchone()
+    data = Assignment._meta.get_field("data").from_db_value(raw_data, None, connection)
+    return ClaimedUnit(unit_id=unit_id, assignment_data=data)
+
+
+def _claim_with_hook(
+    *, run: TaskRun, worker: Worker, provider_unit_id: str, can_do: Any
+) -> ClaimedUnit | None:
+    """Claim the first of up to HOOK_CANDIDATES free units `can_do` accepts."""
     candidates = (
         Unit.objects.filter(
             run=run,
@@ -519,28 +641,16 @@ def claim_unit(
         .select_for_update(skip_locked=True, of=("self",))
     )
     if provider_unit_id:
-        # An MTurk worker arrives through one HIT: that HIT's unit comes first.
-        preferred = candidates.filter(provider_unit_id=provider_unit_id)
-        unit = _first_claimable(preferred, run=run, worker=worker)
-        if unit is not None:
-            return unit
-    return _first_claimable(candidates, run=run, worker=worker)
-
-
-def _first_claimable(candidates, *, run: TaskRun, worker: Worker) -> Unit | None:
-    can_do = run_hooks(run).get("worker_can_do_unit")
-    pool = candidates[:HOOK_CANDIDATES] if can_do else candidates[:1]
-    for unit in pool:
-        if can_do is not None and not can_do(worker, unit):
+        candidates = candidates.filter(provider_unit_id=provider_unit_id)
+    for unit in candidates[:HOOK_CANDIDATES]:
+        if not can_do(worker, unit):
             continue
-        # Conditional: on databases without row locks (SQLite) the status check
-        # in the UPDATE is what keeps a unit from being handed out twice.
+        # Conditional, as in _claim_first_unit.
         taken = Unit.objects.filter(pk=unit.pk, status=UnitStatus.LAUNCHED).update(
             status=UnitStatus.ASSIGNED, worker=worker, updated_at=timezone.now()
         )
         if taken:
-            unit.status, unit.worker = UnitStatus.ASSIGNED, worker
-            return unit
+            return ClaimedUnit(unit_id=unit.pk, assignment_data=unit.assignment.data)
     return None
 
 
@@ -676,41 +786,71 @@ def submit_unit(
     The first submission is kept; a second is answered without changing data. A
     submission after the agent's deadline is kept and flagged `is_late`.
     """
+    submission = final_data
+    if files:
+        submission = {"final_data": final_data, "files": [f.as_dict() for f in files]}
     with transaction.atomic():
-        agent = Agent.objects.select_for_update().filter(public_id=agent_id).first()
-        if agent is None:
-            raise WorkerRequestError("unknown agent id", status=404)
-        if agent.status in REVIEWED_AGENT_STATUSES:
-            raise WorkerRequestError(
-                "this unit was already reviewed; the submission was not changed",
-                status=409,
-            )
-        if agent.submitted_at is not None:
+        stored = _submit_live_agent(agent_id=agent_id, submission=submission)
+        if stored is None:
+            # Not a live, unsubmitted agent: unknown, reviewed, a repeat, or
+            # timed out. Decide under the agent's row lock.
+            stored = _submit_other_agent(agent_id=agent_id, submission=submission)
+        if stored is None:
             return False
-        submission = final_data
-        if files:
-            submission = {
-                "final_data": final_data,
-                "files": [f.as_dict() for f in files],
-            }
-        now = timezone.now()
-        agent.submission = submission
-        agent.submitted_at = now
-        # Late but not yet swept: the unit is still this worker's; flag it.
-        agent.is_late = now > agent.deadline_at
-        if agent.status in AGENT_LIVE_STATUSES:
-            agent.status = AgentStatus.COMPLETED
-            Unit.objects.filter(
-                pk=agent.unit_id, status=UnitStatus.ASSIGNED, worker=agent.worker_id
-            ).update(status=UnitStatus.COMPLETED, updated_at=now)
-        else:
-            agent.is_late = True
-            if _reclaim_for_late_submission(agent):
-                agent.status = AgentStatus.COMPLETED
-        agent.save(update_fields=["submission", "submitted_at", "status", "is_late"])
-        run_id, unit_id = agent.run_id, agent.unit_id
+        run_id, unit_id = stored
         transaction.on_commit(lambda: _after_submit(run_id, unit_id))
     return True
+
+
+def _submit_live_agent(*, agent_id: str, submission: Any) -> tuple[int, int] | None:
+    """The common case, as two conditional UPDATEs; (run_id, unit_id) or None."""
+    # Every worker's submission passes here; the ORM can't say UPDATE ... RETURNING.
+    now = _db_now()
+    prepared = Agent._meta.get_field("submission").get_db_prep_save(
+        submission, connection
+    )
+    live = list(AGENT_LIVE_STATUSES)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {_table(Agent)} SET status = %s, submission = %s,"
+            " submitted_at = %s, is_late = (deadline_at < %s)"
+            " WHERE public_id = %s AND submitted_at IS NULL"
+            " AND status IN (%s, %s, %s)"
+            " RETURNING run_id, unit_id, worker_id",
+            [AgentStatus.COMPLETED, prepared, now, now, agent_id, *live],
+        )
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        run_id, unit_id, worker_id = row
+        cursor.execute(
+            f"UPDATE {_table(Unit)} SET status = %s, updated_at = %s"
+            " WHERE id = %s AND status = %s AND worker_id = %s",
+            [UnitStatus.COMPLETED, now, unit_id, UnitStatus.ASSIGNED, worker_id],
+        )
+    return run_id, unit_id
+
+
+def _submit_other_agent(*, agent_id: str, submission: Any) -> tuple[int, int] | None:
+    agent = Agent.objects.select_for_update().filter(public_id=agent_id).first()
+    if agent is None:
+        raise WorkerRequestError("unknown agent id", status=404)
+    if agent.status in REVIEWED_AGENT_STATUSES:
+        raise WorkerRequestError(
+            "this unit was already reviewed; the submission was not changed",
+            status=409,
+        )
+    if agent.submitted_at is not None:
+        return None
+    # Timed out, returned or expired: kept, flagged, and completed if the unit
+    # is still free.
+    agent.submission = submission
+    agent.submitted_at = timezone.now()
+    agent.is_late = True
+    if _reclaim_for_late_submission(agent):
+        agent.status = AgentStatus.COMPLETED
+    agent.save(update_fields=["submission", "submitted_at", "status", "is_late"])
+    return agent.run_id, agent.unit_id
 
 
 def _reclaim_for_late_submission(agent: Agent) -> bool:
