@@ -86,6 +86,15 @@ DATABASES["default"].setdefault("ATOMIC_REQUESTS", False)
 # `?conn_max_age=N` in DATABASE_URL or CONN_MAX_AGE override it.
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.bool(
+    "DATABASE_PREPARED_STATEMENTS", default=True
+):
+    # The worker API's hot statements run through tasks_app.db.prepared_cursor:
+    # PostgreSQL keeps them prepared from the second run on each connection (no
+    # parsing and planning per request). Django's own cursors bind parameters
+    # client-side and are never prepared. Set DATABASE_PREPARED_STATEMENTS=false
+    # behind a transaction-mode PgBouncer that can't keep prepared statements.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", 2)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Writers wait for the lock instead of failing at once (demo server + worker).
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("timeout", 20)

@@ -2,7 +2,9 @@
 
 import sqlite3
 
+from django.db import connection as default_connection
 from django.db.backends.signals import connection_created
+from django.db.backends.utils import CursorWrapper
 from django.dispatch import receiver
 
 
@@ -18,3 +20,30 @@ def use_sqlite_real_variable_limit(sender, connection, **kwargs) -> None:
         return
     limit = connection.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
     connection.features.max_query_params = limit
+
+
+def prepared_cursor() -> CursorWrapper:
+    """A cursor whose statements PostgreSQL keeps prepared on this connection.
+
+    Django's cursors bind parameters client-side, so PostgreSQL parses and plans
+    each statement anew. The worker API runs the same few statements on every
+    request; through a server-binding cursor psycopg prepares each of them once
+    the connection has run it `prepare_threshold` times (settings.py sets it).
+    Anywhere else, or with prepared statements turned off: Django's cursor.
+    """
+    connection = default_connection
+    if (
+        connection.vendor != "postgresql"
+        or connection.settings_dict["OPTIONS"].get("prepare_threshold") is None
+    ):
+        return connection.cursor()
+    import psycopg
+
+    connection.validate_thread_sharing()
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    with connection.wrap_database_errors:
+        cursor = psycopg.Cursor(connection.connection)
+    if connection.queries_logged:
+        return connection.make_debug_cursor(cursor)
+    return connection.make_cursor(cursor)

@@ -20,6 +20,7 @@ from qualifications_app import selectors as qualification_selectors
 from qualifications_app import services as qualification_services
 from tasks_app import eligibility, selectors
 from tasks_app import hooks as task_hooks
+from tasks_app.db import prepared_cursor
 from tasks_app.models import (
     AGENT_LIVE_STATUSES,
     Agent,
@@ -287,7 +288,7 @@ def lock_worker(*, provider_type: str, worker_name: str) -> Worker:
     here until the first one commits.
     """
     table = connection.ops.quote_name(Worker._meta.db_table)
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} (provider_type, worker_name, is_blocked, created_at)"
             " VALUES (%s, %s, %s, %s)"
@@ -341,7 +342,7 @@ def _reconnect(
     *, run: TaskRun, registration_id: str, worker_name: str
 ) -> AgentDetails | None:
     # A cheap probe first: almost every arrival is a new registration.
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(
             f"SELECT id FROM {_table(Agent)} WHERE run_id = %s"
             " AND registration_id = %s",
@@ -512,7 +513,7 @@ def _create_agent(
     now = timezone.now()
     deadline = now + timedelta(seconds=run.assignment_duration_in_seconds)
     adapt = connection.ops.adapt_datetimefield_value
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {_table(Agent)} (public_id, unit_id, worker_id, run_id,"
             " status, registration_id, provider_assignment_id, is_late, created_at,"
@@ -609,7 +610,7 @@ def _claim_first_unit(
     params += [run_id, UnitStatus.LAUNCHED]
     params += [provider_unit_id] if provider_unit_id else []
     params += [TaskRunStatus.RUNNING, worker_id]
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
         if row is None:
@@ -810,7 +811,7 @@ def _submit_live_agent(*, agent_id: str, submission: Any) -> tuple[int, int] | N
         submission, connection
     )
     live = list(AGENT_LIVE_STATUSES)
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(
             f"UPDATE {_table(Agent)} SET status = %s, submission = %s,"
             " submitted_at = %s, is_late = (deadline_at < %s)"
