@@ -604,7 +604,8 @@ def _claim_first_unit(
         f"  AND NOT EXISTS (SELECT 1 FROM {unit} mine"
         "    WHERE mine.worker_id = %s AND mine.assignment_id = u.assignment_id)"
         f"  ORDER BY u.unit_index, u.id LIMIT 1{skip_locked}"
-        ") RETURNING id, assignment_id"
+        f") RETURNING id, (SELECT data FROM {_table(Assignment)} a"
+        f" WHERE a.id = {unit}.assignment_id)"
     )
     params = [UnitStatus.ASSIGNED, worker_id, _db_now(), UnitStatus.LAUNCHED]
     params += [run_id, UnitStatus.LAUNCHED]
@@ -613,13 +614,9 @@ def _claim_first_unit(
     with prepared_cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
-        if row is None:
-            return None
-        unit_id, assignment_id = row
-        cursor.execute(
-            f"SELECT data FROM {_table(Assignment)} WHERE id = %s", [assignment_id]
-        )
-        (raw_data,) = cursor.fetchone()
+    if row is None:
+        return None
+    unit_id, raw_data = row
     data = Assignment._meta.get_field("data").from_db_value(raw_data, None, connection)
     return ClaimedUnit(unit_id=unit_id, assignment_data=data)
 
@@ -790,36 +787,55 @@ def submit_unit(
     submission = final_data
     if files:
         submission = {"final_data": final_data, "files": [f.as_dict() for f in files]}
-    with transaction.atomic():
-        stored = _submit_live_agent(agent_id=agent_id, submission=submission)
-        if stored is None:
-            # Not a live, unsubmitted agent: unknown, reviewed, a repeat, or
-            # timed out. Decide under the agent's row lock.
+    stored = _submit_live_agent(agent_id=agent_id, submission=submission)
+    if stored is None:
+        # Not a live, unsubmitted agent: unknown, reviewed, a repeat, or timed
+        # out. Decide under the agent's row lock.
+        with transaction.atomic():
             stored = _submit_other_agent(agent_id=agent_id, submission=submission)
-        if stored is None:
-            return False
-        run_id, unit_id = stored
-        transaction.on_commit(lambda: _after_submit(run_id, unit_id))
+    if stored is None:
+        return False
+    run_id, unit_id = stored
+    transaction.on_commit(lambda: _after_submit(run_id, unit_id))
     return True
 
 
 def _submit_live_agent(*, agent_id: str, submission: Any) -> tuple[int, int] | None:
-    """The common case, as two conditional UPDATEs; (run_id, unit_id) or None."""
-    # Every worker's submission passes here; the ORM can't say UPDATE ... RETURNING.
+    """The common case, atomically; (run_id, unit_id), or None if not live."""
+    # Every worker's submission passes here, so it is plain SQL: the agent's
+    # conditional UPDATE (its status and submitted_at say whether it happened),
+    # then its unit's. The ORM can't say UPDATE ... RETURNING.
     now = _db_now()
-    prepared = Agent._meta.get_field("submission").get_db_prep_save(
-        submission, connection
+    agent_params = [
+        AgentStatus.COMPLETED,
+        Agent._meta.get_field("submission").get_db_prep_save(submission, connection),
+        now,
+        now,
+        agent_id,
+        *AGENT_LIVE_STATUSES,
+    ]
+    update_agent = (
+        f"UPDATE {_table(Agent)} SET status = %s, submission = %s,"
+        " submitted_at = %s, is_late = (deadline_at < %s)"
+        " WHERE public_id = %s AND submitted_at IS NULL AND status IN (%s, %s, %s)"
+        " RETURNING run_id, unit_id, worker_id"
     )
-    live = list(AGENT_LIVE_STATUSES)
-    with prepared_cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {_table(Agent)} SET status = %s, submission = %s,"
-            " submitted_at = %s, is_late = (deadline_at < %s)"
-            " WHERE public_id = %s AND submitted_at IS NULL"
-            " AND status IN (%s, %s, %s)"
-            " RETURNING run_id, unit_id, worker_id",
-            [AgentStatus.COMPLETED, prepared, now, now, agent_id, *live],
+    unit_params = [UnitStatus.COMPLETED, now, UnitStatus.ASSIGNED]
+    if connection.vendor == "postgresql":
+        # One statement: atomic without a transaction block around it.
+        sql = (
+            f"WITH agent AS ({update_agent}),"
+            f" unit AS (UPDATE {_table(Unit)} u SET status = %s, updated_at = %s"
+            " FROM agent WHERE u.id = agent.unit_id AND u.status = %s"
+            " AND u.worker_id = agent.worker_id)"
+            " SELECT run_id, unit_id FROM agent"
         )
+        with prepared_cursor() as cursor:
+            cursor.execute(sql, agent_params + unit_params)
+            row = cursor.fetchone()
+        return (row[0], row[1]) if row is not None else None
+    with transaction.atomic(), prepared_cursor() as cursor:
+        cursor.execute(update_agent, agent_params)
         row = cursor.fetchone()
         if row is None:
             return None
