@@ -312,6 +312,11 @@ SWEEP_INTERVAL_SECONDS = 5.0
 _last_sweep: dict[int, float] = {}
 
 
+def forget_sweeps() -> None:
+    """Let the next claim on every run sweep at once (tests reuse run ids)."""
+    _last_sweep.clear()
+
+
 def register_agent(
     *,
     run: TaskRun,

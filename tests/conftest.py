@@ -51,10 +51,13 @@ def example_config() -> Path:
 
 @pytest.fixture(autouse=True)
 def fresh_run_cache():
-    """Each test starts with an empty per-process run cache: ids repeat on SQLite
-    after a rolled-back test, and a test may build a run the cache has seen."""
+    """Each test starts with empty per-process run state (the run cache, the
+    sweep times): ids repeat on SQLite after a rolled-back test."""
+    from tasks_app import services
     from tasks_app.selectors import forget_launched_runs
 
     forget_launched_runs()
+    services.forget_sweeps()
     yield
     forget_launched_runs()
+    services.forget_sweeps()

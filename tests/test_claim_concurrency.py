@@ -322,3 +322,18 @@ def test_database_refuses_a_second_live_agent_for_one_unit():
         deadline_at=deadline,
     )
     assert Agent.objects.filter(unit=unit, status__in=AGENT_LIVE_STATUSES).count() == 1
+
+
+def test_the_claim_and_submit_statements_are_prepared_on_postgresql(postgres):
+    run = TaskRunFactory(units=4)
+    for i in range(3):  # prepared from the second run on a connection
+        details = services.register_agent(
+            run=run, worker_name=f"w{i}", registration_id=f"r{i}"
+        )
+        services.submit_unit(agent_id=details.agent_id, final_data={"i": i})
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = " ".join(row[0] for row in cursor.fetchall())
+    assert "FOR UPDATE SKIP LOCKED" in prepared
+    assert "submitted_at IS NULL" in prepared

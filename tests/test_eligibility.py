@@ -7,8 +7,16 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from tasks_app import eligibility, services
-from tasks_app.models import Agent, AgentStatus, Unit, UnitStatus, Worker
+from tasks_app import eligibility, selectors, services
+from tasks_app.models import (
+    Agent,
+    AgentStatus,
+    TaskRun,
+    TaskRunStatus,
+    Unit,
+    UnitStatus,
+    Worker,
+)
 from tests.factories import (
     AssignmentFactory,
     GrantedQualificationFactory,
@@ -386,6 +394,29 @@ def test_a_run_that_is_not_running_refuses(status):
     assert Unit.objects.get().status == UnitStatus.LAUNCHED
 
 
+def test_a_run_stopped_after_serving_workers_refuses_the_next_one():
+    # The worker API keeps runs per process; their status is still read fresh.
+    run = TaskRunFactory(units=2)
+    cached = selectors.launched_run(run.pk)
+    assert register(cached, "worker-1").agent_id
+    TaskRun.objects.filter(pk=run.pk).update(status=TaskRunStatus.SHUT_DOWN)
+
+    details = register(selectors.launched_run(run.pk), "worker-2")
+
+    assert details.agent_id is None
+    assert details.failure_reason == NOT_RUNNING
+    assert Unit.objects.filter(status=UnitStatus.LAUNCHED).count() == 1
+
+
+def test_a_stopped_run_says_so_rather_than_naming_a_missing_qualification():
+    run = run_requiring("Exists")
+    TaskRun.objects.filter(pk=run.pk).update(status=TaskRunStatus.COMPLETED)
+
+    details = register(run)
+
+    assert details.failure_reason == NOT_RUNNING
+
+
 def test_when_every_unit_is_taken_the_reason_is_no_units_left():
     run = TaskRunFactory(units=1)
     register(run, "worker-1")
@@ -468,6 +499,55 @@ def test_a_claim_expires_the_runs_overdue_agents_first(clock):
     unit = Unit.objects.get()
     assert unit.worker.worker_name == "worker-2"
     assert unit.status == UnitStatus.ASSIGNED
+
+
+def test_a_claim_finding_no_unit_sweeps_even_right_after_a_sweep(clock):
+    run = TaskRunFactory(units=1)
+    late = agent_of(register(run, "worker-1"))  # this claim swept the run
+    clock.shift(DURATION + timedelta(seconds=1))
+
+    details = register(run, "worker-2")
+
+    assert details.agent_id is not None
+    late.refresh_from_db()
+    assert late.status == AgentStatus.TIMEOUT
+
+
+def test_a_submission_past_the_deadline_before_any_sweep_is_flagged_late(clock):
+    run = TaskRunFactory(units=1)
+    agent = agent_of(register(run, "worker-1"))
+    clock.shift(DURATION + timedelta(seconds=1))
+
+    assert services.submit_unit(agent_id=agent.public_id, final_data={"a": 1})
+
+    agent.refresh_from_db()
+    assert agent.status == AgentStatus.COMPLETED
+    assert agent.is_late is True
+    assert agent.submission == {"a": 1}
+    assert Unit.objects.get().status == UnitStatus.COMPLETED
+
+
+def test_a_submission_within_the_deadline_is_not_late(clock):
+    run = TaskRunFactory(units=1)
+    agent = agent_of(register(run, "worker-1"))
+    clock.shift(DURATION - timedelta(seconds=1))
+
+    services.submit_unit(agent_id=agent.public_id, final_data={"a": 1})
+
+    agent.refresh_from_db()
+    assert agent.is_late is False
+
+
+def test_a_worker_seen_for_the_first_time_is_created_with_their_first_claim():
+    run = TaskRunFactory(units=1)
+
+    details = register(run, "brand-new")
+
+    worker = Worker.objects.get(worker_name="brand-new")
+    assert details.worker_id == worker.pk
+    assert worker.provider_type == run.provider_type
+    assert worker.created_at is not None
+    assert Unit.objects.get().worker == worker
 
 
 def test_a_timed_out_agent_reconnecting_is_told_its_time_ran_out(clock):

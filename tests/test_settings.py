@@ -19,6 +19,7 @@ KEYS = (
     "SITE_URL",
     "PUBLIC_URL",
     "ALLOWED_HOSTS",
+    "DATABASE_PREPARED_STATEMENTS",
 )
 
 
@@ -30,7 +31,8 @@ def load_settings(tmp_path, **env: str) -> dict:
         " 'engine': s.DATABASES['default']['ENGINE'],"
         " 'name': str(s.DATABASES['default']['NAME']),"
         " 'broker': s.CELERY_BROKER_URL, 'eager': s.CELERY_TASK_ALWAYS_EAGER,"
-        " 'site': s.SITE_URL, 'public': s.PUBLIC_URL, 'hosts': s.ALLOWED_HOSTS}))"
+        " 'site': s.SITE_URL, 'public': s.PUBLIC_URL, 'hosts': s.ALLOWED_HOSTS,"
+        " 'options': s.DATABASES['default'].get('OPTIONS', {})}))"
     )
     clean = {k: v for k, v in os.environ.items() if k not in KEYS}
     # Run from an empty folder so that a developer's own .env can't leak in.
@@ -95,3 +97,13 @@ def test_the_development_secret_key_exists_only_with_debug(tmp_path):
     assert load_settings(tmp_path)["secret"].startswith("django-insecure")
     production = load_settings(tmp_path, DEBUG="false", SECRET_KEY="k" * 50)
     assert production["secret"] == "k" * 50
+
+
+def test_postgresql_prepares_the_worker_apis_statements_unless_turned_off(tmp_path):
+    url = "postgres://postgres@127.0.0.1:5432/crowdsite"
+
+    on = load_settings(tmp_path, DATABASE_URL=url)
+    off = load_settings(tmp_path, DATABASE_URL=url, DATABASE_PREPARED_STATEMENTS="0")
+
+    assert on["options"]["prepare_threshold"] == 2
+    assert "prepare_threshold" not in off["options"]
