@@ -29,12 +29,15 @@ def prepared_cursor() -> CursorWrapper:
     each statement anew. The worker API runs the same few statements on every
     request; through a server-binding cursor psycopg prepares each of them once
     the connection has run it `prepare_threshold` times (settings.py sets it).
-    Anywhere else, or with prepared statements turned off: Django's cursor.
+    Elsewhere, with prepared statements turned off, or while queries are being
+    logged (DEBUG, tests capturing queries): Django's own cursor.
     """
     connection = default_connection
     if (
         connection.vendor != "postgresql"
         or connection.settings_dict["OPTIONS"].get("prepare_threshold") is None
+        # Django's query log shows client-side bound SQL only.
+        or connection.queries_logged
     ):
         return connection.cursor()
     import psycopg
@@ -44,6 +47,4 @@ def prepared_cursor() -> CursorWrapper:
     connection.ensure_connection()
     with connection.wrap_database_errors:
         cursor = psycopg.Cursor(connection.connection)
-    if connection.queries_logged:
-        return connection.make_debug_cursor(cursor)
     return connection.make_cursor(cursor)
