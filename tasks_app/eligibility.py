@@ -24,6 +24,9 @@ from tasks_app.models import (
 
 NO_UNITS_LEFT = "There are no units left in this task for you right now."
 NOT_RUNNING = "This task is not accepting work right now."
+FAILED_ONBOARDING = (
+    "You did not pass the onboarding for this task, so you can't work on it."
+)
 
 
 @dataclass(frozen=True)
@@ -102,7 +105,7 @@ def check_requirement(requirement: dict[str, Any], held: dict[str, int]) -> Verd
         return Verdict(
             rule,
             not has,
-            "You did not pass the onboarding for this task, so you can't work on it.",
+            FAILED_ONBOARDING,
         )
     if comparator == "Exists":
         return Verdict(rule, has, f"This task needs the qualification '{name}'.")
@@ -237,7 +240,7 @@ def explain(*, run: TaskRun, worker: Worker) -> list[Verdict]:
         Verdict(
             f"onboarding: {state}",
             state in ("none", "passed", "needed"),
-            "You did not pass the onboarding for this task, so you can't work on it.",
+            FAILED_ONBOARDING,
         )
     )
     if state == "needed":

@@ -280,6 +280,15 @@ def new_agent_id(*, onboarding: bool = False) -> str:
     return f"onboarding-{token}" if onboarding else token
 
 
+def _table(model: type) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def _db_now() -> Any:
+    """Now, as a raw query must pass a DateTimeField value on this database."""
+    return connection.ops.adapt_datetimefield_value(timezone.now())
+
+
 def lock_worker(*, provider_type: str, worker_name: str) -> Worker:
     """Find or create the Worker and lock its row, in one statement.
 
@@ -287,7 +296,7 @@ def lock_worker(*, provider_type: str, worker_name: str) -> Worker:
     on PostgreSQL (and the write lock on SQLite): a worker's second request waits
     here until the first one commits.
     """
-    table = connection.ops.quote_name(Worker._meta.db_table)
+    table = _table(Worker)
     with prepared_cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} (provider_type, worker_name, is_blocked, created_at)"
@@ -426,9 +435,11 @@ def _is_running(run: TaskRun) -> bool:
     return TaskRun.objects.filter(pk=run.pk, status=TaskRunStatus.RUNNING).exists()
 
 
-FAILED_ONBOARDING = (
-    "You did not pass the onboarding for this task, so you can't work on it."
-)
+def _refuse_in(run: TaskRun, worker: Worker, reason: str) -> AgentDetails:
+    """Refuse with `reason`, or with NOT_RUNNING when the run has stopped."""
+    # The run's status is read only on refusals: the claim itself takes units of
+    # running runs only.
+    return _refuse(worker, reason if _is_running(run) else eligibility.NOT_RUNNING)
 
 
 @transaction.atomic
@@ -456,15 +467,11 @@ def _assign(
             *eligibility.limit_verdicts(run=run, worker=worker),
         ]
     )
-    # The run's status is read only where the answer depends on it: the claim
-    # itself takes units of running runs only.
     if failed is not None:
-        reason = failed.reason if _is_running(run) else eligibility.NOT_RUNNING
-        return _refuse(worker, reason)
+        return _refuse_in(run, worker, failed.reason)
     state = eligibility.onboarding_state(run=run, worker=worker)
     if state == "failed":
-        reason = FAILED_ONBOARDING if _is_running(run) else eligibility.NOT_RUNNING
-        return _refuse(worker, reason)
+        return _refuse_in(run, worker, eligibility.FAILED_ONBOARDING)
     if state == "needed":
         if not _is_running(run):
             return _refuse(worker, eligibility.NOT_RUNNING)
@@ -573,15 +580,6 @@ def claim_unit(
         if claimed is not None:
             return claimed
     return None
-
-
-def _table(model: type) -> str:
-    return connection.ops.quote_name(model._meta.db_table)
-
-
-def _db_now() -> Any:
-    """Now, as a raw query must pass a DateTimeField value on this database."""
-    return connection.ops.adapt_datetimefield_value(timezone.now())
 
 
 def _claim_first_unit(
@@ -706,7 +704,7 @@ def submit_onboarding(*, agent_id: str, onboarding_data: Any) -> AgentDetails:
                         worker=worker, name=f"{name}-failed", value=1, reason=reason
                     )
     if onboarding.status == OnboardingStatus.REJECTED:
-        return _refuse(worker, FAILED_ONBOARDING)
+        return _refuse(worker, eligibility.FAILED_ONBOARDING)
     return register_agent(
         run=run,
         worker_name=worker.worker_name,
@@ -766,9 +764,7 @@ class SavedFile:
 
 def find_agent(*, agent_id: str) -> Agent:
     """The agent whose capability `agent_id` is, or a 404 error."""
-    agent = (
-        Agent.objects.select_related("unit", "run").filter(public_id=agent_id).first()
-    )
+    agent = Agent.objects.filter(public_id=agent_id).first()
     if agent is None:
         raise WorkerRequestError("unknown agent id", status=404)
     return agent
