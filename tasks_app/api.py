@@ -76,6 +76,10 @@ class WorkerAPIView(APIView):
         if hasattr(data, "dict"):
             # A multipart QueryDict: one value per field.
             data = {key: data.get(key) for key in data}
+        plain = getattr(serializer_class, "validate_plain", None)
+        validated = plain(data, context) if plain is not None else None
+        if validated is not None:
+            return validated
         serializer = serializer_class(data=data, context=context)
         serializer.is_valid(raise_exception=True)
         return serializer.validated_data

@@ -1,7 +1,9 @@
 """Database tuning that Django 5.2 leaves on the table."""
 
 import sqlite3
+from typing import Any
 
+from django.db import OperationalError
 from django.db import connection as default_connection
 from django.db.backends.signals import connection_created
 from django.db.backends.utils import CursorWrapper
@@ -48,3 +50,38 @@ def prepared_cursor() -> CursorWrapper:
     with connection.wrap_database_errors:
         cursor = psycopg.Cursor(connection.connection)
     return connection.make_cursor(cursor)
+
+
+def fetch_one(sql: str, params: list[Any]) -> tuple[Any, ...] | None:
+    """Run one statement of the worker API and return its first row (or None).
+
+    Run as a request's first statement outside a transaction, it stands in for
+    Django's per-request health check (CONN_HEALTH_CHECKS: a `SELECT 1` round
+    trip before every request's first query): if the reused connection turns out
+    to be dead, it is reopened and the statement runs once more. That is safe for
+    the statements this is used for: one that failed did nothing, and one that
+    committed but lost its answer is found by the retry (a repeated arrival gets
+    its agent back, a repeated submission is harmless).
+    """
+    connection = default_connection
+    stands_in = (
+        connection.connection is not None
+        and connection.health_check_enabled
+        and not connection.health_check_done
+        and not connection.in_atomic_block
+    )
+    if stands_in:
+        connection.health_check_done = True
+    try:
+        return _fetch_one(sql, params)
+    except OperationalError:
+        if not stands_in or connection.is_usable():
+            raise
+        connection.close()
+    return _fetch_one(sql, params)
+
+
+def _fetch_one(sql: str, params: list[Any]) -> tuple[Any, ...] | None:
+    with prepared_cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()

@@ -246,6 +246,13 @@ class Unit(models.Model):
                 fields=["run", "status", "unit_index", "id"],
                 name="unit_claim_order_idx",
             ),
+            # Claiming the unit of the HIT an MTurk worker arrived through; units
+            # with no provider id (the mock's) stay out of it.
+            models.Index(
+                fields=["run", "provider_unit_id"],
+                condition=~Q(provider_unit_id=""),
+                name="unit_provider_unit_idx",
+            ),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -315,9 +322,12 @@ class Agent(models.Model):
     class Meta:
         ordering = ["pk"]
         indexes = [
-            # The timeout sweep: live agents past their deadline.
+            # The timeout sweep: a run's live agents by deadline. A submitted
+            # agent leaves it, so a submission writes one index entry fewer.
             models.Index(
-                fields=["status", "deadline_at"], name="agent_status_deadline_idx"
+                fields=["run", "deadline_at"],
+                condition=Q(status__in=[s.value for s in AGENT_LIVE_STATUSES]),
+                name="agent_live_deadline_idx",
             ),
         ]
         constraints = [

@@ -6,8 +6,8 @@ import inspect
 import logging
 import secrets
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
-from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -18,7 +18,7 @@ from django.utils import timezone
 from providers.registry import get_provider_class
 from qualifications_app import selectors as qualification_selectors
 from qualifications_app import services as qualification_services
-from tasks_app import eligibility, selectors
+from tasks_app import eligibility, selectors, worker_sql
 from tasks_app import hooks as task_hooks
 from tasks_app.db import prepared_cursor
 from tasks_app.models import (
@@ -37,6 +37,7 @@ from tasks_app.models import (
     Worker,
 )
 from tasks_app.run_config import RunConfig
+from tasks_app.worker_sql import ClaimedUnit, lock_worker
 
 logger = logging.getLogger(__name__)
 
@@ -280,41 +281,6 @@ def new_agent_id(*, onboarding: bool = False) -> str:
     return f"onboarding-{token}" if onboarding else token
 
 
-def _table(model: type) -> str:
-    return connection.ops.quote_name(model._meta.db_table)
-
-
-def _db_now() -> Any:
-    """Now, as a raw query must pass a DateTimeField value on this database."""
-    return connection.ops.adapt_datetimefield_value(timezone.now())
-
-
-def lock_worker(*, provider_type: str, worker_name: str) -> Worker:
-    """Find or create the Worker and lock its row, in one statement.
-
-    Must run inside a transaction. An upsert whose no-op UPDATE takes the row lock
-    on PostgreSQL (and the write lock on SQLite): a worker's second request waits
-    here until the first one commits.
-    """
-    table = _table(Worker)
-    with prepared_cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (provider_type, worker_name, is_blocked, created_at)"
-            " VALUES (%s, %s, %s, %s)"
-            " ON CONFLICT (provider_type, worker_name)"
-            f" DO UPDATE SET is_blocked = {table}.is_blocked"
-            " RETURNING id, is_blocked",
-            [provider_type, worker_name, False, _db_now()],
-        )
-        pk, is_blocked = cursor.fetchone()
-    # As the ORM would build it; created_at is deferred (read on access).
-    return Worker.from_db(
-        connection.alias,
-        ["id", "provider_type", "worker_name", "is_blocked"],
-        [pk, provider_type, worker_name, bool(is_blocked)],
-    )
-
-
 # Each process sweeps a run's overdue agents at claim time at most this often
 # (beat sweeps every run too); a claim that finds no unit always sweeps.
 SWEEP_INTERVAL_SECONDS = 5.0
@@ -342,13 +308,78 @@ def register_agent(
     now = time.monotonic()
     if now - _last_sweep.get(run.pk, float("-inf")) >= SWEEP_INTERVAL_SECONDS:
         _last_sweep[run.pk] = now
+        # Units freed since the last sweep may lie behind the claim position.
+        worker_sql.forget_claim_positions(run.pk)
         expire_overdue_agents(run_id=run.pk, limit=100)
-    return _assign(
+    arrival = {
+        "run": run,
+        "registration_id": registration_id,
+        "provider_assignment_id": provider_assignment_id,
+        "provider_unit_id": provider_unit_id,
+    }
+    return _assign_at_once(worker_name=worker_name, **arrival) or _assign(
         run=run,
         worker_name=worker_name,
         registration_id=registration_id,
         provider_assignment_id=provider_assignment_id,
         provider_unit_id=provider_unit_id,
+    )
+
+
+def _assign_at_once(
+    *,
+    run: TaskRun,
+    worker_name: str,
+    registration_id: str,
+    provider_assignment_id: str,
+    provider_unit_id: str,
+) -> AgentDetails | None:
+    """The usual arrival in one statement; None when `_assign` must decide.
+
+    On PostgreSQL a new registration that passes every rule gets its unit and
+    agent from `worker_sql.claim_on_arrival`: one statement, or two in a
+    transaction when the run limits a worker's units. Everything else (a
+    reconnect, onboarding, a refusal and its reason, no free unit past this
+    process's claim position, the `worker_can_do_unit` hook) is left to
+    `_assign`.
+    """
+    if not worker_sql.can_claim_on_arrival() or "worker_can_do_unit" in run_hooks(run):
+        return None
+    agent_id = new_agent_id()
+    arrival = {
+        "run": run,
+        "agent_id": agent_id,
+        "registration_id": registration_id,
+        "provider_assignment_id": provider_assignment_id,
+        "provider_unit_id": provider_unit_id,
+    }
+    try:
+        if run.allowed_concurrent or run.maximum_units_per_worker:
+            # The worker's row lock serialises their own requests, as in _assign.
+            with transaction.atomic():
+                worker = lock_worker(
+                    provider_type=run.provider_type, worker_name=worker_name
+                )
+                claimed = worker_sql.claim_on_arrival(worker=worker, **arrival)
+        else:
+            # No limit to race: the statement is atomic on its own, and the
+            # constraints refuse what a same-worker race could do (a second unit
+            # of one assignment, a second agent for one registration).
+            in_transaction = connection.in_atomic_block
+            with transaction.atomic() if in_transaction else nullcontext():
+                claimed = worker_sql.claim_on_arrival(
+                    worker_name=worker_name, **arrival
+                )
+    except IntegrityError:
+        return None  # such a race: `_assign` answers under the worker's lock
+    if claimed is None:
+        # Perhaps only units behind the claim position are free: look from the
+        # first one next time (as `_assign` does now).
+        worker_sql.forget_claim_positions(run.pk)
+        return None
+    worker_id, unit = claimed
+    return AgentDetails(
+        worker_id=worker_id, agent_id=agent_id, init_task_data=unit.assignment_data
     )
 
 
@@ -358,7 +389,7 @@ def _reconnect(
     # A cheap probe first: almost every arrival is a new registration.
     with prepared_cursor() as cursor:
         cursor.execute(
-            f"SELECT id FROM {_table(Agent)} WHERE run_id = %s"
+            f"SELECT id FROM {worker_sql.table(Agent)} WHERE run_id = %s"
             " AND registration_id = %s",
             [run.pk, registration_id],
         )
@@ -497,7 +528,7 @@ def _assign(
         if claimed is None:
             return _refuse(worker, eligibility.NO_UNITS_LEFT)
     agent_id = new_agent_id()
-    _create_agent(
+    worker_sql.insert_agent(
         public_id=agent_id,
         unit_id=claimed.unit_id,
         worker_id=worker.pk,
@@ -512,49 +543,8 @@ def _assign(
     )
 
 
-def _create_agent(
-    *,
-    public_id: str,
-    unit_id: int,
-    worker_id: int,
-    run: TaskRun,
-    registration_id: str,
-    provider_assignment_id: str,
-) -> None:
-    # A plain INSERT: Agent.objects.create() costs several times more Python here.
-    now = timezone.now()
-    deadline = now + timedelta(seconds=run.assignment_duration_in_seconds)
-    adapt = connection.ops.adapt_datetimefield_value
-    with prepared_cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {_table(Agent)} (public_id, unit_id, worker_id, run_id,"
-            " status, registration_id, provider_assignment_id, is_late, created_at,"
-            " deadline_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            [
-                public_id,
-                unit_id,
-                worker_id,
-                run.pk,
-                AgentStatus.ACCEPTED,
-                registration_id,
-                provider_assignment_id,
-                False,
-                adapt(now),
-                adapt(deadline),
-            ],
-        )
-
-
 # How many candidate units a `worker_can_do_unit` hook may look at per claim.
 HOOK_CANDIDATES = 50
-
-
-@dataclass(frozen=True)
-class ClaimedUnit:
-    """A unit just handed to a worker, with its assignment's data."""
-
-    unit_id: int
-    assignment_data: Any
 
 
 def claim_unit(
@@ -570,7 +560,7 @@ def claim_unit(
     for preferred in attempts:
         # An MTurk worker arrives through one HIT: that HIT's unit comes first.
         if can_do is None:
-            claimed = _claim_first_unit(
+            claimed = worker_sql.claim_first_unit(
                 run_id=run.pk, worker_id=worker.pk, provider_unit_id=preferred
             )
         else:
@@ -580,48 +570,6 @@ def claim_unit(
         if claimed is not None:
             return claimed
     return None
-
-
-def _claim_first_unit(
-    *, run_id: int, worker_id: int, provider_unit_id: str
-) -> ClaimedUnit | None:
-    # One statement: the first free unit in unit_claim_order_idx order, locked
-    # with SKIP LOCKED so concurrent claims pass each other, and taken by a
-    # conditional UPDATE (on SQLite, which has no row locks, the status check is
-    # what keeps a unit from being handed out twice). This is the hot path of
-    # every worker's arrival; the ORM can't say UPDATE ... RETURNING.
-    unit, run = _table(Unit), _table(TaskRun)
-    skip_locked = (
-        " FOR UPDATE SKIP LOCKED"
-        if connection.features.has_select_for_update_skip_locked
-        else ""
-    )
-    only_hit = " AND u.provider_unit_id = %s" if provider_unit_id else ""
-    sql = (
-        f"UPDATE {unit} SET status = %s, worker_id = %s, updated_at = %s"
-        " WHERE status = %s AND id = ("
-        f"  SELECT u.id FROM {unit} u"
-        f"  WHERE u.run_id = %s AND u.status = %s AND u.unit_index >= 0{only_hit}"
-        f"  AND EXISTS (SELECT 1 FROM {run} r WHERE r.id = u.run_id AND r.status = %s)"
-        # NOT EXISTS, served by unit_one_per_worker_per_assignment.
-        f"  AND NOT EXISTS (SELECT 1 FROM {unit} mine"
-        "    WHERE mine.worker_id = %s AND mine.assignment_id = u.assignment_id)"
-        f"  ORDER BY u.unit_index, u.id LIMIT 1{skip_locked}"
-        f") RETURNING id, (SELECT data FROM {_table(Assignment)} a"
-        f" WHERE a.id = {unit}.assignment_id)"
-    )
-    params = [UnitStatus.ASSIGNED, worker_id, _db_now(), UnitStatus.LAUNCHED]
-    params += [run_id, UnitStatus.LAUNCHED]
-    params += [provider_unit_id] if provider_unit_id else []
-    params += [TaskRunStatus.RUNNING, worker_id]
-    with prepared_cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    unit_id, raw_data = row
-    data = Assignment._meta.get_field("data").from_db_value(raw_data, None, connection)
-    return ClaimedUnit(unit_id=unit_id, assignment_data=data)
 
 
 def _claim_with_hook(
@@ -646,7 +594,7 @@ def _claim_with_hook(
     for unit in candidates[:HOOK_CANDIDATES]:
         if not can_do(worker, unit):
             continue
-        # Conditional, as in _claim_first_unit.
+        # Conditional, as in worker_sql.claim_first_unit.
         taken = Unit.objects.filter(pk=unit.pk, status=UnitStatus.LAUNCHED).update(
             status=UnitStatus.ASSIGNED, worker=worker, updated_at=timezone.now()
         )
@@ -788,7 +736,7 @@ def submit_unit(
     submission = final_data
     if files:
         submission = {"final_data": final_data, "files": [f.as_dict() for f in files]}
-    stored = _submit_live_agent(agent_id=agent_id, submission=submission)
+    stored = worker_sql.submit_live_agent(agent_id=agent_id, submission=submission)
     if stored is None:
         # Not a live, unsubmitted agent: unknown, reviewed, a repeat, or timed
         # out. Decide under the agent's row lock.
@@ -799,54 +747,6 @@ def submit_unit(
     run_id, unit_id = stored
     transaction.on_commit(lambda: _after_submit(run_id, unit_id))
     return True
-
-
-def _submit_live_agent(*, agent_id: str, submission: Any) -> tuple[int, int] | None:
-    """The common case, atomically; (run_id, unit_id), or None if not live."""
-    # Every worker's submission passes here, so it is plain SQL: the agent's
-    # conditional UPDATE (its status and submitted_at say whether it happened),
-    # then its unit's. The ORM can't say UPDATE ... RETURNING.
-    now = _db_now()
-    agent_params = [
-        AgentStatus.COMPLETED,
-        Agent._meta.get_field("submission").get_db_prep_save(submission, connection),
-        now,
-        now,
-        agent_id,
-        *AGENT_LIVE_STATUSES,
-    ]
-    update_agent = (
-        f"UPDATE {_table(Agent)} SET status = %s, submission = %s,"
-        " submitted_at = %s, is_late = (deadline_at < %s)"
-        " WHERE public_id = %s AND submitted_at IS NULL AND status IN (%s, %s, %s)"
-        " RETURNING run_id, unit_id, worker_id"
-    )
-    unit_params = [UnitStatus.COMPLETED, now, UnitStatus.ASSIGNED]
-    if connection.vendor == "postgresql":
-        # One statement: atomic without a transaction block around it.
-        sql = (
-            f"WITH agent AS ({update_agent}),"
-            f" unit AS (UPDATE {_table(Unit)} u SET status = %s, updated_at = %s"
-            " FROM agent WHERE u.id = agent.unit_id AND u.status = %s"
-            " AND u.worker_id = agent.worker_id)"
-            " SELECT run_id, unit_id FROM agent"
-        )
-        with prepared_cursor() as cursor:
-            cursor.execute(sql, agent_params + unit_params)
-            row = cursor.fetchone()
-        return (row[0], row[1]) if row is not None else None
-    with transaction.atomic(), prepared_cursor() as cursor:
-        cursor.execute(update_agent, agent_params)
-        row = cursor.fetchone()
-        if row is None:
-            return None
-        run_id, unit_id, worker_id = row
-        cursor.execute(
-            f"UPDATE {_table(Unit)} SET status = %s, updated_at = %s"
-            " WHERE id = %s AND status = %s AND worker_id = %s",
-            [UnitStatus.COMPLETED, now, unit_id, UnitStatus.ASSIGNED, worker_id],
-        )
-    return run_id, unit_id
 
 
 def _submit_other_agent(*, agent_id: str, submission: Any) -> tuple[int, int] | None:

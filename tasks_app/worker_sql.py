@@ -1,0 +1,409 @@
+"""The worker cycle's hot statements, in plain SQL.
+
+Every arrival (`request_agent`) and every submission runs these, so each is as
+few statements as the database allows: the ORM can't say UPDATE ... RETURNING,
+nor a data-modifying WITH. The services decide when each applies; the rules the
+arrival statement checks are those of `tasks_app.eligibility`, where the reasons
+for a refusal are worded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from qualifications_app.models import GrantedQualification, Qualification
+from tasks_app import eligibility
+from tasks_app.db import fetch_one, prepared_cursor
+from tasks_app.models import (
+    AGENT_LIVE_STATUSES,
+    UNIT_HELD_STATUSES,
+    Agent,
+    AgentStatus,
+    Assignment,
+    TaskRun,
+    TaskRunStatus,
+    Unit,
+    UnitStatus,
+    Worker,
+)
+
+
+def table(model: type) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def db_now() -> Any:
+    """Now, as a raw query must pass a DateTimeField value on this database."""
+    return connection.ops.adapt_datetimefield_value(timezone.now())
+
+
+def _assignment_data(raw: Any) -> Any:
+    return Assignment._meta.get_field("data").from_db_value(raw, None, connection)
+
+
+@dataclass(frozen=True)
+class ClaimedUnit:
+    """A unit just handed to a worker, with its assignment's data."""
+
+    unit_id: int
+    assignment_data: Any
+
+
+def lock_worker(*, provider_type: str, worker_name: str) -> Worker:
+    """Find or create the Worker and lock its row, in one statement.
+
+    Must run inside a transaction. An upsert whose no-op UPDATE takes the row lock
+    on PostgreSQL (and the write lock on SQLite): a worker's second request waits
+    here until the first one commits.
+    """
+    worker = table(Worker)
+    with prepared_cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {worker} (provider_type, worker_name, is_blocked, created_at)"
+            " VALUES (%s, %s, %s, %s)"
+            " ON CONFLICT (provider_type, worker_name)"
+            f" DO UPDATE SET is_blocked = {worker}.is_blocked"
+            " RETURNING id, is_blocked",
+            [provider_type, worker_name, False, db_now()],
+        )
+        pk, is_blocked = cursor.fetchone()
+    # As the ORM would build it; created_at is deferred (read on access).
+    return Worker.from_db(
+        connection.alias,
+        ["id", "provider_type", "worker_name", "is_blocked"],
+        [pk, provider_type, worker_name, bool(is_blocked)],
+    )
+
+
+def claim_first_unit(
+    *, run_id: int, worker_id: int, provider_unit_id: str
+) -> ClaimedUnit | None:
+    """Take the first free unit of a running run for a worker whose row is locked."""
+    # One statement: the first free unit in unit_claim_order_idx order, locked
+    # with SKIP LOCKED so concurrent claims pass each other, and taken by a
+    # conditional UPDATE (on SQLite, which has no row locks, the status check is
+    # what keeps a unit from being handed out twice).
+    unit, run = table(Unit), table(TaskRun)
+    skip_locked = (
+        " FOR UPDATE SKIP LOCKED"
+        if connection.features.has_select_for_update_skip_locked
+        else ""
+    )
+    only_hit = " AND u.provider_unit_id = %s" if provider_unit_id else ""
+    sql = (
+        f"UPDATE {unit} SET status = %s, worker_id = %s, updated_at = %s"
+        " WHERE status = %s AND id = ("
+        f"  SELECT u.id FROM {unit} u"
+        f"  WHERE u.run_id = %s AND u.status = %s AND u.unit_index >= 0{only_hit}"
+        f"  AND EXISTS (SELECT 1 FROM {run} r WHERE r.id = u.run_id AND r.status = %s)"
+        # NOT EXISTS, served by unit_one_per_worker_per_assignment.
+        f"  AND NOT EXISTS (SELECT 1 FROM {unit} mine"
+        "    WHERE mine.worker_id = %s AND mine.assignment_id = u.assignment_id)"
+        f"  ORDER BY u.unit_index, u.id LIMIT 1{skip_locked}"
+        f") RETURNING id, (SELECT data FROM {table(Assignment)} a"
+        f" WHERE a.id = {unit}.assignment_id)"
+    )
+    params = [UnitStatus.ASSIGNED, worker_id, db_now(), UnitStatus.LAUNCHED]
+    params += [run_id, UnitStatus.LAUNCHED]
+    params += [provider_unit_id] if provider_unit_id else []
+    params += [TaskRunStatus.RUNNING, worker_id]
+    with prepared_cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return ClaimedUnit(unit_id=row[0], assignment_data=_assignment_data(row[1]))
+
+
+def insert_agent(
+    *,
+    public_id: str,
+    unit_id: int,
+    worker_id: int,
+    run: TaskRun,
+    registration_id: str,
+    provider_assignment_id: str,
+) -> None:
+    """Create the live agent of a unit just claimed."""
+    # A plain INSERT: Agent.objects.create() costs several times more Python here.
+    now = timezone.now()
+    deadline = now + timedelta(seconds=run.assignment_duration_in_seconds)
+    adapt = connection.ops.adapt_datetimefield_value
+    with prepared_cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table(Agent)} (public_id, unit_id, worker_id, run_id,"
+            " status, registration_id, provider_assignment_id, is_late, created_at,"
+            " deadline_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            [
+                public_id,
+                unit_id,
+                worker_id,
+                run.pk,
+                AgentStatus.ACCEPTED,
+                registration_id,
+                provider_assignment_id,
+                False,
+                adapt(now),
+                adapt(deadline),
+            ],
+        )
+
+
+# ---------------------------------------------------------------------------
+# An arrival in one statement (PostgreSQL)
+# ---------------------------------------------------------------------------
+
+# Where each run's next claim in this process starts looking: just past the unit
+# it claimed last, as (unit_index, id). The claim index keeps an entry for every
+# unit already claimed until VACUUM removes it, so a scan from the start would
+# walk past all of them; from here it passes only the few claimed since by other
+# processes. Units freed behind it (timeouts, returns) are found when the
+# position is forgotten: at every sweep, and whenever a claim from here finds
+# nothing.
+_claim_from: dict[int, tuple[int, int]] = {}
+START = (-1, 0)
+
+
+def forget_claim_positions(run_id: int | None = None) -> None:
+    """Let the next claim on `run_id` (or every run) look from the first unit."""
+    if run_id is None:
+        _claim_from.clear()
+    else:
+        _claim_from.pop(run_id, None)
+
+
+def can_claim_on_arrival() -> bool:
+    """Whether this database takes an arrival in one statement."""
+    # Data-modifying WITH and FOR UPDATE SKIP LOCKED: PostgreSQL's.
+    return connection.vendor == "postgresql"
+
+
+def claim_on_arrival(
+    *,
+    run: TaskRun,
+    agent_id: str,
+    registration_id: str,
+    provider_assignment_id: str,
+    provider_unit_id: str,
+    worker_name: str = "",
+    worker: Worker | None = None,
+) -> tuple[int, ClaimedUnit] | None:
+    """Claim a unit and create its agent, if every rule lets the worker have one.
+
+    One statement that finds (or creates) the worker by `worker_name`, checks the
+    rules of DESIGN §6 that can pass without a word to the worker, takes the first
+    free unit (the HIT's own first, for MTurk) and inserts the agent with id
+    `agent_id`. Returns (worker id, claimed unit), or None when any rule fails or
+    no unit is free: the caller then takes the full path, which says why.
+
+    With `worker` (found and row-locked earlier in this transaction) it also
+    checks the run's limits: those count the worker's units, and only a statement
+    that starts after the lock sees the units their other requests just took.
+    """
+    unit = table(Unit)
+    params: list[Any] = []
+    if worker is None:
+        # New workers are inserted; known ones are read (no row version written).
+        head = (
+            f"w_new AS (INSERT INTO {table(Worker)} (provider_type, worker_name,"
+            " is_blocked, created_at) VALUES (%s, %s, %s, %s)"
+            " ON CONFLICT (provider_type, worker_name) DO NOTHING"
+            " RETURNING id, is_blocked),"
+            " w AS (SELECT id, is_blocked FROM w_new UNION ALL"
+            f" SELECT id, is_blocked FROM {table(Worker)}"
+            " WHERE provider_type = %s AND worker_name = %s LIMIT 1)"
+        )
+        params += [run.provider_type, worker_name, False, db_now()]
+        params += [run.provider_type, worker_name]
+    else:
+        head = "w AS (SELECT %s::bigint AS id, %s::boolean AS is_blocked)"
+        params += [worker.pk, worker.is_blocked]
+    gate, gate_params = _rules_sql(
+        run, registration_id=registration_id, limits=worker is not None
+    )
+    # NOT EXISTS, served by unit_one_per_worker_per_assignment: never two units
+    # of one assignment for one worker.
+    free = (
+        f"FROM {unit} u WHERE u.run_id = %s AND u.status = %s AND u.unit_index >= 0"
+        f" AND NOT EXISTS (SELECT 1 FROM {unit} mine WHERE mine.worker_id ="
+        " (SELECT id FROM w) AND mine.assignment_id = u.assignment_id)"
+    )
+    # Served by unit_claim_order_idx, from this process's claim position.
+    first_free = (
+        f"(SELECT u.id {free} AND (u.unit_index, u.id) > (%s, %s)"
+        " ORDER BY u.unit_index, u.id LIMIT 1 FOR UPDATE SKIP LOCKED)"
+    )
+    first_params = [run.pk, UnitStatus.LAUNCHED, *_claim_from.get(run.pk, START)]
+    if provider_unit_id:
+        # Served by unit_provider_unit_idx; COALESCE looks no further if found.
+        hit = (
+            f"(SELECT u.id {free} AND u.provider_unit_id = %s"
+            " LIMIT 1 FOR UPDATE SKIP LOCKED)"
+        )
+        target = f"COALESCE({hit}, {first_free})"
+        target_params = [run.pk, UnitStatus.LAUNCHED, provider_unit_id, *first_params]
+    else:
+        target, target_params = first_free, first_params
+    now = timezone.now()
+    deadline = now + timedelta(seconds=run.assignment_duration_in_seconds)
+    adapt = connection.ops.adapt_datetimefield_value
+    sql = (
+        f"WITH {head},"
+        f" claimed AS (UPDATE {unit} SET status = %s, worker_id = (SELECT id FROM w),"
+        f" updated_at = %s WHERE {gate} AND status = %s AND id = {target}"
+        " RETURNING id, unit_index, assignment_id),"
+        f" agent AS (INSERT INTO {table(Agent)} (public_id, unit_id, worker_id,"
+        " run_id, status, registration_id, provider_assignment_id, is_late,"
+        " created_at, deadline_at) SELECT %s, claimed.id, (SELECT id FROM w), %s,"
+        " %s, %s, %s, %s, %s, %s FROM claimed)"
+        " SELECT (SELECT id FROM w), claimed.id, claimed.unit_index, a.data"
+        f" FROM claimed JOIN {table(Assignment)} a ON a.id = claimed.assignment_id"
+    )
+    params += [UnitStatus.ASSIGNED, adapt(now), *gate_params, UnitStatus.LAUNCHED]
+    params += target_params
+    params += [agent_id, run.pk, AgentStatus.ACCEPTED, registration_id]
+    params += [provider_assignment_id, False, adapt(now), adapt(deadline)]
+    row = fetch_one(sql, params)
+    if row is None:
+        return None
+    worker_id, unit_id, unit_index, data = row
+    _claim_from[run.pk] = (unit_index, unit_id)
+    return worker_id, ClaimedUnit(
+        unit_id=unit_id, assignment_data=_assignment_data(data)
+    )
+
+
+# What MTurk's comparators are in SQL, for a worker who holds the qualification.
+_COMPARATOR_SQL = {
+    "EqualTo": "= %s",
+    "NotEqualTo": "<> %s",
+    "GreaterThan": "> %s",
+    "GreaterThanOrEqualTo": ">= %s",
+    "LessThan": "< %s",
+    "LessThanOrEqualTo": "<= %s",
+    "In": "= ANY(%s)",
+    "NotIn": "<> ALL(%s)",
+}
+
+
+def _rules_sql(
+    run: TaskRun, *, registration_id: str, limits: bool
+) -> tuple[str, list[Any]]:
+    """The rules an arrival must pass, as one SQL condition on the worker `w`.
+
+    Each term passes exactly when its rule in `eligibility` passes (the tests
+    check every comparator both ways); none depends on the unit, so PostgreSQL
+    evaluates them once, before it looks for one.
+    """
+    agent, taskrun = table(Agent), table(TaskRun)
+    terms = [
+        # Not on the local blocklist.
+        "NOT (SELECT is_blocked FROM w)",
+        # The run takes work.
+        f"EXISTS (SELECT 1 FROM {taskrun} WHERE id = %s AND status = %s)",
+        # A new registration (a reconnect gets its own agent back, on the full path).
+        f"NOT EXISTS (SELECT 1 FROM {agent} WHERE run_id = %s"
+        " AND registration_id = %s)",
+    ]
+    params: list[Any] = [run.pk, TaskRunStatus.RUNNING, run.pk, registration_id]
+    for requirement in eligibility.requirements(run):
+        name, comparator = requirement["qualification_name"], requirement["comparator"]
+        if requirement.get("automatic") or comparator == "DoesNotExist":
+            term, extra = "NOT " + _holds(), []
+        elif comparator == "Exists":
+            term, extra = _holds(), []
+        else:
+            value = requirement.get("value")
+            if comparator in ("In", "NotIn"):
+                value = list(value)
+            term, extra = _holds(f" AND g.value {_COMPARATOR_SQL[comparator]}"), [value]
+        terms.append(term)
+        params += [name, *extra]
+    onboarding = eligibility.onboarding_qualification(run)
+    if onboarding:
+        # Passed onboarding (failing it is an automatic requirement above).
+        terms.append(_holds(" AND g.value >= 1"))
+        params.append(onboarding)
+    if limits and run.allowed_concurrent:
+        terms.append(
+            f"(SELECT count(*) FROM {table(Unit)} m WHERE m.worker_id ="
+            " (SELECT id FROM w) AND m.run_id = %s AND m.status = %s) < %s"
+        )
+        params += [run.pk, UnitStatus.ASSIGNED, run.allowed_concurrent]
+    if limits and run.maximum_units_per_worker:
+        held = ", ".join(["%s"] * len(UNIT_HELD_STATUSES))
+        terms.append(
+            f"(SELECT count(*) FROM {table(Unit)} m WHERE m.worker_id ="
+            f" (SELECT id FROM w) AND m.status IN ({held}) AND m.run_id IN"
+            f" (SELECT id FROM {taskrun} WHERE task_id = %s)) < %s"
+        )
+        params += [*UNIT_HELD_STATUSES, run.task_id, run.maximum_units_per_worker]
+    return "(" + " AND ".join(terms) + ")", params
+
+
+def _holds(condition: str = "") -> str:
+    """SQL: worker `w` holds the qualification named by the next parameter."""
+    return (
+        f"EXISTS (SELECT 1 FROM {table(GrantedQualification)} g"
+        f" JOIN {table(Qualification)} q ON q.id = g.qualification_id"
+        f" WHERE g.worker_id = (SELECT id FROM w) AND q.name = %s{condition})"
+    )
+
+
+# ---------------------------------------------------------------------------
+# A submission
+# ---------------------------------------------------------------------------
+
+
+def submit_live_agent(*, agent_id: str, submission: Any) -> tuple[int, int] | None:
+    """Store a live agent's first submission; (run_id, unit_id), or None if not live.
+
+    Atomic: on PostgreSQL one statement (the agent's and its unit's conditional
+    UPDATEs in one WITH), elsewhere the two in a transaction.
+    """
+    now = db_now()
+    agent_params = [
+        AgentStatus.COMPLETED,
+        Agent._meta.get_field("submission").get_db_prep_save(submission, connection),
+        now,
+        now,
+        agent_id,
+        *AGENT_LIVE_STATUSES,
+    ]
+    # The agent's status and submitted_at say whether this is its first.
+    update_agent = (
+        f"UPDATE {table(Agent)} SET status = %s, submission = %s,"
+        " submitted_at = %s, is_late = (deadline_at < %s)"
+        " WHERE public_id = %s AND submitted_at IS NULL AND status IN (%s, %s, %s)"
+        " RETURNING run_id, unit_id, worker_id"
+    )
+    unit_params = [UnitStatus.COMPLETED, now, UnitStatus.ASSIGNED]
+    if connection.vendor == "postgresql":
+        row = fetch_one(
+            f"WITH agent AS ({update_agent}),"
+            # The unit by its id (scalar subqueries, not a join: the planner
+            # would pick a scan of the run's units that grows with every claim).
+            f" unit AS (UPDATE {table(Unit)} SET status = %s, updated_at = %s"
+            " WHERE id = (SELECT unit_id FROM agent) AND status = %s"
+            " AND worker_id = (SELECT worker_id FROM agent))"
+            " SELECT run_id, unit_id FROM agent",
+            agent_params + unit_params,
+        )
+        return (row[0], row[1]) if row is not None else None
+    with transaction.atomic(), prepared_cursor() as cursor:
+        cursor.execute(update_agent, agent_params)
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        run_id, unit_id, worker_id = row
+        cursor.execute(
+            f"UPDATE {table(Unit)} SET status = %s, updated_at = %s"
+            " WHERE id = %s AND status = %s AND worker_id = %s",
+            [UnitStatus.COMPLETED, now, unit_id, UnitStatus.ASSIGNED, worker_id],
+        )
+    return run_id, unit_id
