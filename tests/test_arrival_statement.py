@@ -228,14 +228,20 @@ def register(run, worker_name):
     return Agent.objects.get(public_id=details.agent_id)
 
 
-def test_a_unit_freed_behind_the_claim_position_is_handed_out_when_none_is_ahead(
-    postgres,
-):
+def returned_first_of_three() -> tuple:
+    """A run of three units: the first two handed out, then the first returned."""
     run = TaskRunFactory(units=3)
     units = list(Unit.objects.filter(run=run).order_by("pk"))
     first = register(run, "w1")
     register(run, "w2")
     services.return_agent(agent_id=first.pk)
+    return run, units
+
+
+def test_a_unit_freed_behind_the_claim_position_is_handed_out_when_none_is_ahead(
+    postgres,
+):
+    run, units = returned_first_of_three()
 
     # The claim goes on from where it was, then looks from the start.
     assert register(run, "w3").unit_id == units[2].pk
@@ -243,12 +249,8 @@ def test_a_unit_freed_behind_the_claim_position_is_handed_out_when_none_is_ahead
 
 
 def test_a_sweep_makes_the_next_claim_look_from_the_first_unit(postgres, monkeypatch):
+    run, units = returned_first_of_three()
     monkeypatch.setattr(services, "SWEEP_INTERVAL_SECONDS", 0.0)
-    run = TaskRunFactory(units=3)
-    units = list(Unit.objects.filter(run=run).order_by("pk"))
-    first = register(run, "w1")
-    register(run, "w2")
-    services.return_agent(agent_id=first.pk)
 
     assert register(run, "w3").unit_id == units[0].pk
 
