@@ -1,13 +1,16 @@
 """Database tuning that Django 5.2 leaves on the table."""
 
 import sqlite3
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from django.db import OperationalError
 from django.db import connection as default_connection
 from django.db.backends.signals import connection_created
 from django.db.backends.utils import CursorWrapper
 from django.dispatch import receiver
+
+T = TypeVar("T")
 
 
 @receiver(connection_created)
@@ -53,15 +56,23 @@ def prepared_cursor() -> CursorWrapper:
 
 
 def fetch_one(sql: str, params: list[Any]) -> tuple[Any, ...] | None:
-    """Run one statement of the worker API and return its first row (or None).
+    """Run one statement of the worker API and return its first row (or None)."""
+    with prepared_cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
 
-    Run as a request's first statement outside a transaction, it stands in for
-    Django's per-request health check (CONN_HEALTH_CHECKS: a `SELECT 1` round
-    trip before every request's first query): if the reused connection turns out
-    to be dead, it is reopened and the statement runs once more. That is safe for
-    the statements this is used for: one that failed did nothing, and one that
-    committed but lost its answer is found by the retry (a repeated arrival gets
-    its agent back, a repeated submission is harmless).
+
+def as_health_check(work: Callable[[], T]) -> T:
+    """Run `work` (a request's first database work) as the connection's health check.
+
+    Django's per-request health check (CONN_HEALTH_CHECKS) costs a `SELECT 1`
+    round trip before every request's first query. Here the work itself is the
+    check: if it fails with an OperationalError (a connection the server has
+    dropped, say), the connection is reopened and `work` runs once more. Only for
+    work that is safe to repeat: a transaction that failed did nothing, and one
+    that committed but lost its answer must be found by the second run (a
+    repeated arrival gets its agent back, a repeated submission is harmless).
+    Inside a transaction, or once the check was done, `work` just runs.
     """
     connection = default_connection
     stands_in = (
@@ -70,18 +81,13 @@ def fetch_one(sql: str, params: list[Any]) -> tuple[Any, ...] | None:
         and not connection.health_check_done
         and not connection.in_atomic_block
     )
-    if stands_in:
-        connection.health_check_done = True
+    if not stands_in:
+        return work()
+    connection.health_check_done = True
     try:
-        return _fetch_one(sql, params)
+        return work()
     except OperationalError:
-        if not stands_in or connection.is_usable():
+        if connection.in_atomic_block:
             raise
         connection.close()
-    return _fetch_one(sql, params)
-
-
-def _fetch_one(sql: str, params: list[Any]) -> tuple[Any, ...] | None:
-    with prepared_cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchone()
+    return work()

@@ -20,7 +20,7 @@ from qualifications_app import selectors as qualification_selectors
 from qualifications_app import services as qualification_services
 from tasks_app import eligibility, selectors, worker_sql
 from tasks_app import hooks as task_hooks
-from tasks_app.db import prepared_cursor
+from tasks_app.db import as_health_check, prepared_cursor
 from tasks_app.models import (
     AGENT_LIVE_STATUSES,
     Agent,
@@ -313,17 +313,12 @@ def register_agent(
         expire_overdue_agents(run_id=run.pk, limit=100)
     arrival = {
         "run": run,
+        "worker_name": worker_name,
         "registration_id": registration_id,
         "provider_assignment_id": provider_assignment_id,
         "provider_unit_id": provider_unit_id,
     }
-    return _assign_at_once(worker_name=worker_name, **arrival) or _assign(
-        run=run,
-        worker_name=worker_name,
-        registration_id=registration_id,
-        provider_assignment_id=provider_assignment_id,
-        provider_unit_id=provider_unit_id,
-    )
+    return _assign_at_once(**arrival) or _assign(**arrival)
 
 
 def _assign_at_once(
@@ -353,23 +348,24 @@ def _assign_at_once(
         "provider_assignment_id": provider_assignment_id,
         "provider_unit_id": provider_unit_id,
     }
-    try:
+
+    def claim() -> tuple[int, ClaimedUnit] | None:
         if run.allowed_concurrent or run.maximum_units_per_worker:
             # The worker's row lock serialises their own requests, as in _assign.
             with transaction.atomic():
                 worker = lock_worker(
                     provider_type=run.provider_type, worker_name=worker_name
                 )
-                claimed = worker_sql.claim_on_arrival(worker=worker, **arrival)
-        else:
-            # No limit to race: the statement is atomic on its own, and the
-            # constraints refuse what a same-worker race could do (a second unit
-            # of one assignment, a second agent for one registration).
-            in_transaction = connection.in_atomic_block
-            with transaction.atomic() if in_transaction else nullcontext():
-                claimed = worker_sql.claim_on_arrival(
-                    worker_name=worker_name, **arrival
-                )
+                return worker_sql.claim_on_arrival(worker=worker, **arrival)
+        # No limit to race: the statement is atomic on its own, and the
+        # constraints refuse what a same-worker race could do (a second unit of
+        # one assignment, a second agent for one registration).
+        with transaction.atomic() if connection.in_atomic_block else nullcontext():
+            return worker_sql.claim_on_arrival(worker_name=worker_name, **arrival)
+
+    try:
+        # Safe to repeat: a retry of a claim that committed finds its registration.
+        claimed = as_health_check(claim)
     except IntegrityError:
         return None  # such a race: `_assign` answers under the worker's lock
     if claimed is None:
@@ -736,7 +732,10 @@ def submit_unit(
     submission = final_data
     if files:
         submission = {"final_data": final_data, "files": [f.as_dict() for f in files]}
-    stored = worker_sql.submit_live_agent(agent_id=agent_id, submission=submission)
+    # Safe to repeat: a retry of a submission that committed stores nothing.
+    stored = as_health_check(
+        lambda: worker_sql.submit_live_agent(agent_id=agent_id, submission=submission)
+    )
     if stored is None:
         # Not a live, unsubmitted agent: unknown, reviewed, a repeat, or timed
         # out. Decide under the agent's row lock.

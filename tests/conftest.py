@@ -52,12 +52,16 @@ def example_config() -> Path:
 @pytest.fixture(autouse=True)
 def fresh_run_cache():
     """Each test starts with empty per-process run state (the run cache, the
-    sweep times): ids repeat on SQLite after a rolled-back test."""
-    from tasks_app import services
+    sweep times, the claim positions): ids repeat on SQLite after a rolled-back
+    test."""
+    from tasks_app import services, worker_sql
     from tasks_app.selectors import forget_launched_runs
 
-    forget_launched_runs()
-    services.forget_sweeps()
+    def forget() -> None:
+        forget_launched_runs()
+        services.forget_sweeps()
+        worker_sql.forget_claim_positions()
+
+    forget()
     yield
-    forget_launched_runs()
-    services.forget_sweeps()
+    forget()

@@ -311,9 +311,10 @@ def drop_the_connection() -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_request_on_a_dropped_connection_reconnects_without_an_error():
+@pytest.mark.parametrize("limit", [0, 2], ids=["one-statement", "under-a-limit"])
+def test_a_request_on_a_dropped_connection_reconnects_without_an_error(limit):
     need(connection.vendor == "postgresql", ONE_STATEMENT_NEEDS)
-    run = TaskRunFactory(units=2)
+    run = TaskRunFactory(units=2, maximum_units_per_worker=limit)
     services.register_agent(run=run, worker_name="w0", registration_id="r0")
 
     drop_the_connection()
