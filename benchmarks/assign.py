@@ -2,6 +2,7 @@
 
     python benchmarks/assign.py                  # 4 workers; 16 and 64 clients
     python benchmarks/assign.py --duration 5 --clients 8 16 64
+    python benchmarks/assign.py --tcp            # gunicorn to PostgreSQL over TCP
     python benchmarks/assign.py --workers 2 --client-processes 1
     python benchmarks/assign.py --conn-max-age 60  # reuse DB connections
     python benchmarks/assign.py --strict         # exit 1 if a target is missed
@@ -20,7 +21,9 @@ keeps their statistics while they grow (it may be off on a dev box); without it
 PostgreSQL keeps plans made when the worker and agent tables were empty and scans
 them whole on every cycle. --no-analyze measures exactly that. gunicorn serves
 `crowdsite.wsgi:application` with DEBUG off and `benchmarks.bench_settings` (the
-project's settings plus the do-nothing URL); it is always stopped at the end.
+project's settings plus the do-nothing URL) and reaches a PostgreSQL on the same
+machine through its Unix socket (--tcp: through TCP on loopback, which costs each
+round trip the TCP stack on both ends); it is always stopped at the end.
 
 Targets: cycle/noop throughput ratio >= 0.35 at each --clients; cycle p99 <= 100
 ms at 64 clients; throughput with 100,000 units in the run >= 0.8x that with
@@ -117,8 +120,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--duration",
         type=float,
-        default=8.0,
-        help="seconds per measurement, cycle and noop each (default 8)",
+        default=12.0,
+        help="seconds per measurement, cycle and noop each (default 12)",
     )
     parser.add_argument(
         "--units",
@@ -175,10 +178,16 @@ def parse_args() -> argparse.Namespace:
         "the clients offer, pausing between cycles (default 0.5)",
     )
     parser.add_argument(
+        "--tcp",
+        action="store_true",
+        help="connect gunicorn to a PostgreSQL on this machine through TCP "
+        "(default: its Unix socket, as a single-machine deployment would)",
+    )
+    parser.add_argument(
         "--slices",
         type=int,
-        default=4,
-        help="alternating cycle/noop slices each measurement is split into (default 4)",
+        default=6,
+        help="alternating cycle/noop slices each measurement is split into (default 6)",
     )
     parser.add_argument(
         "--no-profile", action="store_true", help="skip the claim query profile"
@@ -498,6 +507,32 @@ def analyze(database_url: str) -> None:
         conn.execute("ANALYZE " + ", ".join(tables))
 
 
+def local_socket_url(url: str) -> str:
+    """`url` through the server's Unix socket when it runs on this machine.
+
+    A co-located PostgreSQL is best reached through its socket: every round
+    trip over TCP loopback also runs the TCP stack on both ends, on the same
+    cores as gunicorn. For a server elsewhere, `url` as it is.
+    """
+    from urllib.parse import urlencode, urlparse
+
+    import psycopg
+
+    parsed = urlparse(url)
+    if parsed.hostname not in ("127.0.0.1", "localhost", "::1"):
+        return url
+    with psycopg.connect(url, autocommit=True) as conn:
+        (directories,) = conn.execute("SHOW unix_socket_directories").fetchone()
+    port = parsed.port or 5432
+    for directory in filter(None, (d.strip() for d in directories.split(","))):
+        if Path(directory, f".s.PGSQL.{port}").exists():
+            netloc = parsed.netloc
+            user = netloc.rsplit("@", 1)[0] + "@" if "@" in netloc else ""
+            query = urlencode({"host": directory, "port": port})
+            return f"postgres://{user}/{parsed.path.lstrip('/')}?{query}"
+    return url
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -669,7 +704,17 @@ def main() -> int:
             )
         )
 
-        server_url = args.database_url
+        server_url = (
+            args.database_url if args.tcp else local_socket_url(args.database_url)
+        )
+        print(
+            "gunicorn reaches PostgreSQL through "
+            + (
+                "TCP"
+                if server_url == args.database_url
+                else "its Unix socket (--tcp: through TCP)"
+            )
+        )
         if args.conn_max_age is not None:
             joiner = "&" if "?" in server_url else "?"
             server_url += f"{joiner}conn_max_age={args.conn_max_age}"
