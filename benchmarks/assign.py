@@ -15,8 +15,9 @@ The two are measured in alternating slices (--slices), so that a slower spell of
 a shared machine weighs on both alike.
 
 The database (PostgreSQL, created if missing) is flushed, migrated and filled with
-runs launched through `launch_run` on the mock provider. The tables the cycle
-writes are ANALYZEd after the warm-up and before each measurement, as autovacuum
+runs launched through `launch_run` on the mock provider. --warm-cycles cycles
+run first; the tables the cycle writes are ANALYZEd after them and before each
+measurement, as autovacuum
 keeps their statistics while they grow (it may be off on a dev box); without it
 PostgreSQL keeps plans made when the worker and agent tables were empty and scans
 them whole on every cycle. --no-analyze measures exactly that. gunicorn serves
@@ -176,6 +177,12 @@ def parse_args() -> argparse.Namespace:
         default=0.5,
         help="for the paced measurement, the share of the measured cycle capacity "
         "the clients offer, pausing between cycles (default 0.5)",
+    )
+    parser.add_argument(
+        "--warm-cycles",
+        type=int,
+        default=1000,
+        help="cycles run before measuring (default 1000)",
     )
     parser.add_argument(
         "--tcp",
@@ -741,9 +748,18 @@ def main() -> int:
                 if not args.no_analyze:
                     analyze(args.database_url)
 
-            # Warm every gunicorn worker (imports, first queries) before measuring.
-            for kind in ("noop", "cycle"):
-                measure(kind=kind, run_id=main_run, clients=top, cycles=top, **common)
+            # Warm every gunicorn worker (imports, first queries) before
+            # measuring, and grow the worker and agent tables past the size at
+            # which PostgreSQL plans a lookup in them as a scan of the whole
+            # table (those plans stay cached while the table grows).
+            measure(kind="noop", run_id=main_run, clients=top, cycles=top, **common)
+            measure(
+                kind="cycle",
+                run_id=main_run,
+                clients=top,
+                cycles=args.warm_cycles,
+                **common,
+            )
             for clients in args.clients:
                 fresh_statistics()
                 for kind in ("cycle", "noop"):
