@@ -2,7 +2,7 @@
 
     python benchmarks/assign.py                  # 4 workers; 16 and 64 clients
     python benchmarks/assign.py --duration 5 --clients 8 16 64
-    python benchmarks/assign.py --tcp            # gunicorn to PostgreSQL over TCP
+    python benchmarks/assign.py --unix-socket    # gunicorn to PostgreSQL, no TCP
     python benchmarks/assign.py --workers 2 --client-processes 1
     python benchmarks/assign.py --conn-max-age 60  # reuse DB connections
     python benchmarks/assign.py --strict         # exit 1 if a target is missed
@@ -22,9 +22,10 @@ keeps their statistics while they grow (it may be off on a dev box); without it
 PostgreSQL keeps plans made when the worker and agent tables were empty and scans
 them whole on every cycle. --no-analyze measures exactly that. gunicorn serves
 `crowdsite.wsgi:application` with DEBUG off and `benchmarks.bench_settings` (the
-project's settings plus the do-nothing URL) and reaches a PostgreSQL on the same
-machine through its Unix socket (--tcp: through TCP on loopback, which costs each
-round trip the TCP stack on both ends); it is always stopped at the end.
+project's settings plus the do-nothing URL) and reaches PostgreSQL as
+--database-url says (--unix-socket: a PostgreSQL on this machine through its
+socket, which spares each round trip the TCP stack on both ends); it is always
+stopped at the end.
 
 Targets: cycle/noop throughput ratio >= 0.35 at each --clients; cycle p99 <= 100
 ms at 64 clients; throughput with 100,000 units in the run >= 0.8x that with
@@ -185,10 +186,10 @@ def parse_args() -> argparse.Namespace:
         help="cycles run before measuring (default 1000)",
     )
     parser.add_argument(
-        "--tcp",
+        "--unix-socket",
         action="store_true",
-        help="connect gunicorn to a PostgreSQL on this machine through TCP "
-        "(default: its Unix socket, as a single-machine deployment would)",
+        help="connect gunicorn to a PostgreSQL on this machine through its Unix "
+        "socket instead of TCP (what a single-machine deployment should do)",
     )
     parser.add_argument(
         "--slices",
@@ -711,16 +712,12 @@ def main() -> int:
             )
         )
 
-        server_url = (
-            args.database_url if args.tcp else local_socket_url(args.database_url)
-        )
+        server_url = args.database_url
+        if args.unix_socket:
+            server_url = local_socket_url(args.database_url)
         print(
             "gunicorn reaches PostgreSQL through "
-            + (
-                "TCP"
-                if server_url == args.database_url
-                else "its Unix socket (--tcp: through TCP)"
-            )
+            + ("its Unix socket" if server_url != args.database_url else "TCP")
         )
         if args.conn_max_age is not None:
             joiner = "&" if "?" in server_url else "?"
