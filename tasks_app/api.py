@@ -34,6 +34,7 @@ from tasks_app.serializers import (
     MAX_ID_LENGTH,
     LogErrorSerializer,
     RequestAgentSerializer,
+    ReturnUnitSerializer,
     SubmitMetadataSerializer,
     SubmitOnboardingSerializer,
     SubmitTaskSerializer,
@@ -266,3 +267,16 @@ class LogErrorView(WorkerAPIView):
             agent_id=data["USED_AGENT_ID"], error_data=data.get("error_data")
         )
         return Response({"status": "Error log sent!"})
+
+
+class ReturnUnitView(WorkerAPIView):
+    """`POST /return_unit`: the worker gives the unit back; it is free at once.
+
+    Not part of Mephisto's protocol: for task pages with a "skip this one"
+    button, and scripts. Twice is harmless.
+    """
+
+    def post(self, request: Request) -> Response:
+        data = self.parse(request, ReturnUnitSerializer)
+        services.return_unit(agent_id=data["USED_AGENT_ID"])
+        return Response({"status": "Returned"})

@@ -210,3 +210,8 @@ class LogErrorSerializer(serializers.Serializer):
     def validate_error_data(self, value: object) -> object:
         check_size(value, field="error_data")
         return value
+
+
+class ReturnUnitSerializer(serializers.Serializer):
+    USED_AGENT_ID = serializers.CharField(max_length=MAX_ID_LENGTH)
+    client_timestamp = serializers.FloatField(required=False, allow_null=True)

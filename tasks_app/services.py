@@ -867,6 +867,20 @@ def return_agent(*, agent_id: int) -> bool:
     )
 
 
+def return_unit(*, agent_id: str) -> bool:
+    """The worker gives their unit back from the page; False if it was not live.
+
+    The unit goes to the next worker at once. Returning twice is harmless; a
+    submitted unit can't be returned.
+    """
+    agent = find_agent(agent_id=agent_id)
+    if agent.submitted_at is not None:
+        raise WorkerRequestError(
+            "this unit was already submitted; it can't be returned", status=409
+        )
+    return return_agent(agent_id=agent.pk)
+
+
 def expire_overdue_agents(*, run_id: int | None = None, limit: int = 1000) -> int:
     """Free the units of timed-out agents. Safe to run twice or concurrently."""
     overdue = Agent.objects.overdue(timezone.now())

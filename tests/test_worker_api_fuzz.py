@@ -38,6 +38,7 @@ POST_ENDPOINTS = [
     "submit_task",
     "submit_metadata",
     "log_error",
+    "return_unit",
 ]
 CONTENT_TYPES = [
     "application/json",
