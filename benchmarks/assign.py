@@ -4,7 +4,7 @@
     python benchmarks/assign.py --duration 5 --clients 8 16 64
     python benchmarks/assign.py --unix-socket    # gunicorn to PostgreSQL, no TCP
     python benchmarks/assign.py --workers 2 --client-processes 1
-    python benchmarks/assign.py --conn-max-age 60  # reuse DB connections
+    python benchmarks/assign.py --conn-max-age 0   # a DB connection per request
     python benchmarks/assign.py --strict         # exit 1 if a target is missed
 
 Each cycle is one new worker asking for an agent (`POST /request_agent`) and then
@@ -17,10 +17,9 @@ a shared machine weighs on both alike.
 The database (PostgreSQL, created if missing) is flushed, migrated and filled with
 runs launched through `launch_run` on the mock provider. --warm-cycles cycles
 run first; the tables the cycle writes are ANALYZEd after them and before each
-measurement, as autovacuum
-keeps their statistics while they grow (it may be off on a dev box); without it
-PostgreSQL keeps plans made when the worker and agent tables were empty and scans
-them whole on every cycle. --no-analyze measures exactly that. gunicorn serves
+measurement, as autovacuum keeps their statistics while they grow (it may be off
+on a dev box); without it PostgreSQL keeps plans made when the worker and agent
+tables were empty and scans them whole on every cycle. --no-analyze measures exactly that. gunicorn serves
 `crowdsite.wsgi:application` with DEBUG off and `benchmarks.bench_settings` (the
 project's settings plus the do-nothing URL) and reaches PostgreSQL as
 --database-url says (--unix-socket: a PostgreSQL on this machine through its
@@ -34,10 +33,10 @@ cycle the moment the last one ends) the mean latency is clients / throughput, so
 it shows the throughput more than the latency (the do-nothing view itself is
 near 100 ms at 64); it is printed for information. The target is judged on the
 64 clients pausing between cycles as workers do (exponential pauses, close to
-Poisson arrivals), offering --paced-load of the capacity measured above: far
-more than 64 people doing tasks would (they take seconds to minutes a unit). The
-script then profiles one claim per run size (queries by time, EXPLAIN ANALYZE of
-the slowest).
+Poisson arrivals) for twice --duration, offering --paced-load of the capacity
+measured above: far more than 64 people doing tasks would (they take seconds to
+minutes a unit). The script then profiles one claim per run size (queries by
+time, EXPLAIN ANALYZE of the slowest).
 
 The load generator is a few client *processes* (--client-processes, default 2),
 each running its share of the clients as threads with `http.client`. Threads of
@@ -170,7 +169,7 @@ def parse_args() -> argparse.Namespace:
         type=int,
         default=None,
         help="set CONN_MAX_AGE for gunicorn (via DATABASE_URL); default: the "
-        "project's setting (a new DB connection per request)",
+        "project's setting (connections kept for 60 s)",
     )
     parser.add_argument(
         "--paced-load",
@@ -798,7 +797,8 @@ def main() -> int:
                 kind="cycle",
                 run_id=main_run,
                 clients=top,
-                duration=args.duration,
+                # Twice as long: a p99 wants many samples at this lower rate.
+                duration=2 * args.duration,
                 think=top / offered if offered else 1.0,
                 **common,
             )
