@@ -19,12 +19,12 @@ runs launched through `launch_run` on the mock provider. --warm-cycles cycles
 run first; the tables the cycle writes are ANALYZEd after them and before each
 measurement, as autovacuum keeps their statistics while they grow (it may be off
 on a dev box); without it PostgreSQL keeps plans made when the worker and agent
-tables were empty and scans them whole on every cycle. --no-analyze measures exactly that. gunicorn serves
-`crowdsite.wsgi:application` with DEBUG off and `benchmarks.bench_settings` (the
-project's settings plus the do-nothing URL) and reaches PostgreSQL as
---database-url says (--unix-socket: a PostgreSQL on this machine through its
-socket, which spares each round trip the TCP stack on both ends); it is always
-stopped at the end.
+tables were empty and scans them whole on every cycle. --no-analyze measures
+exactly that. gunicorn serves `crowdsite.wsgi:application` with DEBUG off and
+`benchmarks.bench_settings` (the project's settings plus the do-nothing URL) and
+reaches PostgreSQL as --database-url says (--unix-socket: a PostgreSQL on this
+machine through its socket, which spares each round trip the TCP stack on both
+ends); it is always stopped at the end.
 
 Targets: cycle/noop throughput ratio >= 0.35 at each --clients; cycle p99 <= 100
 ms at 64 clients; throughput with 100,000 units in the run >= 0.8x that with
