@@ -97,27 +97,37 @@ def claim_first_unit(
     only_hit = " AND u.provider_unit_id = %s" if provider_unit_id else ""
     sql = (
         f"UPDATE {unit} SET status = %s, worker_id = %s, updated_at = %s"
-        " WHERE status = %s AND id = ("
-        f"  SELECT u.id FROM {unit} u"
-        f"  WHERE u.run_id = %s AND u.status = %s AND u.unit_index >= 0{only_hit}"
+        f" WHERE status = %s AND id = (SELECT u.id {_free_units('%s')}{only_hit}"
         f"  AND EXISTS (SELECT 1 FROM {run} r WHERE r.id = u.run_id AND r.status = %s)"
-        # NOT EXISTS, served by unit_one_per_worker_per_assignment.
-        f"  AND NOT EXISTS (SELECT 1 FROM {unit} mine"
-        "    WHERE mine.worker_id = %s AND mine.assignment_id = u.assignment_id)"
         f"  ORDER BY u.unit_index, u.id LIMIT 1{skip_locked}"
         f") RETURNING id, (SELECT data FROM {table(Assignment)} a"
         f" WHERE a.id = {unit}.assignment_id)"
     )
     params = [UnitStatus.ASSIGNED, worker_id, db_now(), UnitStatus.LAUNCHED]
-    params += [run_id, UnitStatus.LAUNCHED]
+    params += [run_id, UnitStatus.LAUNCHED, worker_id]
     params += [provider_unit_id] if provider_unit_id else []
-    params += [TaskRunStatus.RUNNING, worker_id]
+    params += [TaskRunStatus.RUNNING]
     with prepared_cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
     if row is None:
         return None
     return ClaimedUnit(unit_id=row[0], assignment_data=_assignment_data(row[1]))
+
+
+def _free_units(worker: str) -> str:
+    """FROM and WHERE of a run's launched units that `worker` (SQL) may take.
+
+    Parameters: the run's id, then the launched status (and any in `worker`).
+    """
+    unit = table(Unit)
+    # NOT EXISTS, served by unit_one_per_worker_per_assignment: never two units
+    # of one assignment for one worker.
+    return (
+        f"FROM {unit} u WHERE u.run_id = %s AND u.status = %s AND u.unit_index >= 0"
+        f" AND NOT EXISTS (SELECT 1 FROM {unit} mine WHERE mine.worker_id = {worker}"
+        " AND mine.assignment_id = u.assignment_id)"
+    )
 
 
 def insert_agent(
@@ -226,13 +236,7 @@ def claim_on_arrival(
     gate, gate_params = _rules_sql(
         run, registration_id=registration_id, limits=worker is not None
     )
-    # NOT EXISTS, served by unit_one_per_worker_per_assignment: never two units
-    # of one assignment for one worker.
-    free = (
-        f"FROM {unit} u WHERE u.run_id = %s AND u.status = %s AND u.unit_index >= 0"
-        f" AND NOT EXISTS (SELECT 1 FROM {unit} mine WHERE mine.worker_id ="
-        " (SELECT id FROM w) AND mine.assignment_id = u.assignment_id)"
-    )
+    free = _free_units("(SELECT id FROM w)")
     # Served by unit_claim_order_idx, from this process's claim position.
     first_free = (
         f"(SELECT u.id {free} AND (u.unit_index, u.id) > (%s, %s)"
