@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
@@ -14,6 +12,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from crowdsite import csv_safety
 from qualifications_app import services
 from qualifications_app.models import GrantedQualification, Qualification, WorkerReview
 from tasks_app.models import Worker
@@ -201,7 +200,7 @@ class QualificationAdmin(admin.ModelAdmin):
             .values_list("worker__provider_type", "worker__worker_name", "value")
         )
         buffer = _Echo()
-        writer = csv.writer(buffer)
+        writer = csv_safety.writer(buffer)
 
         def lines():
             yield writer.writerow(["provider", "worker_id", "value"])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 from argparse import RawDescriptionHelpFormatter
@@ -12,6 +11,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import Count
 
+from crowdsite import csv_safety
 from qualifications_app import services
 from qualifications_app.models import GrantedQualification, Qualification
 from qualifications_app.services import QualificationError
@@ -222,7 +222,7 @@ class Command(BaseCommand):
             else open(options["output"], "w", newline="", encoding="utf-8")  # noqa: SIM115
         )
         try:
-            writer = csv.writer(output)
+            writer = csv_safety.writer(output)
             writer.writerow(["provider", "worker_id", "value"])
             count = 0
             for provider, name, value in rows.iterator():

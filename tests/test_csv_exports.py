@@ -1,0 +1,101 @@
+"""Every CSV the site writes opens in a spreadsheet as data, never as a formula."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+from django.core.management import call_command
+
+from crowdsite.csv_safety import escape_formula
+from tests.factories import GrantedQualificationFactory, QualificationFactory
+
+pytestmark = pytest.mark.django_db
+
+# Worker names as a crowd page may register them, and how the export must write them.
+FORMULAS = {
+    '=HYPERLINK("http://x")': '\'=HYPERLINK("http://x")',
+    "+1": "'+1",
+    "-2+3": "'-2+3",
+    "@SUM(A1)": "'@SUM(A1)",
+    "\t=1+1": "'\t=1+1",
+    "\r=1+1": "'\r=1+1",
+}
+PLAIN = ["alice", "A1B2C3D4E5", "bob=1", "x-2"]
+
+
+@pytest.fixture(autouse=True)
+def fast_passwords(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def qualification():
+    qualification = QualificationFactory(name="risky")
+    for name in [*FORMULAS, *PLAIN]:
+        GrantedQualificationFactory(
+            qualification=qualification, worker__worker_name=name, value=1
+        )
+    return qualification
+
+
+def exported_names(text: str) -> set[str]:
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    assert rows[0] == ["provider", "worker_id", "value"]
+    return {row[1] for row in rows[1:]}
+
+
+def expected_names() -> set[str]:
+    return {*FORMULAS.values(), *PLAIN}
+
+
+@pytest.mark.parametrize(("value", "escaped"), FORMULAS.items())
+def test_a_cell_that_starts_a_formula_gets_a_quote_in_front(value, escaped):
+    assert escape_formula(value) == escaped
+
+
+@pytest.mark.parametrize("value", [*PLAIN, "", None, 0, 7, "'=1"])
+def test_a_cell_that_starts_no_formula_is_unchanged(value):
+    assert escape_formula(value) == value
+
+
+def test_a_negative_number_is_escaped_too():
+    assert escape_formula(-5) == "'-5"
+
+
+def test_the_admin_export_escapes_formulas(admin_client, qualification):
+    url = f"/admin/qualifications_app/qualification/{qualification.pk}/export.csv"
+
+    response = admin_client.get(url)
+
+    text = b"".join(response.streaming_content).decode()
+    assert exported_names(text) == expected_names()
+
+
+def test_the_export_command_escapes_formulas_on_standard_output(qualification):
+    out = io.StringIO()
+
+    call_command("qualifications", "export", "risky", stdout=out)
+
+    assert exported_names(out.getvalue()) == expected_names()
+
+
+def test_the_export_command_escapes_formulas_in_a_file(qualification, tmp_path):
+    path = tmp_path / "risky.csv"
+
+    call_command("qualifications", "export", "risky", "--output", str(path))
+
+    assert exported_names(path.read_bytes().decode()) == expected_names()
+
+
+def test_a_negative_value_is_exported_escaped():
+    qualification = QualificationFactory(name="scores")
+    GrantedQualificationFactory(
+        qualification=qualification, worker__worker_name="alice", value=-5
+    )
+    out = io.StringIO()
+
+    call_command("qualifications", "export", "scores", stdout=out)
+
+    assert list(csv.reader(io.StringIO(out.getvalue())))[1] == ["mock", "alice", "'-5"]
