@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -321,6 +322,34 @@ class WorkerAdmin(admin.ModelAdmin):
     search_fields = ["worker_name"]
     readonly_fields = ["provider_type", "worker_name", "is_blocked", "created_at"]
     change_form_template = "admin/tasks_app/worker/change_form.html"
+
+    class AddForm(forms.ModelForm):
+        """A new worker, named as the qualification import names one."""
+
+        class Meta:
+            model = Worker
+            fields = ["provider_type", "worker_name"]
+
+        def clean(self):
+            data = super().clean()
+            provider, name = data.get("provider_type"), data.get("worker_name")
+            if provider and name:
+                # The same check and sandbox suffix as every other way in.
+                try:
+                    ref = selectors.parse_worker_ref(f"{provider}:{name}")
+                except ValueError as exc:
+                    raise forms.ValidationError({"worker_name": str(exc)}) from None
+                data["worker_name"] = ref.worker_name
+            return data
+
+    def get_readonly_fields(self, request, obj=None):
+        # Blocking goes through block_view, which leaves an audit row.
+        return self.readonly_fields if obj else ["is_blocked", "created_at"]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = self.AddForm
+        return super().get_form(request, obj, change, **kwargs)
 
     def get_urls(self):
         return [

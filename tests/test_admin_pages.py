@@ -1,0 +1,87 @@
+"""The operator's admin pages render for a superuser; adding a worker works."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib import admin
+
+from tasks_app.models import Worker
+from tests.factories import WorkerFactory
+
+pytestmark = pytest.mark.django_db
+
+ADD_WORKER = "/admin/tasks_app/worker/add/"
+REGISTERED = sorted(
+    f"{model._meta.app_label}.{model._meta.model_name}"
+    for model in admin.site._registry
+)
+
+
+@pytest.fixture(autouse=True)
+def fast_passwords(settings):
+    # admin_client's superuser is created with a password; hash it cheaply.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def test_the_add_worker_page_renders_without_the_change_page_links(admin_client):
+    response = admin_client.get(ADD_WORKER)
+
+    assert response.status_code == 200
+    assert b'name="worker_name"' in response.content
+    assert b'name="provider_type"' in response.content
+    assert b'id="worker-standing"' not in response.content
+
+
+def test_a_worker_can_be_added_in_the_admin(admin_client):
+    response = admin_client.post(
+        ADD_WORKER, {"provider_type": "mturk", "worker_name": "A1B2C3D4E5"}
+    )
+
+    assert response.status_code == 302
+    worker = Worker.objects.get()
+    assert (worker.provider_type, worker.worker_name) == ("mturk", "A1B2C3D4E5")
+    assert worker.is_blocked is False
+
+
+def test_an_added_sandbox_worker_gets_the_sandbox_suffix(admin_client):
+    admin_client.post(
+        ADD_WORKER, {"provider_type": "mturk_sandbox", "worker_name": "A1B2C3D4E5"}
+    )
+
+    assert Worker.objects.get().worker_name == "A1B2C3D4E5_sandbox"
+
+
+def test_adding_a_bad_or_known_worker_id_is_refused_with_the_reason(admin_client):
+    WorkerFactory(provider_type="mock", worker_name="alice")
+
+    bad = admin_client.post(ADD_WORKER, {"provider_type": "mock", "worker_name": "a b"})
+    known = admin_client.post(
+        ADD_WORKER, {"provider_type": "mock", "worker_name": "alice"}
+    )
+
+    assert bad.status_code == 200
+    assert b"is not a valid worker id" in bad.content
+    assert known.status_code == 200
+    assert b"already exists" in known.content
+    assert Worker.objects.count() == 1
+
+
+def test_a_workers_change_page_still_shows_its_standing(admin_client):
+    worker = WorkerFactory()
+
+    response = admin_client.get(f"/admin/tasks_app/worker/{worker.pk}/change/")
+
+    assert response.status_code == 200
+    assert b'id="worker-standing"' in response.content
+    assert f"/admin/tasks_app/worker/{worker.pk}/block/".encode() in response.content
+
+
+@pytest.mark.parametrize("model", REGISTERED)
+def test_every_admin_add_page_and_list_answers_without_an_error(admin_client, model):
+    app_label, model_name = model.split(".")
+
+    add = admin_client.get(f"/admin/{app_label}/{model_name}/add/")
+    changelist = admin_client.get(f"/admin/{app_label}/{model_name}/")
+
+    assert add.status_code in (200, 403)
+    assert changelist.status_code == 200
