@@ -96,8 +96,17 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.boo
     # behind a transaction-mode PgBouncer that can't keep prepared statements.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", 2)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    sqlite_options = DATABASES["default"].setdefault("OPTIONS", {})
     # Writers wait for the lock instead of failing at once (demo server + worker).
-    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("timeout", 20)
+    sqlite_options.setdefault("timeout", 20)
+    # WAL lets readers run beside the one writer; NORMAL is WAL's safe sync level.
+    sqlite_options.setdefault(
+        "init_command", "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+    )
+    # A transaction that reads and then writes can't wait for the write lock
+    # (SQLite refuses the upgrade at once, whatever the timeout); taking the
+    # lock at BEGIN makes concurrent writers queue on the timeout instead.
+    sqlite_options.setdefault("transaction_mode", "IMMEDIATE")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

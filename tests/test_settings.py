@@ -107,3 +107,13 @@ def test_postgresql_prepares_the_worker_apis_statements_unless_turned_off(tmp_pa
 
     assert on["options"]["prepare_threshold"] == 2
     assert "prepare_threshold" not in off["options"]
+
+
+def test_sqlite_writes_ahead_and_takes_the_write_lock_when_a_transaction_begins(
+    tmp_path,
+):
+    options = load_settings(tmp_path)["options"]
+
+    assert "PRAGMA journal_mode=WAL" in options["init_command"]
+    assert options["transaction_mode"] == "IMMEDIATE"
+    assert options["timeout"] == 20

@@ -1,0 +1,159 @@
+"""A one-laptop pilot on SQLite holds a handful of concurrent workers.
+
+The server runs as its own process (`manage.py runserver`, threaded) on a
+SQLite file of its own, so this runs in every pass of the suite whatever
+DATABASE_URL the suite itself uses: the in-memory test database can't show
+two connections contending for one file.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from tests.conftest import EXAMPLE_CONF, PROJECT_DIR
+
+THREADS = 8
+CYCLES_PER_THREAD = 20
+# Settings this test must not inherit from the suite's own environment.
+SUITE_ONLY = ("DATABASE_URL", "CELERY_BROKER_URL", "DEBUG", "SECRET_KEY")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def manage(env: dict, *args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if result.returncode:
+        raise RuntimeError(f"manage.py {' '.join(args)}: {result.stderr[-2000:]}")
+    return result.stdout
+
+
+def call(port: int, method: str, path: str, body: dict | None = None):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        payload = json.dumps(body).encode() if body is not None else None
+        headers = {"Content-Type": "application/json"} if payload else {}
+        conn.request(method, path, body=payload, headers=headers)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def sqlite_server(tmp_path):
+    """A threaded runserver on a migrated SQLite file with a 200-unit run."""
+    env = {k: v for k, v in os.environ.items() if k not in SUITE_ONLY}
+    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    rows = tmp_path / "rows.csv"
+    rows.write_text("text\n" + "".join(f"sentence {i}\n" for i in range(200)))
+    manage(env, "migrate", "--verbosity", "0")
+    launched = manage(
+        env,
+        "launch_run",
+        "--config",
+        str(EXAMPLE_CONF / "local_testing.yaml"),
+        "--json",
+        f"mephisto.blueprint.data_csv={rows}",
+        # No onboarding: every arrival gets a unit at once.
+        "mephisto.blueprint.onboarding_qualification=''",
+    )
+    run_id = json.loads(launched)["task_run_id"]
+    port = free_port()
+    log = tmp_path / "runserver.log"
+    with log.open("w") as out:
+        server = subprocess.Popen(
+            [sys.executable, "manage.py", "runserver", "--noreload", str(port)],
+            cwd=PROJECT_DIR,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if server.poll() is not None:
+                raise RuntimeError(f"runserver exited: {log.read_text()[-2000:]}")
+            try:
+                call(port, "GET", f"/task_config.json?task_run_id={run_id}")
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        yield port, run_id
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def worker_cycles(port: int, run_id: int, thread: int, statuses: list) -> None:
+    for cycle in range(CYCLES_PER_THREAD):
+        name = f"w{thread}-{cycle}"
+        status, body = call(
+            port,
+            "POST",
+            f"/request_agent?task_run_id={run_id}",
+            {
+                "provider_data": {
+                    "worker_name": name,
+                    "agent_registration_id": f"{name}-r",
+                    "assignment_id": f"{name}-a",
+                    "provider_type": "mock",
+                },
+                "client_timestamp": 0,
+            },
+        )
+        statuses.append(("request_agent", status, body[:200]))
+        if status != 200:
+            continue
+        agent_id = json.loads(body)["data"]["agent_id"]
+        for path, extra in (
+            ("/submit_metadata", {"metadata": {"browser": f"thread {thread}"}}),
+            ("/submit_task", {"final_data": {"rating": "good"}}),
+        ):
+            status, body = call(
+                port,
+                "POST",
+                f"{path}?task_run_id={run_id}",
+                {"USED_AGENT_ID": agent_id, "client_timestamp": 0, **extra},
+            )
+            statuses.append((path, status, body[:200]))
+
+
+def test_eight_concurrent_workers_on_sqlite_are_all_answered(sqlite_server):
+    port, run_id = sqlite_server
+    statuses: list = []
+
+    threads = [
+        threading.Thread(target=worker_cycles, args=(port, run_id, n, statuses))
+        for n in range(THREADS)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    refused = [entry for entry in statuses if entry[1] != 200]
+    assert not refused, f"{len(refused)} of {len(statuses)} refused: {refused[:5]}"
+    assert len(statuses) == THREADS * CYCLES_PER_THREAD * 3
