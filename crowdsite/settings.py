@@ -50,6 +50,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: a body in a charset no view can read gets a 415, not a 500.
+    "crowdsite.middleware.RefuseUnreadableCharset",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -128,8 +130,19 @@ MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "var" / "media")
 CROWDSITE_MAX_SUBMISSION_BYTES = env.int(
     "CROWDSITE_MAX_SUBMISSION_BYTES", default=1_000_000
 )
+# Uploads are off unless a run's config turns them on (mephisto.blueprint.uploads);
+# these are the site's ceilings, and the defaults of a run that sets no limit.
 CROWDSITE_MAX_UPLOAD_BYTES = env.int("CROWDSITE_MAX_UPLOAD_BYTES", default=20_000_000)
 CROWDSITE_MAX_UPLOAD_FILES = env.int("CROWDSITE_MAX_UPLOAD_FILES", default=10)
+CROWDSITE_MAX_UPLOAD_BYTES_PER_AGENT = env.int(
+    "CROWDSITE_MAX_UPLOAD_BYTES_PER_AGENT", default=50_000_000
+)
+# What one agent may keep besides its submission: the page's metadata and its
+# error reports together (as JSON), and how many error reports.
+CROWDSITE_MAX_AGENT_METADATA_BYTES = env.int(
+    "CROWDSITE_MAX_AGENT_METADATA_BYTES", default=1_000_000
+)
+CROWDSITE_MAX_ERROR_REPORTS = env.int("CROWDSITE_MAX_ERROR_REPORTS", default=50)
 CROWDSITE_ALLOWED_UPLOAD_EXTENSIONS = env.list(
     "CROWDSITE_ALLOWED_UPLOAD_EXTENSIONS",
     default=[
@@ -175,6 +188,29 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
+# A broker that is down must fail a publish in seconds, not hang a web request:
+# what must not be lost goes through the outbox (providers.OutboxMessage) first.
+CELERY_BROKER_CONNECTION_TIMEOUT = env.float(
+    "CELERY_BROKER_CONNECTION_TIMEOUT", default=2.0
+)
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.5,
+    "interval_max": 0.5,
+}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    # Redis: a task whose worker died unacknowledged (acks_late) is delivered
+    # again after this many seconds. Every task is safe to run twice, so keep it
+    # short, but above the longest task, or a slow one is delivered again while
+    # it still runs (harmless, wasted work).
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=300),
+    "socket_connect_timeout": CELERY_BROKER_CONNECTION_TIMEOUT,
+}
+# A run still `launching` this long after it was created lost its launch (the
+# broker was down at commit, or its worker died): beat launches it again.
+LAUNCH_STUCK_AFTER_SECONDS = env.int("LAUNCH_STUCK_AFTER_SECONDS", default=120)
 # `celery -A crowdsite beat` runs these; claims also expire overdue agents of
 # their run, so a missing beat delays the sweep but never loses a unit.
 CELERY_BEAT_SCHEDULE = {
@@ -184,6 +220,12 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Units past max_num_concurrent_units go out as earlier ones finish.
     "top-up-runs": {"task": "providers.tasks.top_up_runs", "schedule": 30.0},
+    # Tasks written to the outbox while the broker was down.
+    "send-outbox": {"task": "providers.tasks.send_outbox", "schedule": 15.0},
+    "finish-stuck-launches": {
+        "task": "providers.tasks.finish_stuck_launches",
+        "schedule": 60.0,
+    },
 }
 
 LOGGING = {

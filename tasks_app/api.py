@@ -7,21 +7,14 @@ the page lives in a provider's iframe, and the agent id is the worker's capabili
 from __future__ import annotations
 
 import hashlib
-from pathlib import PurePath
+import logging
 from typing import Any
 
-from django.conf import settings
-from django.core.exceptions import (
-    RequestDataTooBig,
-    SuspiciousFileOperation,
-    TooManyFilesSent,
-)
-from django.core.files.storage import default_storage
-from django.core.files.uploadedfile import UploadedFile
-from django.utils.text import get_valid_filename
+from django.core.exceptions import RequestDataTooBig, TooManyFilesSent
+from django.db import InterfaceError, OperationalError, connection
 from rest_framework import serializers
 from rest_framework.exceptions import ParseError
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, JSONParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -29,6 +22,8 @@ from rest_framework.views import APIView
 
 from providers.registry import get_provider_class
 from tasks_app import selectors, services
+from tasks_app import uploads as uploads_app
+from tasks_app.exceptions import WorkerRequestError
 from tasks_app.models import TaskRun
 from tasks_app.serializers import (
     MAX_ID_LENGTH,
@@ -39,7 +34,13 @@ from tasks_app.serializers import (
     SubmitOnboardingSerializer,
     SubmitTaskSerializer,
 )
-from tasks_app.services import WorkerRequestError
+from tasks_app.uploads import CheckedMultiPartParser
+
+logger = logging.getLogger(__name__)
+
+# How long a worker page waits before repeating a request the database dropped.
+RETRY_AFTER_SECONDS = 1
+
 
 # The `mephisto-task` npm version whose protocol this server speaks.
 MEPHISTO_TASK_VERSION = "2.0.4"
@@ -51,6 +52,10 @@ class WorkerAPIView(APIView):
     parser_classes = [JSONParser]
 
     def handle_exception(self, exc: Exception) -> Response:
+        # A dropped or terminated connection (also SQLite's "database is
+        # locked" and PostgreSQL's deadlock): not the request's fault.
+        if isinstance(exc, OperationalError | InterfaceError):
+            return self.retry_once(exc)
         if isinstance(exc, WorkerRequestError):
             return Response({"error": str(exc)}, status=exc.status)
         if isinstance(exc, serializers.ValidationError):
@@ -64,6 +69,31 @@ class WorkerAPIView(APIView):
         if isinstance(exc, UnicodeError):
             return Response({"error": f"the body can't be decoded: {exc}"}, status=400)
         return super().handle_exception(exc)
+
+    def retry_once(self, exc: OperationalError | InterfaceError) -> Response:
+        """Run the request once more on a new connection, or answer a JSON 503.
+
+        Every worker endpoint is safe to repeat: whether or not the lost
+        request's work committed, running it again gives the answer the first
+        run owed (a repeated arrival gets its agent back, a repeated submission
+        is harmless). So the worker need not see the fault. A second loss is
+        answered 503 with Retry-After, which the crowdsite-task package retries.
+        """
+        if getattr(self, "_retried", False) or connection.in_atomic_block:
+            logger.warning("worker request lost its database connection: %s", exc)
+            return Response(
+                {"error": "the database is unavailable for a moment; try again"},
+                status=503,
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            )
+        self._retried = True
+        connection.close()
+        request = self.request
+        handler = getattr(self, request.method.lower(), self.http_method_not_allowed)
+        try:
+            return handler(request, *self.args, **self.kwargs)
+        except Exception as again:
+            return self.handle_exception(again)
 
     def parse(self, request: Request, serializer_class: type, **context: Any) -> dict:
         try:
@@ -163,13 +193,15 @@ class SubmitOnboardingView(WorkerAPIView):
 
 
 class SubmitTaskView(WorkerAPIView):
-    """`POST /submit_task`: JSON, or multipart with files. Twice is harmless."""
+    """`POST /submit_task`: JSON or a form (multipart with files). Twice is harmless."""
 
-    parser_classes = [JSONParser, MultiPartParser, FormParser]
+    parser_classes = [JSONParser, CheckedMultiPartParser, FormParser]
 
     def post(self, request: Request) -> Response:
-        multipart = request.content_type.startswith("multipart/")
-        data = self.parse(request, SubmitTaskSerializer, multipart=multipart)
+        form = request.content_type.startswith(FORM_TYPES)
+        if request.content_type.startswith("multipart/"):
+            refuse_oversized_body(request)
+        data = self.parse(request, SubmitTaskSerializer, form=form)
         agent_id = data["USED_AGENT_ID"]
         # Every file of every field (`<input multiple>` sends several per name).
         uploads = [f for _, files in request.FILES.lists() for f in files]
@@ -180,71 +212,39 @@ class SubmitTaskView(WorkerAPIView):
         if agent.submitted_at is not None:
             # Harmless repeat: answer as before and store nothing new.
             return Response({"status": "Submitted!"})
-        saved = save_uploads(uploads, run_id=agent.run_id, agent_pk=agent.pk)
-        stored = services.submit_unit(
-            agent_id=agent_id, final_data=data.get("final_data"), files=saved
-        )
+        run = selectors.launched_run(agent.run_id)
+        saved = uploads_app.save_uploads(uploads, run=run, agent_pk=agent.pk)
+        try:
+            stored = services.submit_unit(
+                agent_id=agent_id, final_data=data.get("final_data"), files=saved
+            )
+        except BaseException:
+            uploads_app.delete_saved(saved)
+            raise
         if not stored:
-            for file in saved:
-                default_storage.delete(file.path)
+            uploads_app.delete_saved(saved)
         return Response({"status": "Submitted!"})
 
 
-def save_uploads(
-    uploads: list[UploadedFile], *, run_id: int, agent_pk: int
-) -> list[services.SavedFile]:
-    """Check every upload first, then store them through Django's storage."""
-    if len(uploads) > settings.CROWDSITE_MAX_UPLOAD_FILES:
+# Bodies whose fields arrive as text: final_data is a JSON string there.
+FORM_TYPES = ("multipart/", "application/x-www-form-urlencoded")
+
+
+def refuse_oversized_body(request: Request) -> None:
+    """Refuse a multipart body larger than the run could take, before reading it."""
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return
+    raw = request.query_params.get("task_run_id", "")
+    run = selectors.launched_run(int(raw)) if raw.isascii() and raw.isdigit() else None
+    limit = uploads_app.body_limit(run)
+    if length > limit:
         raise WorkerRequestError(
-            f"{len(uploads)} files sent; at most "
-            f"{settings.CROWDSITE_MAX_UPLOAD_FILES} are allowed",
+            f"the request body is {length} bytes; this task takes at most "
+            f"{limit} bytes",
             status=413,
         )
-    allowed = {
-        ext.lower().lstrip(".") for ext in settings.CROWDSITE_ALLOWED_UPLOAD_EXTENSIONS
-    }
-    for upload in uploads:
-        name = upload.name or ""
-        extension = PurePath(name).suffix.lower().lstrip(".")
-        if extension not in allowed:
-            raise WorkerRequestError(
-                f"file {name!r}: type .{extension or '?'} is not allowed; allowed: "
-                f"{', '.join(sorted(allowed))}",
-                status=415,
-            )
-        if upload.size is None or upload.size > settings.CROWDSITE_MAX_UPLOAD_BYTES:
-            raise WorkerRequestError(
-                f"file {name!r} is {upload.size} bytes; the limit is "
-                f"{settings.CROWDSITE_MAX_UPLOAD_BYTES} bytes",
-                status=413,
-            )
-    saved = []
-    for upload in uploads:
-        safe = _storage_name(upload.name)
-        path = default_storage.save(
-            f"submissions/run-{run_id}/agent-{agent_pk}/{safe}", upload
-        )
-        saved.append(
-            services.SavedFile(
-                name=upload.name,
-                path=path,
-                size=upload.size,
-                content_type=upload.content_type or "",
-            )
-        )
-    return saved
-
-
-def _storage_name(name: str) -> str:
-    """A safe file name that fits file systems' 255-byte limit, keeping the suffix."""
-    try:
-        safe = get_valid_filename(PurePath(name).name)
-    except SuspiciousFileOperation:  # a name such as ".." or only punctuation
-        safe = "upload"
-    stem, suffix = PurePath(safe).stem, PurePath(safe).suffix[:16]
-    while len((stem + suffix).encode()) > 120:
-        stem = stem[:-1]
-    return (stem or "upload") + suffix
 
 
 class SubmitMetadataView(WorkerAPIView):

@@ -367,6 +367,8 @@ class OnboardingAgent(models.Model):
     provider_assignment_id = models.CharField(max_length=200, blank=True)
     provider_unit_id = models.CharField(max_length=200, blank=True)
     submission = models.JSONField(null=True, blank=True)
+    # Error reports from the page (`/log_error`), as an agent keeps them.
+    metadata = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
 

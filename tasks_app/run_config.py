@@ -32,6 +32,8 @@ from omegaconf.errors import OmegaConfBaseException
 
 from tasks_app import hooks as task_hooks
 from tasks_app import run_config_schema as schema
+from tasks_app.json_values import unstorable_reason
+from tasks_app.uploads import UPLOAD_CEILINGS
 
 LIVE_PROVIDERS = ("mturk_sandbox", "mturk", "prolific")
 # Keys the platform derives or adds at the top level next to `mephisto:`.
@@ -476,6 +478,8 @@ def _check_values(resolved: dict[str, Any]) -> None:
             raise ConfigError(
                 f"file not found: {source}", key="mephisto.blueprint.task_source"
             )
+    _check_source_paths(blueprint, Path(resolved["task_dir"]))
+    _check_uploads(blueprint.get("uploads") or {})
 
     live = provider["_provider_type"]
     if live in LIVE_PROVIDERS and architect["_architect_type"] != "server":
@@ -497,6 +501,72 @@ def _check_values(resolved: dict[str, Any]) -> None:
             raise ConfigError(
                 f"must start with https:// (got {public_url!r})",
                 key="mephisto.architect.public_url",
+            )
+
+
+# Blueprint keys naming files that workers are served (or, for hooks, code the
+# server runs): they must lie in the task folder or a folder named for them.
+SOURCE_PATH_KEYS = (
+    "task_source",
+    "extra_source_dir",
+    "preview_source",
+    "onboarding_source",
+    "task_source_review",
+    "hooks",
+)
+
+
+def _check_source_paths(blueprint: dict[str, Any], task_dir: Path) -> None:
+    named = blueprint.get("allowed_source_dirs") or []
+    roots = [task_dir.resolve()]
+    for number, folder in enumerate(named):
+        if not Path(str(folder)).expanduser().is_dir():
+            raise ConfigError(
+                f"folder not found: {folder}",
+                key=f"mephisto.blueprint.allowed_source_dirs[{number}]",
+            )
+        roots.append(Path(str(folder)).expanduser().resolve())
+    for key in SOURCE_PATH_KEYS:
+        value = blueprint.get(key)
+        if not value:
+            continue
+        value = str(value)
+        if key == "hooks" and not (value.endswith(".py") or "/" in value):
+            continue  # a dotted module name: imported as Python finds it
+        path = Path(value).expanduser()
+        if not path.is_absolute():
+            path = task_dir / path
+        # resolve() follows symlinks and `..`, so neither leads outside.
+        real = path.resolve()
+        if not any(real == root or real.is_relative_to(root) for root in roots):
+            raise ConfigError(
+                f"{value} is outside the task folder {task_dir}; keep the task's "
+                "files there, or name their folder in "
+                "mephisto.blueprint.allowed_source_dirs",
+                key=f"mephisto.blueprint.{key}",
+            )
+
+
+def _check_uploads(uploads: dict[str, Any]) -> None:
+    for name, setting in UPLOAD_CEILINGS.items():
+        value = uploads.get(name)
+        if value is None:
+            continue
+        ceiling = getattr(settings, setting)
+        if value < 1 or value > ceiling:
+            raise ConfigError(
+                f"must be from 1 to {ceiling}, this site's {setting} (got {value})",
+                key=f"mephisto.blueprint.uploads.{name}",
+            )
+    allowed = {
+        e.lower().lstrip(".") for e in settings.CROWDSITE_ALLOWED_UPLOAD_EXTENSIONS
+    }
+    for number, extension in enumerate(uploads.get("extensions") or []):
+        if str(extension).lower().lstrip(".") not in allowed:
+            raise ConfigError(
+                f"{extension!r} is not a type this site accepts; allowed: "
+                f"{', '.join(sorted(allowed))} (CROWDSITE_ALLOWED_UPLOAD_EXTENSIONS)",
+                key=f"mephisto.blueprint.uploads.extensions[{number}]",
             )
 
 
@@ -561,10 +631,17 @@ def _load_rows(resolved: dict[str, Any], shared_state: dict[str, Any]) -> list[d
         rows = _read_data_file(Path(blueprint[source]), source, key)
     if not isinstance(rows, list) or not rows:
         raise ConfigError("has no data rows", key=key)
+    where = f"{blueprint[source]} " if source in DATA_SOURCE_KEYS else ""
     for number, row in enumerate(rows, start=1):
         if not isinstance(row, dict):
             raise ConfigError(
                 f"row {number} must be an object of fields, not {type(row).__name__}",
+                key=key,
+            )
+        problem = unstorable_reason(row)
+        if problem:
+            raise ConfigError(
+                f"{where}row {number} {problem}; the database can't store it",
                 key=key,
             )
     return rows

@@ -83,11 +83,27 @@ class UseGoldUnitArgs:
     max_incorrect_golds: int = 0
 
 
+# crowdsite extension: files a worker may send with the submission. Off unless
+# enabled; unset limits are the site's (CROWDSITE_MAX_UPLOAD_*), which also cap
+# what a config may ask for.
+@dataclass
+class UploadArgs:
+    enabled: bool = False
+    max_files: int | None = None  # per agent (one submission)
+    max_file_bytes: int | None = None
+    max_agent_bytes: int | None = None  # all of one agent's files together
+    extensions: list[str] | None = None  # default CROWDSITE_ALLOWED_UPLOAD_EXTENSIONS
+
+
 # crowdsite extension fields shared by every blueprint.
 @dataclass
 class CrowdsiteBlueprintExtensions:
     hooks: str | None = None  # dotted module path of the task's hook module
     static_task_data: list[Any] = field(default_factory=list)  # inline data rows
+    uploads: UploadArgs = field(default_factory=UploadArgs)
+    # Folders besides the task folder that task_source, extra_source_dir, the
+    # HTML templates and a hooks file may come from.
+    allowed_source_dirs: list[str] = field(default_factory=list)
 
 
 # crowdsite extension fields for the static blueprints. Mephisto has no

@@ -9,6 +9,8 @@ from typing import Any
 from django.conf import settings
 from rest_framework import serializers
 
+from tasks_app.json_values import unstorable_reason
+
 # Ids and names arrive from the page; anything longer is not one of ours.
 MAX_ID_LENGTH = 200
 
@@ -121,27 +123,12 @@ class SubmitOnboardingSerializer(serializers.Serializer):
 
 
 def check_size(value: object, *, field: str) -> None:
-    """Refuse JSON payloads past CROWDSITE_MAX_SUBMISSION_BYTES, or unstorable.
-
-    NUL characters and lone surrogates are valid JSON but no database stores
-    them in a JSON column (PostgreSQL's jsonb refuses them).
-    """
-    if _has_nul(value):
-        raise serializers.ValidationError({field: "contains a NUL character"})
-    try:
-        text = json.dumps(
-            value, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-        )
-    except ValueError as exc:
-        raise serializers.ValidationError(
-            {field: "contains NaN or Infinity, which JSON can't hold"}
-        ) from exc
-    try:
-        size = len(text.encode())
-    except UnicodeEncodeError as exc:
-        raise serializers.ValidationError(
-            {field: "contains text that is not valid Unicode (a lone surrogate)"}
-        ) from exc
+    """Refuse JSON payloads past CROWDSITE_MAX_SUBMISSION_BYTES, or unstorable."""
+    problem = unstorable_reason(value)
+    if problem:
+        raise serializers.ValidationError({field: problem})
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    size = len(text.encode())
     limit = settings.CROWDSITE_MAX_SUBMISSION_BYTES
     if size > limit:
         raise serializers.ValidationError(
@@ -149,26 +136,25 @@ def check_size(value: object, *, field: str) -> None:
         )
 
 
-def _has_nul(value: object) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
-
-
 class SubmitTaskSerializer(serializers.Serializer):
     USED_AGENT_ID = serializers.CharField(max_length=MAX_ID_LENGTH)
     final_data = serializers.JSONField(required=False, allow_null=True)
+    # Mephisto's page sends a form's answers here as JSON text, next to the
+    # files; it is preferred over final_data, as on Mephisto's server.
+    final_string_data = serializers.CharField(
+        required=False, allow_blank=True, trim_whitespace=False
+    )
     client_timestamp = serializers.FloatField(required=False, allow_null=True)
 
     @classmethod
     def validate_plain(cls, data: Any, context: dict) -> dict | None:
         """As RequestAgentSerializer.validate_plain, for a JSON submission."""
         agent_id = data.get("USED_AGENT_ID")
-        if context.get("multipart") or not _plain_text(agent_id, MAX_ID_LENGTH):
+        if (
+            context.get("form")
+            or "final_string_data" in data
+            or not _plain_text(agent_id, MAX_ID_LENGTH)
+        ):
             return None
         checked: dict[str, Any] = {"USED_AGENT_ID": agent_id}
         if "final_data" in data:
@@ -180,16 +166,28 @@ class SubmitTaskSerializer(serializers.Serializer):
         return _with_timestamp(data, checked)
 
     def validate_final_data(self, value: object) -> object:
-        if isinstance(value, str) and self.context.get("multipart"):
-            # Multipart forms carry final_data as a JSON string next to the files.
-            try:
-                value = json.loads(value) if value else {}
-            except json.JSONDecodeError as exc:
-                raise serializers.ValidationError(
-                    f"is not valid JSON: {exc.msg}"
-                ) from exc
+        if isinstance(value, str) and self.context.get("form"):
+            # Forms (multipart or urlencoded) carry final_data as JSON text.
+            value = _form_json(value)
         check_size(value, field="final_data")
         return value
+
+    def validate_final_string_data(self, value: str) -> object:
+        value = _form_json(value)
+        check_size(value, field="final_string_data")
+        return value
+
+    def validate(self, attrs: dict) -> dict:
+        if "final_string_data" in attrs:
+            attrs["final_data"] = attrs.pop("final_string_data")
+        return attrs
+
+
+def _form_json(value: str) -> object:
+    try:
+        return json.loads(value) if value else {}
+    except json.JSONDecodeError as exc:
+        raise serializers.ValidationError(f"is not valid JSON: {exc.msg}") from exc
 
 
 class SubmitMetadataSerializer(serializers.Serializer):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import json
 import logging
 import secrets
 import time
@@ -12,6 +13,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import yaml
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
@@ -21,6 +23,7 @@ from qualifications_app import services as qualification_services
 from tasks_app import eligibility, selectors, worker_sql
 from tasks_app import hooks as task_hooks
 from tasks_app.db import as_health_check, prepared_cursor
+from tasks_app.exceptions import WorkerRequestError
 from tasks_app.models import (
     AGENT_LIVE_STATUSES,
     Agent,
@@ -37,6 +40,7 @@ from tasks_app.models import (
     Worker,
 )
 from tasks_app.run_config import RunConfig
+from tasks_app.uploads import SavedFile
 from tasks_app.worker_sql import ClaimedUnit, lock_worker
 
 logger = logging.getLogger(__name__)
@@ -193,9 +197,11 @@ def launch_run(*, config: RunConfig) -> TaskRun:
         ],
         batch_size=BULK_BATCH_SIZE,
     )
-    from providers.tasks import launch_units
+    from providers.services import enqueue_on_commit
 
-    launch_units.delay_on_commit(run.pk)
+    # Through the outbox: if the broker is lost before commit, the run stays
+    # `launching` with its launch recorded, and beat sends it later.
+    enqueue_on_commit(task="providers.tasks.launch_units", kwargs={"run_id": run.pk})
     return run
 
 
@@ -244,14 +250,6 @@ def stored_config_text(run: TaskRun) -> str:
 # ---------------------------------------------------------------------------
 # Workers at work: registration, onboarding, submission, timeouts (DESIGN §5-6)
 # ---------------------------------------------------------------------------
-
-
-class WorkerRequestError(Exception):
-    """A worker request that can't be honoured; `status` is the HTTP status to send."""
-
-    def __init__(self, message: str, *, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 @dataclass(frozen=True)
@@ -690,22 +688,6 @@ def _positional_arity(function: Any) -> int:
     )
 
 
-@dataclass(frozen=True)
-class SavedFile:
-    name: str
-    path: str
-    size: int
-    content_type: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "path": self.path,
-            "size": self.size,
-            "content_type": self.content_type,
-        }
-
-
 def find_agent(*, agent_id: str) -> Agent:
     """The agent whose capability `agent_id` is, or a 404 error."""
     agent = Agent.objects.filter(public_id=agent_id).first()
@@ -800,13 +782,13 @@ def _after_submit(run_id: int, unit_id: int) -> None:
         logger.exception("on_unit_submitted hook failed for unit %s", unit_id)
 
 
-# At most this many error reports are kept per agent.
-MAX_ERROR_LOGS = 50
-
-
 @transaction.atomic
 def submit_metadata(*, agent_id: str, metadata: Any) -> None:
-    """Merge the page's metadata into the agent's. Allowed before and after submit."""
+    """Merge the page's metadata into the agent's. Allowed before and after submit.
+
+    Refused whole (nothing changes) when the agent's stored metadata would pass
+    CROWDSITE_MAX_AGENT_METADATA_BYTES.
+    """
     agent = Agent.objects.select_for_update().filter(public_id=agent_id).first()
     if agent is None:
         raise WorkerRequestError("unknown agent id", status=404)
@@ -815,28 +797,57 @@ def submit_metadata(*, agent_id: str, metadata: Any) -> None:
         merged.update(metadata)
     else:
         merged["value"] = metadata
+    _check_metadata_size(merged, what="this metadata")
     agent.metadata = merged
     agent.save(update_fields=["metadata"])
 
 
 @transaction.atomic
 def log_agent_error(*, agent_id: str, error_data: Any) -> None:
-    """Keep an error the task page reported (the newest MAX_ERROR_LOGS)."""
-    agent = Agent.objects.select_for_update().filter(public_id=agent_id).first()
-    if agent is None:
-        if (
-            agent_id.startswith("onboarding")
-            and OnboardingAgent.objects.filter(public_id=agent_id).exists()
-        ):
-            logger.warning("onboarding agent %s reported: %r", agent_id, error_data)
-            return
+    """Keep an error the task page reported, with the agent or onboarding agent.
+
+    At most CROWDSITE_MAX_ERROR_REPORTS per agent, within the agent's metadata
+    limit; past either the report is refused with a 413, never kept in part.
+    """
+    holder: Agent | OnboardingAgent | None
+    if agent_id.startswith("onboarding"):
+        holder = (
+            OnboardingAgent.objects.select_for_update()
+            .filter(public_id=agent_id)
+            .first()
+        )
+    else:
+        holder = Agent.objects.select_for_update().filter(public_id=agent_id).first()
+    if holder is None:
         raise WorkerRequestError("unknown agent id", status=404)
-    metadata = dict(agent.metadata or {})
+    metadata = dict(holder.metadata or {})
     errors = list(metadata.get("errors", []))
+    limit = settings.CROWDSITE_MAX_ERROR_REPORTS
+    if len(errors) >= limit:
+        raise WorkerRequestError(
+            f"this agent has sent {len(errors)} error reports, the most that are "
+            "kept; this one was not stored",
+            status=413,
+        )
     errors.append({"at": timezone.now().isoformat(), "error_data": error_data})
-    metadata["errors"] = errors[-MAX_ERROR_LOGS:]
-    agent.metadata = metadata
-    agent.save(update_fields=["metadata"])
+    metadata["errors"] = errors
+    _check_metadata_size(metadata, what="this error report")
+    holder.metadata = metadata
+    holder.save(update_fields=["metadata"])
+    if isinstance(holder, OnboardingAgent):
+        # Kept with the onboarding agent; the server log gets a bounded line.
+        logger.warning("onboarding agent %s reported: %.500r", holder.pk, error_data)
+
+
+def _check_metadata_size(metadata: dict[str, Any], *, what: str) -> None:
+    size = len(json.dumps(metadata, separators=(",", ":"), ensure_ascii=False).encode())
+    limit = settings.CROWDSITE_MAX_AGENT_METADATA_BYTES
+    if size > limit:
+        raise WorkerRequestError(
+            f"with {what} the agent's metadata and error reports would take "
+            f"{size} bytes; the limit is {limit} bytes, so nothing was changed",
+            status=413,
+        )
 
 
 def _release_agent(*, agent_id: int, status: AgentStatus, only_overdue: bool) -> bool:
@@ -867,18 +878,33 @@ def return_agent(*, agent_id: int) -> bool:
     )
 
 
+@transaction.atomic
 def return_unit(*, agent_id: str) -> bool:
-    """The worker gives their unit back from the page; False if it was not live.
+    """The worker gives their unit back from the page; False if already returned.
 
     The unit goes to the next worker at once. Returning twice is harmless; a
-    submitted unit can't be returned.
+    submitted unit, or one whose time ran out, can't be returned (409).
     """
-    agent = find_agent(agent_id=agent_id)
+    # The agent's row lock orders a return against a submission of the same
+    # agent: whichever comes second sees what the first did and says so.
+    agent = Agent.objects.select_for_update().filter(public_id=agent_id).first()
+    if agent is None:
+        raise WorkerRequestError("unknown agent id", status=404)
     if agent.submitted_at is not None:
         raise WorkerRequestError(
             "this unit was already submitted; it can't be returned", status=409
         )
-    return return_agent(agent_id=agent.pk)
+    if agent.status == AgentStatus.RETURNED:
+        return False
+    if agent.status not in AGENT_LIVE_STATUSES:
+        raise WorkerRequestError(
+            f"this unit is no longer yours (the agent is {agent.status}); "
+            "nothing to return",
+            status=409,
+        )
+    return _release_agent(
+        agent_id=agent.pk, status=AgentStatus.RETURNED, only_overdue=False
+    )
 
 
 def expire_overdue_agents(*, run_id: int | None = None, limit: int = 1000) -> int:

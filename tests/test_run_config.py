@@ -323,6 +323,7 @@ def test_hooks_turn_am_qualifying_new_workers_into_an_allowlist_requirement(
         tmp_path,
         {
             "mephisto.blueprint.hooks": str(EXAMPLE_HOOKS),
+            "mephisto.blueprint.allowed_source_dirs": [str(EXAMPLE_DIR)],
             "am_qualifying_new_workers": recruiting,
             "allowlist_qualification": "my-allowlist",
         },

@@ -79,7 +79,7 @@ def test_plain_request_agent_bodies_validate_as_the_serializer_does(body):
 @given(body=submit_task_bodies)
 @override_settings(CROWDSITE_MAX_SUBMISSION_BYTES=60)
 def test_plain_submissions_validate_as_the_serializer_does(body):
-    assert_same_as_serializer(SubmitTaskSerializer, body, {"multipart": False})
+    assert_same_as_serializer(SubmitTaskSerializer, body, {"form": False})
 
 
 @pytest.mark.parametrize(
@@ -122,5 +122,5 @@ def test_bodies_the_serializer_changes_or_refuses_are_left_to_it(body):
 def test_a_multipart_submission_is_left_to_the_serializer():
     body = {"USED_AGENT_ID": "abc", "final_data": '{"a": 1}'}
 
-    assert SubmitTaskSerializer.validate_plain(body, {"multipart": True}) is None
-    assert SubmitTaskSerializer.validate_plain(body, {"multipart": False}) == body
+    assert SubmitTaskSerializer.validate_plain(body, {"form": True}) is None
+    assert SubmitTaskSerializer.validate_plain(body, {"form": False}) == body
