@@ -36,6 +36,40 @@ PROLIFIC_API_KEY = env.str("PROLIFIC_API_KEY", default="")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
+# HTTPS. With DEBUG off everything defaults to HTTPS only (what
+# `check --deploy` asks for); each setting can be overridden by its own
+# variable. Local use (DEBUG on) stays plain HTTP.
+# Behind a proxy that terminates TLS, e.g. "HTTP_X_FORWARDED_PROTO,https":
+# without it every request looks like plain HTTP and the redirect loops. Only
+# safe when the proxy overwrites the header (docs/deploy.md).
+SECURE_PROXY_SSL_HEADER = env.tuple("SECURE_PROXY_SSL_HEADER", default=()) or None
+if SECURE_PROXY_SSL_HEADER is not None and len(SECURE_PROXY_SSL_HEADER) != 2:
+    raise ImproperlyConfigured(
+        "SECURE_PROXY_SSL_HEADER must be a header and a value, "
+        "e.g. HTTP_X_FORWARDED_PROTO,https"
+    )
+# Turn off only where the proxy already redirects HTTP to HTTPS.
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+# Browsers refuse plain HTTP to this host for this long once they have seen
+# it; a first deployment may start with a few minutes (docs/deploy.md).
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool(
+    "SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG
+)
+# Joining the browsers' preload list is the domain owner's decision and takes
+# months to undo, so it is never a default; check --deploy's reminder of it
+# (W021) is silenced while it is off.
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SECURE_CONTENT_TYPE_NOSNIFF = env.bool("SECURE_CONTENT_TYPE_NOSNIFF", default=True)
+SECURE_REFERRER_POLICY = env.str("SECURE_REFERRER_POLICY", default="same-origin")
+# Checks a deployment has decided against, e.g. security.W008 where the proxy
+# redirects to HTTPS itself (comma-separated).
+SILENCED_SYSTEM_CHECKS = env.list("SILENCED_SYSTEM_CHECKS", default=[])
+if not SECURE_HSTS_PRELOAD:
+    SILENCED_SYSTEM_CHECKS.append("security.W021")
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
