@@ -1,44 +1,54 @@
-"""Middleware that answers requests no view could read."""
+"""WSGI middleware: answers requests that Django could not even build."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Iterable
+from typing import Any
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.http import parse_header_parameters
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
-class RefuseUnreadableCharset:
-    """Answer 415 to a body whose declared charset is not a text encoding.
+def refuse_unreadable_charset(app: WSGIApp) -> WSGIApp:
+    """Answer 415 in JSON to a body whose declared charset is not a text encoding.
 
     Python's codec registry also holds byte-to-byte codecs (`rot13`, `zlib`,
-    `base64`, ...). Django accepts any name the registry knows as the request's
-    encoding, and reading the query string or body with one of those raises
-    LookupError deep inside, an HTML 500 on every endpoint. Unknown names are
-    refused too: there is no way to read such a body as its sender meant.
+    `base64`, ...). Django takes any name the registry knows as the request's
+    encoding, and building the request then fails decoding the query string
+    with LookupError, before any Django middleware runs: an HTML 500 on every
+    endpoint. Unknown names are refused too: such a body can't be read as its
+    sender meant.
     """
 
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        charset = (
-            request.content_params.get("charset") if request.content_params else None
+    def middleware(environ: dict[str, Any], start_response: Callable[..., Any]):
+        _, params = parse_header_parameters(environ.get("CONTENT_TYPE", ""))
+        charset = params.get("charset")
+        if charset is None or _is_text_encoding(charset):
+            return app(environ, start_response)
+        body = json.dumps(
+            {
+                "error": f"the Content-Type charset {charset!r} is not a text "
+                "encoding; send the body as UTF-8"
+            }
+        ).encode()
+        start_response(
+            "415 Unsupported Media Type",
+            [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
         )
-        if charset is not None and not _is_text_encoding(charset):
-            return JsonResponse(
-                {
-                    "error": f"the Content-Type charset {charset!r} is not a text "
-                    "encoding; send the body as UTF-8"
-                },
-                status=415,
-            )
-        return self.get_response(request)
+        return [body]
+
+    return middleware
 
 
 def _is_text_encoding(name: str) -> bool:
     try:
-        # Byte-to-byte codecs refuse to decode bytes to text with LookupError.
-        b"".decode(name)
-    except (LookupError, ValueError):
+        # Byte-to-byte codecs refuse to decode bytes to text with LookupError
+        # (empty bytes would skip the codec, hence some NULs).
+        b"\0\0\0\0".decode(name)
+    except LookupError:
         return False
+    except ValueError:
+        pass  # a text codec that could not read these bytes: still text
     return True

@@ -84,9 +84,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First: a body in a charset no view can read gets a 415, not a 500.
-    "crowdsite.middleware.RefuseUnreadableCharset",
     "django.middleware.security.SecurityMiddleware",
+    # Static files (the admin's CSS and JS) from STATIC_ROOT, without a web
+    # server; before the rest so they skip sessions and CSRF.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -156,7 +157,21 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+# `manage.py collectstatic` fills it; WhiteNoise serves it.
 STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "var" / "static")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # With DEBUG off, hashed file names that browsers may cache forever. They
+    # exist only after collectstatic: a page using {% static %} fails without
+    # it, so production runs collectstatic on every deploy (docs/deploy.md).
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
+}
 MEDIA_URL = "media/"
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "var" / "media")
 

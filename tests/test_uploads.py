@@ -205,3 +205,174 @@ def test_a_multipart_body_with_an_unusable_charset_is_not_a_server_error(client)
     assert response.status_code < 500
 
 
+# --- a run takes files only when its config says so -----------------------------------
+
+
+def test_a_run_without_uploads_refuses_files_and_stores_nothing(client, media_root):
+    run = TaskRunFactory(units=1)
+    agent_id = agent_id_for(client, run)
+
+    response = multipart_submit(client, run, agent_id, {"rating": "good"}, file=png())
+
+    assert response.status_code == 413
+    assert "this task takes no file uploads" in response.json()["error"]
+    assert not stored_files(media_root)
+    agent = Agent.objects.select_related("unit").get(public_id=agent_id)
+    assert agent.submission is None
+    assert agent.unit.status == UnitStatus.ASSIGNED
+
+
+def test_a_run_without_uploads_refuses_a_large_body_before_reading_it(client):
+    run = TaskRunFactory(units=1)
+    agent_id = agent_id_for(client, run)
+
+    response = client.generic(
+        "POST",
+        f"/submit_task?task_run_id={run.pk}",
+        b"--xx--\r\n",
+        content_type="multipart/form-data; boundary=xx",
+        CONTENT_LENGTH=str(200_000_000),
+    )
+
+    assert response.status_code == 413
+    assert "this task takes at most" in response.json()["error"]
+    assert Agent.objects.get(public_id=agent_id).submission is None
+
+
+def test_the_runs_own_limits_apply(client, media_root):
+    run = upload_run(max_files=1, extensions=["png"])
+    agent_id = agent_id_for(client, run)
+    text = SimpleUploadedFile("notes.txt", b"hello", content_type="text/plain")
+
+    too_many = multipart_submit(client, run, agent_id, {}, a=png("a.png"), b=png())
+    wrong_type = multipart_submit(client, run, agent_id, {}, a=text)
+
+    assert too_many.status_code == 413
+    assert too_many.json() == {"error": "2 files sent; at most 1 are allowed"}
+    assert wrong_type.status_code == 415
+    assert "allowed: png" in wrong_type.json()["error"]
+    assert not stored_files(media_root)
+
+
+def test_files_past_the_per_agent_total_are_refused(client, media_root):
+    run = upload_run(max_agent_bytes=len(PNG_BYTES) + 1)
+    agent_id = agent_id_for(client, run)
+
+    response = multipart_submit(
+        client, run, agent_id, {}, a=png("a.png"), b=png("b.png")
+    )
+
+    assert response.status_code == 413
+    assert "the limit per worker is" in response.json()["error"]
+    assert not stored_files(media_root)
+
+
+# --- file names: stored as sent, under a safe name, or refused by name ----------------
+
+
+def raw_upload(client, run, agent_id, filename: bytes, content: bytes = b"PNGDATA"):
+    body = (
+        b'--xx\r\nContent-Disposition: form-data; name="USED_AGENT_ID"\r\n\r\n'
+        + agent_id.encode()
+        + b'\r\n--xx\r\nContent-Disposition: form-data; name="final_data"\r\n\r\n'
+        b'{"rating": "good"}\r\n'
+        b'--xx\r\nContent-Disposition: form-data; name="file"; filename="'
+        + filename
+        + b'"\r\nContent-Type: image/png\r\n\r\n'
+        + content
+        + b"\r\n--xx--\r\n"
+    )
+    return client.generic(
+        "POST",
+        f"/submit_task?task_run_id={run.pk}",
+        body,
+        content_type="multipart/form-data; boundary=xx",
+    )
+
+
+@pytest.mark.parametrize(
+    ("filename", "words"),
+    [
+        (b"caf\xe9.png", "headers are not UTF-8"),
+        (b"\xc3(.png", "headers are not UTF-8"),
+        (b"photos/", "file name 'photos/' can't be stored"),
+        (b"photos\\", "file name 'photos\\\\' can't be stored"),
+        (b"..", "file name '..' can't be stored"),
+        (b"", "file name '' can't be stored"),
+    ],
+)
+def test_a_file_whose_name_cant_be_stored_refuses_the_submission(
+    client, media_root, filename, words
+):
+    run = upload_run()
+    agent_id = agent_id_for(client, run)
+
+    response = raw_upload(client, run, agent_id, filename)
+
+    assert response.status_code == 400
+    assert words in response.json()["error"]
+    assert "Nothing was stored" in response.json()["error"]
+    assert not stored_files(media_root)
+    agent = Agent.objects.select_related("unit").get(public_id=agent_id)
+    assert agent.submission is None
+    assert agent.unit.status == UnitStatus.ASSIGNED
+
+
+def test_a_path_in_a_file_name_is_stored_under_its_last_part(client, media_root):
+    run = upload_run()
+    agent_id = agent_id_for(client, run)
+
+    response = raw_upload(client, run, agent_id, b"../../etc/drawing.png")
+
+    assert response.status_code == 200
+    [stored] = stored_files(media_root)
+    assert stored.name == "drawing.png"
+    assert media_root in stored.parents
+    files = Agent.objects.get(public_id=agent_id).submission["files"]
+    assert [f["name"] for f in files] == ["drawing.png"]
+
+
+def test_a_file_input_left_empty_is_no_file(client, media_root):
+    run = upload_run()
+    agent_id = agent_id_for(client, run)
+
+    response = raw_upload(client, run, agent_id, b"", content=b"")
+
+    assert response.status_code == 200
+    assert Agent.objects.get(public_id=agent_id).submission == {"rating": "good"}
+
+
+def test_final_string_data_is_preferred_over_final_data(client, media_root):
+    run = upload_run()
+    agent_id = agent_id_for(client, run)
+
+    response = client.post(
+        f"/submit_task?task_run_id={run.pk}",
+        {
+            "USED_AGENT_ID": agent_id,
+            "final_data": "{}",
+            "final_string_data": json.dumps({"rating": "good"}),
+            "file": png(),
+        },
+        format="multipart",
+    )
+
+    assert response.status_code == 200
+    submission = Agent.objects.get(public_id=agent_id).submission
+    assert submission["final_data"] == {"rating": "good"}
+
+
+def test_a_form_urlencoded_submission_stores_final_data_as_json(client):
+    run = TaskRunFactory(units=1)
+    agent_id = agent_id_for(client, run)
+
+    response = client.generic(
+        "POST",
+        f"/submit_task?task_run_id={run.pk}",
+        f"USED_AGENT_ID={agent_id}&final_data=%7B%22rating%22%3A%22good%22%7D",
+        content_type="application/x-www-form-urlencoded",
+    )
+
+    assert response.status_code == 200
+    assert Agent.objects.get(public_id=agent_id).submission == {"rating": "good"}
+    assert AgentStatus.COMPLETED == Agent.objects.get(public_id=agent_id).status
