@@ -375,4 +375,4 @@ def test_a_form_urlencoded_submission_stores_final_data_as_json(client):
 
     assert response.status_code == 200
     assert Agent.objects.get(public_id=agent_id).submission == {"rating": "good"}
-    assert AgentStatus.COMPLETED == Agent.objects.get(public_id=agent_id).status
+    assert Agent.objects.get(public_id=agent_id).status == AgentStatus.COMPLETED

@@ -5,6 +5,7 @@
  *  - a failed request rejects with a CrowdsiteRequestError (`kind` "network" or
  *    "server", `endpoint`, `status`, `serverMessage`) instead of an axios error;
  *  - requests time out (see configureRequests) instead of waiting forever;
+ *  - a 503 answer is retried after its Retry-After (see configureRequests);
  *  - postCompleteTask also accepts a FormData (files) and posts it as multipart.
  */
 
@@ -18,6 +19,9 @@ const settings = {
   timeoutMs: 30000,
   // The same for a multipart submission carrying files.
   uploadTimeoutMs: 300000,
+  // A 503 (the server lost its database for a moment) is asked again this many
+  // times, after the answer's Retry-After (at most 10 s; 1 s without one).
+  retriesOn503: 3,
 };
 
 /* Change the request time limits, e.g. configureRequests({timeoutMs: 60000}).
@@ -26,8 +30,13 @@ export function configureRequests(options = {}) {
   for (const key of Object.keys(settings)) {
     if (options[key] !== undefined) {
       const value = Number(options[key]);
-      if (!(value > 0)) {
-        throw new Error(`crowdsite-task: ${key} must be a positive number of ms`);
+      const least = key === "retriesOn503" ? 0 : 1;
+      if (!(value >= least) || !Number.isFinite(value)) {
+        throw new Error(
+          key === "retriesOn503"
+            ? "crowdsite-task: retriesOn503 must be 0 or more"
+            : `crowdsite-task: ${key} must be a positive number of ms`
+        );
       }
       settings[key] = value;
     }
@@ -81,7 +90,19 @@ function describeServerRefusal(text) {
 
 /* fetch `endpoint` and return its JSON answer; reject with a
  * CrowdsiteRequestError when there is no answer in time or it is not a success. */
-export async function request(endpoint, { method = "GET", params, json, formData, timeoutMs } = {}) {
+function retryDelayMs(response) {
+  const seconds = Number(response.headers.get("Retry-After"));
+  return Math.min(Number.isFinite(seconds) && seconds > 0 ? seconds : 1, 10) * 1000;
+}
+
+function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+export async function request(
+  endpoint,
+  { method = "GET", params, json, formData, timeoutMs, retried = 0 } = {}
+) {
   const url = buildURL(endpoint, params);
   const limit = timeoutMs ?? (formData ? settings.uploadTimeoutMs : settings.timeoutMs);
   const controller = typeof AbortController === "function" ? new AbortController() : null;
@@ -124,6 +145,11 @@ export async function request(endpoint, { method = "GET", params, json, formData
           : `${name} could not reach the server: ${(cause && cause.message) || cause}`,
         { kind: "network", endpoint, cause }
       );
+    }
+    if (response.status === 503 && retried < settings.retriesOn503) {
+      clearTimeout(timer);
+      await sleep(retryDelayMs(response));
+      return request(endpoint, { method, params, json, formData, timeoutMs, retried: retried + 1 });
     }
     if (!response.ok) {
       const serverMessage = describeServerRefusal(text);

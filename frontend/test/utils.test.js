@@ -165,6 +165,40 @@ describe("helpers", () => {
     }
   });
 
+  it("retries a 503 after its Retry-After and resolves to the next answer", async () => {
+    vi.useFakeTimers();
+    try {
+      let calls = 0;
+      const server = installFakeServer({
+        "POST /submit_metadata": () =>
+          ++calls === 1 ? reply(503, { error: "try again" }) : { status: "Submitted metadata" },
+      });
+      const pending = postMetadata("agent-1", { a: 1 });
+      await vi.advanceTimersByTimeAsync(1000);
+      await expect(pending).resolves.toEqual({ status: "Submitted metadata" });
+      expect(server.callsTo("/submit_metadata")).toHaveLength(2);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it("gives up on 503 after retriesOn503 more tries", async () => {
+    vi.useFakeTimers();
+    const before = configureRequests();
+    try {
+      configureRequests({ retriesOn503: 2 });
+      const server = installFakeServer({ "POST /submit_metadata": reply(503, { error: "try again" }) });
+      const pending = postMetadata("agent-1", {}).catch((e) => e);
+      await vi.advanceTimersByTimeAsync(5000);
+      const error = await pending;
+      expect(error).toMatchObject({ kind: "server", status: 503, serverMessage: "try again" });
+      expect(server.callsTo("/submit_metadata")).toHaveLength(3);
+    } finally {
+      configureRequests(before);
+      vi.useRealTimers();
+    }
+  });
+
   it("names the run in the query string", async () => {
     const server = installFakeServer();
     await postMetadata("agent-1", {});
