@@ -3,4 +3,7 @@ import os
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crowdsite.settings")
-application = get_asgi_application()
+
+from crowdsite.middleware import refuse_unreadable_charset_asgi  # noqa: E402
+
+application = refuse_unreadable_charset_asgi(get_asgi_application())

@@ -1,4 +1,4 @@
-"""WSGI middleware: answers requests that Django could not even build."""
+"""WSGI and ASGI middleware: answers requests that Django could not even build."""
 
 from __future__ import annotations
 
@@ -9,6 +9,20 @@ from typing import Any
 from django.utils.http import parse_header_parameters
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def _refusal(content_type: str) -> bytes | None:
+    """The 415 body for a Content-Type whose charset can't be read, else None."""
+    _, params = parse_header_parameters(content_type)
+    charset = params.get("charset")
+    if charset is None or _is_text_encoding(charset):
+        return None
+    return json.dumps(
+        {
+            "error": f"the Content-Type charset {charset!r} is not a text "
+            "encoding; send the body as UTF-8"
+        }
+    ).encode()
 
 
 def refuse_unreadable_charset(app: WSGIApp) -> WSGIApp:
@@ -23,21 +37,40 @@ def refuse_unreadable_charset(app: WSGIApp) -> WSGIApp:
     """
 
     def middleware(environ: dict[str, Any], start_response: Callable[..., Any]):
-        _, params = parse_header_parameters(environ.get("CONTENT_TYPE", ""))
-        charset = params.get("charset")
-        if charset is None or _is_text_encoding(charset):
+        body = _refusal(environ.get("CONTENT_TYPE", ""))
+        if body is None:
             return app(environ, start_response)
-        body = json.dumps(
-            {
-                "error": f"the Content-Type charset {charset!r} is not a text "
-                "encoding; send the body as UTF-8"
-            }
-        ).encode()
         start_response(
             "415 Unsupported Media Type",
             [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
         )
         return [body]
+
+    return middleware
+
+
+def refuse_unreadable_charset_asgi(app: Any) -> Any:
+    """The same refusal for the ASGI application."""
+
+    async def middleware(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            headers = dict(scope.get("headers") or [])
+            content_type = headers.get(b"content-type", b"").decode("latin-1")
+            body = _refusal(content_type)
+            if body is not None:
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 415,
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()),
+                        ],
+                    }
+                )
+                await send({"type": "http.response.body", "body": body})
+                return
+        await app(scope, receive, send)
 
     return middleware
 

@@ -4,6 +4,7 @@ these go through the WSGI application that gunicorn and runserver serve."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 from wsgiref.util import setup_testing_defaults
@@ -80,3 +81,27 @@ def test_a_text_charset_other_than_utf8_is_read():
 
     assert status == 200
     assert json.loads(content)["task_run_id"] == run.pk
+
+
+def test_the_asgi_application_refuses_it_too():
+    from crowdsite.asgi import application as asgi_application
+
+    sent = []
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/task_config.json",
+        "query_string": b"task_run_id=1",
+        "headers": [(b"content-type", b"application/json; charset=rot13")],
+    }
+    asyncio.run(asgi_application(scope, receive, send))
+
+    assert sent[0]["status"] == 415
+    assert b"'rot13' is not a text encoding" in sent[1]["body"]
