@@ -150,6 +150,13 @@ class MTurkProvider(Provider):
     fee_rate = Decimal("0.20")
     endpoint_url: ClassVar[str | None] = None
     worker_name_suffix: ClassVar[str] = ""
+    # The only origins a task page may post a worker's externalSubmit form to: the
+    # page's turkSubmitTo comes from the URL, which anyone can write. The first is
+    # the default when the URL has none.
+    submit_hosts: ClassVar[tuple[str, ...]] = (
+        "https://www.mturk.com",
+        "https://worker.mturk.com",
+    )
 
     @classmethod
     def check_can_launch(cls, *, config: RunConfig) -> None:
@@ -287,3 +294,4 @@ class MTurkSandboxProvider(MTurkProvider):
     endpoint_url = SANDBOX_ENDPOINT
     # Sandbox and live share worker ids; the suffix keeps their records apart.
     worker_name_suffix = "_sandbox"
+    submit_hosts = ("https://workersandbox.mturk.com",)

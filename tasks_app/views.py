@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.http import require_safe
 
+from providers.registry import get_provider_class
 from tasks_app.models import TaskRun
 
 # Who may frame the task page: MTurk shows it in an iframe on its own sites.
@@ -59,11 +60,9 @@ def task_page(request: HttpRequest, task_run_id: int) -> HttpResponse:
     )
     page_config = {"task_run_id": run.pk, "provider_type": run.provider_type}
     if run.provider_type in ("mturk", "mturk_sandbox"):
-        page_config["mturk_submit_to"] = (
-            "https://workersandbox.mturk.com"
-            if run.provider_type == "mturk_sandbox"
-            else "https://www.mturk.com"
-        )
+        submit_hosts = get_provider_class(run.provider_type).submit_hosts
+        page_config["mturk_submit_to"] = submit_hosts[0]
+        page_config["mturk_submit_hosts"] = list(submit_hosts)
     if run.provider_type == "prolific":
         from providers.prolific import completion_code
 

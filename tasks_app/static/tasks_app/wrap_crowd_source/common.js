@@ -24,3 +24,16 @@ function getAgentRegistration() {
     hit_id: crowdsiteParam("hitId"),
   };
 }
+
+/* Tell the worker something the task app can't: shown above the app. */
+function crowdsiteNotice(message) {
+  var notice = document.getElementById("crowdsite-notice");
+  if (!notice) {
+    notice = document.createElement("p");
+    notice.id = "crowdsite-notice";
+    notice.setAttribute("role", "alert");
+    document.body.insertBefore(notice, document.body.firstChild);
+  }
+  notice.textContent = message;
+  notice.hidden = false;
+}
