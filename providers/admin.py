@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from providers.models import ProviderCall
+from providers.models import OutboxMessage, ProviderCall
 
 
 @admin.register(ProviderCall)
@@ -30,6 +30,26 @@ class ProviderCallAdmin(admin.ModelAdmin):
         "error",
         "created_at",
         "updated_at",
+    ]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(OutboxMessage)
+class OutboxMessageAdmin(admin.ModelAdmin):
+    """Tasks waiting for the broker; beat's `send_outbox` publishes them."""
+
+    list_display = ["created_at", "task_name", "kwargs", "attempts", "sent_at"]
+    list_filter = ["task_name", ("sent_at", admin.EmptyFieldListFilter)]
+    search_fields = ["task_name", "last_error"]
+    readonly_fields = [
+        "task_name",
+        "kwargs",
+        "created_at",
+        "attempts",
+        "last_error",
+        "sent_at",
     ]
 
     def has_add_permission(self, request) -> bool:

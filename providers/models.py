@@ -47,3 +47,33 @@ class ProviderCall(models.Model):
 
     def __str__(self) -> str:
         return f"{self.operation} on {self.provider_type} ({self.status})"
+
+
+class OutboxMessage(models.Model):
+    """A Celery task to publish, written in the transaction that calls for it.
+
+    The broker may be down when a web request or a launch commits: the row keeps
+    the task until it is published, by the commit hook at once or by the sweep.
+    """
+
+    task_name = models.CharField(max_length=200)
+    kwargs = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["pk"]
+        indexes = [
+            # The outbox sweep: unsent rows, oldest first.
+            models.Index(
+                fields=["created_at"],
+                condition=models.Q(sent_at__isnull=True),
+                name="outboxmessage_unsent_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        state = "sent" if self.sent_at else "unsent"
+        return f"{self.task_name}({self.kwargs}) {state}"

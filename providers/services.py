@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import importlib
+import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from celery import current_app
 from django.db import transaction
+from django.utils import timezone
 
 from providers.base import ProviderError
-from providers.models import CallStatus, ProviderCall
+from providers.models import CallStatus, OutboxMessage, ProviderCall
 from providers.registry import get_provider
 from tasks_app import selectors as task_selectors
 from tasks_app import services as task_services
 from tasks_app.models import TaskRun
 
 T = TypeVar("T")
+
+logger = logging.getLogger(__name__)
 
 
 @transaction.atomic
@@ -60,6 +66,7 @@ def run_logged_call(
     run_id: int | None,
     request: dict,
     call: Callable[[], T],
+    record: Callable[[T], Any] | None = None,
 ) -> T:
     """Make one provider call through the log, at most once with success.
 
@@ -68,6 +75,12 @@ def run_logged_call(
 
     The call itself runs outside any transaction or row lock. A transient error is
     logged as ambiguous (it may have happened) and re-raised for Celery to retry.
+
+    `record(result)` writes what the call means to our own rows. It commits with
+    the success in the log, so a worker killed in between leaves the call pending
+    (and retried under the same key), never "succeeded" with the rows unchanged;
+    it runs again from the recorded response when the log already says succeeded,
+    so it must be safe to repeat.
     """
     logged = start_call(
         provider_type=provider_type,
@@ -77,6 +90,8 @@ def run_logged_call(
         request=request,
     )
     if logged.status == CallStatus.SUCCEEDED:
+        if record is not None:
+            record(logged.response)
         return logged.response
     try:
         result = call()
@@ -84,7 +99,10 @@ def run_logged_call(
         status = CallStatus.AMBIGUOUS if exc.transient else CallStatus.FAILED
         finish_call(call_id=logged.pk, status=status, error=str(exc))
         raise
-    finish_call(call_id=logged.pk, status=CallStatus.SUCCEEDED, response=result)
+    with transaction.atomic():
+        finish_call(call_id=logged.pk, status=CallStatus.SUCCEEDED, response=result)
+        if record is not None:
+            record(result)
     return result
 
 
@@ -99,7 +117,17 @@ def launch_units(*, run_id: int) -> int:
         provider = get_provider(run.provider_type)
         first, last = unit_ids[0], unit_ids[-1]
         key = f"launch_units:run={run.pk}:units={first}-{last}:n={len(unit_ids)}"
-        provider_ids = run_logged_call(
+        marked: list[int] = []
+
+        def record(provider_ids: dict[str, str]) -> None:
+            marked.append(
+                task_services.mark_units_launched(
+                    unit_ids=unit_ids,
+                    provider_unit_ids={int(k): v for k, v in provider_ids.items()},
+                )
+            )
+
+        run_logged_call(
             provider_type=run.provider_type,
             operation="launch_units",
             key=key,
@@ -109,11 +137,9 @@ def launch_units(*, run_id: int) -> int:
                 str(k): v
                 for k, v in provider.launch_units(run=run, unit_ids=unit_ids).items()
             },
+            record=record,
         )
-        launched = task_services.mark_units_launched(
-            unit_ids=unit_ids,
-            provider_unit_ids={int(k): v for k, v in provider_ids.items()},
-        )
+        launched = sum(marked)
     else:
         launched = 0
     task_services.mark_run_running(run_id=run.pk)
@@ -158,3 +184,126 @@ def mirror_qualification(*, review_id: int) -> bool:
         call=call,
     )
     return True
+
+
+# ---------------------------------------------------------------------------
+# Publishing tasks: the broker check and the outbox
+# ---------------------------------------------------------------------------
+
+
+class BrokerUnavailable(Exception):
+    """The Celery broker can't be reached; the message says which and what to do."""
+
+
+def broker_url() -> str:
+    """The broker's address as it may be shown: the password masked."""
+    with current_app.connection_for_write() as conn:
+        return conn.as_uri()
+
+
+def tasks_run_in_process() -> bool:
+    """True when no broker is configured and tasks run eagerly in this process."""
+    return bool(current_app.conf.task_always_eager)
+
+
+def check_broker() -> None:
+    """Raise BrokerUnavailable unless tasks run in-process or the broker answers now."""
+    if tasks_run_in_process():
+        return
+    with current_app.connection_for_write() as conn:
+        try:
+            # One quick attempt: a person is waiting for the answer.
+            conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0)
+        except Exception as exc:
+            raise BrokerUnavailable(
+                f"The Celery broker at {conn.as_uri()} is unreachable ({exc}). "
+                "Start it (or fix CELERY_BROKER_URL), or unset CELERY_BROKER_URL "
+                "to run tasks in-process."
+            ) from exc
+
+
+def _task(name: str) -> Any:
+    """The task `name` ("module.function"), importing its module.
+
+    Outside a worker, Celery has not imported the apps' task modules.
+    """
+    module, _, function = name.rpartition(".")
+    return getattr(importlib.import_module(module), function)
+
+
+@transaction.atomic
+def enqueue_on_commit(*, task: str, kwargs: dict[str, Any]) -> OutboxMessage | None:
+    """Publish `task(**kwargs)` once the current transaction commits; never lose it.
+
+    The outbox row commits with the caller's writes, so a broker that is down at
+    commit time only delays the task until `send_outbox` finds the row. With
+    tasks in-process the task runs at commit, as `delay_on_commit` does, and no
+    row is written. Returns the row, if any.
+    """
+    if tasks_run_in_process():
+        _task(task).delay_on_commit(**kwargs)
+        return None
+    message = OutboxMessage.objects.create(task_name=task, kwargs=kwargs)
+    transaction.on_commit(lambda: send_message(message_id=message.pk))
+    return message
+
+
+def send_message(*, message_id: int) -> bool:
+    """Publish one unsent outbox row and mark it sent; False if it wasn't published.
+
+    Safe to run twice or concurrently: a row already sent, or being sent by
+    another process, is left alone. A failed publish is counted on the row and
+    left for the sweep; it never raises, so a web request still gets its answer.
+    """
+    with transaction.atomic():
+        message = (
+            OutboxMessage.objects.select_for_update(skip_locked=True)
+            .filter(pk=message_id, sent_at__isnull=True)
+            .first()
+        )
+        if message is None:
+            return False
+        message.attempts += 1
+        try:
+            # No publish retries: the outbox is the retry, and a caller waits.
+            _task(message.task_name).apply_async(kwargs=message.kwargs, retry=False)
+        except Exception as exc:  # kombu, redis and amqp each raise their own
+            message.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+            message.save(update_fields=["attempts", "last_error"])
+            logger.warning(
+                "Could not publish %s(%s) (outbox row %s, attempt %s): %s; "
+                "the outbox sweep will send it when the broker is back.",
+                message.task_name,
+                message.kwargs,
+                message.pk,
+                message.attempts,
+                exc,
+            )
+            return False
+        message.sent_at = timezone.now()
+        message.save(update_fields=["attempts", "sent_at"])
+        return True
+
+
+def send_outbox(*, limit: int = 1000) -> int:
+    """Publish unsent outbox rows, oldest first; returns how many were published.
+
+    Stops at the first failure: with the broker down the rest would fail too.
+    """
+    unsent = OutboxMessage.objects.filter(sent_at__isnull=True)
+    sent = 0
+    for message_id in list(unsent.order_by("created_at").values_list("pk")[:limit]):
+        if send_message(message_id=message_id[0]):
+            sent += 1
+        elif unsent.filter(pk=message_id[0]).exists():
+            # Not published (rather than sent meanwhile by another process).
+            break
+    return sent
+
+
+def unsent_messages(*, task: str, **kwargs: Any) -> list[OutboxMessage]:
+    """Outbox rows of `task` with these kwargs that are not published yet."""
+    rows = OutboxMessage.objects.filter(task_name=task, sent_at__isnull=True)
+    for key, value in kwargs.items():
+        rows = rows.filter(**{f"kwargs__{key}": value})
+    return list(rows)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from celery import shared_task
+from django.conf import settings
+from django.utils import timezone
 
 from providers import services
 from providers.base import ProviderError
@@ -45,6 +49,30 @@ def top_up_runs() -> int:
     Safe to run twice: each run's launch takes only created units that fit.
     """
     run_ids = task_selectors.runs_with_units_to_launch()
+    for run_id in run_ids:
+        launch_units.delay(run_id)
+    return len(run_ids)
+
+
+@shared_task
+def send_outbox() -> int:
+    """Publish the tasks whose commit hook found the broker down.
+
+    Safe to run twice: each row is published under a row lock and marked sent.
+    """
+    return services.send_outbox()
+
+
+@shared_task
+def finish_stuck_launches() -> int:
+    """Launch again the runs still `launching` long after they were created.
+
+    Their launch message was lost (the broker was down at commit) or its worker
+    died. Safe to run twice: launch_units goes through the call log, so units
+    already launched are not posted again.
+    """
+    before = timezone.now() - timedelta(seconds=settings.LAUNCH_STUCK_AFTER_SECONDS)
+    run_ids = task_selectors.runs_stuck_launching(launched_before=before)
     for run_id in run_ids:
         launch_units.delay(run_id)
     return len(run_ids)

@@ -65,9 +65,13 @@ def get_qualification(name: str) -> Qualification:
 
 def _mirror(review: WorkerReview) -> None:
     """After commit, repeat this grant or revoke on the worker's provider."""
-    from providers.tasks import mirror_qualification
+    from providers.services import enqueue_on_commit
 
-    mirror_qualification.delay_on_commit(review.pk)
+    # Through the outbox: the grant stands even when the broker is down, and the
+    # mirror goes out when it is back.
+    enqueue_on_commit(
+        task="providers.tasks.mirror_qualification", kwargs={"review_id": review.pk}
+    )
 
 
 def _audit(

@@ -6,6 +6,7 @@ import copy
 import re
 import threading
 from collections import OrderedDict
+from datetime import datetime
 from typing import NamedTuple
 
 from django.conf import settings
@@ -182,5 +183,18 @@ def runs_with_units_to_launch() -> list[int]:
         .filter(
             Exists(Unit.objects.filter(run=OuterRef("pk"), status=UnitStatus.CREATED))
         )
+        .values_list("pk", flat=True)
+    )
+
+
+def runs_stuck_launching(*, launched_before: datetime) -> list[int]:
+    """Runs created before `launched_before` and still launching (a lost launch)."""
+    from tasks_app.models import TaskRunStatus
+
+    return list(
+        TaskRun.objects.filter(
+            status=TaskRunStatus.LAUNCHING, created_at__lt=launched_before
+        )
+        .order_by("pk")
         .values_list("pk", flat=True)
     )

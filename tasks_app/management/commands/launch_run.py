@@ -1,4 +1,7 @@
-"""`manage.py launch_run --config PATH [overrides ...]`: launch a run from YAML."""
+"""`manage.py launch_run --config PATH [overrides ...]`: launch a run from YAML.
+
+`--resume N` finishes the launch of run N when its launch task was lost.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +9,12 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from providers import services as provider_services
 from tasks_app import selectors, services
+from tasks_app.models import TaskRun, TaskRunStatus
 from tasks_app.run_config import ConfigError, load_run_config
+
+LAUNCH_TASK = "providers.tasks.launch_units"
 
 
 class Command(BaseCommand):
@@ -20,7 +27,12 @@ class Command(BaseCommand):
         "mephisto.task.task_name=my-task-pilot-2 am_qualifying_new_workers=true\n"
         "  manage.py launch_run --config conf/live_batch_1.yaml --dry-run\n"
         "  manage.py launch_run --config conf/local_testing.yaml "
-        "mephisto/provider=mock --json"
+        "mephisto/provider=mock --json\n"
+        "  manage.py launch_run --resume 12\n\n"
+        "With a broker (CELERY_BROKER_URL) the broker is checked before anything is\n"
+        "written: if it is down the launch is refused and nothing is created. If it\n"
+        "is lost just after the run is written, the run stays 'launching' and Celery\n"
+        "beat finishes the launch when the broker is back; --resume N does it now."
     )
 
     def create_parser(self, prog_name: str, subcommand: str, **kwargs):
@@ -32,7 +44,18 @@ class Command(BaseCommand):
         return parser
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--config", required=True, help="Path to the YAML config.")
+        source = parser.add_mutually_exclusive_group(required=True)
+        source.add_argument("--config", help="Path to the YAML config.")
+        source.add_argument(
+            "--resume",
+            type=int,
+            metavar="RUN_ID",
+            help=(
+                "Finish launching run RUN_ID, left 'launching' because its launch "
+                "task was lost (broker down, worker killed): queue the launch of its "
+                "pending units (with no broker, launch them now). Creates nothing."
+            ),
+        )
         parser.add_argument(
             "overrides",
             nargs="*",
@@ -54,11 +77,17 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options) -> None:
+        if options["resume"] is not None:
+            self._resume(options)
+            return
         try:
             config = load_run_config(options["config"], options["overrides"])
             if options["dry_run"]:
                 plan = services.plan_launch(config=config)
             else:
+                # Before anything is written: a launch the broker can't take
+                # would leave a run no worker ever launches.
+                self._check_broker(then="Nothing was written.")
                 run = services.launch_run(config=config)
         except ConfigError as exc:
             raise CommandError(f"Invalid config {options['config']}: {exc}") from exc
@@ -66,6 +95,7 @@ class Command(BaseCommand):
         if options["dry_run"]:
             self._print_plan(plan, as_json=options["json"])
             return
+        self._warn_if_not_queued(run)
         units = run.units.count()
         url = selectors.task_url(run)
         if options["json"]:
@@ -87,6 +117,77 @@ class Command(BaseCommand):
             )
         )
         self.stdout.write(f"Task page: {url}")
+
+    def _check_broker(self, *, then: str) -> None:
+        try:
+            provider_services.check_broker()
+        except provider_services.BrokerUnavailable as exc:
+            raise CommandError(f"{exc} {then}") from exc
+
+    def _warn_if_not_queued(self, run: TaskRun) -> None:
+        """The broker went away between the check and the commit: say what now."""
+        unsent = provider_services.unsent_messages(task=LAUNCH_TASK, run_id=run.pk)
+        if not unsent:
+            return
+        self.stderr.write(
+            f"Run {run.pk} was created, but its launch could not be queued: "
+            f"{unsent[0].last_error or 'the broker did not answer'} "
+            f"(broker {provider_services.broker_url()}). The run stays 'launching'; "
+            "Celery beat launches it when the broker is back, or run "
+            f"`manage.py launch_run --resume {run.pk}`. Do not launch it again."
+        )
+
+    def _resume(self, options: dict) -> None:
+        run_id = options["resume"]
+        if options["overrides"] or options["dry_run"]:
+            raise CommandError("--resume takes no overrides and no --dry-run.")
+        run = TaskRun.objects.select_related("task").filter(pk=run_id).first()
+        if run is None:
+            raise CommandError(f"There is no run {run_id}.")
+        if run.status != TaskRunStatus.LAUNCHING:
+            raise CommandError(
+                f"Run {run_id} is {run.status}, not launching: nothing to resume "
+                "(beat launches the units of running runs as room frees up)."
+            )
+        pending = len(selectors.units_to_launch(run=run))
+        self._check_broker(then=f"Run {run_id} is still launching.")
+        in_process = provider_services.tasks_run_in_process()
+        # The outbox again: if the broker drops now, beat still sends the launch.
+        message = provider_services.enqueue_on_commit(
+            task=LAUNCH_TASK, kwargs={"run_id": run.pk}
+        )
+        run.refresh_from_db()
+        if in_process:
+            done = f"launched in this process; run {run_id} is {run.status}"
+        elif message is not None and not provider_services.unsent_messages(
+            task=LAUNCH_TASK, run_id=run.pk
+        ):
+            done = f"queued on {provider_services.broker_url()} for a worker"
+        else:
+            raise CommandError(
+                f"Run {run_id}'s launch could not be queued "
+                f"(broker {provider_services.broker_url()}). It is recorded: Celery "
+                "beat sends it when the broker is back."
+            )
+        if options["json"]:
+            self.stdout.write(
+                json.dumps(
+                    {
+                        "task_run_id": run.pk,
+                        "task_name": run.task.task_name,
+                        "pending_units": pending,
+                        "status": run.status,
+                        "in_process": in_process,
+                    }
+                )
+            )
+            return
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Resumed run {run_id} of '{run.task.task_name}': the launch of its "
+                f"{pending} pending units was {done}."
+            )
+        )
 
     def _print_plan(self, plan: services.LaunchPlan, *, as_json: bool) -> None:
         if as_json:
