@@ -172,6 +172,11 @@ STORAGES = {
         )
     },
 }
+# As the environment says, not as the test runner forces: with DEBUG on (also
+# under pytest) WhiteNoise finds files in the apps' folders as they change; in
+# production it indexes STATIC_ROOT once, at start.
+WHITENOISE_AUTOREFRESH = DEBUG
+WHITENOISE_USE_FINDERS = DEBUG
 MEDIA_URL = "media/"
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "var" / "media")
 
