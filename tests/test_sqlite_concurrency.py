@@ -23,8 +23,8 @@ from tests.conftest import EXAMPLE_CONF, PROJECT_DIR
 
 THREADS = 8
 CYCLES_PER_THREAD = 20
-# Settings this test must not inherit from the suite's own environment.
-SUITE_ONLY = ("DATABASE_URL", "CELERY_BROKER_URL", "DEBUG", "SECRET_KEY")
+# All the server inherits from the suite's environment: not its database.
+KEEP = ("PATH", "HOME", "LANG", "VIRTUAL_ENV", "PYTHONPATH", "TMPDIR")
 
 
 def free_port() -> int:
@@ -63,7 +63,7 @@ def call(port: int, method: str, path: str, body: dict | None = None):
 @pytest.fixture
 def sqlite_server(tmp_path):
     """A threaded runserver on a migrated SQLite file with a 200-unit run."""
-    env = {k: v for k, v in os.environ.items() if k not in SUITE_ONLY}
+    env = {k: v for k, v in os.environ.items() if k in KEEP}
     env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'db.sqlite3'}"
     rows = tmp_path / "rows.csv"
     rows.write_text("text\n" + "".join(f"sentence {i}\n" for i in range(200)))
