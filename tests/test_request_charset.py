@@ -10,6 +10,8 @@ import json
 from wsgiref.util import setup_testing_defaults
 
 import pytest
+from django.core.signals import request_started
+from django.db import close_old_connections
 
 from crowdsite.wsgi import application
 from tests.factories import TaskRunFactory
@@ -45,9 +47,15 @@ def call(method: str, path: str, query: str, content_type: str, body: bytes = b"
         answer["status"] = int(status.split()[0])
         answer["headers"] = dict(headers)
 
-    chunks = application(environ, start_response)
-    content = b"".join(chunks)
-    getattr(chunks, "close", lambda: None)()
+    # As Django's test client does: the test's transaction must outlive the
+    # request, which would otherwise close the connection at its start.
+    request_started.disconnect(close_old_connections)
+    try:
+        chunks = application(environ, start_response)
+        content = b"".join(chunks)
+        getattr(chunks, "close", lambda: None)()
+    finally:
+        request_started.connect(close_old_connections)
     return answer["status"], answer["headers"], content
 
 

@@ -65,6 +65,8 @@ mephisto:
   blueprint:
     task_source: ${task_dir}/template.html
     data_csv: ${task_dir}/data.csv
+    uploads:
+      enabled: true
   task:
     task_name: html-probe
     task_title: "Probe"

@@ -42,6 +42,8 @@ def write_config(tmp_path: Path) -> Path:
         "mephisto:\n"
         "  blueprint:\n"
         f"    task_source: {json.dumps(str(BUNDLE))}\n"
+        # The app's build folder is the package's, beside the tests.
+        f"    allowed_source_dirs: [{json.dumps(str(BUNDLE.parent))}]\n"
         "    units_per_assignment: 1\n"
         '    static_task_data: [{"text": "hello"}]\n'
         "  task:\n"
