@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import re
 import secrets
-import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -23,6 +20,7 @@ import time
 import pytest
 
 from tests.conftest import EXAMPLE_CONF, PROJECT_DIR
+from tests.servers import free_port, manage, running_server, server_env
 
 # The README's command, word for word (a test below holds them together).
 RECIPE = (
@@ -33,27 +31,6 @@ PROXY_HEADERS = {"Host": HOST, "X-Forwarded-Proto": "https"}
 SLOW_CLIENTS = 8
 # A liveness deadline, far above any normal answer; not a timing target.
 DEADLINE_SECONDS = 10
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def manage(env: dict, *args: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=PROJECT_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    if result.returncode:
-        raise RuntimeError(f"manage.py {' '.join(args)}: {result.stderr[-2000:]}")
-    return result.stdout
 
 
 def get(port: int, path: str, timeout: float = DEADLINE_SECONDS):
@@ -70,9 +47,7 @@ def get(port: int, path: str, timeout: float = DEADLINE_SECONDS):
 def production(tmp_path_factory):
     """gunicorn as the README says, DEBUG off, after migrate and collectstatic."""
     workdir = tmp_path_factory.mktemp("production")
-    keep = ("PATH", "HOME", "LANG", "VIRTUAL_ENV", "PYTHONPATH", "TMPDIR")
-    env = {k: v for k, v in os.environ.items() if k in keep}
-    env.update(
+    env = server_env(
         DEBUG="false",
         SECRET_KEY=secrets.token_urlsafe(50),
         ALLOWED_HOSTS=HOST,
@@ -92,38 +67,14 @@ def production(tmp_path_factory):
     )
     run_id = json.loads(launched)["task_run_id"]
     port = free_port()
-    log = workdir / "gunicorn.log"
     command = [sys.executable, "-m", *RECIPE.split(), "--bind", f"127.0.0.1:{port}"]
-    with log.open("w") as out:
-        server = subprocess.Popen(
-            command,
-            cwd=PROJECT_DIR,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if server.poll() is not None:
-                raise RuntimeError(f"gunicorn exited: {log.read_text()[-2000:]}")
-            try:
-                get(port, f"/task_config.json?task_run_id={run_id}", timeout=5)
-                break
-            except OSError as error:
-                if time.monotonic() > deadline:
-                    tail = log.read_text()[-2000:]
-                    raise RuntimeError(f"gunicorn is silent: {tail}") from error
-                time.sleep(0.2)
+    with running_server(
+        command,
+        env=env,
+        log=workdir / "gunicorn.log",
+        ready=lambda: get(port, f"/task_config.json?task_run_id={run_id}", timeout=5),
+    ):
         yield port, run_id
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
 
 
 def test_the_readme_recipe_is_the_one_tested_here():

@@ -15,6 +15,7 @@ from django.test import Client
 from tasks_app.run_config import load_run_config
 from tasks_app.services import launch_run
 from tests.conftest import EXAMPLE_CONF
+from tests.servers import server_env
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 KEYS = (
@@ -143,16 +144,14 @@ def test_sqlite_writes_ahead_and_takes_the_write_lock_when_a_transaction_begins(
 def production_env(**extra: str) -> dict:
     """The environment of a production server, and nothing of the suite's own
     (the browser tests set DJANGO_ALLOW_ASYNC_UNSAFE, which check --deploy refuses)."""
-    keep = ("PATH", "HOME", "LANG", "VIRTUAL_ENV", "PYTHONPATH", "TMPDIR")
-    return {
-        **{k: v for k, v in os.environ.items() if k in keep},
-        "DEBUG": "false",
-        "SECRET_KEY": secrets.token_urlsafe(50),
-        "ALLOWED_HOSTS": "tasks.example.org",
-        "DATABASE_URL": "postgres://crowd@db.internal:5432/crowdsite",
-        "PUBLIC_URL": "https://tasks.example.org",
+    return server_env(
+        DEBUG="false",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        ALLOWED_HOSTS="tasks.example.org",
+        DATABASE_URL="postgres://crowd@db.internal:5432/crowdsite",
+        PUBLIC_URL="https://tasks.example.org",
         **extra,
-    }
+    )
 
 
 def check_deploy(env: dict) -> subprocess.CompletedProcess:

@@ -10,42 +10,16 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
-import socket
-import subprocess
 import sys
 import threading
-import time
 
 import pytest
 
-from tests.conftest import EXAMPLE_CONF, PROJECT_DIR
+from tests.conftest import EXAMPLE_CONF
+from tests.servers import free_port, manage, running_server, server_env
 
 THREADS = 8
 CYCLES_PER_THREAD = 20
-# All the server inherits from the suite's environment: not its database.
-KEEP = ("PATH", "HOME", "LANG", "VIRTUAL_ENV", "PYTHONPATH", "TMPDIR")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def manage(env: dict, *args: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=PROJECT_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    if result.returncode:
-        raise RuntimeError(f"manage.py {' '.join(args)}: {result.stderr[-2000:]}")
-    return result.stdout
 
 
 def call(port: int, method: str, path: str, body: dict | None = None):
@@ -63,8 +37,7 @@ def call(port: int, method: str, path: str, body: dict | None = None):
 @pytest.fixture
 def sqlite_server(tmp_path):
     """A threaded runserver on a migrated SQLite file with a 200-unit run."""
-    env = {k: v for k, v in os.environ.items() if k in KEEP}
-    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    env = server_env(DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}")
     rows = tmp_path / "rows.csv"
     rows.write_text("text\n" + "".join(f"sentence {i}\n" for i in range(200)))
     manage(env, "migrate", "--verbosity", "0")
@@ -80,31 +53,14 @@ def sqlite_server(tmp_path):
     )
     run_id = json.loads(launched)["task_run_id"]
     port = free_port()
-    log = tmp_path / "runserver.log"
-    with log.open("w") as out:
-        server = subprocess.Popen(
-            [sys.executable, "manage.py", "runserver", "--noreload", str(port)],
-            cwd=PROJECT_DIR,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if server.poll() is not None:
-                raise RuntimeError(f"runserver exited: {log.read_text()[-2000:]}")
-            try:
-                call(port, "GET", f"/task_config.json?task_run_id={run_id}")
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+    with running_server(
+        [sys.executable, "manage.py", "runserver", "--noreload", str(port)],
+        env=env,
+        log=tmp_path / "runserver.log",
+        ready=lambda: call(port, "GET", f"/task_config.json?task_run_id={run_id}"),
+        startup_seconds=30,
+    ):
         yield port, run_id
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 def worker_cycles(port: int, run_id: int, thread: int, statuses: list) -> None:
