@@ -20,27 +20,10 @@ import tempfile
 import time
 from pathlib import Path
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+import harness
+
 RATIO_TARGET = 3.0
 QUERY_TARGET = 50
-
-CONFIG = """\
-#@package _global_
-defaults:
-  - /mephisto/blueprint: static_react_task
-  - /mephisto/architect: local
-  - /mephisto/provider: mock
-mephisto:
-  blueprint:
-    task_source: ${task_dir}/bundle.js
-    data_jsonl: ${task_dir}/rows.jsonl
-    units_per_assignment: %(per)d
-  task:
-    task_name: benchmark-launch
-    task_title: Rate a sentence
-    task_description: Say whether a sentence reads well.
-    task_reward: 0.05
-"""
 
 
 def parse_args() -> argparse.Namespace:
@@ -61,44 +44,9 @@ def setup_django(database_url: str, workdir: Path) -> str:
     if not database_url:
         database_url = f"sqlite:///{workdir / 'bench.sqlite3'}"
     elif database_url.startswith("postgres"):
-        ensure_postgres_database(database_url)
-    os.environ["DATABASE_URL"] = database_url
-    os.environ.pop("CELERY_BROKER_URL", None)  # launch tasks run in-process
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crowdsite.settings")
-    sys.path.insert(0, str(PROJECT_DIR))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", interactive=False, verbosity=0)
+        harness.create_database(database_url)
+    harness.setup_django(database_url)
     return database_url
-
-
-def ensure_postgres_database(url: str) -> None:
-    from urllib.parse import urlparse
-
-    import psycopg
-
-    parsed = urlparse(url)
-    name = parsed.path.lstrip("/")
-    admin = parsed._replace(path="/postgres").geturl()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        exists = conn.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", [name]
-        ).fetchone()
-        if not exists:
-            conn.execute(f'CREATE DATABASE "{name}"')
-
-
-def write_task(workdir: Path, *, rows: int, per: int) -> Path:
-    (workdir / "bundle.js").write_text("// bundle\n")
-    with (workdir / "rows.jsonl").open("w") as out:
-        for i in range(rows):
-            out.write(json.dumps({"text": f"Sentence number {i} reads well."}) + "\n")
-    path = workdir / "launch.yaml"
-    path.write_text(CONFIG % {"per": per})
-    return path
 
 
 def clear() -> None:
@@ -157,7 +105,7 @@ def baseline(rows: list[dict], per: int) -> float:
     return time.perf_counter() - start
 
 
-def launch(config_path: Path) -> tuple[float, int]:
+def launch(overrides: list[str]) -> tuple[float, int]:
     """Load the config and launch it, as `launch_run --config` does."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
@@ -167,7 +115,7 @@ def launch(config_path: Path) -> tuple[float, int]:
 
     with CaptureQueriesContext(connection) as queries:
         start = time.perf_counter()
-        launch_run(config=load_run_config(config_path))
+        launch_run(config=load_run_config(harness.CONFIG, overrides))
         elapsed = time.perf_counter() - start
     return elapsed, len(queries)
 
@@ -179,19 +127,24 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         url = setup_django(args.database_url, workdir)
-        config_path = write_task(workdir, rows=rows_count, per=per)
+        harness.write_task(workdir, harness.sentences(rows_count))
+        config = harness.overrides(
+            workdir,
+            "benchmark-launch",
+            f"mephisto.blueprint.units_per_assignment={per}",
+        )
         rows = [json.loads(line) for line in (workdir / "rows.jsonl").open()]
 
         from django.db import connection
 
         base_times, launch_times, query_counts = [], [], []
         clear()
-        launch(config_path)  # warm-up: imports, Hydra's first compose
+        launch(config)  # warm-up: imports, Hydra's first compose
         for _ in range(args.repeat):
             clear()
             base_times.append(baseline(rows, per))
             clear()
-            elapsed, queries = launch(config_path)
+            elapsed, queries = launch(config)
             launch_times.append(elapsed)
             query_counts.append(queries)
         clear()
