@@ -29,6 +29,9 @@ class Provider(ABC):
     provider_type: ClassVar[str]
     # The provider's commission on rewards and bonuses, for cost estimates.
     fee_rate: ClassVar[Decimal] = Decimal("0")
+    # Where the task page may hand a finished assignment back (MTurk's
+    # externalSubmit), the first being the default; empty for other providers.
+    submit_hosts: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def check_can_launch(cls, *, config: RunConfig) -> None:

@@ -103,7 +103,8 @@ def _error_message(response: requests.Response) -> str:
     if not isinstance(body, dict):
         return _describe_detail(body)
     # Most endpoints nest {"error": {"title", "detail", ...}}; some answer flat.
-    error = body.get("error") if isinstance(body.get("error"), dict) else body
+    nested = body.get("error")
+    error: dict = nested if isinstance(nested, dict) else body
     parts = [
         _describe_detail(error.get(key))
         for key in ("title", "message", "detail", "additional_information")

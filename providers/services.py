@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import logging
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from celery import current_app
 from django.db import transaction
@@ -90,9 +90,11 @@ def run_logged_call(
         request=request,
     )
     if logged.status == CallStatus.SUCCEEDED:
+        # What the call returned the first time, as the log kept it (JSON).
+        recorded = cast(T, logged.response)
         if record is not None:
-            record(logged.response)
-        return logged.response
+            record(recorded)
+        return recorded
     try:
         result = call()
     except ProviderError as exc:

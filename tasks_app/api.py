@@ -89,7 +89,8 @@ class WorkerAPIView(APIView):
         self._retried = True
         connection.close()
         request = self.request
-        handler = getattr(self, request.method.lower(), self.http_method_not_allowed)
+        method = (request.method or "").lower()
+        handler = getattr(self, method, self.http_method_not_allowed)
         try:
             return handler(request, *self.args, **self.kwargs)
         except Exception as again:
@@ -213,6 +214,8 @@ class SubmitTaskView(WorkerAPIView):
             # Harmless repeat: answer as before and store nothing new.
             return Response({"status": "Submitted!"})
         run = selectors.launched_run(agent.run_id)
+        if run is None:  # deleted since the agent was found
+            raise WorkerRequestError("unknown agent id", status=404)
         saved = uploads_app.save_uploads(uploads, run=run, agent_pk=agent.pk)
         try:
             stored = services.submit_unit(

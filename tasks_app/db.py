@@ -52,7 +52,8 @@ def prepared_cursor() -> CursorWrapper:
     connection.ensure_connection()
     with connection.wrap_database_errors:
         cursor = psycopg.Cursor(connection.connection)
-    return connection.make_cursor(cursor)
+    # make_cursor wraps a driver cursor; the stubs type it as Django's wrapper.
+    return connection.make_cursor(cursor)  # type: ignore[arg-type]
 
 
 def fetch_one(sql: str, params: list[Any]) -> tuple[Any, ...] | None:
@@ -74,7 +75,9 @@ def as_health_check(work: Callable[[], T]) -> T:
     repeated arrival gets its agent back, a repeated submission is harmless).
     Inside a transaction, or once the check was done, `work` just runs.
     """
-    connection = default_connection
+    # health_check_enabled/done are the attributes behind CONN_HEALTH_CHECKS
+    # (Django 4.1+), set on every connection but absent from the type stubs.
+    connection: Any = default_connection
     stands_in = (
         connection.connection is not None
         and connection.health_check_enabled

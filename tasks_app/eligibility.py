@@ -93,9 +93,10 @@ def grant_values(*, worker: Worker, names: Iterable[str]) -> dict[str, int]:
 def check_requirement(requirement: dict[str, Any], held: dict[str, int]) -> Verdict:
     name = requirement["qualification_name"]
     comparator = requirement["comparator"]
-    value = requirement.get("value")
+    # Launch checked that a comparator needing a value has one.
+    value: Any = requirement.get("value")
     has = name in held
-    mine = held.get(name)
+    mine: Any = held.get(name)
     rule = f"qualification {name} {comparator}" + (
         f" {value}" if value is not None else ""
     )

@@ -331,7 +331,7 @@ def _check_sections(cfg: DictConfig) -> None:
         raise ConfigError(
             "missing; a launch config needs a `mephisto:` section", key="mephisto"
         )
-    for key in mephisto:
+    for key in map(str, mephisto):
         if key not in schema.MEPHISTO_SECTIONS:
             raise ConfigError(
                 _unknown_key_message(key, schema.MEPHISTO_SECTIONS),

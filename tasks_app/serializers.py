@@ -54,7 +54,7 @@ class RequestAgentSerializer(serializers.Serializer):
         provider = data.get("provider_data")
         if not isinstance(provider, dict):
             return None
-        checked = {}
+        checked: dict[str, Any] = {}
         for name, max_length in _PROVIDER_FIELDS.items():
             if name not in provider:
                 continue
@@ -72,8 +72,8 @@ class RequestAgentSerializer(serializers.Serializer):
         return _with_timestamp(data, {"provider_data": checked})
 
 
-_PROVIDER_FIELDS = {
-    name: field.max_length
+_PROVIDER_FIELDS: dict[str, int] = {
+    name: field.max_length  # type: ignore[attr-defined]  # all are CharFields
     for name, field in ProviderDataSerializer._declared_fields.items()
 }
 
@@ -173,9 +173,9 @@ class SubmitTaskSerializer(serializers.Serializer):
         return value
 
     def validate_final_string_data(self, value: str) -> object:
-        value = _form_json(value)
-        check_size(value, field="final_string_data")
-        return value
+        decoded = _form_json(value)
+        check_size(decoded, field="final_string_data")
+        return decoded
 
     def validate(self, attrs: dict) -> dict:
         if "final_string_data" in attrs:

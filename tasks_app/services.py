@@ -309,7 +309,7 @@ def register_agent(
         # Units freed since the last sweep may lie behind the claim position.
         worker_sql.forget_claim_positions(run.pk)
         expire_overdue_agents(run_id=run.pk, limit=100)
-    arrival = {
+    arrival: dict[str, Any] = {
         "run": run,
         "worker_name": worker_name,
         "registration_id": registration_id,
@@ -339,7 +339,7 @@ def _assign_at_once(
     if not worker_sql.can_claim_on_arrival() or "worker_can_do_unit" in run_hooks(run):
         return None
     agent_id = new_agent_id()
-    arrival = {
+    arrival: dict[str, Any] = {
         "run": run,
         "agent_id": agent_id,
         "registration_id": registration_id,

@@ -132,15 +132,17 @@ def save_uploads(
     check_uploads(uploads, run=run)
     saved = []
     for upload in uploads:
+        # check_uploads refused files without a size; the parser names them all.
+        name, size = upload.name or "", upload.size or 0
         path = default_storage.save(
-            f"submissions/run-{run.pk}/agent-{agent_pk}/{storage_name(upload.name)}",
+            f"submissions/run-{run.pk}/agent-{agent_pk}/{storage_name(name)}",
             upload,
         )
         saved.append(
             SavedFile(
-                name=upload.name,
+                name=name,
                 path=path,
-                size=upload.size,
+                size=size,
                 content_type=upload.content_type or "",
             )
         )
@@ -185,7 +187,8 @@ class CheckedMultiPartParser(MultiPartParser):
         if stream is None or not boundary:
             return super().parse(stream, media_type, parser_context)
         scanner = PartScanner(stream, boundary.encode("ascii", "replace"))
-        parsed = super().parse(scanner, media_type, parser_context)
+        # A file-like object is all Django's parser reads from (read(size)).
+        parsed = super().parse(scanner, media_type, parser_context)  # type: ignore[arg-type]
         problems = [p for p in (part_problem(*part) for part in scanner.parts) if p]
         if problems:
             raise WorkerRequestError(

@@ -117,6 +117,8 @@ def wrap_crowd_source(request: HttpRequest, task_run_id: int) -> HttpResponse:
     parts = []
     for name in ("common.js", WRAP_SCRIPTS[run.provider_type]):
         found = finders.find(f"tasks_app/wrap_crowd_source/{name}")
+        if not isinstance(found, str):
+            raise Http404(f"the wrap script {name} is missing from this server")
         parts.append(Path(found).read_text(encoding="utf-8"))
     return HttpResponse("\n".join(parts), content_type="text/javascript; charset=utf-8")
 
@@ -125,8 +127,10 @@ def wrap_crowd_source(request: HttpRequest, task_run_id: int) -> HttpResponse:
 def task_bundle(request: HttpRequest, task_run_id: int) -> HttpResponse:
     """The run's script: its `task_source` bundle, or static_task.js for HTML tasks."""
     run = get_object_or_404(TaskRun, pk=task_run_id)
+    source: str | Path | None
     if run.blueprint_type == "static_task":
-        source = finders.find("tasks_app/static_task.js")
+        found = finders.find("tasks_app/static_task.js")
+        source = found if isinstance(found, str) else None
     else:
         source = _source_path(run, "task_source")
     if not source or not Path(source).is_file():

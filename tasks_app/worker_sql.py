@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from qualifications_app.models import GrantedQualification, Qualification
@@ -33,7 +33,7 @@ from tasks_app.models import (
 )
 
 
-def table(model: type) -> str:
+def table(model: type[models.Model]) -> str:
     return connection.ops.quote_name(model._meta.db_table)
 
 
@@ -43,7 +43,8 @@ def db_now() -> Any:
 
 
 def _assignment_data(raw: Any) -> Any:
-    return Assignment._meta.get_field("data").from_db_value(raw, None, connection)
+    field = Assignment._meta.get_field("data")
+    return field.from_db_value(raw, None, connection)  # type: ignore[arg-type,union-attr]
 
 
 @dataclass(frozen=True)
@@ -317,12 +318,13 @@ def _rules_sql(
     params: list[Any] = [run.pk, TaskRunStatus.RUNNING, run.pk, registration_id]
     for requirement in eligibility.requirements(run):
         name, comparator = requirement["qualification_name"], requirement["comparator"]
+        extra: list[Any]
         if requirement.get("automatic") or comparator == "DoesNotExist":
             term, extra = "NOT " + _holds(), []
         elif comparator == "Exists":
             term, extra = _holds(), []
         else:
-            value = requirement.get("value")
+            value: Any = requirement.get("value")
             if comparator in ("In", "NotIn"):
                 value = list(value)
             term, extra = _holds(f" AND g.value {_COMPARATOR_SQL[comparator]}"), [value]

@@ -150,12 +150,13 @@ class Command(BaseCommand):
 
     def do_revoke(self, options: dict) -> dict[str, Any]:
         refs = [parse_worker_ref(raw) for raw in options["workers"]]
-        unknown = [ref.label for ref in refs if find_worker(ref) is None]
+        found = {ref: find_worker(ref) for ref in refs}
+        unknown = [ref.label for ref, worker in found.items() if worker is None]
         if unknown:
             raise QualificationError(f"unknown workers: {', '.join(unknown)}")
         revoked = services.bulk_revoke(
             name=options["name"],
-            workers=[find_worker(ref) for ref in refs],
+            workers=[worker for worker in found.values() if worker is not None],
             reason=options["reason"],
         )
         return {
