@@ -17,6 +17,12 @@ from qualifications_app import services
 from qualifications_app.models import GrantedQualification, Qualification, WorkerReview
 from tasks_app.models import Worker
 
+# Granting and revoking write grants, so they take the grant model's permissions,
+# wherever in the admin they are offered (here and in the units' actions). Granting
+# again may change a value; `add` covers that, as granting is one operation.
+GRANT_PERMISSION = "qualifications_app.add_grantedqualification"
+REVOKE_PERMISSION = "qualifications_app.delete_grantedqualification"
+
 
 @admin.register(Qualification)
 class QualificationAdmin(admin.ModelAdmin):
@@ -81,7 +87,7 @@ class QualificationAdmin(admin.ModelAdmin):
         if not self.has_view_permission(request, qualification):
             raise PermissionDenied
         if request.method == "POST":
-            if not self.has_change_permission(request, qualification):
+            if not request.user.has_perm(REVOKE_PERMISSION):
                 raise PermissionDenied
             ids = [int(i) for i in request.POST.getlist("grant") if i.isdigit()]
             workers = Worker.objects.filter(
@@ -108,7 +114,15 @@ class QualificationAdmin(admin.ModelAdmin):
             grants = grants.filter(worker__worker_name__icontains=query)
         page = Paginator(grants, 100).get_page(request.GET.get("page"))
         context = self._context(request, qualification, f"Workers on {qualification}")
-        context.update({"page": page, "query": query, "total": grants.count()})
+        context.update(
+            {
+                "page": page,
+                "query": query,
+                "total": grants.count(),
+                "can_grant": request.user.has_perm(GRANT_PERMISSION),
+                "can_revoke": request.user.has_perm(REVOKE_PERMISSION),
+            }
+        )
         return TemplateResponse(
             request, "admin/qualifications_app/workers.html", context
         )
@@ -116,7 +130,8 @@ class QualificationAdmin(admin.ModelAdmin):
     def add_workers_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         """Paste ids or upload a CSV, preview what will happen, then confirm."""
         qualification = get_object_or_404(Qualification, pk=pk)
-        if not self.has_change_permission(request, qualification):
+        # The form too: it is the first step of a grant.
+        if not request.user.has_perm(GRANT_PERMISSION):
             raise PermissionDenied
         context = self._context(
             request, qualification, f"Add workers to {qualification}"

@@ -158,6 +158,61 @@ def revoke_qualification(
     return bool(deleted)
 
 
+def _first_unit_per_worker(units: Iterable[Unit]) -> list[Unit]:
+    """Each worker's first unit among `units`; units without a worker are left out."""
+    first: dict[int, Unit] = {}
+    for unit in units:
+        if unit.worker_id is not None:
+            first.setdefault(unit.worker_id, unit)
+    return list(first.values())
+
+
+@transaction.atomic
+def grant_to_unit_workers(
+    *,
+    units: Iterable[Unit],
+    name: str,
+    value: int = 1,
+    reason: str = "",
+    created_by: AbstractBaseUser | None = None,
+) -> int:
+    """Grant existing `name` to each worker of `units` once; how many. All or none."""
+    get_qualification(name)  # refuses an unknown name: a grant never creates one
+    firsts = _first_unit_per_worker(units)
+    for unit in firsts:
+        grant_qualification(
+            worker=unit.worker,
+            name=name,
+            value=value,
+            reason=reason,
+            unit=unit,
+            created_by=created_by,
+        )
+    return len(firsts)
+
+
+@transaction.atomic
+def revoke_from_unit_workers(
+    *,
+    units: Iterable[Unit],
+    name: str,
+    reason: str = "",
+    created_by: AbstractBaseUser | None = None,
+) -> int:
+    """Revoke `name` from each worker of `units` who holds it; how many. All or none."""
+    get_qualification(name)
+    return sum(
+        revoke_qualification(
+            worker=unit.worker,
+            name=name,
+            reason=reason,
+            unit=unit,
+            created_by=created_by,
+        )
+        for unit in _first_unit_per_worker(units)
+    )
+
+
 def _workers_for(refs: list[WorkerRef], *, create: bool) -> dict[WorkerRef, Worker]:
     """Workers by reference, creating missing ones when `create` (for imports)."""
     if create:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
@@ -14,6 +13,7 @@ from django.urls import path
 from django.utils.html import format_html
 
 from qualifications_app import services as qualification_services
+from qualifications_app.admin import GRANT_PERMISSION, REVOKE_PERMISSION
 from qualifications_app.models import Qualification
 from qualifications_app.services import QualificationError
 from tasks_app import eligibility, selectors
@@ -234,11 +234,25 @@ class UnitAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         return False
 
-    @admin.action(description="Grant a qualification to these units' workers")
+    # The actions write grants, not units: viewing units is not enough, the user
+    # needs the qualifications app's own permission (the one its pages check).
+    def has_grant_permission(self, request) -> bool:
+        return request.user.has_perm(GRANT_PERMISSION)
+
+    def has_revoke_permission(self, request) -> bool:
+        return request.user.has_perm(REVOKE_PERMISSION)
+
+    @admin.action(
+        permissions=["grant"],
+        description="Grant a qualification to these units' workers",
+    )
     def grant_qualification_action(self, request, queryset):
         return self._qualification_action(request, queryset, grant=True)
 
-    @admin.action(description="Revoke a qualification from these units' workers")
+    @admin.action(
+        permissions=["revoke"],
+        description="Revoke a qualification from these units' workers",
+    )
     def revoke_qualification_action(self, request, queryset):
         return self._qualification_action(request, queryset, grant=False)
 
@@ -255,14 +269,18 @@ class UnitAdmin(admin.ModelAdmin):
                 value = int(request.POST.get("value") or 1)
                 if not name:
                     raise QualificationError("choose a qualification")
-                changed = _apply_to_unit_workers(
-                    units,
-                    name=name,
-                    value=value,
-                    reason=reason,
-                    grant=grant,
-                    user=request.user,
-                )
+                if grant:
+                    changed = qualification_services.grant_to_unit_workers(
+                        units=units,
+                        name=name,
+                        value=value,
+                        reason=reason,
+                        created_by=request.user,
+                    )
+                else:
+                    changed = qualification_services.revoke_from_unit_workers(
+                        units=units, name=name, reason=reason, created_by=request.user
+                    )
             except (QualificationError, ValueError) as exc:
                 messages.error(request, f"Nothing changed: {exc}")
                 return None
@@ -283,36 +301,6 @@ class UnitAdmin(admin.ModelAdmin):
         return TemplateResponse(
             request, "admin/tasks_app/unit/qualification_action.html", context
         )
-
-
-def _apply_to_unit_workers(units, *, name, value, reason, grant, user) -> int:
-    """Grant or revoke `name` for the workers of `units`, all in one transaction."""
-    with transaction.atomic():
-        changed = 0
-        seen = set()
-        for unit in units:
-            if unit.worker_id in seen:
-                continue
-            seen.add(unit.worker_id)
-            if grant:
-                qualification_services.grant_qualification(
-                    worker=unit.worker,
-                    name=name,
-                    value=value,
-                    reason=reason,
-                    unit=unit,
-                    created_by=user,
-                )
-                changed += 1
-            else:
-                changed += qualification_services.revoke_qualification(
-                    worker=unit.worker,
-                    name=name,
-                    reason=reason,
-                    unit=unit,
-                    created_by=user,
-                )
-        return changed
 
 
 @admin.register(Worker)
