@@ -31,22 +31,19 @@ gunicorn is stopped before the next starts and at the end.
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 import secrets
-import signal
 import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-EXAMPLE = PROJECT_DIR / "examples" / "static_react_task" / "conf" / "local_testing.yaml"
+import harness
+
+EXAMPLE = harness.PROJECT_DIR / "examples/static_react_task/conf/local_testing.yaml"
 HOST = "tasks.example.org"
 PROXY_HEADERS = {"Host": HOST, "X-Forwarded-Proto": "https"}
 SETUPS = {
@@ -90,8 +87,8 @@ def parse_args() -> argparse.Namespace:
 
 def server_env(workdir: Path) -> dict:
     keep = ("PATH", "HOME", "LANG", "VIRTUAL_ENV", "PYTHONPATH", "TMPDIR")
-    env = {k: v for k, v in os.environ.items() if k in keep}
-    env.update(
+    return harness.project_env(
+        {k: v for k, v in os.environ.items() if k in keep},
         DEBUG="false",
         SECRET_KEY=secrets.token_urlsafe(50),
         ALLOWED_HOSTS=HOST,
@@ -100,88 +97,16 @@ def server_env(workdir: Path) -> dict:
         STATIC_ROOT=str(workdir / "static"),
         SECURE_PROXY_SSL_HEADER="HTTP_X_FORWARDED_PROTO,https",
     )
-    return env
-
-
-def manage(env: dict, *args: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=PROJECT_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode:
-        sys.exit(f"manage.py {' '.join(args)} failed:\n{result.stderr[-2000:]}")
-    return result.stdout
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def timed_get(port: int, path: str, timeout: float) -> float | None:
     """Seconds until a full 200 answer, or None when there was none in time."""
-    started = time.perf_counter()
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        conn.request("GET", path, headers=PROXY_HEADERS)
-        response = conn.getresponse()
-        response.read()
-        if response.status != 200:
-            raise RuntimeError(f"GET {path} answered {response.status}")
-        return time.perf_counter() - started
-    except (TimeoutError, ConnectionError):
+    answer = harness.request(port, "GET", path, headers=PROXY_HEADERS, timeout=timeout)
+    if answer.status == 0:
         return None
-    finally:
-        conn.close()
-
-
-def start_gunicorn(env: dict, flags: list[str], port: int, log: Path, path: str):
-    command = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "crowdsite.wsgi:application",
-        *flags,
-        "--bind",
-        f"127.0.0.1:{port}",
-    ]
-    with log.open("w") as out:
-        server = subprocess.Popen(
-            command,
-            cwd=PROJECT_DIR,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            sys.exit(f"gunicorn exited:\n{log.read_text()[-2000:]}")
-        try:
-            if timed_get(port, path, timeout=5) is not None:
-                return server
-        except OSError:
-            pass
-        time.sleep(0.2)
-    stop_gunicorn(server)
-    sys.exit(f"gunicorn did not answer in 60 s:\n{log.read_text()[-2000:]}")
-
-
-def stop_gunicorn(server: subprocess.Popen) -> None:
-    if server.poll() is not None:
-        return
-    server.send_signal(signal.SIGTERM)
-    try:
-        server.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(server.pid, signal.SIGKILL)  # its own session: only its workers
-        server.wait()
+    if answer.status != 200:
+        raise RuntimeError(f"GET {path} answered {answer.status}")
+    return answer.seconds
 
 
 def slow_client(port: int, run_id: int, index: int, stop: threading.Event) -> None:
@@ -211,35 +136,42 @@ def slow_client(port: int, run_id: int, index: int, stop: threading.Event) -> No
 
 def measure(args: argparse.Namespace, env: dict, run_id: int, name: str) -> dict:
     path = f"/task_config.json?task_run_id={run_id}"
-    port = free_port()
+    port = harness.free_port()
     log = Path(env["STATIC_ROOT"]).parent / f"gunicorn-{name}.log"
-    server = start_gunicorn(env, SETUPS[name], port, log, path)
     stop = threading.Event()
     clients: list[threading.Thread] = []
-    try:
-        for _ in range(8):  # every worker has served, and is warm
-            timed_get(port, path, timeout=args.deadline)
-        baseline = [
-            timed_get(port, path, timeout=args.deadline)
-            for _ in range(args.baseline_requests)
-        ]
-        clients = [
-            threading.Thread(target=slow_client, args=(port, run_id, n, stop))
-            for n in range(args.slow_clients)
-        ]
-        for client in clients:
-            client.start()
-        time.sleep(2.0)  # accepted by the server and being read
-        probes: list[float | None] = []
-        for _ in range(args.probes):
-            probes.append(timed_get(port, path, timeout=args.deadline))
-            if probes[-1] is None:
-                break
-    finally:
-        stop.set()
-        for client in clients:
-            client.join()
-        stop_gunicorn(server)
+    with harness.server(
+        "gunicorn",
+        env,
+        port,
+        log=log,
+        flags=SETUPS[name],
+        ready=lambda: timed_get(port, path, timeout=5) is not None,
+        wait=60,
+    ):
+        try:
+            for _ in range(8):  # every worker has served, and is warm
+                timed_get(port, path, timeout=args.deadline)
+            baseline = [
+                timed_get(port, path, timeout=args.deadline)
+                for _ in range(args.baseline_requests)
+            ]
+            clients = [
+                threading.Thread(target=slow_client, args=(port, run_id, n, stop))
+                for n in range(args.slow_clients)
+            ]
+            for client in clients:
+                client.start()
+            time.sleep(2.0)  # accepted by the server and being read
+            probes: list[float | None] = []
+            for _ in range(args.probes):
+                probes.append(timed_get(port, path, timeout=args.deadline))
+                if probes[-1] is None:
+                    break
+        finally:
+            stop.set()
+            for client in clients:
+                client.join()
     return {"baseline": baseline, "probes": probes}
 
 
@@ -270,10 +202,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="crowdsite-slow-") as tmp:
         workdir = Path(tmp)
         env = server_env(workdir)
-        manage(env, "migrate", "--verbosity", "0")
-        manage(env, "collectstatic", "--noinput", "--verbosity", "0")
-        launched = manage(env, "launch_run", "--config", str(EXAMPLE), "--json")
-        run_id = json.loads(launched)["task_run_id"]
+        harness.migrate(env)
+        harness.manage(env, "collectstatic", "--noinput", "--verbosity", "0")
+        run_id = harness.launch(env, EXAMPLE)["task_run_id"]
         print(
             f"{args.slow_clients} slow clients (a byte a second), probes "
             f"GET /task_config.json, deadline {args.deadline:.0f} s"
