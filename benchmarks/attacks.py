@@ -58,12 +58,11 @@ Exit status: 0 when every check holds, 1 when one doesn't (each is named).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
-import os
 import secrets
 import shutil
-import signal
 import socket
 import sqlite3
 import subprocess
@@ -72,40 +71,21 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode, urlparse
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+import harness
+
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/crowdsite_attacks"
-HOST = "127.0.0.1"
+HOST = harness.HOST
 
 # The server's defaults (docs/worker-protocol.md, "Limits and their settings").
 METADATA_LIMIT = 1_000_000
 ERROR_REPORTS_LIMIT = 50
 CHARSETS = ["rot13", "zlib", "base64", "bz2", "hex", "uu", "quopri"]
 LIVE_OR_DONE = ("none", "accepted", "in_task", "completed")
-
-CONFIG = """\
-#@package _global_
-defaults:
-  - /mephisto/blueprint: static_react_task
-  - /mephisto/architect: local
-  - /mephisto/provider: mock
-mephisto:
-  blueprint:
-    task_source: ${task_dir}/bundle.js
-    data_jsonl: ${task_dir}/rows.jsonl
-    units_per_assignment: 1
-%(extra)s  task:
-    task_name: %(name)s
-    task_title: Rate a sentence
-    task_description: Say whether a sentence reads well.
-    task_reward: 0.05
-    assignment_duration_in_seconds: 1800
-    maximum_units_per_worker: 0
-    allowed_concurrent: 0
-"""
 
 
 def parse_args() -> argparse.Namespace:
@@ -152,40 +132,7 @@ def parse_args() -> argparse.Namespace:
 # ---------------------------------------------------------------------------
 
 
-@dataclass
-class Answer:
-    status: int  # 0: no answer (the connection failed)
-    headers: dict[str, str] = field(default_factory=dict)
-    body: bytes = b""
-    seconds: float = 0.0
-    error: str = ""
-
-    def json(self):
-        try:
-            return json.loads(self.body)
-        except ValueError:
-            return None
-
-    @property
-    def is_json(self) -> bool:
-        return self.headers.get("content-type", "").startswith(
-            "application/json"
-        ) and isinstance(self.json(), dict)
-
-    @property
-    def proper_503(self) -> bool:
-        """A JSON 503 with Retry-After, as the protocol promises."""
-        return (
-            self.status == 503
-            and self.is_json
-            and "error" in self.json()
-            and self.headers.get("retry-after", "").isdigit()
-        )
-
-    def short(self) -> str:
-        return (
-            f"{self.status} {self.body[:200]!r}{' ' + self.error if self.error else ''}"
-        )
+Answer = harness.Answer
 
 
 class Client:
@@ -200,22 +147,7 @@ class Client:
         headers: dict[str, str] | None = None,
         timeout: float = 60,
     ) -> Answer:
-        began = time.perf_counter()
-        conn = http.client.HTTPConnection(HOST, self.port, timeout=timeout)
-        try:
-            conn.request(method, path, body, headers=headers or {})
-            response = conn.getresponse()
-            data = response.read()
-            return Answer(
-                response.status,
-                {k.lower(): v for k, v in response.getheaders()},
-                data,
-                time.perf_counter() - began,
-            )
-        except (OSError, http.client.HTTPException) as exc:
-            return Answer(0, seconds=time.perf_counter() - began, error=repr(exc))
-        finally:
-            conn.close()
+        return harness.request(self.port, method, path, body, headers, timeout)
 
     def post(self, path: str, payload, content_type: str = "application/json"):
         body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
@@ -250,13 +182,7 @@ class Client:
         try:
             response = http.client.HTTPResponse(sock)
             response.begin()
-            data = response.read()
-            return Answer(
-                response.status,
-                {k.lower(): v for k, v in response.getheaders()},
-                data,
-                time.perf_counter() - began,
-            )
+            return Answer.read(response, began)
         except (OSError, http.client.HTTPException) as exc:
             return Answer(0, seconds=time.perf_counter() - began, error=repr(exc))
         finally:
@@ -265,10 +191,7 @@ class Client:
 
     def agent(self, run_id: int, name: str) -> str:
         """A new agent id of a new worker (`name`) on `run_id`."""
-        answer = self.post(
-            f"/request_agent?task_run_id={run_id}",
-            {"provider_data": {"worker_name": name, "agent_registration_id": name}},
-        )
+        answer = self.post(*harness.request_agent(run_id, name))
         data = answer.json() or {}
         agent_id = (data.get("data") or {}).get("agent_id")
         if answer.status != 200 or not agent_id:
@@ -381,36 +304,19 @@ def compact_size(value) -> int:
 # ---------------------------------------------------------------------------
 
 
-def postgres_admin(url: str, statement: str) -> None:
-    import psycopg
-
-    admin = urlparse(url)._replace(path="/postgres", query="").geturl()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(statement)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
 class Site:
     """A server under attack: its environment, runs, process and logs."""
 
     def __init__(self, args: argparse.Namespace, tmp: Path) -> None:
         self.args = args
         self.tmp = tmp
-        self.port = free_port()
+        self.port = harness.free_port()
         self.media = tmp / "media"
         self.media.mkdir()
         self.stderr_path = tmp / "server.stderr"
         self.stdout_path = tmp / "server.stdout"
-        self.process: subprocess.Popen | None = None
         env = {
-            **os.environ,
             "DJANGO_SETTINGS_MODULE": "crowdsite.settings",
-            "CELERY_BROKER_URL": "",
             "SITE_URL": f"http://{HOST}:{self.port}",
             "MEDIA_ROOT": str(self.media),
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
@@ -418,9 +324,6 @@ class Site:
             "CROWDSITE_MAX_SUBMISSION_BYTES": "1000000",
             "CROWDSITE_MAX_AGENT_METADATA_BYTES": str(METADATA_LIMIT),
             "CROWDSITE_MAX_ERROR_REPORTS": str(ERROR_REPORTS_LIMIT),
-            "PYTHONPATH": os.pathsep.join(
-                [str(PROJECT_DIR), *filter(None, [os.environ.get("PYTHONPATH")])]
-            ),
         }
         if args.server == "gunicorn":
             self.database_url = args.database_url
@@ -436,118 +339,53 @@ class Site:
             self.database_url = f"sqlite:///{sqlite_path}"
             env.update(DATABASE_URL=self.database_url, DEBUG="true")
             self.db = Database(sqlite_path=sqlite_path)
-        self.env = env
+        self.env = harness.project_env(**env)
         self.client = Client(self.port)
 
     def manage(self, *argv: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "manage.py", *argv],
-            cwd=PROJECT_DIR,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=300,
+        return harness.manage(self.env, *argv, check=False, timeout=300)
+
+    def database(self) -> contextlib.AbstractContextManager:
+        """For gunicorn, its PostgreSQL database afresh, dropped at the end."""
+        if self.args.server != "gunicorn":
+            return contextlib.nullcontext()
+        name = urlparse(self.database_url).path.lstrip("/")
+        if "attacks" not in name:
+            sys.exit(
+                f"database {name!r}: its name must contain 'attacks' (it is dropped)"
+            )
+        return harness.postgres_database(self.database_url)
+
+    def task_folder(self, name: str, rows: Iterable[dict | str]) -> Path:
+        return harness.write_task(self.tmp / "tasks" / name, rows)
+
+    def launch(self, name: str, units: int, *extra: str) -> int:
+        folder = self.task_folder(name, harness.sentences(units))
+        overrides = harness.overrides(folder, name, *extra)
+        return harness.launch(self.env, harness.CONFIG, *overrides)["task_run_id"]
+
+    def launch_run(self, folder: Path, *extra: str) -> subprocess.CompletedProcess:
+        """`launch_run` on `folder` that may fail: its exit status and output."""
+        overrides = harness.overrides(folder, folder.name, *extra)
+        config = ["--config", str(harness.CONFIG), "--json"]
+        return self.manage("launch_run", *config, *overrides)
+
+    def serve(self) -> contextlib.AbstractContextManager:
+        """The server, answering on its port; stopped when the block ends."""
+        flags = []
+        if self.args.server == "gunicorn":
+            flags = ["--workers", str(self.args.workers), "--worker-class", "gthread"]
+            flags += ["--threads", str(self.args.threads), "--log-level", "warning"]
+            flags += ["--graceful-timeout", "10"]
+        return harness.server(
+            self.args.server,
+            self.env,
+            self.port,
+            log=self.stderr_path,
+            stdout=self.stdout_path,
+            flags=flags,
+            stop_wait=20,
         )
-
-    def prepare_database(self) -> None:
-        if self.args.server == "gunicorn":
-            parsed = urlparse(self.database_url)
-            name = parsed.path.lstrip("/")
-            if parsed.hostname not in ("127.0.0.1", "localhost"):
-                sys.exit("--database-url must be on 127.0.0.1 or localhost")
-            if "attacks" not in name or not name.replace("_", "").isalnum():
-                sys.exit(
-                    f"database {name!r}: its name must contain 'attacks' (it is "
-                    "dropped), in letters, digits and '_'"
-                )
-            postgres_admin(self.database_url, f'DROP DATABASE IF EXISTS "{name}"')
-            postgres_admin(self.database_url, f'CREATE DATABASE "{name}"')
-        done = self.manage("migrate", "--noinput")
-        if done.returncode:
-            sys.exit(f"migrate failed:\n{done.stdout}\n{done.stderr}")
-
-    def drop_database(self) -> None:
-        if self.args.server == "gunicorn":
-            name = urlparse(self.database_url).path.lstrip("/")
-            postgres_admin(
-                self.database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
-            )
-
-    def task_folder(self, name: str, rows: list[str], extra: str = "") -> Path:
-        folder = self.tmp / "tasks" / name
-        folder.mkdir(parents=True)
-        (folder / "bundle.js").write_text("// task bundle\n")
-        (folder / "rows.jsonl").write_text("".join(row + "\n" for row in rows))
-        (folder / "run.yaml").write_text(CONFIG % {"name": name, "extra": extra})
-        return folder
-
-    def launch(self, name: str, units: int, extra: str = "") -> int:
-        rows = [json.dumps({"text": f"Sentence {i} reads well."}) for i in range(units)]
-        folder = self.task_folder(name, rows, extra)
-        done = self.manage("launch_run", "--config", str(folder / "run.yaml"), "--json")
-        if done.returncode:
-            sys.exit(f"launch of {name} failed:\n{done.stdout}\n{done.stderr}")
-        return json.loads(done.stdout.strip().splitlines()[-1])["task_run_id"]
-
-    def start(self) -> None:
-        if self.args.server == "gunicorn":
-            command = [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "crowdsite.wsgi:application",
-                "--bind",
-                f"{HOST}:{self.port}",
-                "--workers",
-                str(self.args.workers),
-                "--worker-class",
-                "gthread",
-                "--threads",
-                str(self.args.threads),
-                "--log-level",
-                "warning",
-                "--graceful-timeout",
-                "10",
-            ]
-        else:
-            command = [
-                sys.executable,
-                "manage.py",
-                "runserver",
-                "--noreload",
-                f"{HOST}:{self.port}",
-            ]
-        with self.stdout_path.open("w") as out, self.stderr_path.open("w") as err:
-            self.process = subprocess.Popen(
-                command,
-                cwd=PROJECT_DIR,
-                env=self.env,
-                stdout=out,
-                stderr=err,
-                start_new_session=True,
-            )
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            if self.process.poll() is not None:
-                sys.exit(f"the server exited:\n{self.stderr_path.read_text()[-3000:]}")
-            if self.client.request("GET", "/task_config.json", timeout=2).status:
-                return
-            time.sleep(0.2)
-        self.stop()
-        sys.exit(f"the server did not answer in 30 s:\n{self.log_tail()}")
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)  # its own session only
-            self.process.wait()
-
-    def log_tail(self, chars: int = 3000) -> str:
-        return self.stderr_path.read_text(errors="replace")[-chars:]
 
     def stderr_size(self) -> int:
         return self.stderr_path.stat().st_size
@@ -870,12 +708,8 @@ class Attacks:
         rows = [json.dumps({"text": "a sentence"})]
         folder = self.site.task_folder("attacks-outside", rows)
         before = self.db.counts()
-        done = self.site.manage(
-            "launch_run",
-            "--config",
-            str(folder / "run.yaml"),
-            "--json",
-            "mephisto.blueprint.task_source=/etc/passwd",
+        done = self.site.launch_run(
+            folder, "mephisto.blueprint.task_source=/etc/passwd"
         )
         after = self.db.counts()
         message = from_key(done.stderr + done.stdout, "mephisto.blueprint.task_source")
@@ -944,9 +778,7 @@ class Attacks:
             slug = "nul" if label == "NUL" else "surrogate"
             folder = self.site.task_folder(f"attacks-rows-{slug}", rows)
             before = self.db.counts()
-            done = self.site.manage(
-                "launch_run", "--config", str(folder / "run.yaml"), "--json"
-            )
+            done = self.site.launch_run(folder)
             after = self.db.counts()
             data = str(folder / "rows.jsonl")
             message = from_key(done.stderr, "mephisto.blueprint.data_jsonl", 250)
@@ -1003,15 +835,7 @@ class Attacks:
             while not stop.is_set():
                 n += 1
                 name = f"load-{index}-{n}"
-                answer = call(
-                    f"/request_agent?task_run_id={run}",
-                    {
-                        "provider_data": {
-                            "worker_name": name,
-                            "agent_registration_id": name,
-                        }
-                    },
-                )
+                answer = call(*harness.request_agent(run, name))
                 data = (answer.json() or {}).get("data") or {}
                 if answer.status != 200:
                     continue
@@ -1019,10 +843,7 @@ class Attacks:
                     with lock:
                         refusals.append(str(data.get("failure_reason")))
                     continue
-                answer = call(
-                    f"/submit_task?task_run_id={run}",
-                    {"USED_AGENT_ID": data["agent_id"], "final_data": {"n": name}},
-                )
+                answer = call(*harness.submit_task(run, data["agent_id"], {"n": name}))
                 if answer.status == 200:
                     with lock:
                         acknowledged.append(data["agent_id"])
@@ -1163,13 +984,7 @@ class Attacks:
                     conn.request(
                         "POST", path, body, {"Content-Type": "application/json"}
                     )
-                    response = conn.getresponse()
-                    result[kind] = Answer(
-                        response.status,
-                        {k.lower(): v for k, v in response.getheaders()},
-                        response.read(),
-                        time.perf_counter() - began,
-                    )
+                    result[kind] = Answer.read(conn.getresponse(), began)
                 except (OSError, http.client.HTTPException) as exc:
                     result[kind] = Answer(0, error=repr(exc))
                 finally:
@@ -1291,27 +1106,30 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="crowdsite-attacks-"))
     site = Site(args, tmp)
     outcomes: list[Outcome] = []
+    stack = contextlib.ExitStack()
     try:
         print(
             f"server: {args.server} on {HOST}:{site.port}; database {site.database_url}"
         )
-        site.prepare_database()
+        stack.enter_context(site.database())
+        harness.migrate(site.env)
         tag = secrets.token_hex(3)
+        onboarding = f"attacks-onboarding-{tag}"
         runs = {
             "plain": site.launch("attacks-plain", 300),
             "onboarding": site.launch(
                 "attacks-onboarding",
                 5,
-                f"    onboarding_qualification: attacks-onboarding-{tag}\n",
+                f"mephisto.blueprint.onboarding_qualification={onboarding}",
             ),
             "uploads": site.launch(
-                "attacks-uploads", 20, "    uploads:\n      enabled: true\n"
+                "attacks-uploads", 20, "mephisto.blueprint.uploads.enabled=true"
             ),
         }
         if args.server == "gunicorn":
             runs["load"] = site.launch("attacks-load", 5000)
         print(f"runs launched: {runs}  ({time.time() - started:.0f} s)")
-        site.start()
+        stack.enter_context(site.serve())
         if args.server == "gunicorn":
             print(
                 f"gunicorn: {args.workers} workers, gthread x {args.threads} threads, "
@@ -1353,14 +1171,13 @@ def main() -> int:
                 print(f"      FAILED: {failure}")
             outcomes.append(outcome)
     finally:
-        site.stop()
+        stack.close()  # the server stops, then its database is dropped
         log = site.stderr_path.read_text(errors="replace") if tmp.exists() else ""
         tracebacks = log.count("Traceback (most recent call last)")
         if tracebacks:
             first = log.index("Traceback (most recent call last)")
             print(f"\nserver stderr holds {tracebacks} tracebacks; the first:")
             print(log[max(0, first - 300) : first + 3000])
-        site.drop_database()
         if args.keep_temp:
             print(f"\nkept {tmp}")
         else:

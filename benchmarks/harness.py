@@ -257,6 +257,16 @@ class Answer:
             "application/json"
         ) and isinstance(self.json(), dict)
 
+    @property
+    def proper_503(self) -> bool:
+        """A JSON 503 with Retry-After, as the protocol promises."""
+        return (
+            self.status == 503
+            and self.is_json
+            and "error" in self.json()
+            and self.headers.get("retry-after", "").isdigit()
+        )
+
     def short(self) -> str:
         error = " " + self.error if self.error else ""
         return f"{self.status} {self.body[:200]!r}{error}"
