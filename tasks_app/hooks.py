@@ -19,6 +19,10 @@ import importlib.util
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tasks_app.models import TaskRun
 
 HOOK_NAMES = (
     "build_shared_state",
@@ -77,3 +81,17 @@ def resolved_hooks_ref(ref: str, task_dir: Path) -> str:
     if ref.endswith(".py") or "/" in ref:
         return str((task_dir / ref).resolve())
     return ref
+
+
+def run_hooks(run: TaskRun) -> dict[str, Any]:
+    """The run's hook functions by name (empty when the run has no hooks)."""
+    config = run.resolved_config or {}
+    ref = config.get("mephisto", {}).get("blueprint", {}).get("hooks")
+    if not ref:
+        return {}
+    module = load_hooks(ref, task_dir=config.get("task_dir"))
+    return {
+        name: getattr(module, name)
+        for name in HOOK_NAMES
+        if callable(getattr(module, name, None))
+    }

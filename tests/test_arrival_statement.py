@@ -250,7 +250,7 @@ def test_a_unit_freed_behind_the_claim_position_is_handed_out_when_none_is_ahead
 
 def test_a_sweep_makes_the_next_claim_look_from_the_first_unit(postgres, monkeypatch):
     run, units = returned_first_of_three()
-    monkeypatch.setattr(services, "SWEEP_INTERVAL_SECONDS", 0.0)
+    monkeypatch.setattr("tasks_app.services.arrival.SWEEP_INTERVAL_SECONDS", 0.0)
 
     assert register(run, "w3").unit_id == units[0].pk
 

@@ -1,0 +1,66 @@
+"""Every write to tasks, runs, assignments, units and agents, by workflow.
+
+`launch` writes a run and launches its units, `arrival` gives an arriving
+worker an agent, `work` takes what the worker sends. Callers use the names
+re-exported here (`services.launch_run`), whichever module holds them.
+"""
+
+from tasks_app.exceptions import WorkerRequestError
+from tasks_app.hooks import run_hooks
+from tasks_app.services.arrival import (
+    AgentDetails,
+    claim_unit,
+    forget_sweeps,
+    new_agent_id,
+    register_agent,
+    submit_onboarding,
+)
+from tasks_app.services.launch import (
+    LaunchPlan,
+    automatic_qualification_names,
+    launch_run,
+    mark_run_running,
+    mark_units_launched,
+    plan_launch,
+    requester_name_for,
+    stored_config_text,
+)
+from tasks_app.services.work import (
+    expire_agent,
+    expire_overdue_agents,
+    find_agent,
+    log_agent_error,
+    return_agent,
+    return_unit,
+    submit_metadata,
+    submit_unit,
+)
+from tasks_app.uploads import SavedFile
+
+__all__ = [
+    "AgentDetails",
+    "LaunchPlan",
+    "SavedFile",
+    "WorkerRequestError",
+    "automatic_qualification_names",
+    "claim_unit",
+    "expire_agent",
+    "expire_overdue_agents",
+    "find_agent",
+    "forget_sweeps",
+    "launch_run",
+    "log_agent_error",
+    "mark_run_running",
+    "mark_units_launched",
+    "new_agent_id",
+    "plan_launch",
+    "register_agent",
+    "requester_name_for",
+    "return_agent",
+    "return_unit",
+    "run_hooks",
+    "stored_config_text",
+    "submit_metadata",
+    "submit_onboarding",
+    "submit_unit",
+]

@@ -1,0 +1,226 @@
+"""Launching a run: check and price a config, write the run and units, launch them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+import yaml
+from django.db import transaction
+from django.utils import timezone
+
+from providers.registry import get_provider_class
+from qualifications_app import selectors as qualification_selectors
+from qualifications_app import services as qualification_services
+from tasks_app.models import (
+    Assignment,
+    Requester,
+    Task,
+    TaskRun,
+    TaskRunStatus,
+    Unit,
+    UnitStatus,
+)
+from tasks_app.run_config import RunConfig
+
+CENT = Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class LaunchPlan:
+    """What a launch would create and cost; `--dry-run` prints it."""
+
+    task_name: str
+    task_exists: bool
+    blueprint_type: str
+    architect_type: str
+    provider_type: str
+    requester_name: str
+    assignments: int
+    units: int
+    reward: Decimal
+    provider_fee: Decimal
+    estimated_cost: Decimal
+    qualifications: list[dict[str, Any]]
+    created_qualifications: list[str]
+    config_hash: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "task_name": self.task_name,
+            "task_exists": self.task_exists,
+            "blueprint": self.blueprint_type,
+            "architect": self.architect_type,
+            "provider": self.provider_type,
+            "requester": self.requester_name,
+            "assignments": self.assignments,
+            "units": self.units,
+            "reward_per_unit": str(self.reward),
+            "provider_fee": str(self.provider_fee),
+            "estimated_cost": str(self.estimated_cost),
+            "qualifications": self.qualifications,
+            "creates_qualifications": self.created_qualifications,
+            "config_hash": self.config_hash,
+        }
+
+
+def plan_launch(*, config: RunConfig) -> LaunchPlan:
+    """Check `config` against the database and price it. Writes nothing."""
+    provider_class = get_provider_class(config.provider_type)
+    automatic = automatic_qualification_names(config)
+    qualification_selectors.check_requirements_exist(
+        requirements=config.qualifications, also_known=automatic
+    )
+    reward = Decimal(str(config.task["task_reward"])).quantize(CENT, ROUND_HALF_UP)
+    units = config.unit_count
+    subtotal = reward * units
+    fee = (subtotal * provider_class.fee_rate).quantize(CENT, ROUND_HALF_UP)
+    return LaunchPlan(
+        task_name=config.task["task_name"],
+        task_exists=Task.objects.filter(task_name=config.task["task_name"]).exists(),
+        blueprint_type=config.blueprint_type,
+        architect_type=config.architect_type,
+        provider_type=config.provider_type,
+        requester_name=requester_name_for(config),
+        assignments=len(config.rows),
+        units=units,
+        reward=reward,
+        provider_fee=fee,
+        estimated_cost=subtotal + fee,
+        qualifications=config.qualifications,
+        created_qualifications=qualification_selectors.missing_qualification_names(
+            names=automatic
+        ),
+        config_hash=config.config_hash,
+    )
+
+
+def requester_name_for(config: RunConfig) -> str:
+    name = config.provider.get("requester_name")
+    return str(name) if name else f"{config.provider_type.upper()}_REQUESTER"
+
+
+def automatic_qualification_names(config: RunConfig) -> list[str]:
+    """Qualifications the platform manages for this run (onboarding, block)."""
+    names = []
+    onboarding = config.blueprint.get("onboarding_qualification")
+    if onboarding:
+        names += [onboarding, f"{onboarding}-failed"]
+    block = config.blueprint.get("block_qualification")
+    if block:
+        names.append(block)
+    return names
+
+
+@transaction.atomic
+def launch_run(*, config: RunConfig) -> TaskRun:
+    """Create the Task (by name), the TaskRun and all its units; enqueue the launch.
+
+    Everything is written in one transaction with bulk inserts; the provider is
+    only called after commit, from a Celery task.
+    """
+    plan = plan_launch(config=config)
+    provider_class = get_provider_class(config.provider_type)
+    provider_class.check_can_launch(config=config)
+    qualification_services.ensure_qualifications(
+        names=automatic_qualification_names(config)
+    )
+    requester, _ = Requester.objects.get_or_create(
+        name=plan.requester_name, provider_type=config.provider_type
+    )
+    task, _ = Task.objects.get_or_create(
+        task_name=plan.task_name, defaults={"task_type": config.blueprint_type}
+    )
+    spec = config.task
+    run = TaskRun.objects.create(
+        task=task,
+        requester=requester,
+        blueprint_type=config.blueprint_type,
+        architect_type=config.architect_type,
+        provider_type=config.provider_type,
+        config_path=str(config.path or ""),
+        config_yaml=config.source_yaml,
+        config_overrides=list(config.overrides),
+        resolved_config=config.resolved,
+        config_hash=plan.config_hash,
+        qualifications=config.qualifications,
+        shared_state=config.shared_state,
+        task_title=spec["task_title"],
+        task_description=spec["task_description"],
+        task_reward=plan.reward,
+        task_tags=_tags(spec.get("task_tags")),
+        assignment_duration_in_seconds=spec["assignment_duration_in_seconds"],
+        allowed_concurrent=spec["allowed_concurrent"],
+        maximum_units_per_worker=spec["maximum_units_per_worker"],
+        max_num_concurrent_units=spec["max_num_concurrent_units"],
+        no_submission_patience=spec["no_submission_patience"],
+    )
+    assignments = Assignment.objects.bulk_create(
+        [
+            Assignment(run=run, row_index=index, data=row)
+            for index, row in enumerate(config.rows)
+        ],
+        batch_size=BULK_BATCH_SIZE,
+    )
+    Unit.objects.bulk_create(
+        [
+            Unit(
+                assignment=assignment,
+                run=run,
+                unit_index=unit_index,
+                pay_amount=plan.reward,
+            )
+            for assignment in assignments
+            for unit_index in range(config.units_per_assignment)
+        ],
+        batch_size=BULK_BATCH_SIZE,
+    )
+    from providers.services import enqueue_on_commit
+
+    # Through the outbox: if the broker is lost before commit, the run stays
+    # `launching` with its launch recorded, and beat sends it later.
+    enqueue_on_commit(task="providers.tasks.launch_units", kwargs={"run_id": run.pk})
+    return run
+
+
+# Large enough that a 10,000-unit launch is a handful of INSERTs, small enough to
+# stay under PostgreSQL's 65,535 bind parameters per statement.
+BULK_BATCH_SIZE = 5000
+
+
+def _tags(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return ",".join(str(tag) for tag in value)
+    return str(value or "")
+
+
+@transaction.atomic
+def mark_run_running(*, run_id: int) -> bool:
+    """Move a run from launching to running; False if it was not launching."""
+    return bool(
+        TaskRun.objects.filter(pk=run_id, status=TaskRunStatus.LAUNCHING).update(
+            status=TaskRunStatus.RUNNING, launched_at=timezone.now()
+        )
+    )
+
+
+@transaction.atomic
+def mark_units_launched(
+    *, unit_ids: list[int], provider_unit_ids: dict[int, str] | None = None
+) -> int:
+    """Move created units to launched; returns how many moved. Safe to run twice."""
+    if provider_unit_ids:
+        # Each HIT id differs, so these are per-row updates; the mock has none.
+        for unit_id, provider_id in provider_unit_ids.items():
+            Unit.objects.filter(pk=unit_id, status=UnitStatus.CREATED).update(
+                provider_unit_id=provider_id
+            )
+    return Unit.objects.filter(pk__in=unit_ids, status=UnitStatus.CREATED).update(
+        status=UnitStatus.LAUNCHED, updated_at=timezone.now()
+    )
+
+
+def stored_config_text(run: TaskRun) -> str:
+    """The resolved config as YAML, for people reading a past run."""
+    return yaml.safe_dump(run.resolved_config, sort_keys=False, allow_unicode=True)

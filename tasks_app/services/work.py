@@ -1,0 +1,255 @@
+"""A worker at work: submission, metadata, error reports, returning, timing out."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from tasks_app import selectors, worker_sql
+from tasks_app.db import as_health_check
+from tasks_app.exceptions import WorkerRequestError
+from tasks_app.hooks import run_hooks
+from tasks_app.models import (
+    AGENT_LIVE_STATUSES,
+    Agent,
+    AgentStatus,
+    OnboardingAgent,
+    Unit,
+    UnitStatus,
+)
+from tasks_app.uploads import SavedFile
+
+logger = logging.getLogger(__name__)
+
+
+def find_agent(*, agent_id: str) -> Agent:
+    """The agent whose capability `agent_id` is, or a 404 error."""
+    agent = Agent.objects.filter(public_id=agent_id).first()
+    if agent is None:
+        raise WorkerRequestError("unknown agent id", status=404)
+    return agent
+
+
+REVIEWED_AGENT_STATUSES = (
+    AgentStatus.APPROVED,
+    AgentStatus.REJECTED,
+    AgentStatus.SOFT_REJECTED,
+)
+
+
+def submit_unit(
+    *, agent_id: str, final_data: Any, files: list[SavedFile] | None = None
+) -> bool:
+    """Store a worker's submission; False if the agent had already submitted.
+
+    The first submission is kept; a second is answered without changing data. A
+    submission after the agent's deadline is kept and flagged `is_late`.
+    """
+    submission = final_data
+    if files:
+        submission = {"final_data": final_data, "files": [f.as_dict() for f in files]}
+    # Safe to repeat: a retry of a submission that committed stores nothing.
+    stored = as_health_check(
+        lambda: worker_sql.submit_live_agent(agent_id=agent_id, submission=submission)
+    )
+    if stored is None:
+        # Not a live, unsubmitted agent: unknown, reviewed, a repeat, or timed
+        # out. Decide under the agent's row lock.
+        with transaction.atomic():
+            stored = _submit_other_agent(agent_id=agent_id, submission=submission)
+    if stored is None:
+        return False
+    run_id, unit_id = stored
+    transaction.on_commit(lambda: _after_submit(run_id, unit_id))
+    return True
+
+
+def _submit_other_agent(*, agent_id: str, submission: Any) -> tuple[int, int] | None:
+    agent = Agent.objects.select_for_update().filter(public_id=agent_id).first()
+    if agent is None:
+        raise WorkerRequestError("unknown agent id", status=404)
+    if agent.status in REVIEWED_AGENT_STATUSES:
+        raise WorkerRequestError(
+            "this unit was already reviewed; the submission was not changed",
+            status=409,
+        )
+    if agent.submitted_at is not None:
+        return None
+    # Timed out, returned or expired: kept, flagged, and completed if the unit
+    # is still free.
+    agent.submission = submission
+    agent.submitted_at = timezone.now()
+    agent.is_late = True
+    if _reclaim_for_late_submission(agent):
+        agent.status = AgentStatus.COMPLETED
+    agent.save(update_fields=["submission", "submitted_at", "status", "is_late"])
+    return agent.run_id, agent.unit_id
+
+
+def _reclaim_for_late_submission(agent: Agent) -> bool:
+    """Give a late submitter their unit back if nobody else has taken it."""
+    try:
+        with transaction.atomic():
+            return bool(
+                Unit.objects.filter(
+                    pk=agent.unit_id, status=UnitStatus.LAUNCHED
+                ).update(
+                    status=UnitStatus.COMPLETED,
+                    worker=agent.worker_id,
+                    updated_at=timezone.now(),
+                )
+            )
+    except IntegrityError:
+        # The worker holds another unit of the same assignment: keep it as late.
+        return False
+
+
+def _after_submit(run_id: int, unit_id: int) -> None:
+    run = selectors.launched_run(run_id)
+    hook = run_hooks(run).get("on_unit_submitted") if run is not None else None
+    if hook is None:
+        return
+    try:
+        hook(Unit.objects.select_related("assignment").get(pk=unit_id))
+    except Exception:
+        # The submission is stored; a failing hook must not turn it into an error.
+        logger.exception("on_unit_submitted hook failed for unit %s", unit_id)
+
+
+@transaction.atomic
+def submit_metadata(*, agent_id: str, metadata: Any) -> None:
+    """Merge the page's metadata into the agent's. Allowed before and after submit.
+
+    Refused whole (nothing changes) when the agent's stored metadata would pass
+    CROWDSITE_MAX_AGENT_METADATA_BYTES.
+    """
+    agent = Agent.objects.select_for_update().filter(public_id=agent_id).first()
+    if agent is None:
+        raise WorkerRequestError("unknown agent id", status=404)
+    merged = dict(agent.metadata or {})
+    if isinstance(metadata, dict):
+        merged.update(metadata)
+    else:
+        merged["value"] = metadata
+    _check_metadata_size(merged, what="this metadata")
+    agent.metadata = merged
+    agent.save(update_fields=["metadata"])
+
+
+@transaction.atomic
+def log_agent_error(*, agent_id: str, error_data: Any) -> None:
+    """Keep an error the task page reported, with the agent or onboarding agent.
+
+    At most CROWDSITE_MAX_ERROR_REPORTS per agent, within the agent's metadata
+    limit; past either the report is refused with a 413, never kept in part.
+    """
+    holder: Agent | OnboardingAgent | None
+    if agent_id.startswith("onboarding"):
+        holder = (
+            OnboardingAgent.objects.select_for_update()
+            .filter(public_id=agent_id)
+            .first()
+        )
+    else:
+        holder = Agent.objects.select_for_update().filter(public_id=agent_id).first()
+    if holder is None:
+        raise WorkerRequestError("unknown agent id", status=404)
+    metadata = dict(holder.metadata or {})
+    errors = list(metadata.get("errors", []))
+    limit = settings.CROWDSITE_MAX_ERROR_REPORTS
+    if len(errors) >= limit:
+        raise WorkerRequestError(
+            f"this agent has sent {len(errors)} error reports, the most that are "
+            "kept; this one was not stored",
+            status=413,
+        )
+    errors.append({"at": timezone.now().isoformat(), "error_data": error_data})
+    metadata["errors"] = errors
+    _check_metadata_size(metadata, what="this error report")
+    holder.metadata = metadata
+    holder.save(update_fields=["metadata"])
+    if isinstance(holder, OnboardingAgent):
+        # Kept with the onboarding agent; the server log gets a bounded line.
+        logger.warning("onboarding agent %s reported: %.500r", holder.pk, error_data)
+
+
+def _check_metadata_size(metadata: dict[str, Any], *, what: str) -> None:
+    size = len(json.dumps(metadata, separators=(",", ":"), ensure_ascii=False).encode())
+    limit = settings.CROWDSITE_MAX_AGENT_METADATA_BYTES
+    if size > limit:
+        raise WorkerRequestError(
+            f"with {what} the agent's metadata and error reports would take "
+            f"{size} bytes; the limit is {limit} bytes, so nothing was changed",
+            status=413,
+        )
+
+
+def _release_agent(*, agent_id: int, status: AgentStatus, only_overdue: bool) -> bool:
+    agents = Agent.objects.filter(pk=agent_id, status__in=AGENT_LIVE_STATUSES)
+    if only_overdue:
+        agents = agents.overdue(timezone.now())
+    changed = agents.update(status=status)
+    if changed:
+        Unit.objects.filter(agents=agent_id, status=UnitStatus.ASSIGNED).update(
+            status=UnitStatus.LAUNCHED, worker=None, updated_at=timezone.now()
+        )
+    return bool(changed)
+
+
+@transaction.atomic
+def expire_agent(*, agent_id: int) -> bool:
+    """Time out an overdue agent and free its unit; False if it was not overdue."""
+    return _release_agent(
+        agent_id=agent_id, status=AgentStatus.TIMEOUT, only_overdue=True
+    )
+
+
+@transaction.atomic
+def return_agent(*, agent_id: int) -> bool:
+    """The worker gave the unit back: free it at once. False if already finished."""
+    return _release_agent(
+        agent_id=agent_id, status=AgentStatus.RETURNED, only_overdue=False
+    )
+
+
+@transaction.atomic
+def return_unit(*, agent_id: str) -> bool:
+    """The worker gives their unit back from the page; False if already returned.
+
+    The unit goes to the next worker at once. Returning twice is harmless; a
+    submitted unit, or one whose time ran out, can't be returned (409).
+    """
+    # The agent's row lock orders a return against a submission of the same
+    # agent: whichever comes second sees what the first did and says so.
+    agent = Agent.objects.select_for_update().filter(public_id=agent_id).first()
+    if agent is None:
+        raise WorkerRequestError("unknown agent id", status=404)
+    if agent.submitted_at is not None:
+        raise WorkerRequestError(
+            "this unit was already submitted; it can't be returned", status=409
+        )
+    if agent.status == AgentStatus.RETURNED:
+        return False
+    if agent.status not in AGENT_LIVE_STATUSES:
+        raise WorkerRequestError(
+            f"this unit is no longer yours (the agent is {agent.status}); "
+            "nothing to return",
+            status=409,
+        )
+    return _release_agent(
+        agent_id=agent.pk, status=AgentStatus.RETURNED, only_overdue=False
+    )
+
+
+def expire_overdue_agents(*, run_id: int | None = None, limit: int = 1000) -> int:
+    """Free the units of timed-out agents. Safe to run twice or concurrently."""
+    overdue = Agent.objects.overdue(timezone.now())
+    if run_id is not None:
+        overdue = overdue.filter(run_id=run_id)
+    ids = list(overdue.values_list("pk", flat=True)[:limit])
+    return sum(expire_agent(agent_id=pk) for pk in ids)
