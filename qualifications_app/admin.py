@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count
@@ -16,6 +17,12 @@ from crowdsite import csv_safety
 from qualifications_app import services
 from qualifications_app.models import GrantedQualification, Qualification, WorkerReview
 from tasks_app.models import Worker
+
+
+def acting_user(request: HttpRequest) -> User | None:
+    """The logged-in requester behind an admin request, for the audit rows."""
+    return request.user if isinstance(request.user, User) else None
+
 
 # Granting and revoking write grants, so they take the grant model's permissions,
 # wherever in the admin they are offered (here and in the units' actions). Granting
@@ -35,7 +42,7 @@ class QualificationAdmin(admin.ModelAdmin):
 
     @admin.display(description="workers", ordering="_workers")
     def worker_count(self, obj: Qualification) -> int:
-        return obj._workers
+        return obj._workers  # type: ignore[attr-defined]  # annotated above
 
     @admin.display(description="curate")
     def workers_link(self, obj: Qualification) -> str:
@@ -98,7 +105,7 @@ class QualificationAdmin(admin.ModelAdmin):
                 name=qualification.name,
                 workers=workers,
                 reason=request.POST.get("reason", "").strip() or "revoked in the admin",
-                created_by=request.user,
+                created_by=acting_user(request),
             )
             messages.success(
                 request, f"Revoked '{qualification.name}' from {revoked} worker(s)."
@@ -193,7 +200,7 @@ class QualificationAdmin(admin.ModelAdmin):
             refs=parsed.refs,
             value=value,
             reason=request.POST.get("reason", "").strip() or "added in the admin",
-            created_by=request.user,
+            created_by=acting_user(request),
         )
         messages.success(
             request,

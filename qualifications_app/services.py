@@ -26,7 +26,7 @@ from tasks_app.models import Worker
 from tasks_app.selectors import WorkerRef, parse_worker_ref
 
 if TYPE_CHECKING:
-    from django.contrib.auth.base_user import AbstractBaseUser
+    from django.contrib.auth.models import User
 
     from tasks_app.models import Unit
 
@@ -82,7 +82,7 @@ def _audit(
     value: int | None = None,
     reason: str = "",
     unit: Unit | None = None,
-    created_by: AbstractBaseUser | None = None,
+    created_by: User | None = None,
 ) -> WorkerReview:
     return WorkerReview(
         worker=worker,
@@ -103,7 +103,7 @@ def grant_qualification(
     value: int = 1,
     reason: str = "",
     unit: Unit | None = None,
-    created_by: AbstractBaseUser | None = None,
+    created_by: User | None = None,
 ) -> GrantedQualification:
     """Give `worker` qualification `name` with `value` (creating it), with an audit row.
 
@@ -137,7 +137,7 @@ def revoke_qualification(
     name: str,
     reason: str = "",
     unit: Unit | None = None,
-    created_by: AbstractBaseUser | None = None,
+    created_by: User | None = None,
 ) -> bool:
     """Take `name` away from `worker`; False if they didn't hold it."""
     qualification = get_qualification(name)
@@ -158,12 +158,12 @@ def revoke_qualification(
     return bool(deleted)
 
 
-def _first_unit_per_worker(units: Iterable[Unit]) -> list[Unit]:
-    """Each worker's first unit among `units`; units without a worker are left out."""
-    first: dict[int, Unit] = {}
+def _first_unit_per_worker(units: Iterable[Unit]) -> list[tuple[Worker, Unit]]:
+    """Each worker with their first unit among `units` (units without one left out)."""
+    first: dict[int, tuple[Worker, Unit]] = {}
     for unit in units:
-        if unit.worker_id is not None:
-            first.setdefault(unit.worker_id, unit)
+        if unit.worker is not None:
+            first.setdefault(unit.worker.pk, (unit.worker, unit))
     return list(first.values())
 
 
@@ -174,14 +174,14 @@ def grant_to_unit_workers(
     name: str,
     value: int = 1,
     reason: str = "",
-    created_by: AbstractBaseUser | None = None,
+    created_by: User | None = None,
 ) -> int:
     """Grant existing `name` to each worker of `units` once; how many. All or none."""
     get_qualification(name)  # refuses an unknown name: a grant never creates one
     firsts = _first_unit_per_worker(units)
-    for unit in firsts:
+    for worker, unit in firsts:
         grant_qualification(
-            worker=unit.worker,
+            worker=worker,
             name=name,
             value=value,
             reason=reason,
@@ -197,19 +197,19 @@ def revoke_from_unit_workers(
     units: Iterable[Unit],
     name: str,
     reason: str = "",
-    created_by: AbstractBaseUser | None = None,
+    created_by: User | None = None,
 ) -> int:
     """Revoke `name` from each worker of `units` who holds it; how many. All or none."""
     get_qualification(name)
     return sum(
         revoke_qualification(
-            worker=unit.worker,
+            worker=worker,
             name=name,
             reason=reason,
             unit=unit,
             created_by=created_by,
         )
-        for unit in _first_unit_per_worker(units)
+        for worker, unit in _first_unit_per_worker(units)
     )
 
 
@@ -245,7 +245,7 @@ def bulk_grant(
     refs: list[WorkerRef],
     value: int = 1,
     reason: str = "",
-    created_by: AbstractBaseUser | None = None,
+    created_by: User | None = None,
 ) -> int:
     """Grant `name` to every worker in `refs`, creating unknown workers. All or none.
 
@@ -298,7 +298,7 @@ def bulk_revoke(
     name: str,
     workers: Iterable[Worker],
     reason: str = "",
-    created_by: AbstractBaseUser | None = None,
+    created_by: User | None = None,
 ) -> int:
     """Revoke `name` from every worker in `workers` who holds it. All or none."""
     qualification = get_qualification(name)
@@ -332,7 +332,7 @@ def set_blocked(
     blocked: bool,
     reason: str = "",
     unit: Unit | None = None,
-    created_by: AbstractBaseUser | None = None,
+    created_by: User | None = None,
 ) -> bool:
     """Put `worker` on (or take them off) the local blocklist; False if unchanged."""
     changed = Worker.objects.filter(pk=worker.pk, is_blocked=not blocked).update(

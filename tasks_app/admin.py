@@ -13,7 +13,11 @@ from django.urls import path
 from django.utils.html import format_html
 
 from qualifications_app import services as qualification_services
-from qualifications_app.admin import GRANT_PERMISSION, REVOKE_PERMISSION
+from qualifications_app.admin import (
+    GRANT_PERMISSION,
+    REVOKE_PERMISSION,
+    acting_user,
+)
 from qualifications_app.models import Qualification
 from qualifications_app.services import QualificationError
 from tasks_app import eligibility, selectors
@@ -51,7 +55,7 @@ class TaskAdmin(admin.ModelAdmin):
 
     @admin.display(description="runs", ordering="_run_count")
     def run_count(self, obj: Task) -> int:
-        return obj._run_count
+        return obj._run_count  # type: ignore[attr-defined]  # annotated above
 
 
 @admin.register(TaskRun)
@@ -161,7 +165,9 @@ class TaskRunAdmin(admin.ModelAdmin):
 
     @admin.display(description="done / units")
     def unit_progress(self, obj: TaskRun) -> str:
-        return f"{obj._done} / {obj._units}"
+        # Both annotated by get_queryset.
+        done, units = obj._done, obj._units  # type: ignore[attr-defined]
+        return f"{done} / {units}"
 
     @admin.display(description="task page")
     def task_page(self, obj: TaskRun) -> str:
@@ -179,8 +185,7 @@ class TaskRunAdmin(admin.ModelAdmin):
 
 class UnitInline(admin.TabularInline):
     model = Unit
-    fields = ["unit_index", "status", "worker", "pay_amount"]
-    readonly_fields = fields
+    fields = readonly_fields = ("unit_index", "status", "worker", "pay_amount")
     extra = 0
     can_delete = False
     show_change_link = True
@@ -275,11 +280,14 @@ class UnitAdmin(admin.ModelAdmin):
                         name=name,
                         value=value,
                         reason=reason,
-                        created_by=request.user,
+                        created_by=acting_user(request),
                     )
                 else:
                     changed = qualification_services.revoke_from_unit_workers(
-                        units=units, name=name, reason=reason, created_by=request.user
+                        units=units,
+                        name=name,
+                        reason=reason,
+                        created_by=acting_user(request),
                     )
             except (QualificationError, ValueError) as exc:
                 messages.error(request, f"Nothing changed: {exc}")
@@ -374,7 +382,7 @@ class WorkerAdmin(admin.ModelAdmin):
                 worker=worker,
                 blocked=blocked,
                 reason=request.POST.get("reason", "").strip(),
-                created_by=request.user,
+                created_by=acting_user(request),
             )
             state = "blocked" if blocked else "unblocked"
             messages.success(request, f"{worker} is {state}.")
