@@ -49,51 +49,24 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import json
-import multiprocessing
 import os
-import random
 import re
 import secrets
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
 from pathlib import Path
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+import harness
+
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/crowdsite_bench_assign"
 
 RATIO_TARGET = 0.35
 P99_TARGET_MS = 100.0
 P99_CLIENTS = 64
 SCALE_TARGET = 0.8
-
-CONFIG = """\
-#@package _global_
-defaults:
-  - /mephisto/blueprint: static_react_task
-  - /mephisto/architect: local
-  - /mephisto/provider: mock
-mephisto:
-  blueprint:
-    task_source: ${task_dir}/bundle.js
-    data_jsonl: ${task_dir}/rows.jsonl
-    units_per_assignment: 1
-  task:
-    task_name: %(name)s
-    task_title: Rate a sentence
-    task_description: Say whether a sentence reads well.
-    task_reward: 0.05
-    maximum_units_per_worker: 0
-    allowed_concurrent: 0
-"""
 
 
 def parse_args() -> argparse.Namespace:
@@ -210,233 +183,22 @@ def parse_args() -> argparse.Namespace:
 # ---------------------------------------------------------------------------
 
 
-def post(conn: http.client.HTTPConnection, path: str, body: dict) -> dict:
-    payload = json.dumps(body).encode()
-    conn.request("POST", path, payload, headers={"Content-Type": "application/json"})
-    response = conn.getresponse()
-    data = response.read()
-    if response.status != 200:
-        raise RuntimeError(f"{path}: HTTP {response.status}: {data[:200]!r}")
-    if response.will_close:
-        conn.close()  # gunicorn's sync workers close after each response
-    return json.loads(data)
-
-
 def one_cycle(
     conn: http.client.HTTPConnection, kind: str, run_id: int, name: str
 ) -> float:
     """One cycle; returns when its first request was answered (perf_counter)."""
     if kind == "noop":
-        post(conn, "/bench/noop", {"provider_data": {"worker_name": name}})
+        harness.post_json(conn, "/bench/noop", {"provider_data": {"worker_name": name}})
         first = time.perf_counter()
-        post(conn, "/bench/noop", {"USED_AGENT_ID": name, "final_data": {"x": 1}})
+        body = {"USED_AGENT_ID": name, "final_data": {"x": 1}}
+        harness.post_json(conn, "/bench/noop", body)
         return first
-    packet = post(
-        conn,
-        f"/request_agent?task_run_id={run_id}",
-        {"provider_data": {"worker_name": name, "agent_registration_id": name}},
-    )
-    first = time.perf_counter()
-    agent_id = packet["data"]["agent_id"]
-    if not agent_id:
-        raise RuntimeError(f"refused: {packet['data']['failure_reason']}")
-    post(
-        conn,
-        f"/submit_task?task_run_id={run_id}",
-        {"USED_AGENT_ID": agent_id, "final_data": {"rating": 3}},
-    )
-    return first
+    return harness.worker_cycle(conn, run_id, name)
 
 
-def client_process(
-    port: int,
-    kind: str,
-    run_id: int,
-    tag: str,
-    threads: int,
-    duration: float | None,
-    cycles_per_thread: int | None,
-    think: float,
-    ready,
-    go,
-    results,
-) -> None:
-    """Run `threads` clients until the duration or cycle count is reached."""
-    latencies: list[float] = []
-    firsts: list[float] = []
-    errors: list[str] = []
-    lock = threading.Lock()
-    ready.put(os.getpid())
-    go.wait()
-    cpu_start = sum(os.times()[:2])
-    start = time.time()
-    deadline = start + duration if duration else None
-
-    def client(index: int) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        mine, mine_first, failed, done = [], [], [], 0
-        pause = random.Random(f"{tag}-{index}")
-        while True:
-            if think:
-                # A worker reads and answers between cycles: exponential pauses
-                # make the clients' arrivals close to a Poisson stream.
-                wait = pause.expovariate(1 / think)
-                if deadline is not None:
-                    wait = min(wait, max(deadline - time.time(), 0.0))
-                time.sleep(wait)
-            if deadline is not None and time.time() >= deadline:
-                break
-            if cycles_per_thread is not None and done >= cycles_per_thread:
-                break
-            name = f"{tag}-{os.getpid()}-{index}-{done}"
-            began = time.perf_counter()
-            try:
-                first = one_cycle(conn, kind, run_id, name)
-                mine.append((time.perf_counter() - began) * 1000)
-                mine_first.append((first - began) * 1000)
-            except Exception as exc:  # counted, and the first few are shown
-                failed.append(repr(exc))
-                conn.close()
-            done += 1
-        with lock:
-            latencies.extend(mine)
-            firsts.extend(mine_first)
-            errors.extend(failed)
-
-    pool = [threading.Thread(target=client, args=(i,)) for i in range(threads)]
-    for thread in pool:
-        thread.start()
-    for thread in pool:
-        thread.join()
-    end = time.time()
-    results.put(
-        {
-            "latencies": latencies,
-            "firsts": firsts,
-            "errors": errors,
-            "start": start,
-            "end": end,
-            "cpu": sum(os.times()[:2]) - cpu_start,
-        }
-    )
-
-
-@dataclass
-class Result:
-    kind: str
-    clients: int
-    latencies: list[float] = field(default_factory=list)
-    # How long the cycle's first request (request_agent) took.
-    firsts: list[float] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-    client_cpu: float = 0.0
-    machine_busy: float = 0.0
-    # CPU seconds used by gunicorn (master and workers): Django's share.
-    server_cpu: float = 0.0
-
-    @property
-    def rate(self) -> float:
-        return len(self.latencies) / self.seconds if self.seconds else 0.0
-
-    def percentile(self, q: float, *, first: bool = False) -> float:
-        values = self.firsts if first else self.latencies
-        if not values:
-            return float("nan")
-        ordered = sorted(values)
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-    def merge(self, other: Result) -> None:
-        seconds = self.seconds + other.seconds
-        if seconds:
-            self.machine_busy = (
-                self.machine_busy * self.seconds + other.machine_busy * other.seconds
-            ) / seconds
-        self.latencies += other.latencies
-        self.firsts += other.firsts
-        self.errors += other.errors
-        self.seconds = seconds
-        self.client_cpu += other.client_cpu
-        self.server_cpu += other.server_cpu
-
-
-def cpu_ticks() -> tuple[int, int]:
-    """(busy, total) jiffies of the whole machine, from /proc/stat (Linux)."""
-    try:
-        fields = [int(v) for v in Path("/proc/stat").read_text().split()[1:9]]
-    except OSError:
-        return 0, 0
-    idle = fields[3] + fields[4]
-    return sum(fields) - idle, sum(fields)
-
-
-def process_cpu(pid: int) -> float:
-    """CPU seconds used by `pid` and, for gunicorn, its worker processes (Linux)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    try:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-        total = 0
-        for each in [pid, *map(int, children)]:
-            # Fields after the command name; utime and stime are the 12th and 13th.
-            stat = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(stat[11]) + int(stat[12])
-    except (OSError, ValueError):
-        return 0.0
-    return total / ticks
-
-
-def measure(
-    *,
-    port: int,
-    server_pid: int,
-    kind: str,
-    run_id: int,
-    clients: int,
-    processes: int,
-    duration: float | None = None,
-    cycles: int | None = None,
-    think: float = 0.0,
-) -> Result:
+def measure(*, kind: str, run_id: int, **load) -> harness.Result:
     """Fire `clients` concurrent clients for `duration` s or `cycles` cycles."""
-    ctx = multiprocessing.get_context("spawn")
-    processes = max(1, min(processes, clients))
-    shares = [
-        clients // processes + (i < clients % processes) for i in range(processes)
-    ]
-    per_thread = None if cycles is None else max(1, cycles // clients)
-    ready, results, go = ctx.Queue(), ctx.Queue(), ctx.Event()
-    tag = f"{kind}-{clients}-{secrets.token_hex(3)}"
-    procs = [
-        ctx.Process(
-            target=client_process,
-            args=(port, kind, run_id, f"{tag}-{i}", share, duration, per_thread, think)
-            + (ready, go, results),
-        )
-        for i, share in enumerate(shares)
-    ]
-    for proc in procs:
-        proc.start()
-    for _ in procs:
-        ready.get(timeout=60)
-    busy0, total0 = cpu_ticks()
-    server0 = process_cpu(server_pid)
-    go.set()
-    parts = [results.get(timeout=(duration or 0) + 600) for _ in procs]
-    busy1, total1 = cpu_ticks()
-    result_server_cpu = process_cpu(server_pid) - server0
-    for proc in procs:
-        proc.join()
-    result = Result(kind=kind, clients=clients)
-    for part in parts:
-        result.latencies += part["latencies"]
-        result.firsts += part["firsts"]
-        result.errors += part["errors"]
-        result.client_cpu += part["cpu"]
-    result.seconds = max(p["end"] for p in parts) - min(p["start"] for p in parts)
-    if total1 > total0:
-        result.machine_busy = (busy1 - busy0) / (total1 - total0)
-    result.server_cpu = result_server_cpu
-    return result
+    return harness.run_clients(one_cycle, (kind, run_id), kind=kind, **load)
 
 
 # ---------------------------------------------------------------------------
@@ -444,38 +206,13 @@ def measure(
 # ---------------------------------------------------------------------------
 
 
-def ensure_postgres_database(url: str, *, recreate: bool = False) -> None:
-    from urllib.parse import urlparse
-
-    import psycopg
-
-    parsed = urlparse(url)
-    name = parsed.path.lstrip("/")
-    admin = parsed._replace(path="/postgres", query="").geturl()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if recreate:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        exists = conn.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", [name]
-        ).fetchone()
-        if not exists:
-            conn.execute(f'CREATE DATABASE "{name}"')
-
-
 def setup_django(database_url: str, *, recreate: bool) -> None:
     if not database_url.startswith("postgres"):
         sys.exit("benchmarks/assign.py measures PostgreSQL: give a postgres:// URL")
-    ensure_postgres_database(database_url, recreate=recreate)
-    os.environ["DATABASE_URL"] = database_url
-    os.environ.pop("CELERY_BROKER_URL", None)  # the mock launch runs in-process
-    os.environ["DJANGO_SETTINGS_MODULE"] = "crowdsite.settings"
-    sys.path.insert(0, str(PROJECT_DIR))
-    import django
-
-    django.setup()
+    harness.create_database(database_url, recreate=recreate)
+    harness.setup_django(database_url)
     from django.core.management import call_command
 
-    call_command("migrate", interactive=False, verbosity=0)
     call_command("flush", interactive=False, verbosity=0)
 
 
@@ -485,14 +222,9 @@ def launch(workdir: Path, *, name: str, units: int) -> int:
     from tasks_app.run_config import load_run_config
     from tasks_app.services import launch_run
 
-    folder = workdir / name
-    folder.mkdir()
-    (folder / "bundle.js").write_text("// bundle\n")
-    with (folder / "rows.jsonl").open("w") as out:
-        for i in range(units):
-            out.write(json.dumps({"text": f"Sentence number {i} reads well."}) + "\n")
-    (folder / "run.yaml").write_text(CONFIG % {"name": name})
-    run = launch_run(config=load_run_config(folder / "run.yaml"))
+    folder = harness.write_task(workdir / name, harness.sentences(units))
+    overrides = harness.overrides(folder, name)
+    run = launch_run(config=load_run_config(harness.CONFIG, overrides))
     run.refresh_from_db()
     launched = Unit.objects.filter(run=run, status=UnitStatus.LAUNCHED).count()
     if run.status != TaskRunStatus.RUNNING or launched != units:
@@ -526,7 +258,7 @@ def local_socket_url(url: str) -> str:
     import psycopg
 
     parsed = urlparse(url)
-    if parsed.hostname not in ("127.0.0.1", "localhost", "::1"):
+    if parsed.hostname not in harness.LOCAL_HOSTS:
         return url
     with psycopg.connect(url, autocommit=True) as conn:
         (directories,) = conn.execute("SHOW unix_socket_directories").fetchone()
@@ -540,76 +272,28 @@ def local_socket_url(url: str) -> str:
     return url
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def gunicorn(*, database_url: str, workers: int, port: int, log: Path):
+    """gunicorn with `workers` sync workers on the benchmark settings, answering."""
+    env = harness.project_env(
+        DJANGO_SETTINGS_MODULE="benchmarks.bench_settings",
+        DATABASE_URL=database_url,
+        DEBUG="false",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        ALLOWED_HOSTS="127.0.0.1",
+        # Plain HTTP on 127.0.0.1: production's redirect to HTTPS would answer 301.
+        SECURE_SSL_REDIRECT="false",
+    )
+    flags = ["--workers", str(workers), "--worker-class", "sync", "--backlog", "2048"]
+    flags += ["--log-level", "warning"]
 
-
-def start_gunicorn(
-    *, database_url: str, workers: int, port: int, log: Path
-) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "benchmarks.bench_settings",
-        "DATABASE_URL": database_url,
-        "DEBUG": "false",
-        "SECRET_KEY": secrets.token_urlsafe(50),
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "PYTHONPATH": os.pathsep.join(
-            [str(PROJECT_DIR), *filter(None, [os.environ.get("PYTHONPATH")])]
-        ),
-    }
-    env.pop("CELERY_BROKER_URL", None)
-    command = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "crowdsite.wsgi:application",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        str(workers),
-        "--worker-class",
-        "sync",
-        "--backlog",
-        "2048",
-        "--log-level",
-        "warning",
-    ]
-    with log.open("w") as out:
-        server = subprocess.Popen(
-            command,
-            cwd=PROJECT_DIR,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"gunicorn exited: {log.read_text()[-2000:]}")
+    def ready() -> bool:
+        conn = http.client.HTTPConnection(harness.HOST, port, timeout=2)
         try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            post(conn, "/bench/noop", {})
+            return bool(harness.post_json(conn, "/bench/noop", {}))
+        finally:
             conn.close()
-            return server
-        except (OSError, RuntimeError, http.client.HTTPException):
-            time.sleep(0.2)
-    stop_gunicorn(server)
-    raise RuntimeError(f"gunicorn did not answer in 30 s: {log.read_text()[-2000:]}")
 
-
-def stop_gunicorn(server: subprocess.Popen) -> None:
-    if server.poll() is not None:
-        return
-    server.send_signal(signal.SIGTERM)  # graceful: the master stops its workers
-    try:
-        server.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(server.pid, signal.SIGKILL)  # its own session: only its workers
-        server.wait()
+    return harness.server("gunicorn", env, port, log=log, flags=flags, ready=ready)
 
 
 # ---------------------------------------------------------------------------
@@ -670,7 +354,7 @@ def verdict(ok: bool) -> str:
     return "PASS" if ok else "MISS"
 
 
-def line(result: Result) -> str:
+def line(result: harness.Result) -> str:
     n = len(result.latencies) or 1
     machine = result.machine_busy * (os.cpu_count() or 1) * result.seconds
     errors = f", {len(result.errors)} ERRORS" if result.errors else ""
@@ -721,19 +405,18 @@ def main() -> int:
         if args.conn_max_age is not None:
             joiner = "&" if "?" in server_url else "?"
             server_url += f"{joiner}conn_max_age={args.conn_max_age}"
-        port = free_port()
+        port = harness.free_port()
         log = workdir / "gunicorn.log"
         print(
             f"gunicorn: {args.workers} sync workers on 127.0.0.1:{port}; "
             f"{args.client_processes} client processes; CPUs: {os.cpu_count()}"
         )
-        server = start_gunicorn(
-            database_url=server_url, workers=args.workers, port=port, log=log
-        )
-        results: dict[tuple[str, int], Result] = {}
-        scale: dict[str, Result] = {}
+        results: dict[tuple[str, int], harness.Result] = {}
+        scale: dict[str, harness.Result] = {}
         top = max(args.clients)
-        try:
+        with gunicorn(
+            database_url=server_url, workers=args.workers, port=port, log=log
+        ) as server:
             common = {
                 "port": port,
                 "server_pid": server.pid,
@@ -759,7 +442,7 @@ def main() -> int:
             for clients in args.clients:
                 fresh_statistics()
                 for kind in ("cycle", "noop"):
-                    results[kind, clients] = Result(kind=kind, clients=clients)
+                    results[kind, clients] = harness.Result(kind=kind, clients=clients)
                 for _ in range(args.slices):
                     for kind in ("cycle", "noop"):
                         part = measure(
@@ -775,7 +458,7 @@ def main() -> int:
             fresh_statistics()
             half = args.scale_cycles // 2
             for label in ("small", "large"):
-                scale[label] = Result(kind="cycle", clients=top)
+                scale[label] = harness.Result(kind="cycle", clients=top)
             for _ in range(2):  # interleaved, so drift hits both sizes alike
                 for label, run_id in (("small", small_run), ("large", large_run)):
                     part = measure(
@@ -803,10 +486,6 @@ def main() -> int:
                 **common,
             )
             print(f"  paced x{top:<3} {line(paced)}")
-        finally:
-            stop_gunicorn(server)
-            if server.returncode not in (0, -signal.SIGTERM):
-                print(f"gunicorn log:\n{log.read_text()[-3000:]}")
 
     misses = []
     print("\nresults")
