@@ -49,14 +49,19 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import multiprocessing
 import os
+import random
 import re
 import secrets
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import harness
@@ -196,9 +201,151 @@ def one_cycle(
     return harness.worker_cycle(conn, run_id, name)
 
 
+def cpu_ticks() -> tuple[int, int]:
+    """(busy, total) jiffies of the whole machine, from /proc/stat (Linux)."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split()[1:9]]
+    except OSError:
+        return 0, 0
+    idle = fields[3] + fields[4]
+    return sum(fields) - idle, sum(fields)
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds used by `pid` and, for gunicorn, its worker processes (Linux)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        total = 0
+        for each in [pid, *map(int, children)]:
+            # Fields after the command name; utime and stime are the 12th and 13th.
+            stat = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(stat[11]) + int(stat[12])
+    except (OSError, ValueError):
+        return 0.0
+    return total / ticks
+
+
+@dataclass(frozen=True)
+class Load:
+    """What each client does: `cycle(conn, *args, name)` -> when its first answer came
+    (perf_counter), pausing `think` s on average, for `duration` s or `per_thread`."""
+
+    port: int
+    cycle: Callable[..., float]
+    args: tuple
+    duration: float | None
+    per_thread: int | None
+    think: float
+
+
+def _client_process(load: Load, tag: str, threads: int, ready, go, results) -> None:
+    """Run `threads` clients of `load` in this process; put their samples."""
+    latencies, firsts, errors = [], [], []
+    lock = threading.Lock()
+    ready.put(os.getpid())
+    go.wait()
+    cpu_start = sum(os.times()[:2])
+    start = time.time()
+    deadline = start + load.duration if load.duration else None
+
+    def client(index: int) -> None:
+        conn = http.client.HTTPConnection(harness.HOST, load.port, timeout=60)
+        mine, mine_first, failed, done = [], [], [], 0
+        pause = random.Random(f"{tag}-{index}")
+        while True:
+            if load.think:
+                # A worker reads and answers between cycles: exponential pauses
+                # make the clients' arrivals close to a Poisson stream.
+                wait = pause.expovariate(1 / load.think)
+                if deadline is not None:
+                    wait = min(wait, max(deadline - time.time(), 0.0))
+                time.sleep(wait)
+            if deadline is not None and time.time() >= deadline:
+                break
+            if load.per_thread is not None and done >= load.per_thread:
+                break
+            name = f"{tag}-{os.getpid()}-{index}-{done}"
+            began = time.perf_counter()
+            try:
+                first = load.cycle(conn, *load.args, name)
+                mine.append((time.perf_counter() - began) * 1000)
+                mine_first.append((first - began) * 1000)
+            except Exception as exc:  # counted, and the first few are shown
+                failed.append(repr(exc))
+                conn.close()
+            done += 1
+        with lock:
+            latencies.extend(mine)
+            firsts.extend(mine_first)
+            errors.extend(failed)
+
+    pool = [threading.Thread(target=client, args=(i,)) for i in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    cpu = sum(os.times()[:2]) - cpu_start
+    results.put((latencies, firsts, errors, start, time.time(), cpu))
+
+
+def run_clients(
+    cycle: Callable[..., float],
+    cycle_args: tuple,
+    *,
+    port: int,
+    server_pid: int,
+    kind: str,
+    clients: int,
+    processes: int,
+    duration: float | None = None,
+    cycles: int | None = None,
+    think: float = 0.0,
+) -> harness.Result:
+    """Run `clients` clients of `cycle` as threads of `processes` processes; figures."""
+    ctx = multiprocessing.get_context("spawn")
+    processes = max(1, min(processes, clients))
+    shares = [
+        clients // processes + (i < clients % processes) for i in range(processes)
+    ]
+    per_thread = None if cycles is None else max(1, cycles // clients)
+    load = Load(port, cycle, cycle_args, duration, per_thread, think)
+    ready, go, results = ctx.Queue(), ctx.Event(), ctx.Queue()
+    tag = f"{kind}-{clients}-{secrets.token_hex(3)}"
+    procs = [
+        ctx.Process(
+            target=_client_process,
+            args=(load, f"{tag}-{i}", share, ready, go, results),
+        )
+        for i, share in enumerate(shares)
+    ]
+    for proc in procs:
+        proc.start()
+    for _ in procs:
+        ready.get(timeout=60)
+    busy0, total0 = cpu_ticks()
+    server0 = process_cpu(server_pid)
+    go.set()
+    parts = [results.get(timeout=(duration or 0) + 600) for _ in procs]
+    busy1, total1 = cpu_ticks()
+    result = harness.Result(kind=kind, clients=clients)
+    result.server_cpu = process_cpu(server_pid) - server0
+    for proc in procs:
+        proc.join()
+    for latencies, firsts, errors, _start, _end, cpu in parts:
+        result.latencies += latencies
+        result.firsts += firsts
+        result.errors += errors
+        result.client_cpu += cpu
+    result.seconds = max(p[4] for p in parts) - min(p[3] for p in parts)
+    if total1 > total0:
+        result.machine_busy = (busy1 - busy0) / (total1 - total0)
+    return result
+
+
 def measure(*, kind: str, run_id: int, **load) -> harness.Result:
     """Fire `clients` concurrent clients for `duration` s or `cycles` cycles."""
-    return harness.run_clients(one_cycle, (kind, run_id), kind=kind, **load)
+    return run_clients(one_cycle, (kind, run_id), kind=kind, **load)
 
 
 # ---------------------------------------------------------------------------

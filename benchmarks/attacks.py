@@ -139,15 +139,8 @@ class Client:
     def __init__(self, port: int) -> None:
         self.port = port
 
-    def request(
-        self,
-        method: str,
-        path: str,
-        body: bytes | None = None,
-        headers: dict[str, str] | None = None,
-        timeout: float = 60,
-    ) -> Answer:
-        return harness.request(self.port, method, path, body, headers, timeout)
+    def request(self, method: str, path: str, *args, **kwargs) -> Answer:
+        return harness.request(self.port, method, path, *args, **kwargs)
 
     def post(self, path: str, payload, content_type: str = "application/json"):
         body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
