@@ -273,11 +273,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 30.0,
     },
     # Units past max_num_concurrent_units go out as earlier ones finish.
-    "top-up-runs": {"task": "providers.tasks.top_up_runs", "schedule": 30.0},
+    "top-up-runs": {"task": "tasks_app.tasks.top_up_runs", "schedule": 30.0},
     # Tasks written to the outbox while the broker was down.
     "send-outbox": {"task": "providers.tasks.send_outbox", "schedule": 15.0},
     "finish-stuck-launches": {
-        "task": "providers.tasks.finish_stuck_launches",
+        "task": "tasks_app.tasks.finish_stuck_launches",
         "schedule": 60.0,
     },
 }

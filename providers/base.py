@@ -11,6 +11,9 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    # Only for the annotations: providers are handed runs, never import the apps.
     from tasks_app.models import TaskRun
     from tasks_app.run_config import RunConfig
 
@@ -48,10 +51,19 @@ class Provider(ABC):
         return provider_worker_id
 
     @abstractmethod
-    def launch_units(self, *, run: TaskRun, unit_ids: list[int]) -> dict[int, str]:
+    def launch_units(
+        self,
+        *,
+        run: TaskRun,
+        unit_ids: list[int],
+        task_url: str,
+        launched_before: Sequence[str] = (),
+    ) -> dict[int, str]:
         """Post `unit_ids` to the provider; return the provider's id for each.
 
-        Must be idempotent: launching the same unit twice posts it once.
+        `task_url` is where workers open the run's task page; `launched_before`
+        the provider ids of the run's units launched earlier. Must be idempotent:
+        launching the same unit twice posts it once.
         """
 
     # Whether grants and revokes are repeated on this provider (see below).

@@ -7,17 +7,28 @@ provider call log so that the flow is the same as for a real provider.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from providers.base import Provider
-from tasks_app.models import TaskRun
+
+if TYPE_CHECKING:
+    from tasks_app.models import TaskRun
 
 
 class MockProvider(Provider):
     provider_type = "mock"
     fee_rate = Decimal("0")
 
-    def launch_units(self, *, run: TaskRun, unit_ids: list[int]) -> dict[int, str]:
+    def launch_units(
+        self,
+        *,
+        run: TaskRun,
+        unit_ids: list[int],
+        task_url: str,
+        launched_before: Sequence[str] = (),
+    ) -> dict[int, str]:
         # Mock units need no provider-side id: the unit id itself is the address.
         return {}
 

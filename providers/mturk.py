@@ -27,14 +27,15 @@ from botocore.exceptions import (
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
+from crowdsite.config_errors import ConfigError
 from providers.base import Provider, ProviderError
-from tasks_app.models import TaskRun
-from tasks_app.run_config import ConfigError
-from tasks_app.selectors import task_url
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from botocore.client import BaseClient
 
+    from tasks_app.models import TaskRun
     from tasks_app.run_config import RunConfig
 
 REGION = "us-east-1"
@@ -197,12 +198,19 @@ class MTurkProvider(Provider):
             ),
         )
 
-    def launch_units(self, *, run: TaskRun, unit_ids: list[int]) -> dict[int, str]:
+    def launch_units(
+        self,
+        *,
+        run: TaskRun,
+        unit_ids: list[int],
+        task_url: str,
+        launched_before: Sequence[str] = (),
+    ) -> dict[int, str]:
         """Post one HIT per unit; return {unit_id: HITId}. Safe to retry."""
         if not unit_ids:
             return {}
         hit_type_id = self._create_hit_type(run)
-        question = external_question(task_url(run))
+        question = external_question(task_url)
         lifetime = int(
             run.resolved_config.get("mephisto", {})
             .get("task", {})

@@ -18,12 +18,13 @@ import requests
 from django.conf import settings
 from django.utils.crypto import salted_hmac
 
+from crowdsite.config_errors import ConfigError
 from providers.base import Provider, ProviderError
-from tasks_app.models import TaskRun, Unit
-from tasks_app.run_config import ConfigError
-from tasks_app.selectors import task_url
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from tasks_app.models import TaskRun
     from tasks_app.run_config import RunConfig
 
 API_URL = "https://api.prolific.com/api/v1/"
@@ -174,21 +175,23 @@ class ProlificProvider(Provider):
                 key="mephisto.provider",
             )
 
-    def launch_units(self, *, run: TaskRun, unit_ids: list[int]) -> dict[int, str]:
+    def launch_units(
+        self,
+        *,
+        run: TaskRun,
+        unit_ids: list[int],
+        task_url: str,
+        launched_before: Sequence[str] = (),
+    ) -> dict[int, str]:
         """Open one place per unit on the run's study; return {unit_id: study id}.
 
         Creates and publishes the study on the first launch. Safe to retry: the
-        place count is computed from the database, not added to.
+        place count is the units launched before plus these, not added to.
         """
         if not unit_ids:
             return {}
-        launched_before = (
-            Unit.objects.filter(run=run)
-            .exclude(provider_unit_id="")
-            .exclude(pk__in=unit_ids)
-        )
-        places = launched_before.count() + len(unit_ids)
-        known_id = launched_before.values_list("provider_unit_id", flat=True).first()
+        places = len(launched_before) + len(unit_ids)
+        known_id = next(iter(launched_before), None)
         if known_id:
             study = _request("GET", f"studies/{known_id}/", operation="get study")
         else:
@@ -198,7 +201,7 @@ class ProlificProvider(Provider):
                 "POST",
                 "studies/",
                 operation="create study",
-                json=self.study_draft(run, places=places),
+                json=self.study_draft(run, places=places, task_url=task_url),
             )
         elif (study.get("total_available_places") or 0) < places:
             # Prolific only ever raises places; a study that had filled up and
@@ -229,7 +232,7 @@ class ProlificProvider(Provider):
                     raise
 
     @staticmethod
-    def study_draft(run: TaskRun, *, places: int) -> dict[str, Any]:
+    def study_draft(run: TaskRun, *, places: int, task_url: str) -> dict[str, Any]:
         """The body that creates `run`'s study as a draft with `places` places."""
         provider_config = run.resolved_config.get("mephisto", {}).get("provider", {})
         minutes = provider_config.get(
@@ -239,7 +242,7 @@ class ProlificProvider(Provider):
             "name": run.task_title,
             "internal_name": study_internal_name(run),
             "description": run.task_description,
-            "external_study_url": task_url(run) + STUDY_URL_PARAMETERS,
+            "external_study_url": task_url + STUDY_URL_PARAMETERS,
             # crowdsite reads the participant from the URL, whatever the config says.
             "prolific_id_option": "url_parameters",
             "completion_codes": [

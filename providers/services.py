@@ -13,10 +13,6 @@ from django.utils import timezone
 
 from providers.base import ProviderError
 from providers.models import CallStatus, OutboxMessage, ProviderCall
-from providers.registry import get_provider
-from tasks_app import selectors as task_selectors
-from tasks_app import services as task_services
-from tasks_app.models import TaskRun
 
 T = TypeVar("T")
 
@@ -108,84 +104,19 @@ def run_logged_call(
     return result
 
 
-def launch_units(*, run_id: int) -> int:
-    """Post the run's created units (up to its concurrency cap) to its provider.
+def call_with_retry(task: Any, call: Callable[[], T]) -> T:
+    """Run a provider call from a bound Celery task; retry only transient failures.
 
-    Returns how many units moved to launched. Safe to run twice.
+    Throttling and 5xx back off 2, 4, 8 ... seconds, at most 5 minutes apart;
+    anything else fails the task at once. Every app's provider tasks use this.
     """
-    run = TaskRun.objects.get(pk=run_id)
-    unit_ids = task_selectors.units_to_launch(run=run)
-    if unit_ids:
-        provider = get_provider(run.provider_type)
-        first, last = unit_ids[0], unit_ids[-1]
-        key = f"launch_units:run={run.pk}:units={first}-{last}:n={len(unit_ids)}"
-        marked: list[int] = []
-
-        def record(provider_ids: dict[str, str]) -> None:
-            marked.append(
-                task_services.mark_units_launched(
-                    unit_ids=unit_ids,
-                    provider_unit_ids={int(k): v for k, v in provider_ids.items()},
-                )
-            )
-
-        run_logged_call(
-            provider_type=run.provider_type,
-            operation="launch_units",
-            key=key,
-            run_id=run.pk,
-            request={"unit_ids": [unit_ids[0], unit_ids[-1]], "count": len(unit_ids)},
-            call=lambda: {
-                str(k): v
-                for k, v in provider.launch_units(run=run, unit_ids=unit_ids).items()
-            },
-            record=record,
-        )
-        launched = sum(marked)
-    else:
-        launched = 0
-    task_services.mark_run_running(run_id=run.pk)
-    return launched
-
-
-def mirror_qualification(*, review_id: int) -> bool:
-    """Repeat a grant/revoke audit row on the worker's provider, at most once.
-
-    False when the provider doesn't mirror qualifications.
-    """
-    from qualifications_app.models import ReviewAction, WorkerReview
-
-    review = WorkerReview.objects.select_related("worker", "qualification").get(
-        pk=review_id
-    )
-    worker = review.worker
-    provider = get_provider(worker.provider_type)
-    if not provider.mirrors_qualifications or review.qualification is None:
-        return False
-    name = review.qualification.name
-    if review.action == ReviewAction.GRANT:
-        value = review.value if review.value is not None else 1
-
-        def call():
-            return provider.grant_qualification(
-                worker_name=worker.worker_name, qualification_name=name, value=value
-            )
-    else:
-
-        def call():
-            return provider.revoke_qualification(
-                worker_name=worker.worker_name, qualification_name=name
-            )
-
-    run_logged_call(
-        provider_type=worker.provider_type,
-        operation=f"{review.action}_qualification",
-        key=f"mirror_qualification:review={review.pk}",
-        run_id=None,
-        request={"worker": worker.worker_name, "qualification": name},
-        call=call,
-    )
-    return True
+    try:
+        return call()
+    except ProviderError as exc:
+        if exc.transient:
+            countdown = min(2 ** (task.request.retries + 1), 300)
+            raise task.retry(exc=exc, countdown=countdown) from exc
+        raise
 
 
 # ---------------------------------------------------------------------------

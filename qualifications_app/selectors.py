@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
+from providers.registry import WorkerRef
 from qualifications_app.models import Qualification
-from tasks_app.run_config import ConfigError
+from tasks_app.models import Worker
 
 
 def missing_qualification_names(*, names: Iterable[str]) -> list[str]:
@@ -18,25 +18,8 @@ def missing_qualification_names(*, names: Iterable[str]) -> list[str]:
     return [name for name in names if name not in known]
 
 
-def check_requirements_exist(
-    *, requirements: list[dict[str, Any]], also_known: Iterable[str] = ()
-) -> None:
-    """Refuse requirements naming a qualification nobody created.
-
-    Mephisto lets such a requirement pass silently, which admits everyone to a run
-    meant for an allowlist; here it is an error at launch.
-    """
-    also_known = set(also_known)
-    names = [r["qualification_name"] for r in requirements]
-    unknown = [
-        n for n in missing_qualification_names(names=names) if n not in also_known
-    ]
-    if unknown:
-        index = names.index(unknown[0])
-        raise ConfigError(
-            f"unknown qualification {unknown[0]!r}"
-            + (f" (and {', '.join(map(repr, unknown[1:]))})" if unknown[1:] else "")
-            + "; create it first (admin: Qualifications → Add) so the requirement "
-            "means what it says",
-            key=f"mephisto.task.qualifications[{index}].qualification_name",
-        )
+def find_worker(ref: WorkerRef) -> Worker | None:
+    """The worker `ref` names, or None if crowdsite has not seen them."""
+    return Worker.objects.filter(
+        provider_type=ref.provider_type, worker_name=ref.worker_name
+    ).first()

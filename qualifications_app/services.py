@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 from django.db import transaction
 from django.utils import timezone
 
+from providers.registry import WorkerRef, get_provider, parse_worker_ref
+from providers.services import enqueue_on_commit, run_logged_call
 from qualifications_app.models import (
     GrantedQualification,
     Qualification,
@@ -23,7 +25,6 @@ from qualifications_app.models import (
     WorkerReview,
 )
 from tasks_app.models import Worker
-from tasks_app.selectors import WorkerRef, parse_worker_ref
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -65,12 +66,11 @@ def get_qualification(name: str) -> Qualification:
 
 def _mirror(review: WorkerReview) -> None:
     """After commit, repeat this grant or revoke on the worker's provider."""
-    from providers.services import enqueue_on_commit
-
     # Through the outbox: the grant stands even when the broker is down, and the
     # mirror goes out when it is back.
     enqueue_on_commit(
-        task="providers.tasks.mirror_qualification", kwargs={"review_id": review.pk}
+        task="qualifications_app.tasks.mirror_qualification",
+        kwargs={"review_id": review.pk},
     )
 
 
@@ -398,3 +398,41 @@ def _add(
         result.refs.append(parse_worker_ref(raw, default_provider=default_provider))
     except ValueError as exc:
         result.errors.append((number, str(exc)))
+
+
+def mirror_qualification(*, review_id: int) -> bool:
+    """Repeat a grant/revoke audit row on the worker's provider, at most once.
+
+    False when the provider doesn't mirror qualifications.
+    """
+    review = WorkerReview.objects.select_related("worker", "qualification").get(
+        pk=review_id
+    )
+    worker = review.worker
+    provider = get_provider(worker.provider_type)
+    if not provider.mirrors_qualifications or review.qualification is None:
+        return False
+    name = review.qualification.name
+    if review.action == ReviewAction.GRANT:
+        value = review.value if review.value is not None else 1
+
+        def call():
+            return provider.grant_qualification(
+                worker_name=worker.worker_name, qualification_name=name, value=value
+            )
+    else:
+
+        def call():
+            return provider.revoke_qualification(
+                worker_name=worker.worker_name, qualification_name=name
+            )
+
+    run_logged_call(
+        provider_type=worker.provider_type,
+        operation=f"{review.action}_qualification",
+        key=f"mirror_qualification:review={review.pk}",
+        run_id=None,
+        request={"worker": worker.worker_name, "qualification": name},
+        call=call,
+    )
+    return True

@@ -12,6 +12,7 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils.html import format_html
 
+from providers.registry import parse_worker_ref
 from qualifications_app import services as qualification_services
 from qualifications_app.admin import (
     GRANT_PERMISSION,
@@ -332,7 +333,7 @@ class WorkerAdmin(admin.ModelAdmin):
             if provider and name:
                 # The same check and sandbox suffix as every other way in.
                 try:
-                    ref = selectors.parse_worker_ref(f"{provider}:{name}")
+                    ref = parse_worker_ref(f"{provider}:{name}")
                 except ValueError as exc:
                     raise forms.ValidationError({"worker_name": str(exc)}) from None
                 data["worker_name"] = ref.worker_name

@@ -30,6 +30,7 @@ from hydra.errors import HydraException, MissingConfigException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from crowdsite.config_errors import ConfigError
 from tasks_app import hooks as task_hooks
 from tasks_app import run_config_schema as schema
 from tasks_app.json_values import unstorable_reason
@@ -50,14 +51,6 @@ SHARED_STATE_KEYS = (
 
 # Hydra keeps its state in a process-wide singleton; composing is serialised.
 _hydra_lock = threading.Lock()
-
-
-class ConfigError(Exception):
-    """A launch config that can't be used. The message names the key path."""
-
-    def __init__(self, message: str, *, key: str | None = None) -> None:
-        self.key = key
-        super().__init__(f"{key}: {message}" if key else message)
 
 
 @dataclass(frozen=True)

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import copy
-import re
 import threading
 from collections import OrderedDict
 from datetime import datetime
-from typing import NamedTuple
 
 from django.conf import settings
 from django.db.models import Count, Exists, OuterRef, Q
@@ -86,58 +84,6 @@ def unit_counts(*, run: TaskRun) -> dict[str, int]:
         .annotate(n=Count("pk"))
     )
     return {status: rows[status] for status in UnitStatus.values if status in rows}
-
-
-class WorkerRef(NamedTuple):
-    """A worker as requesters name them: `PROVIDER:ID` (e.g. `mturk:A1B2C3`)."""
-
-    provider_type: str
-    worker_name: str
-
-    @property
-    def label(self) -> str:
-        return f"{self.provider_type}:{self.worker_name}"
-
-
-# Provider worker ids: letters, digits and a few separators.
-WORKER_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@\-]{0,199}$")
-
-
-def parse_worker_ref(text: str, *, default_provider: str | None = None) -> WorkerRef:
-    """Parse `PROVIDER:ID` into crowdsite's (provider_type, worker_name).
-
-    MTurk sandbox ids get their `_sandbox` suffix, so sandbox and live never mix.
-    Raises ValueError saying what is wrong.
-    """
-    from providers.registry import PROVIDER_CLASSES, get_provider_class
-
-    provider, sep, worker_id = text.strip().partition(":")
-    if not sep:
-        if default_provider is None:
-            raise ValueError(
-                f"{text.strip()!r} is not PROVIDER:ID (e.g. mturk:A1B2C3D4E5)"
-            )
-        provider, worker_id = default_provider, text.strip()
-    provider = provider.strip()
-    worker_id = worker_id.strip()
-    if provider not in PROVIDER_CLASSES:
-        raise ValueError(
-            f"unknown provider {provider!r}; valid: {', '.join(PROVIDER_CLASSES)}"
-        )
-    if not WORKER_ID_RE.match(worker_id):
-        raise ValueError(f"{worker_id!r} is not a valid worker id")
-    provider_class = get_provider_class(provider)
-    suffix = getattr(provider_class, "worker_name_suffix", "")
-    if suffix and worker_id.endswith(suffix):
-        # Already crowdsite's name (e.g. from an export): don't suffix twice.
-        return WorkerRef(provider, worker_id)
-    return WorkerRef(provider, provider_class.worker_name(worker_id))
-
-
-def find_worker(ref: WorkerRef) -> Worker | None:
-    return Worker.objects.filter(
-        provider_type=ref.provider_type, worker_name=ref.worker_name
-    ).first()
 
 
 def worker_summary(*, worker: Worker) -> dict:

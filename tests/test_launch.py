@@ -8,13 +8,13 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from providers import services as provider_services
 from providers.models import CallStatus, ProviderCall
-from providers.tasks import top_up_runs
 from qualifications_app.models import Qualification
+from tasks_app import services as task_services
 from tasks_app.models import Assignment, Task, TaskRun, TaskRunStatus, Unit, UnitStatus
 from tasks_app.run_config import ConfigError, load_run_config
 from tasks_app.services import launch_run
+from tasks_app.tasks import top_up_runs
 
 pytestmark = pytest.mark.django_db
 
@@ -146,7 +146,7 @@ def test_launching_units_twice_is_harmless(
     with django_capture_on_commit_callbacks(execute=True):
         run = launch_run(config=config)
 
-    assert provider_services.launch_units(run_id=run.pk) == 0
+    assert task_services.launch_units(run_id=run.pk) == 0
 
     assert ProviderCall.objects.count() == 1
     assert run.units.filter(status=UnitStatus.LAUNCHED).count() == 3

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from botocore.stub import ANY, Stubber
 
-from providers import services
 from providers.base import ProviderError
 from providers.mturk import (
     SANDBOX_ENDPOINT,
@@ -18,8 +17,10 @@ from providers.mturk import (
     external_question,
     hit_request_token,
 )
+from tasks_app import services
 from tasks_app.models import Assignment, Requester, Task, TaskRun, Unit, UnitStatus
 from tasks_app.run_config import ConfigError, RunConfig
+from tasks_app.selectors import task_url
 
 pytestmark = pytest.mark.django_db
 
@@ -126,7 +127,9 @@ def test_launch_creates_one_hit_type_and_one_hit_per_unit():
         expect_hit_type(stub)
         expect_hit(stub, run, first, "HIT1")
         expect_hit(stub, run, second, "HIT2")
-        result = provider.launch_units(run=run, unit_ids=[first, second])
+        result = provider.launch_units(
+            run=run, unit_ids=[first, second], task_url=task_url(run)
+        )
         stub.assert_no_pending_responses()
 
     assert result == {first: "HIT1", second: "HIT2"}
@@ -177,7 +180,9 @@ def test_a_lifetime_missing_from_the_config_defaults_to_31_days():
                 "UniqueRequestToken": ANY,
             },
         )
-        assert provider.launch_units(run=run, unit_ids=[only]) == {only: "HIT1"}
+        assert provider.launch_units(
+            run=run, unit_ids=[only], task_url=task_url(run)
+        ) == {only: "HIT1"}
 
 
 def test_a_retry_finds_the_hit_an_earlier_attempt_made_instead_of_posting_again():
@@ -196,7 +201,9 @@ def test_a_retry_finds_the_hit_an_earlier_attempt_made_instead_of_posting_again(
             http_status_code=400,
         )
         with pytest.raises(ProviderError) as first_attempt:
-            provider.launch_units(run=run, unit_ids=[first, second])
+            provider.launch_units(
+                run=run, unit_ids=[first, second], task_url=task_url(run)
+            )
         assert first_attempt.value.transient
 
         # Retry: MTurk refuses the first token again, the HIT is listed instead.
@@ -224,7 +231,9 @@ def test_a_retry_finds_the_hit_an_earlier_attempt_made_instead_of_posting_again(
             expected_params={"MaxResults": 100},
         )
         expect_hit(stub, run, second, "HIT2")
-        result = provider.launch_units(run=run, unit_ids=[first, second])
+        result = provider.launch_units(
+            run=run, unit_ids=[first, second], task_url=task_url(run)
+        )
         stub.assert_no_pending_responses()
 
     assert result == {first: "HIT1", second: "HIT2"}
@@ -259,7 +268,7 @@ def test_the_earlier_hit_is_looked_for_on_every_page_of_the_listing():
             },
             expected_params={"MaxResults": 100, "NextToken": "p2"},
         )
-        result = provider.launch_units(run=run, unit_ids=[only])
+        result = provider.launch_units(run=run, unit_ids=[only], task_url=task_url(run))
 
     assert result == {only: "HIT1"}
 
@@ -278,7 +287,7 @@ def test_a_used_token_whose_hit_is_not_listed_yet_is_a_transient_error():
         )
         stub.add_response("list_hits", {"HITs": []})
         with pytest.raises(ProviderError) as raised:
-            provider.launch_units(run=run, unit_ids=[only])
+            provider.launch_units(run=run, unit_ids=[only], task_url=task_url(run))
 
     assert raised.value.transient
 
@@ -304,7 +313,9 @@ def test_throttling_and_server_errors_are_transient(code, message, status):
             http_status_code=status,
         )
         with pytest.raises(ProviderError) as raised:
-            provider.launch_units(run=run, unit_ids=unit_ids(run))
+            provider.launch_units(
+                run=run, unit_ids=unit_ids(run), task_url=task_url(run)
+            )
 
     assert raised.value.transient
     assert "create_hit_type" in str(raised.value)
@@ -323,7 +334,9 @@ def test_a_rejected_request_is_not_transient_and_says_why():
             http_status_code=400,
         )
         with pytest.raises(ProviderError) as raised:
-            provider.launch_units(run=run, unit_ids=unit_ids(run))
+            provider.launch_units(
+                run=run, unit_ids=unit_ids(run), task_url=task_url(run)
+            )
 
     assert not raised.value.transient
     assert "create_hit_with_hit_type" in str(raised.value)
@@ -341,7 +354,7 @@ def test_an_unreachable_endpoint_is_transient(monkeypatch):
 
     monkeypatch.setattr(provider.client, "create_hit_type", unreachable)
     with pytest.raises(ProviderError) as raised:
-        provider.launch_units(run=run, unit_ids=unit_ids(run))
+        provider.launch_units(run=run, unit_ids=unit_ids(run), task_url=task_url(run))
 
     assert raised.value.transient
 

@@ -11,7 +11,6 @@ import requests
 import responses
 from responses import matchers
 
-from providers import services
 from providers.base import ProviderError
 from providers.prolific import (
     API_URL,
@@ -19,14 +18,33 @@ from providers.prolific import (
     completion_code,
     study_internal_name,
 )
+from tasks_app import services
 from tasks_app.models import Assignment, Requester, Task, TaskRun, Unit, UnitStatus
 from tasks_app.run_config import ConfigError, RunConfig
+from tasks_app.selectors import task_url
 
 pytestmark = pytest.mark.django_db
 
 TASK_URL_BASE = "https://crowd.example.org"
 STUDIES = f"{API_URL}studies/"
 AUTH = matchers.header_matcher({"Authorization": "Token test-token"})
+
+
+def launch(run: TaskRun, unit_ids: list[int]) -> dict[int, str]:
+    """The provider's launch of `unit_ids`, given what launch_units gives it."""
+    launched_before = (
+        Unit.objects.filter(run=run)
+        .exclude(provider_unit_id="")
+        .exclude(pk__in=unit_ids)
+        .order_by("pk")
+        .values_list("provider_unit_id", flat=True)
+    )
+    return ProlificProvider().launch_units(
+        run=run,
+        unit_ids=unit_ids,
+        task_url=task_url(run),
+        launched_before=list(launched_before),
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -132,7 +150,7 @@ def test_launch_creates_a_draft_study_with_a_place_per_unit_and_publishes_it(
     )
     expect_publish(prolific)
 
-    result = ProlificProvider().launch_units(run=run, unit_ids=ids)
+    result = launch(run, ids)
 
     assert result == dict.fromkeys(ids, "S1")
 
@@ -156,7 +174,7 @@ def test_a_retry_publishes_the_draft_it_finds_instead_of_creating_another(prolif
     )
     expect_publish(prolific)
 
-    result = ProlificProvider().launch_units(run=run, unit_ids=ids)
+    result = launch(run, ids)
 
     assert result == dict.fromkeys(ids, "S1")
     assert [call.request.method for call in prolific.calls] == ["GET", "POST"]
@@ -180,7 +198,7 @@ def test_a_retry_after_publishing_changes_nothing(prolific):
         },
     )
 
-    result = ProlificProvider().launch_units(run=run, unit_ids=ids)
+    result = launch(run, ids)
 
     assert result == dict.fromkeys(ids, "S1")
     assert len(prolific.calls) == 1
@@ -211,7 +229,7 @@ def test_the_study_is_looked_for_on_every_page_of_the_listing(prolific):
         match=[AUTH, matchers.query_param_matcher({"page": "2"})],
     )
 
-    assert ProlificProvider().launch_units(run=run, unit_ids=ids) == {ids[0]: "S1"}
+    assert launch(run, ids) == {ids[0]: "S1"}
 
 
 def test_launching_more_units_later_raises_the_places_of_the_same_study(prolific):
@@ -231,7 +249,7 @@ def test_launching_more_units_later_raises_the_places_of_the_same_study(prolific
         match=[AUTH, matchers.json_params_matcher({"total_available_places": 3})],
     )
 
-    result = ProlificProvider().launch_units(run=run, unit_ids=[second, third])
+    result = launch(run, [second, third])
 
     assert result == {second: "S1", third: "S1"}
 
@@ -256,7 +274,7 @@ def test_rate_limits_and_server_errors_are_transient(prolific, status):
     prolific.get(STUDIES, status=status, json={"error": {"title": "Slow down"}})
 
     with pytest.raises(ProviderError) as raised:
-        ProlificProvider().launch_units(run=run, unit_ids=unit_ids(run))
+        launch(run, unit_ids(run))
 
     assert raised.value.transient
     assert str(status) in str(raised.value)
@@ -267,7 +285,7 @@ def test_an_unreachable_api_is_transient(prolific):
     prolific.get(STUDIES, body=requests.ConnectionError("connection refused"))
 
     with pytest.raises(ProviderError) as raised:
-        ProlificProvider().launch_units(run=run, unit_ids=unit_ids(run))
+        launch(run, unit_ids(run))
 
     assert raised.value.transient
 
@@ -289,7 +307,7 @@ def test_a_rejected_study_is_not_transient_and_carries_prolifics_message(prolifi
     )
 
     with pytest.raises(ProviderError) as raised:
-        ProlificProvider().launch_units(run=run, unit_ids=unit_ids(run))
+        launch(run, unit_ids(run))
 
     assert not raised.value.transient
     assert "create study" in str(raised.value)

@@ -8,8 +8,9 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from providers import tasks as provider_tasks
 from providers.models import CallStatus, ProviderCall
+from providers.registry import WorkerRef
+from qualifications_app import tasks as qualification_tasks
 from qualifications_app.models import (
     GrantedQualification,
     Qualification,
@@ -27,7 +28,6 @@ from qualifications_app.services import (
     set_blocked,
 )
 from tasks_app.models import Worker
-from tasks_app.selectors import WorkerRef
 from tests.factories import (
     GrantedQualificationFactory,
     QualificationFactory,
@@ -356,8 +356,8 @@ def test_running_the_mirror_task_twice_records_the_call_once(
         grant_qualification(worker=WorkerFactory(), name="allowlist")
     review = WorkerReview.objects.get()
 
-    provider_tasks.mirror_qualification.delay(review.pk)
-    provider_tasks.mirror_qualification.delay(review.pk)
+    qualification_tasks.mirror_qualification.delay(review.pk)
+    qualification_tasks.mirror_qualification.delay(review.pk)
 
     call = ProviderCall.objects.get()
     assert (call.status, call.attempts) == (CallStatus.SUCCEEDED, 1)

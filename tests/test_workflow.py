@@ -22,7 +22,6 @@ from django.core.management.base import CommandError
 
 from providers.models import ProviderCall
 from providers.mturk import MTurkProvider
-from providers.services import launch_units
 from qualifications_app.models import GrantedQualification, Qualification
 from tasks_app.models import Task, TaskRun, TaskRunStatus, Unit, UnitStatus, Worker
 from tasks_app.run_config import ConfigError, load_run_config
@@ -30,6 +29,7 @@ from tasks_app.selectors import task_url
 from tasks_app.services import (
     AgentDetails,
     launch_run,
+    launch_units,
     register_agent,
     submit_onboarding,
     submit_unit,
@@ -241,7 +241,7 @@ def test_on_the_mturk_sandbox_the_allowlist_names_sandbox_workers(monkeypatch):
     monkeypatch.setattr(
         MTurkProvider,
         "launch_units",
-        lambda self, *, run, unit_ids: {u: f"HIT{u}" for u in unit_ids},
+        lambda self, *, run, unit_ids, **_: {u: f"HIT{u}" for u in unit_ids},
     )
     command("qualifications", "create", ALLOWLIST)
     command("qualifications", "grant", ALLOWLIST, "mturk_sandbox:A1B2C3")

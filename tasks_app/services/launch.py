@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -10,9 +11,12 @@ import yaml
 from django.db import transaction
 from django.utils import timezone
 
-from providers.registry import get_provider_class
+from crowdsite.config_errors import ConfigError
+from providers.registry import get_provider, get_provider_class
+from providers.services import enqueue_on_commit, run_logged_call
 from qualifications_app import selectors as qualification_selectors
 from qualifications_app import services as qualification_services
+from tasks_app import selectors
 from tasks_app.models import (
     Assignment,
     Requester,
@@ -69,9 +73,7 @@ def plan_launch(*, config: RunConfig) -> LaunchPlan:
     """Check `config` against the database and price it. Writes nothing."""
     provider_class = get_provider_class(config.provider_type)
     automatic = automatic_qualification_names(config)
-    qualification_selectors.check_requirements_exist(
-        requirements=config.qualifications, also_known=automatic
-    )
+    check_requirements_exist(requirements=config.qualifications, also_known=automatic)
     reward = Decimal(str(config.task["task_reward"])).quantize(CENT, ROUND_HALF_UP)
     units = config.unit_count
     subtotal = reward * units
@@ -176,11 +178,9 @@ def launch_run(*, config: RunConfig) -> TaskRun:
         ],
         batch_size=BULK_BATCH_SIZE,
     )
-    from providers.services import enqueue_on_commit
-
     # Through the outbox: if the broker is lost before commit, the run stays
     # `launching` with its launch recorded, and beat sends it later.
-    enqueue_on_commit(task="providers.tasks.launch_units", kwargs={"run_id": run.pk})
+    enqueue_on_commit(task="tasks_app.tasks.launch_units", kwargs={"run_id": run.pk})
     return run
 
 
@@ -193,6 +193,60 @@ def _tags(value: Any) -> str:
     if isinstance(value, list | tuple):
         return ",".join(str(tag) for tag in value)
     return str(value or "")
+
+
+def launch_units(*, run_id: int) -> int:
+    """Post the run's created units (up to its concurrency cap) to its provider.
+
+    Returns how many units moved to launched. Safe to run twice: the call log
+    keys the call by the units it posts, and marks them in the same commit.
+    """
+    run = TaskRun.objects.get(pk=run_id)
+    unit_ids = selectors.units_to_launch(run=run)
+    if unit_ids:
+        provider = get_provider(run.provider_type)
+        first, last = unit_ids[0], unit_ids[-1]
+        key = f"launch_units:run={run.pk}:units={first}-{last}:n={len(unit_ids)}"
+        launched_before = list(
+            Unit.objects.filter(run=run)
+            .exclude(provider_unit_id="")
+            .exclude(pk__in=unit_ids)
+            .order_by("pk")
+            .values_list("provider_unit_id", flat=True)
+        )
+        url = selectors.task_url(run)
+        marked: list[int] = []
+
+        def record(provider_ids: dict[str, str]) -> None:
+            marked.append(
+                mark_units_launched(
+                    unit_ids=unit_ids,
+                    provider_unit_ids={int(k): v for k, v in provider_ids.items()},
+                )
+            )
+
+        run_logged_call(
+            provider_type=run.provider_type,
+            operation="launch_units",
+            key=key,
+            run_id=run.pk,
+            request={"unit_ids": [first, last], "count": len(unit_ids)},
+            call=lambda: {
+                str(k): v
+                for k, v in provider.launch_units(
+                    run=run,
+                    unit_ids=unit_ids,
+                    task_url=url,
+                    launched_before=launched_before,
+                ).items()
+            },
+            record=record,
+        )
+        launched = sum(marked)
+    else:
+        launched = 0
+    mark_run_running(run_id=run.pk)
+    return launched
 
 
 @transaction.atomic
@@ -224,3 +278,26 @@ def mark_units_launched(
 def stored_config_text(run: TaskRun) -> str:
     """The resolved config as YAML, for people reading a past run."""
     return yaml.safe_dump(run.resolved_config, sort_keys=False, allow_unicode=True)
+
+
+def check_requirements_exist(
+    *, requirements: list[dict[str, Any]], also_known: Iterable[str] = ()
+) -> None:
+    """Refuse requirements naming a qualification nobody created.
+
+    Mephisto lets such a requirement pass silently, which admits everyone to a run
+    meant for an allowlist; here it is an error at launch.
+    """
+    also_known = set(also_known)
+    names = [r["qualification_name"] for r in requirements]
+    missing = qualification_selectors.missing_qualification_names(names=names)
+    unknown = [n for n in missing if n not in also_known]
+    if unknown:
+        index = names.index(unknown[0])
+        raise ConfigError(
+            f"unknown qualification {unknown[0]!r}"
+            + (f" (and {', '.join(map(repr, unknown[1:]))})" if unknown[1:] else "")
+            + "; create it first (admin: Qualifications → Add) so the requirement "
+            "means what it says",
+            key=f"mephisto.task.qualifications[{index}].qualification_name",
+        )

@@ -6,8 +6,9 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from providers.registry import parse_worker_ref
+from qualifications_app.selectors import find_worker
 from qualifications_app.services import set_blocked
-from tasks_app.selectors import find_worker, parse_worker_ref
 
 
 class Command(BaseCommand):

@@ -12,10 +12,11 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import Count
 
 from crowdsite import csv_safety
+from providers.registry import parse_worker_ref
 from qualifications_app import services
 from qualifications_app.models import GrantedQualification, Qualification
+from qualifications_app.selectors import find_worker
 from qualifications_app.services import QualificationError
-from tasks_app.selectors import find_worker, parse_worker_ref
 
 EXAMPLES = """\
 Workers are named PROVIDER:ID, e.g. mock:alice, mturk:A1B2C3D4E5,

@@ -6,9 +6,10 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from providers.registry import parse_worker_ref
+from qualifications_app.selectors import find_worker
 from tasks_app import eligibility
 from tasks_app.models import TaskRun, Worker
-from tasks_app.selectors import find_worker, parse_worker_ref
 
 
 class Command(BaseCommand):

@@ -14,7 +14,7 @@ from tasks_app import selectors, services
 from tasks_app.models import TaskRun, TaskRunStatus
 from tasks_app.run_config import ConfigError, load_run_config
 
-LAUNCH_TASK = "providers.tasks.launch_units"
+LAUNCH_TASK = "tasks_app.tasks.launch_units"
 
 
 class Command(BaseCommand):

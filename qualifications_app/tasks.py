@@ -1,0 +1,21 @@
+"""Celery tasks on qualifications. Thin: each takes ids and calls a service."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from providers.services import call_with_retry
+
+
+@shared_task(bind=True, max_retries=8)
+def mirror_qualification(self, review_id: int) -> bool:
+    """Repeat a grant or revoke (a WorkerReview row) on the worker's provider.
+
+    Safe to run twice: the call log is keyed by the review row.
+    """
+    # The one seam between this app's services and its tasks: the services
+    # enqueue this task by name through the outbox, and the task imports the
+    # service here, so neither module imports the other at load time.
+    from qualifications_app.services import mirror_qualification
+
+    return call_with_retry(self, lambda: mirror_qualification(review_id=review_id))
