@@ -1,17 +1,20 @@
 """The one interface every crowd provider implements.
 
 Providers are called only from Celery tasks (never under a row lock) and are
-built lazily: nothing here touches the network at import time.
+built lazily: nothing here touches the network at import time. The page-side
+hooks (frame ancestors, wrap script, arrival params, page config) are class
+attributes and class methods the task page view reads; none of them calls out.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     # Only for the annotations: providers are handed runs, never import the apps.
     from tasks_app.models import TaskRun
@@ -24,6 +27,29 @@ class ProviderError(Exception):
     def __init__(self, message: str, *, transient: bool = False) -> None:
         super().__init__(message)
         self.transient = transient
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """Who opened the task page, as the provider's URL parameters say.
+
+    Empty strings stand for parameters that are missing or carry no value.
+    """
+
+    worker_id: str = ""
+    assignment_id: str = ""
+    # The provider's own unit: an MTurk HIT, a Prolific study; empty for the mock.
+    unit_id: str = ""
+
+    @property
+    def preview(self) -> bool:
+        """Whether the worker is only looking: no worker or no assignment yet."""
+        return not self.worker_id or not self.assignment_id
+
+
+def url_param(params: Mapping[str, str], name: str) -> str:
+    """The URL parameter `name`, or "" when it is missing."""
+    return params.get(name) or ""
 
 
 class Provider(ABC):
@@ -49,6 +75,31 @@ class Provider(ABC):
     def worker_name(cls, provider_worker_id: str) -> str:
         """crowdsite's name for the provider's worker `provider_worker_id`."""
         return provider_worker_id
+
+    # The task page's side of the provider (DESIGN §5, §7): the view asks these.
+
+    # Who may show the task page in a frame: a CSP `frame-ancestors` value.
+    frame_ancestors: ClassVar[str] = "'self'"
+    # The provider's part of wrap_crowd_source.js: a file name in
+    # tasks_app/static/tasks_app/wrap_crowd_source/, served after common.js.
+    wrap_script: ClassVar[str]
+
+    @classmethod
+    def arrival_params(cls, params: Mapping[str, str]) -> Arrival:
+        """Who arrived, read from the task page's URL parameters `params`.
+
+        The default reads Mephisto's own names, `worker_id` and `assignment_id`.
+        Only the run's provider's names count, as in its wrap script.
+        """
+        return Arrival(
+            worker_id=url_param(params, "worker_id"),
+            assignment_id=url_param(params, "assignment_id"),
+        )
+
+    @classmethod
+    def page_config(cls, run: TaskRun) -> dict[str, Any]:
+        """Extra keys of the task page's config, for the wrap script; none here."""
+        return {}
 
     @abstractmethod
     def launch_units(

@@ -20,6 +20,10 @@ if TYPE_CHECKING:
 class MockProvider(Provider):
     provider_type = "mock"
     fee_rate = Decimal("0")
+    # A local crowd: any page of the tester's may frame it (as MTurk would).
+    frame_ancestors = "*"
+    wrap_script = "mock.js"
+    # Workers arrive as ?worker_id=...&assignment_id=..., the base class's names.
 
     def launch_units(
         self,

@@ -28,10 +28,10 @@ from botocore.exceptions import (
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from crowdsite.config_errors import ConfigError
-from providers.base import Provider, ProviderError
+from providers.base import Arrival, Provider, ProviderError, url_param
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from botocore.client import BaseClient
 
@@ -49,6 +49,8 @@ DEFAULT_LIFETIME_SECONDS = 60 * 60 * 24 * 31
 AUTO_APPROVAL_DELAY_SECONDS = 60 * 60 * 24 * 7
 # Any moment in the past: MTurk expires a HIT at once when moved there.
 EXPIRED_AT = datetime(2015, 1, 1)
+# The assignmentId MTurk sends while a worker only previews the HIT.
+PREVIEW_ASSIGNMENT_ID = "ASSIGNMENT_ID_NOT_AVAILABLE"
 
 # Error codes that say "try again later" rather than "this request is wrong".
 # ServiceFault is MTurk's own "temporarily unable to process your request".
@@ -158,6 +160,9 @@ class MTurkProvider(Provider):
         "https://www.mturk.com",
         "https://worker.mturk.com",
     )
+    # MTurk shows the task page in an iframe on its worker sites.
+    frame_ancestors = "https://worker.mturk.com https://www.mturk.com"
+    wrap_script = "mturk.js"
 
     @classmethod
     def check_can_launch(cls, *, config: RunConfig) -> None:
@@ -181,6 +186,27 @@ class MTurkProvider(Provider):
     def worker_name(cls, provider_worker_id: str) -> str:
         """crowdsite's name for the MTurk worker `provider_worker_id`."""
         return f"{provider_worker_id}{cls.worker_name_suffix}"
+
+    @classmethod
+    def arrival_params(cls, params: Mapping[str, str]) -> Arrival:
+        """The worker from `?workerId=&assignmentId=&hitId=`."""
+        assignment_id = url_param(params, "assignmentId")
+        # A previewing worker has accepted nothing yet: no assignment, a preview.
+        if assignment_id == PREVIEW_ASSIGNMENT_ID:
+            assignment_id = ""
+        return Arrival(
+            worker_id=url_param(params, "workerId"),
+            assignment_id=assignment_id,
+            unit_id=url_param(params, "hitId"),
+        )
+
+    @classmethod
+    def page_config(cls, run: TaskRun) -> dict[str, Any]:
+        """Where mturk.js may post the worker's externalSubmit form."""
+        return {
+            "mturk_submit_to": cls.submit_hosts[0],
+            "mturk_submit_hosts": list(cls.submit_hosts),
+        }
 
     @cached_property
     def client(self) -> BaseClient:
@@ -303,3 +329,4 @@ class MTurkSandboxProvider(MTurkProvider):
     # Sandbox and live share worker ids; the suffix keeps their records apart.
     worker_name_suffix = "_sandbox"
     submit_hosts = ("https://workersandbox.mturk.com",)
+    frame_ancestors = "https://workersandbox.mturk.com"

@@ -19,10 +19,10 @@ from django.conf import settings
 from django.utils.crypto import salted_hmac
 
 from crowdsite.config_errors import ConfigError
-from providers.base import Provider, ProviderError
+from providers.base import Arrival, Provider, ProviderError, url_param
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from tasks_app.models import TaskRun
     from tasks_app.run_config import RunConfig
@@ -164,6 +164,9 @@ class ProlificProvider(Provider):
     provider_type = "prolific"
     # Prolific's standard service fee; an estimate.
     fee_rate = Decimal("0.333")
+    # Prolific sends participants to the study URL; it doesn't frame it.
+    frame_ancestors = "'self'"
+    wrap_script = "prolific.js"
 
     @classmethod
     def check_can_launch(cls, *, config: RunConfig) -> None:
@@ -174,6 +177,20 @@ class ProlificProvider(Provider):
                 "API tokens) and set PROLIFIC_API_KEY in the environment",
                 key="mephisto.provider",
             )
+
+    @classmethod
+    def arrival_params(cls, params: Mapping[str, str]) -> Arrival:
+        """The participant from the study URL's parameters (STUDY_URL_PARAMETERS)."""
+        return Arrival(
+            worker_id=url_param(params, "participant_id"),
+            assignment_id=url_param(params, "submission_id"),
+            unit_id=url_param(params, "study_id"),
+        )
+
+    @classmethod
+    def page_config(cls, run: TaskRun) -> dict[str, Any]:
+        """The completion code prolific.js hands back to Prolific on submit."""
+        return {"completion_code": completion_code(run)}
 
     def launch_units(
         self,

@@ -14,20 +14,6 @@ from django.views.decorators.http import require_safe
 from providers.registry import get_provider_class
 from tasks_app.models import TaskRun
 
-# Who may frame the task page: MTurk shows it in an iframe on its own sites.
-FRAME_ANCESTORS = {
-    "mturk": "https://worker.mturk.com https://www.mturk.com",
-    "mturk_sandbox": "https://workersandbox.mturk.com",
-    "prolific": "'self'",
-    # A local crowd: any page of the tester's may frame it (as MTurk would).
-    "mock": "*",
-}
-WRAP_SCRIPTS = {
-    "mock": "mock.js",
-    "mturk": "mturk.js",
-    "mturk_sandbox": "mturk.js",
-    "prolific": "prolific.js",
-}
 # A static HTML task's templates, by the name in their URL.
 TEMPLATE_SOURCES = {
     "task": "task_source",
@@ -44,38 +30,21 @@ TEMPLATE_CSP = "sandbox allow-scripts allow-forms"
 def task_page(request: HttpRequest, task_run_id: int) -> HttpResponse:
     """The page a worker works on; the only view that may be framed."""
     run = get_object_or_404(TaskRun, pk=task_run_id)
-    params = request.GET
-    worker = (
-        params.get("worker_id")
-        or params.get("workerId")
-        or params.get("participant_id")
-    )
-    assignment = (
-        params.get("assignment_id")
-        or params.get("assignmentId")
-        or params.get("submission_id")
-    )
-    is_preview = (
-        not worker or not assignment or assignment == "ASSIGNMENT_ID_NOT_AVAILABLE"
-    )
-    page_config = {"task_run_id": run.pk, "provider_type": run.provider_type}
-    if run.provider_type in ("mturk", "mturk_sandbox"):
-        submit_hosts = get_provider_class(run.provider_type).submit_hosts
-        page_config["mturk_submit_to"] = submit_hosts[0]
-        page_config["mturk_submit_hosts"] = list(submit_hosts)
-    if run.provider_type == "prolific":
-        from providers.prolific import completion_code
-
-        page_config["completion_code"] = completion_code(run)
+    provider = get_provider_class(run.provider_type)
+    arrival = provider.arrival_params(request.GET)
+    page_config = {
+        "task_run_id": run.pk,
+        "provider_type": run.provider_type,
+        **provider.page_config(run),
+    }
     if run.blueprint_type == "static_task":
         page_config["static_task"] = static_task_page_config(run)
     response = render(
         request,
         "tasks_app/task_page.html",
-        {"run": run, "is_preview": is_preview, "page_config": page_config},
+        {"run": run, "is_preview": arrival.preview, "page_config": page_config},
     )
-    ancestors = FRAME_ANCESTORS.get(run.provider_type, "'self'")
-    response["Content-Security-Policy"] = f"frame-ancestors {ancestors}"
+    response["Content-Security-Policy"] = f"frame-ancestors {provider.frame_ancestors}"
     response["Cache-Control"] = "no-store"
     return response
 
@@ -115,7 +84,7 @@ def wrap_crowd_source(request: HttpRequest, task_run_id: int) -> HttpResponse:
     """The provider glue the `mephisto-task` package expects as globals."""
     run = get_object_or_404(TaskRun, pk=task_run_id)
     parts = []
-    for name in ("common.js", WRAP_SCRIPTS[run.provider_type]):
+    for name in ("common.js", get_provider_class(run.provider_type).wrap_script):
         found = finders.find(f"tasks_app/wrap_crowd_source/{name}")
         if not isinstance(found, str):
             raise Http404(f"the wrap script {name} is missing from this server")
