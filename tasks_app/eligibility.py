@@ -1,14 +1,20 @@
 """Who may work on a run, and why not (DESIGN §6, steps 3-5).
 
-Each rule answers with a `Verdict`: whether it passed and, in plain words a worker
-can read, why not. `failure_reason` on the task page is the first failed verdict;
-`explain()` lists every rule for requesters wondering why a worker sees no work.
+`ARRIVAL_RULES` lists each rule once, in the order an arrival checks them; for a
+run, `arrival_rules(run)` gives each as a `Rule` with its Python verdict, the
+reason worded for the worker, and its SQL term for the one-statement arrival
+(`worker_sql.claim_on_arrival`). The arrival under the worker's lock
+(`services.arrival`), that statement, `explain()` and the tests all read the list.
+`failure_reason` on the task page is the first failed verdict; `explain()` lists
+every rule for requesters wondering why a worker sees no work.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import operator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from qualifications_app.models import GrantedQualification
@@ -17,6 +23,7 @@ from tasks_app.models import (
     OnboardingAgent,
     OnboardingStatus,
     TaskRun,
+    TaskRunStatus,
     Unit,
     UnitStatus,
     Worker,
@@ -34,6 +41,8 @@ class Verdict:
     rule: str
     passed: bool
     reason: str = ""
+    # Passed, but the worker is given an onboarding before any unit.
+    onboard: bool = False
 
 
 def onboarding_qualification(run: TaskRun) -> str | None:
@@ -90,6 +99,39 @@ def grant_values(*, worker: Worker, names: Iterable[str]) -> dict[str, int]:
     )
 
 
+@dataclass(frozen=True)
+class Comparator:
+    """A value comparator of a requirement: Python test, words, SQL on `g.value`."""
+
+    words: str  # "Your '<name>' value (<v>) must be <words> <value>."
+    passes: Callable[[Any, Any], bool]  # (the worker's value, the required value)
+    sql: str  # %s is the required value
+    listed: bool = False  # the required value is a list
+
+
+def _is_in(mine: Any, value: Any) -> bool:
+    return mine in value
+
+
+def _is_not_in(mine: Any, value: Any) -> bool:
+    return mine not in value
+
+
+# MTurk's comparators that compare a value; a worker not holding the
+# qualification fails each of them.
+VALUE_COMPARATORS: dict[str, Comparator] = {
+    "EqualTo": Comparator("equal to", operator.eq, "= %s"),
+    "NotEqualTo": Comparator("different from", operator.ne, "<> %s"),
+    "GreaterThan": Comparator("more than", operator.gt, "> %s"),
+    "GreaterThanOrEqualTo": Comparator("at least", operator.ge, ">= %s"),
+    "LessThan": Comparator("less than", operator.lt, "< %s"),
+    "LessThanOrEqualTo": Comparator("at most", operator.le, "<= %s"),
+    "In": Comparator("one of", _is_in, "= ANY(%s)", listed=True),
+    "NotIn": Comparator("none of", _is_not_in, "<> ALL(%s)", listed=True),
+}
+COMPARATORS: tuple[str, ...] = ("Exists", "DoesNotExist", *VALUE_COMPARATORS)
+
+
 def check_requirement(requirement: dict[str, Any], held: dict[str, int]) -> Verdict:
     name = requirement["qualification_name"]
     comparator = requirement["comparator"]
@@ -118,46 +160,35 @@ def check_requirement(requirement: dict[str, Any], held: dict[str, int]) -> Verd
         )
     if not has:
         return Verdict(rule, False, f"This task needs the qualification '{name}'.")
-    words = {
-        "EqualTo": ("==", "equal to"),
-        "NotEqualTo": ("!=", "different from"),
-        "GreaterThan": (">", "more than"),
-        "GreaterThanOrEqualTo": (">=", "at least"),
-        "LessThan": ("<", "less than"),
-        "LessThanOrEqualTo": ("<=", "at most"),
-    }
-    if comparator in ("In", "NotIn"):
-        passed = (mine in value) == (comparator == "In")
-        relation = "one of" if comparator == "In" else "none of"
-        listed = ", ".join(str(v) for v in value)
-        reason = f"Your '{name}' value ({mine}) must be {relation} {listed}."
-        return Verdict(rule, passed, reason)
-    passed = {
-        "EqualTo": mine == value,
-        "NotEqualTo": mine != value,
-        "GreaterThan": mine > value,
-        "GreaterThanOrEqualTo": mine >= value,
-        "LessThan": mine < value,
-        "LessThanOrEqualTo": mine <= value,
-    }[comparator]
+    compare = VALUE_COMPARATORS[comparator]
+    shown = ", ".join(str(v) for v in value) if compare.listed else value
     return Verdict(
         rule,
-        passed,
-        f"Your '{name}' value ({mine}) must be {words[comparator][1]} {value}.",
+        compare.passes(mine, value),
+        f"Your '{name}' value ({mine}) must be {compare.words} {shown}.",
     )
 
 
-def qualification_verdicts(*, run: TaskRun, worker: Worker) -> list[Verdict]:
-    needed = requirements(run)
-    held = grant_values(worker=worker, names={r["qualification_name"] for r in needed})
-    return [check_requirement(r, held) for r in needed]
+def requirement_sql(requirement: dict[str, Any]) -> tuple[str, list[Any]]:
+    """The SQL term that passes exactly when `check_requirement` does."""
+    name, comparator = requirement["qualification_name"], requirement["comparator"]
+    if requirement.get("automatic") or comparator == "DoesNotExist":
+        return "NOT " + _holds(), [name]
+    if comparator == "Exists":
+        return _holds(), [name]
+    compare = VALUE_COMPARATORS[comparator]
+    value: Any = requirement.get("value")
+    if compare.listed:
+        value = list(value)
+    return _holds(f" AND g.value {compare.sql}"), [name, value]
 
 
-def block_verdict(worker: Worker) -> Verdict:
-    return Verdict(
-        "not on the local blocklist",
-        not worker.is_blocked,
-        "You are blocked from working on this requester's tasks.",
+def _holds(condition: str = "") -> str:
+    """SQL: worker `w` holds the qualification named by the next parameter."""
+    return (
+        "EXISTS (SELECT 1 FROM {granted} g"
+        " JOIN {qualification} q ON q.id = g.qualification_id"
+        f" WHERE g.worker_id = (SELECT id FROM w) AND q.name = %s{condition})"
     )
 
 
@@ -178,38 +209,8 @@ def units_in_task(*, run: TaskRun, worker: Worker) -> int:
     ).count()
 
 
-def limit_verdicts(*, run: TaskRun, worker: Worker) -> list[Verdict]:
-    verdicts = []
-    if run.allowed_concurrent:
-        live = live_units_in_run(run=run, worker=worker)
-        verdicts.append(
-            Verdict(
-                f"allowed_concurrent {run.allowed_concurrent} (has {live} open)",
-                live < run.allowed_concurrent,
-                f"You already have {live} unit(s) of this task open; "
-                "submit them first.",
-            )
-        )
-    if run.maximum_units_per_worker:
-        done = units_in_task(run=run, worker=worker)
-        verdicts.append(
-            Verdict(
-                f"maximum_units_per_worker {run.maximum_units_per_worker} "
-                f"(has {done} in task '{run.task.task_name}')",
-                done < run.maximum_units_per_worker,
-                f"You have reached the maximum of {run.maximum_units_per_worker} "
-                "units for this task.",
-            )
-        )
-    return verdicts
-
-
-def onboarding_state(*, run: TaskRun, worker: Worker) -> str:
-    """'none' (no onboarding), 'passed', 'failed' or 'needed'."""
-    name = onboarding_qualification(run)
-    if not name:
-        return "none"
-    held = grant_values(worker=worker, names=[name, f"{name}-failed"])
+def onboarding_state(name: str, held: dict[str, int]) -> str:
+    """'passed', 'failed' or 'needed', from the worker's values for `name`."""
     if f"{name}-failed" in held or held.get(name) == 0:
         return "failed"
     if held.get(name, 0) >= 1:
@@ -221,30 +222,232 @@ def first_failure(verdicts: Iterable[Verdict]) -> Verdict | None:
     return next((v for v in verdicts if not v.passed), None)
 
 
+# ---------------------------------------------------------------------------
+# The rule list
+# ---------------------------------------------------------------------------
+
+
+class Facts:
+    """What the rules read about one worker and run, each read once, when needed."""
+
+    def __init__(self, *, run: TaskRun, worker: Worker) -> None:
+        self.run = run
+        self.worker = worker
+
+    @cached_property
+    def run_status(self) -> str | None:
+        # Read fresh: the worker API keeps its runs per process.
+        return (
+            TaskRun.objects.filter(pk=self.run.pk)
+            .values_list("status", flat=True)
+            .first()
+        )
+
+    @cached_property
+    def held(self) -> dict[str, int]:
+        """The worker's values for every qualification the rules name."""
+        names = {r["qualification_name"] for r in requirements(self.run)}
+        onboarding = onboarding_qualification(self.run)
+        if onboarding:
+            names |= {onboarding, f"{onboarding}-failed"}
+        return grant_values(worker=self.worker, names=names)
+
+    @cached_property
+    def live_units(self) -> int:
+        return live_units_in_run(run=self.run, worker=self.worker)
+
+    @cached_property
+    def units_in_task(self) -> int:
+        return units_in_task(run=self.run, worker=self.worker)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One rule as it applies to one run.
+
+    `verdict` is the Python path's answer for a worker. `sql` is the same rule
+    as a condition on the worker `w` of the one-statement arrival: true exactly
+    when the verdict passes without a word to the worker (offering an onboarding
+    is a word), with `params` for its %s and the tables written {run}, {unit},
+    {granted} and {qualification} for `worker_sql` to name; None when the
+    verdict can't fail for this run.
+    """
+
+    kind: str  # the name of its entry in ARRIVAL_RULES
+    verdict: Callable[[Facts], Verdict]
+    sql: str | None = None
+    params: tuple[Any, ...] = ()
+    # It counts the worker's units: only a check made after their row lock
+    # sees the units their other requests just took.
+    counts_units: bool = False
+    # The claim checks it itself (it takes only a running run's units), so an
+    # arrival reads the verdict only when it is not going to claim.
+    checked_by_claim: bool = False
+
+
+def _running(run: TaskRun) -> list[Rule]:
+    def verdict(facts: Facts) -> Verdict:
+        status = facts.run_status
+        return Verdict(
+            f"run status {status}", status == TaskRunStatus.RUNNING, NOT_RUNNING
+        )
+
+    return [
+        Rule(
+            "running",
+            verdict,
+            sql="EXISTS (SELECT 1 FROM {run} WHERE id = %s AND status = %s)",
+            params=(run.pk, TaskRunStatus.RUNNING),
+            checked_by_claim=True,
+        )
+    ]
+
+
+def _not_blocked(run: TaskRun) -> list[Rule]:
+    def verdict(facts: Facts) -> Verdict:
+        return Verdict(
+            "not on the local blocklist",
+            not facts.worker.is_blocked,
+            "You are blocked from working on this requester's tasks.",
+        )
+
+    return [Rule("blocklist", verdict, sql="NOT (SELECT is_blocked FROM w)")]
+
+
+def _requirements(run: TaskRun) -> list[Rule]:
+    rules = []
+    for requirement in requirements(run):
+        sql, params = requirement_sql(requirement)
+
+        def verdict(facts: Facts, requirement: dict[str, Any] = requirement) -> Verdict:
+            return check_requirement(requirement, facts.held)
+
+        rules.append(Rule("qualification", verdict, sql=sql, params=tuple(params)))
+    return rules
+
+
+def _allowed_concurrent(run: TaskRun) -> list[Rule]:
+    limit = run.allowed_concurrent
+    if not limit:
+        return []
+
+    def verdict(facts: Facts) -> Verdict:
+        live = facts.live_units
+        return Verdict(
+            f"allowed_concurrent {limit} (has {live} open)",
+            live < limit,
+            f"You already have {live} unit(s) of this task open; submit them first.",
+        )
+
+    sql = (
+        "(SELECT count(*) FROM {unit} m WHERE m.worker_id = (SELECT id FROM w)"
+        " AND m.run_id = %s AND m.status = %s) < %s"
+    )
+    params = (run.pk, UnitStatus.ASSIGNED, limit)
+    return [Rule("allowed_concurrent", verdict, sql, params, counts_units=True)]
+
+
+def _maximum_units_per_worker(run: TaskRun) -> list[Rule]:
+    limit = run.maximum_units_per_worker
+    if not limit:
+        return []
+
+    def verdict(facts: Facts) -> Verdict:
+        done = facts.units_in_task
+        return Verdict(
+            f"maximum_units_per_worker {limit} "
+            f"(has {done} in task '{run.task.task_name}')",
+            done < limit,
+            f"You have reached the maximum of {limit} units for this task.",
+        )
+
+    held = ", ".join(["%s"] * len(UNIT_HELD_STATUSES))
+    sql = (
+        "(SELECT count(*) FROM {unit} m WHERE m.worker_id = (SELECT id FROM w)"
+        f" AND m.status IN ({held}) AND m.run_id IN"
+        " (SELECT id FROM {run} WHERE task_id = %s)) < %s"
+    )
+    params = (*UNIT_HELD_STATUSES, run.task_id, limit)
+    return [Rule("maximum_units_per_worker", verdict, sql, params, counts_units=True)]
+
+
+def _onboarding(run: TaskRun) -> list[Rule]:
+    name = onboarding_qualification(run)
+
+    def verdict(facts: Facts) -> Verdict:
+        state = onboarding_state(name, facts.held) if name else "none"
+        return Verdict(
+            f"onboarding: {state}",
+            state != "failed",
+            FAILED_ONBOARDING,
+            onboard=state == "needed",
+        )
+
+    if not name:
+        return [Rule("onboarding", verdict)]
+    # Passed onboarding; one not yet onboarded is offered it on the full path.
+    return [Rule("onboarding", verdict, _holds(" AND g.value >= 1"), (name,))]
+
+
+@dataclass(frozen=True)
+class RuleKind:
+    name: str
+    for_run: Callable[[TaskRun], list[Rule]]
+
+
+# Every rule an arrival is checked against, in the order of DESIGN §6 and of the
+# `failure_reason` table in docs/worker-protocol.md: the worker is told the
+# first that fails. (Before them, a reconnect gets its agent back; after them,
+# a unit is claimed.)
+ARRIVAL_RULES: tuple[RuleKind, ...] = (
+    RuleKind("running", _running),
+    RuleKind("blocklist", _not_blocked),
+    # The run's requirements, the automatic block and onboarding-failed first.
+    RuleKind("qualification", _requirements),
+    RuleKind("allowed_concurrent", _allowed_concurrent),
+    RuleKind("maximum_units_per_worker", _maximum_units_per_worker),
+    RuleKind("onboarding", _onboarding),
+)
+
+
+def arrival_rules(run: TaskRun) -> list[Rule]:
+    """The rules of ARRIVAL_RULES as they apply to `run`, in order."""
+    return [rule for kind in ARRIVAL_RULES for rule in kind.for_run(run)]
+
+
+class Eligibility:
+    """One worker against one run's rules: what the Python path acts on."""
+
+    def __init__(self, *, run: TaskRun, worker: Worker) -> None:
+        self.rules = arrival_rules(run)
+        self.facts = Facts(run=run, worker=worker)
+
+    def verdicts(self, *, checked_by_claim: bool | None = None) -> Iterator[Verdict]:
+        """Each rule's verdict in order (only those the claim checks, or not)."""
+        for rule in self.rules:
+            if checked_by_claim is None or rule.checked_by_claim == checked_by_claim:
+                yield rule.verdict(self.facts)
+
+    def stopped(self) -> Verdict | None:
+        """The first failed rule of those the claim checks (the run has stopped)."""
+        return first_failure(self.verdicts(checked_by_claim=True))
+
+
 def explain(*, run: TaskRun, worker: Worker) -> list[Verdict]:
     """Every rule of DESIGN §6 for this worker and run, passed or not."""
-    verdicts = [
-        Verdict(f"run status {run.status}", run.status == "running", NOT_RUNNING),
+    verdicts = list(Eligibility(run=run, worker=worker).verdicts())
+    # Not a rule an arrival can fail (it finds the worker under the run's
+    # provider), but the first thing to rule out after the run's status.
+    verdicts[1:1] = [
         Verdict(
             f"worker's provider {worker.provider_type} is the run's "
             f"({run.provider_type})",
             worker.provider_type == run.provider_type,
             f"This worker is on {worker.provider_type}; the run recruits on "
             f"{run.provider_type}, so they can never reach it.",
-        ),
-        block_verdict(worker),
-        *qualification_verdicts(run=run, worker=worker),
-        *limit_verdicts(run=run, worker=worker),
-    ]
-    state = onboarding_state(run=run, worker=worker)
-    verdicts.append(
-        Verdict(
-            f"onboarding: {state}",
-            state in ("none", "passed", "needed"),
-            FAILED_ONBOARDING,
         )
-    )
-    if state == "needed":
+    ]
+    if any(v.onboard for v in verdicts):
         pending = (
             worker.pk is not None
             and OnboardingAgent.objects.filter(

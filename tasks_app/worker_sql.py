@@ -21,7 +21,6 @@ from tasks_app import eligibility
 from tasks_app.db import fetch_one, prepared_cursor
 from tasks_app.models import (
     AGENT_LIVE_STATUSES,
-    UNIT_HELD_STATUSES,
     Agent,
     AgentStatus,
     Assignment,
@@ -207,10 +206,11 @@ def claim_on_arrival(
     """Claim a unit and create its agent, if every rule lets the worker have one.
 
     One statement that finds (or creates) the worker by `worker_name`, checks the
-    rules of DESIGN §6 that can pass without a word to the worker, takes the first
-    free unit (the HIT's own first, for MTurk) and inserts the agent with id
-    `agent_id`. Returns (worker id, claimed unit), or None when any rule fails or
-    no unit is free: the caller then takes the full path, which says why.
+    rules of `eligibility.arrival_rules(run)` (each must pass without a word to
+    the worker), takes the first free unit (the HIT's own first, for MTurk) and
+    inserts the agent with id `agent_id`. Returns (worker id, claimed unit), or
+    None when any rule fails or no unit is free: the caller then takes the full
+    path, which says why.
 
     With `worker` (found and row-locked earlier in this transaction) it also
     checks the run's limits: those count the worker's units, and only a statement
@@ -283,82 +283,35 @@ def claim_on_arrival(
     )
 
 
-# What MTurk's comparators are in SQL, for a worker who holds the qualification.
-_COMPARATOR_SQL = {
-    "EqualTo": "= %s",
-    "NotEqualTo": "<> %s",
-    "GreaterThan": "> %s",
-    "GreaterThanOrEqualTo": ">= %s",
-    "LessThan": "< %s",
-    "LessThanOrEqualTo": "<= %s",
-    "In": "= ANY(%s)",
-    "NotIn": "<> ALL(%s)",
-}
-
-
 def _rules_sql(
     run: TaskRun, *, registration_id: str, limits: bool
 ) -> tuple[str, list[Any]]:
     """The rules an arrival must pass, as one SQL condition on the worker `w`.
 
-    Each term passes exactly when its rule in `eligibility` passes (the tests
-    check every comparator both ways); none depends on the unit, so PostgreSQL
+    The terms are those of `eligibility.arrival_rules(run)`, each true exactly
+    when its rule passes without a word to the worker (tests generated from
+    `eligibility.ARRIVAL_RULES` check every rule both ways); those counting the
+    worker's units only with `limits`. None depends on the unit, so PostgreSQL
     evaluates them once, before it looks for one.
     """
-    agent, taskrun = table(Agent), table(TaskRun)
+    tables = {
+        "run": table(TaskRun),
+        "unit": table(Unit),
+        "granted": table(GrantedQualification),
+        "qualification": table(Qualification),
+    }
+    # A new registration (a reconnect gets its own agent back, on the full path).
     terms = [
-        # Not on the local blocklist.
-        "NOT (SELECT is_blocked FROM w)",
-        # The run takes work.
-        f"EXISTS (SELECT 1 FROM {taskrun} WHERE id = %s AND status = %s)",
-        # A new registration (a reconnect gets its own agent back, on the full path).
-        f"NOT EXISTS (SELECT 1 FROM {agent} WHERE run_id = %s"
-        " AND registration_id = %s)",
+        f"NOT EXISTS (SELECT 1 FROM {table(Agent)} WHERE run_id = %s"
+        " AND registration_id = %s)"
     ]
-    params: list[Any] = [run.pk, TaskRunStatus.RUNNING, run.pk, registration_id]
-    for requirement in eligibility.requirements(run):
-        name, comparator = requirement["qualification_name"], requirement["comparator"]
-        extra: list[Any]
-        if requirement.get("automatic") or comparator == "DoesNotExist":
-            term, extra = "NOT " + _holds(), []
-        elif comparator == "Exists":
-            term, extra = _holds(), []
-        else:
-            value: Any = requirement.get("value")
-            if comparator in ("In", "NotIn"):
-                value = list(value)
-            term, extra = _holds(f" AND g.value {_COMPARATOR_SQL[comparator]}"), [value]
-        terms.append(term)
-        params += [name, *extra]
-    onboarding = eligibility.onboarding_qualification(run)
-    if onboarding:
-        # Passed onboarding (failing it is an automatic requirement above).
-        terms.append(_holds(" AND g.value >= 1"))
-        params.append(onboarding)
-    if limits and run.allowed_concurrent:
-        terms.append(
-            f"(SELECT count(*) FROM {table(Unit)} m WHERE m.worker_id ="
-            " (SELECT id FROM w) AND m.run_id = %s AND m.status = %s) < %s"
-        )
-        params += [run.pk, UnitStatus.ASSIGNED, run.allowed_concurrent]
-    if limits and run.maximum_units_per_worker:
-        held = ", ".join(["%s"] * len(UNIT_HELD_STATUSES))
-        terms.append(
-            f"(SELECT count(*) FROM {table(Unit)} m WHERE m.worker_id ="
-            f" (SELECT id FROM w) AND m.status IN ({held}) AND m.run_id IN"
-            f" (SELECT id FROM {taskrun} WHERE task_id = %s)) < %s"
-        )
-        params += [*UNIT_HELD_STATUSES, run.task_id, run.maximum_units_per_worker]
+    params: list[Any] = [run.pk, registration_id]
+    for rule in eligibility.arrival_rules(run):
+        if rule.sql is None or (rule.counts_units and not limits):
+            continue
+        terms.append(rule.sql.format(**tables))
+        params += rule.params
     return "(" + " AND ".join(terms) + ")", params
-
-
-def _holds(condition: str = "") -> str:
-    """SQL: worker `w` holds the qualification named by the next parameter."""
-    return (
-        f"EXISTS (SELECT 1 FROM {table(GrantedQualification)} g"
-        f" JOIN {table(Qualification)} q ON q.id = g.qualification_id"
-        f" WHERE g.worker_id = (SELECT id FROM w) AND q.name = %s{condition})"
-    )
 
 
 # ---------------------------------------------------------------------------

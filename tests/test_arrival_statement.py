@@ -1,9 +1,11 @@
 """On PostgreSQL the usual arrival is one statement (`worker_sql.claim_on_arrival`).
 
 It must hand out a unit exactly when the rules of `eligibility` let the worker
-have one, and leave everything else to the full path; these tests compare the
-two rule by rule, and check the claim position, the statement count and the
-stand-in for the per-request health check.
+have one, and leave everything else to the full path; tests/test_eligibility_rules.py
+compares the two rule by rule, from the rule list. These check what only this
+path has: reconnects left to the full path, limits counted after the worker's
+lock, the claim position, the statement count and the stand-in for the
+per-request health check.
 """
 
 from __future__ import annotations
@@ -14,11 +16,9 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from tasks_app import eligibility, selectors, services, worker_sql
-from tasks_app.models import Agent, TaskRunStatus, Unit, UnitStatus, Worker
+from tasks_app.models import Agent, Unit, UnitStatus, Worker
 from tests.conftest import need
 from tests.factories import (
-    GrantedQualificationFactory,
-    QualificationFactory,
     TaskFactory,
     TaskRunFactory,
     UnitFactory,
@@ -31,7 +31,7 @@ ONE_STATEMENT_NEEDS = (
 
 
 def arrive(run, worker_name, *, registration=None, locked=False):
-    """claim_on_arrival as `_assign_at_once` calls it; (worker id, unit) or None."""
+    """claim_on_arrival as `_arrive_in_one_statement` calls it; (worker id, unit)."""
     arrival = {
         "run": run,
         "agent_id": services.new_agent_id(),
@@ -48,102 +48,17 @@ def arrive(run, worker_name, *, registration=None, locked=False):
         return worker_sql.claim_on_arrival(worker=worker, **arrival)
 
 
-def rules_pass(run, worker_name) -> bool:
-    """What the full path (eligibility.py) decides for this worker, in Python."""
+def python_path_refuses(run, worker_name) -> bool:
+    """Whether the rules of `eligibility` refuse this worker on the Python path."""
     worker = Worker.objects.get(
         provider_type=run.provider_type, worker_name=worker_name
     )
-    verdicts = [
-        eligibility.block_verdict(worker),
-        *eligibility.qualification_verdicts(run=run, worker=worker),
-        *eligibility.limit_verdicts(run=run, worker=worker),
-    ]
-    state = eligibility.onboarding_state(run=run, worker=worker)
-    return eligibility.first_failure(verdicts) is None and state in ("none", "passed")
+    check = eligibility.Eligibility(run=run, worker=worker)
+    return eligibility.first_failure(check.verdicts()) is not None
 
 
-def run_requiring(comparator, value):
-    QualificationFactory(name="skill")
-    requirement = {"qualification_name": "skill", "comparator": comparator}
-    return TaskRunFactory(units=1, qualifications=[{**requirement, "value": value}])
-
-
-def grant(worker_name, value, name="skill"):
-    worker, _ = Worker.objects.get_or_create(
-        provider_type="mock", worker_name=worker_name
-    )
-    qualification = QualificationFactory(name=name)
-    GrantedQualificationFactory(worker=worker, qualification=qualification, value=value)
-
-
-COMPARATOR_CASES = [
-    # (comparator, value, held value or None for not held)
-    ("Exists", None, 0),
-    ("Exists", None, None),
-    ("DoesNotExist", None, None),
-    ("DoesNotExist", None, 1),
-    ("EqualTo", 3, 3),
-    ("EqualTo", 3, 2),
-    ("EqualTo", 3, None),
-    ("NotEqualTo", 3, 2),
-    ("NotEqualTo", 3, 3),
-    ("NotEqualTo", 3, None),
-    ("GreaterThan", 3, 4),
-    ("GreaterThan", 3, 3),
-    ("GreaterThanOrEqualTo", 3, 3),
-    ("GreaterThanOrEqualTo", 3, 2),
-    ("LessThan", 3, 2),
-    ("LessThan", 3, 3),
-    ("LessThanOrEqualTo", 3, 3),
-    ("LessThanOrEqualTo", 3, 4),
-    ("In", [1, 3], 3),
-    ("In", [1, 3], 2),
-    ("In", [], 2),
-    ("In", [1, 3], None),
-    ("NotIn", [1, 3], 2),
-    ("NotIn", [1, 3], 3),
-    ("NotIn", [], 2),
-    ("NotIn", [1, 3], None),
-]
-
-
-@pytest.mark.parametrize("comparator, value, held", COMPARATOR_CASES)
-def test_the_statement_claims_exactly_when_the_requirement_passes(
-    postgres, comparator, value, held
-):
-    run = run_requiring(comparator, value)
-    WorkerFactory(worker_name="w1")
-    if held is not None:
-        grant("w1", held)
-
-    claimed = arrive(run, "w1")
-
-    assert (claimed is not None) == rules_pass(run, "w1")
-    assert Agent.objects.filter(run=run).count() == (claimed is not None)
-
-
-def test_a_requirement_for_another_provider_does_not_apply(postgres):
-    QualificationFactory(name="skill")
-    requirement = {"qualification_name": "skill", "comparator": "Exists"}
-    run = TaskRunFactory(
-        units=1, qualifications=[{**requirement, "applicable_providers": ["mturk"]}]
-    )
-
-    assert arrive(run, "w1") is not None
-
-
-def test_a_blocked_worker_gets_nothing_from_the_statement(postgres):
-    run = TaskRunFactory(units=1)
-    WorkerFactory(worker_name="w1", is_blocked=True)
-
-    assert arrive(run, "w1") is None
-    assert not Unit.objects.filter(run=run, worker__isnull=False).exists()
-
-
-def test_a_stopped_run_gives_nothing_from_the_statement(postgres):
-    run = TaskRunFactory(units=1, status=TaskRunStatus.SHUT_DOWN)
-
-    assert arrive(run, "w1") is None
+# Every rule and comparator both ways, on this path and the Python one:
+# tests/test_eligibility_rules.py, generated from eligibility.ARRIVAL_RULES.
 
 
 def test_a_registration_seen_before_is_left_to_the_full_path(postgres):
@@ -154,35 +69,12 @@ def test_a_registration_seen_before_is_left_to_the_full_path(postgres):
     assert Agent.objects.filter(run=run).count() == 1
 
 
-@pytest.mark.parametrize(
-    "grants, passes",
-    [
-        ({}, False),  # not onboarded yet: onboarding comes first
-        ({"intro": 0}, False),
-        ({"intro": 1, "intro-failed": 1}, False),
-        ({"intro": 1}, True),
-        ({"intro": 2}, True),
-    ],
-)
-def test_onboarding_must_be_passed_for_the_statement(postgres, grants, passes):
-    blueprint = {"onboarding_qualification": "intro"}
-    run = TaskRunFactory(
-        units=1, resolved_config={"mephisto": {"blueprint": blueprint}}
-    )
-    WorkerFactory(worker_name="w1")
-    for name, value in grants.items():
-        grant("w1", value, name=name)
-
-    assert (arrive(run, "w1") is not None) is passes
-    assert rules_pass(run, "w1") is passes
-
-
 def test_allowed_concurrent_counts_the_units_the_worker_holds(postgres):
     run = TaskRunFactory(units=3, allowed_concurrent=1)
 
     assert arrive(run, "w1", registration="r1", locked=True) is not None
     assert arrive(run, "w1", registration="r2", locked=True) is None
-    assert rules_pass(run, "w1") is False
+    assert python_path_refuses(run, "w1")
 
 
 def test_maximum_units_per_worker_counts_every_run_of_the_task(postgres):
@@ -194,7 +86,7 @@ def test_maximum_units_per_worker_counts_every_run_of_the_task(postgres):
 
     assert arrive(run, "w1", registration="r1", locked=True) is not None
     assert arrive(run, "w1", registration="r2", locked=True) is None
-    assert rules_pass(run, "w1") is False
+    assert python_path_refuses(run, "w1")
 
 
 def test_never_two_units_of_one_assignment_from_the_statement(postgres):

@@ -99,10 +99,10 @@ def register_agent(
         "provider_assignment_id": provider_assignment_id,
         "provider_unit_id": provider_unit_id,
     }
-    return _assign_at_once(**arrival) or _assign(**arrival)
+    return _arrive_in_one_statement(**arrival) or _arrive_under_lock(**arrival)
 
 
-def _assign_at_once(
+def _arrive_in_one_statement(
     *,
     run: TaskRun,
     worker_name: str,
@@ -110,14 +110,14 @@ def _assign_at_once(
     provider_assignment_id: str,
     provider_unit_id: str,
 ) -> AgentDetails | None:
-    """The usual arrival in one statement; None when `_assign` must decide.
+    """The usual arrival in one statement; None when `_arrive_under_lock` must decide.
 
     On PostgreSQL a new registration that passes every rule gets its unit and
     agent from `worker_sql.claim_on_arrival`: one statement, or two in a
     transaction when the run limits a worker's units. Everything else (a
     reconnect, onboarding, a refusal and its reason, no free unit past this
     process's claim position, the `worker_can_do_unit` hook) is left to
-    `_assign`.
+    `_arrive_under_lock`. Both check the rules of `eligibility.arrival_rules`.
     """
     if not worker_sql.can_claim_on_arrival() or "worker_can_do_unit" in run_hooks(run):
         return None
@@ -132,7 +132,8 @@ def _assign_at_once(
 
     def claim() -> tuple[int, ClaimedUnit] | None:
         if run.allowed_concurrent or run.maximum_units_per_worker:
-            # The worker's row lock serialises their own requests, as in _assign.
+            # The worker's row lock serialises their own requests, as in
+            # _arrive_under_lock.
             with transaction.atomic():
                 worker = lock_worker(
                     provider_type=run.provider_type, worker_name=worker_name
@@ -148,10 +149,10 @@ def _assign_at_once(
         # Safe to repeat: a retry of a claim that committed finds its registration.
         claimed = as_health_check(claim)
     except IntegrityError:
-        return None  # such a race: `_assign` answers under the worker's lock
+        return None  # such a race: `_arrive_under_lock` answers under the lock
     if claimed is None:
         # Perhaps only units behind the claim position are free: look from the
-        # first one next time (as `_assign` does now).
+        # first one next time (as `_arrive_under_lock` does now).
         worker_sql.forget_claim_positions(run.pk)
         return None
     worker_id, unit = claimed
@@ -239,19 +240,18 @@ def _refuse(worker: Worker, reason: str) -> AgentDetails:
     return AgentDetails(worker_id=worker.pk, agent_id=None, failure_reason=reason)
 
 
-def _is_running(run: TaskRun) -> bool:
-    return TaskRun.objects.filter(pk=run.pk, status=TaskRunStatus.RUNNING).exists()
-
-
-def _refuse_in(run: TaskRun, worker: Worker, reason: str) -> AgentDetails:
+def _refuse_in(
+    check: eligibility.Eligibility, worker: Worker, reason: str
+) -> AgentDetails:
     """Refuse with `reason`, or with NOT_RUNNING when the run has stopped."""
     # The run's status is read only on refusals: the claim itself takes units of
     # running runs only.
-    return _refuse(worker, reason if _is_running(run) else eligibility.NOT_RUNNING)
+    stopped = check.stopped()
+    return _refuse(worker, stopped.reason if stopped is not None else reason)
 
 
 @transaction.atomic
-def _assign(
+def _arrive_under_lock(
     *,
     run: TaskRun,
     worker_name: str,
@@ -268,21 +268,16 @@ def _assign(
     )
     if known is not None:
         return known
-    failed = eligibility.first_failure(
-        [
-            eligibility.block_verdict(worker),
-            *eligibility.qualification_verdicts(run=run, worker=worker),
-            *eligibility.limit_verdicts(run=run, worker=worker),
-        ]
-    )
-    if failed is not None:
-        return _refuse_in(run, worker, failed.reason)
-    state = eligibility.onboarding_state(run=run, worker=worker)
-    if state == "failed":
-        return _refuse_in(run, worker, eligibility.FAILED_ONBOARDING)
-    if state == "needed":
-        if not _is_running(run):
-            return _refuse(worker, eligibility.NOT_RUNNING)
+    check = eligibility.Eligibility(run=run, worker=worker)
+    onboard = False
+    # In order; those the claim checks itself only when there will be no claim.
+    for verdict in check.verdicts(checked_by_claim=False):
+        if not verdict.passed:
+            return _refuse_in(check, worker, verdict.reason)
+        onboard = onboard or verdict.onboard
+    if onboard:
+        if (stopped := check.stopped()) is not None:
+            return _refuse(worker, stopped.reason)
         onboarding = OnboardingAgent.objects.create(
             public_id=new_agent_id(onboarding=True),
             run=run,
@@ -295,8 +290,8 @@ def _assign(
         return _onboarding_details(onboarding, run)
     claimed = claim_unit(run=run, worker=worker, provider_unit_id=provider_unit_id)
     if claimed is None:
-        if not _is_running(run):
-            return _refuse(worker, eligibility.NOT_RUNNING)
+        if (stopped := check.stopped()) is not None:
+            return _refuse(worker, stopped.reason)
         # Units of agents whose time ran out go back to the pool before saying no.
         if expire_overdue_agents(run_id=run.pk, limit=100):
             claimed = claim_unit(
