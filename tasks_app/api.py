@@ -23,7 +23,16 @@ from rest_framework.views import APIView
 from providers.registry import get_provider_class
 from tasks_app import selectors, services
 from tasks_app import uploads as uploads_app
-from tasks_app.exceptions import WorkerRequestError
+from tasks_app.exceptions import (
+    BadWorkerRequest,
+    NotYourRegistration,
+    TooLarge,
+    UnitStateConflict,
+    UnknownAgent,
+    UnknownRun,
+    UnsupportedFileType,
+    WorkerRequestError,
+)
 from tasks_app.models import TaskRun
 from tasks_app.serializers import (
     MAX_ID_LENGTH,
@@ -42,6 +51,25 @@ logger = logging.getLogger(__name__)
 RETRY_AFTER_SECONDS = 1
 
 
+# The HTTP status of each kind of refusal; the services don't choose codes.
+REFUSAL_STATUS: dict[type[WorkerRequestError], int] = {
+    BadWorkerRequest: 400,
+    UnknownRun: 404,
+    UnknownAgent: 404,
+    NotYourRegistration: 409,
+    UnitStateConflict: 409,
+    TooLarge: 413,
+    UnsupportedFileType: 415,
+}
+
+
+def refusal_status(exc: WorkerRequestError) -> int:
+    for kind, status in REFUSAL_STATUS.items():
+        if isinstance(exc, kind):
+            return status
+    return 400
+
+
 # The `mephisto-task` npm version whose protocol this server speaks.
 MEPHISTO_TASK_VERSION = "2.0.4"
 
@@ -57,7 +85,7 @@ class WorkerAPIView(APIView):
         if isinstance(exc, OperationalError | InterfaceError):
             return self.retry_once(exc)
         if isinstance(exc, WorkerRequestError):
-            return Response({"error": str(exc)}, status=exc.status)
+            return Response({"error": str(exc)}, status=refusal_status(exc))
         if isinstance(exc, serializers.ValidationError):
             return Response(
                 {"error": "invalid request", "fields": exc.detail}, status=400
@@ -104,7 +132,7 @@ class WorkerAPIView(APIView):
         except ParseError:
             raise
         if not hasattr(data, "get"):
-            raise WorkerRequestError("the request body must be a JSON object")
+            raise BadWorkerRequest("the request body must be a JSON object")
         if hasattr(data, "dict"):
             # A multipart QueryDict: one value per field.
             data = {key: data.get(key) for key in data}
@@ -119,13 +147,13 @@ class WorkerAPIView(APIView):
     def get_run(self, request: Request) -> TaskRun:
         raw = request.query_params.get("task_run_id", "")
         if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
-            raise WorkerRequestError(
+            raise BadWorkerRequest(
                 "the task_run_id query parameter is missing or not a number"
             )
         # Frozen at launch, so cached per process; `status` is read fresh.
-        run = selectors.launched_run(int(raw))
+        run = selectors.cached_run(int(raw))
         if run is None:
-            raise WorkerRequestError(f"there is no task run {raw}", status=404)
+            raise UnknownRun(f"there is no task run {raw}")
         return run
 
 
@@ -186,7 +214,7 @@ class SubmitOnboardingView(WorkerAPIView):
         data = self.parse(request, SubmitOnboardingSerializer)["provider_data"]
         agent_id = data["USED_AGENT_ID"]
         if not agent_id.startswith("onboarding"):
-            raise WorkerRequestError("USED_AGENT_ID is not an onboarding agent id")
+            raise BadWorkerRequest("USED_AGENT_ID is not an onboarding agent id")
         details = services.submit_onboarding(
             agent_id=agent_id, onboarding_data=data.get("onboarding_data")
         )
@@ -213,9 +241,9 @@ class SubmitTaskView(WorkerAPIView):
         if agent.submitted_at is not None:
             # Harmless repeat: answer as before and store nothing new.
             return Response({"status": "Submitted!"})
-        run = selectors.launched_run(agent.run_id)
+        run = selectors.cached_run(agent.run_id)
         if run is None:  # deleted since the agent was found
-            raise WorkerRequestError("unknown agent id", status=404)
+            raise UnknownAgent()
         saved = uploads_app.save_uploads(uploads, run=run, agent_pk=agent.pk)
         try:
             stored = services.submit_unit(
@@ -240,13 +268,11 @@ def refuse_oversized_body(request: Request) -> None:
     except ValueError:
         return
     raw = request.query_params.get("task_run_id", "")
-    run = selectors.launched_run(int(raw)) if raw.isascii() and raw.isdigit() else None
+    run = selectors.cached_run(int(raw)) if raw.isascii() and raw.isdigit() else None
     limit = uploads_app.body_limit(run)
     if length > limit:
-        raise WorkerRequestError(
-            f"the request body is {length} bytes; this task takes at most "
-            f"{limit} bytes",
-            status=413,
+        raise TooLarge(
+            f"the request body is {length} bytes; this task takes at most {limit} bytes"
         )
 
 

@@ -1,11 +1,42 @@
-"""Refusals of worker requests; the worker API turns them into HTTP answers."""
+"""Refusals of worker requests, by kind; only the worker API turns them into HTTP.
+
+Services raise these with a message a worker (or the person debugging their page)
+can act on. `tasks_app.api` maps each class to its status code.
+"""
 
 from __future__ import annotations
 
 
 class WorkerRequestError(Exception):
-    """A worker request that can't be honoured; `status` is the HTTP status to send."""
+    """A worker request that can't be honoured; the message says why."""
 
-    def __init__(self, message: str, *, status: int = 400) -> None:
+
+class BadWorkerRequest(WorkerRequestError):
+    """The request itself is malformed or can't be read as sent."""
+
+
+class UnknownRun(WorkerRequestError):
+    """The task run named by the request does not exist."""
+
+
+class UnknownAgent(WorkerRequestError):
+    """The agent id is not one this server gave out (or it was forged)."""
+
+    def __init__(self, message: str = "unknown agent id") -> None:
         super().__init__(message)
-        self.status = status
+
+
+class NotYourRegistration(WorkerRequestError):
+    """The registration id belongs to another worker."""
+
+
+class UnitStateConflict(WorkerRequestError):
+    """The unit has moved on (submitted, reviewed, timed out); nothing changed."""
+
+
+class TooLarge(WorkerRequestError):
+    """The request is more than the run or this agent may store; nothing was kept."""
+
+
+class UnsupportedFileType(WorkerRequestError):
+    """A file of a type the run does not take."""

@@ -20,7 +20,7 @@ _run_cache: OrderedDict[int, TaskRun] = OrderedDict()
 _run_cache_lock = threading.Lock()
 
 
-def launched_run(run_id: int) -> TaskRun | None:
+def cached_run(run_id: int) -> TaskRun | None:
     """Run `run_id` with its task, or None. Reading `.status` queries the database.
 
     The instance is the caller's own copy, so a status read is never shared.
@@ -45,7 +45,7 @@ def launched_run(run_id: int) -> TaskRun | None:
     return copy.copy(run)
 
 
-def forget_launched_runs() -> None:
+def forget_cached_runs() -> None:
     """Empty this process's run cache (tests reuse ids after a rollback)."""
     with _run_cache_lock:
         _run_cache.clear()

@@ -20,7 +20,7 @@ from django.utils.http import parse_header_parameters
 from django.utils.text import get_valid_filename
 from rest_framework.parsers import MultiPartParser
 
-from tasks_app.exceptions import WorkerRequestError
+from tasks_app.exceptions import BadWorkerRequest, TooLarge, UnsupportedFileType
 from tasks_app.models import TaskRun
 
 
@@ -90,38 +90,33 @@ def check_uploads(uploads: list[UploadedFile], *, run: TaskRun) -> None:
     """Refuse the whole submission if any file is one `run` does not take."""
     policy = upload_policy(run)
     if not policy.enabled:
-        raise WorkerRequestError(
+        raise TooLarge(
             f"this task takes no file uploads ({len(uploads)} sent); "
             "nothing was stored",
-            status=413,
         )
     if len(uploads) > policy.max_files:
-        raise WorkerRequestError(
+        raise TooLarge(
             f"{len(uploads)} files sent; at most {policy.max_files} are allowed",
-            status=413,
         )
     total = 0
     for upload in uploads:
         name = upload.name or ""
         extension = PurePath(name).suffix.lower().lstrip(".")
         if extension not in policy.extensions:
-            raise WorkerRequestError(
+            raise UnsupportedFileType(
                 f"file {name!r}: type .{extension or '?'} is not allowed; allowed: "
                 f"{', '.join(sorted(policy.extensions))}",
-                status=415,
             )
         if upload.size is None or upload.size > policy.max_file_bytes:
-            raise WorkerRequestError(
+            raise TooLarge(
                 f"file {name!r} is {upload.size} bytes; the limit is "
                 f"{policy.max_file_bytes} bytes",
-                status=413,
             )
         total += upload.size
     if total > policy.max_agent_bytes:
-        raise WorkerRequestError(
+        raise TooLarge(
             f"the files are {total} bytes together; the limit per worker is "
             f"{policy.max_agent_bytes} bytes",
-            status=413,
         )
 
 
@@ -191,7 +186,7 @@ class CheckedMultiPartParser(MultiPartParser):
         parsed = super().parse(scanner, media_type, parser_context)  # type: ignore[arg-type]
         problems = [p for p in (part_problem(*part) for part in scanner.parts) if p]
         if problems:
-            raise WorkerRequestError(
+            raise BadWorkerRequest(
                 "; ".join(problems) + ". Nothing was stored: rename the file and "
                 "send it again"
             )

@@ -55,10 +55,10 @@ def fresh_run_cache():
     sweep times, the claim positions): ids repeat on SQLite after a rolled-back
     test."""
     from tasks_app import services, worker_sql
-    from tasks_app.selectors import forget_launched_runs
+    from tasks_app.selectors import forget_cached_runs
 
     def forget() -> None:
-        forget_launched_runs()
+        forget_cached_runs()
         services.forget_sweeps()
         worker_sql.forget_claim_positions()
 

@@ -159,7 +159,7 @@ def statements(queries) -> list[str]:
 def test_an_arrival_and_a_submission_are_one_statement_each():
     need(connection.vendor == "postgresql", ONE_STATEMENT_NEEDS)
     # As the views get it: from this process's run cache.
-    run = selectors.launched_run(TaskRunFactory(units=3).pk)
+    run = selectors.cached_run(TaskRunFactory(units=3).pk)
     services.register_agent(run=run, worker_name="w0", registration_id="r0")
 
     with CaptureQueriesContext(connection) as arrival:

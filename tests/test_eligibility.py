@@ -397,11 +397,11 @@ def test_a_run_that_is_not_running_refuses(status):
 def test_a_run_stopped_after_serving_workers_refuses_the_next_one():
     # The worker API keeps runs per process; their status is still read fresh.
     run = TaskRunFactory(units=2)
-    cached = selectors.launched_run(run.pk)
+    cached = selectors.cached_run(run.pk)
     assert register(cached, "worker-1").agent_id
     TaskRun.objects.filter(pk=run.pk).update(status=TaskRunStatus.SHUT_DOWN)
 
-    details = register(selectors.launched_run(run.pk), "worker-2")
+    details = register(selectors.cached_run(run.pk), "worker-2")
 
     assert details.agent_id is None
     assert details.failure_reason == NOT_RUNNING

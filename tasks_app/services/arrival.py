@@ -16,7 +16,7 @@ from django.utils import timezone
 from qualifications_app import services as qualification_services
 from tasks_app import eligibility, worker_sql
 from tasks_app.db import as_health_check, prepared_cursor
-from tasks_app.exceptions import WorkerRequestError
+from tasks_app.exceptions import BadWorkerRequest, NotYourRegistration, UnknownAgent
 from tasks_app.hooks import run_hooks
 from tasks_app.models import (
     Agent,
@@ -199,8 +199,8 @@ def _check_owner(worker: Worker, worker_name: str) -> None:
     # The registration id comes from the page; only its own worker may reconnect
     # with it, or it would hand out another worker's agent id (their capability).
     if worker.worker_name != worker_name:
-        raise WorkerRequestError(
-            "this agent_registration_id belongs to another worker", status=409
+        raise NotYourRegistration(
+            "this agent_registration_id belongs to another worker"
         )
 
 
@@ -389,7 +389,7 @@ def submit_onboarding(*, agent_id: str, onboarding_data: Any) -> AgentDetails:
             .first()
         )
         if onboarding is None:
-            raise WorkerRequestError("unknown onboarding agent id", status=404)
+            raise UnknownAgent("unknown onboarding agent id")
         run, worker = onboarding.run, onboarding.worker
         if onboarding.status in (OnboardingStatus.NONE, OnboardingStatus.ONBOARDING):
             passed = _judge_onboarding(run, onboarding_data)
@@ -439,7 +439,7 @@ def _judge_onboarding(run: TaskRun, onboarding_data: Any) -> bool:
     except Exception as exc:
         # Nothing is recorded: the worker may answer again in the expected shape.
         logger.exception("validate_onboarding failed for run %s", run.pk)
-        raise WorkerRequestError(
+        raise BadWorkerRequest(
             f"the onboarding answer could not be checked ({type(exc).__name__}); "
             "nothing was recorded"
         ) from exc

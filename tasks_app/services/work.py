@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from tasks_app import selectors, worker_sql
 from tasks_app.db import as_health_check
-from tasks_app.exceptions import WorkerRequestError
+from tasks_app.exceptions import TooLarge, UnitStateConflict, UnknownAgent
 from tasks_app.hooks import run_hooks
 from tasks_app.models import (
     AGENT_LIVE_STATUSES,
@@ -31,7 +31,7 @@ def find_agent(*, agent_id: str) -> Agent:
     """The agent whose capability `agent_id` is, or a 404 error."""
     agent = Agent.objects.filter(public_id=agent_id).first()
     if agent is None:
-        raise WorkerRequestError("unknown agent id", status=404)
+        raise UnknownAgent()
     return agent
 
 
@@ -72,11 +72,10 @@ def submit_unit(
 def _submit_other_agent(*, agent_id: str, submission: Any) -> tuple[int, int] | None:
     agent = Agent.objects.select_for_update().filter(public_id=agent_id).first()
     if agent is None:
-        raise WorkerRequestError("unknown agent id", status=404)
+        raise UnknownAgent()
     if agent.status in REVIEWED_AGENT_STATUSES:
-        raise WorkerRequestError(
-            "this unit was already reviewed; the submission was not changed",
-            status=409,
+        raise UnitStateConflict(
+            "this unit was already reviewed; the submission was not changed"
         )
     if agent.submitted_at is not None:
         return None
@@ -110,7 +109,7 @@ def _reclaim_for_late_submission(agent: Agent) -> bool:
 
 
 def _after_submit(run_id: int, unit_id: int) -> None:
-    run = selectors.launched_run(run_id)
+    run = selectors.cached_run(run_id)
     hook = run_hooks(run).get("on_unit_submitted") if run is not None else None
     if hook is None:
         return
@@ -130,7 +129,7 @@ def submit_metadata(*, agent_id: str, metadata: Any) -> None:
     """
     agent = Agent.objects.select_for_update().filter(public_id=agent_id).first()
     if agent is None:
-        raise WorkerRequestError("unknown agent id", status=404)
+        raise UnknownAgent()
     merged = dict(agent.metadata or {})
     if isinstance(metadata, dict):
         merged.update(metadata)
@@ -158,15 +157,14 @@ def log_agent_error(*, agent_id: str, error_data: Any) -> None:
     else:
         holder = Agent.objects.select_for_update().filter(public_id=agent_id).first()
     if holder is None:
-        raise WorkerRequestError("unknown agent id", status=404)
+        raise UnknownAgent()
     metadata = dict(holder.metadata or {})
     errors = list(metadata.get("errors", []))
     limit = settings.CROWDSITE_MAX_ERROR_REPORTS
     if len(errors) >= limit:
-        raise WorkerRequestError(
+        raise TooLarge(
             f"this agent has sent {len(errors)} error reports, the most that are "
             "kept; this one was not stored",
-            status=413,
         )
     errors.append({"at": timezone.now().isoformat(), "error_data": error_data})
     metadata["errors"] = errors
@@ -182,10 +180,9 @@ def _check_metadata_size(metadata: dict[str, Any], *, what: str) -> None:
     size = len(json.dumps(metadata, separators=(",", ":"), ensure_ascii=False).encode())
     limit = settings.CROWDSITE_MAX_AGENT_METADATA_BYTES
     if size > limit:
-        raise WorkerRequestError(
+        raise TooLarge(
             f"with {what} the agent's metadata and error reports would take "
             f"{size} bytes; the limit is {limit} bytes, so nothing was changed",
-            status=413,
         )
 
 
@@ -228,18 +225,15 @@ def return_unit(*, agent_id: str) -> bool:
     # agent: whichever comes second sees what the first did and says so.
     agent = Agent.objects.select_for_update().filter(public_id=agent_id).first()
     if agent is None:
-        raise WorkerRequestError("unknown agent id", status=404)
+        raise UnknownAgent()
     if agent.submitted_at is not None:
-        raise WorkerRequestError(
-            "this unit was already submitted; it can't be returned", status=409
-        )
+        raise UnitStateConflict("this unit was already submitted; it can't be returned")
     if agent.status == AgentStatus.RETURNED:
         return False
     if agent.status not in AGENT_LIVE_STATUSES:
-        raise WorkerRequestError(
+        raise UnitStateConflict(
             f"this unit is no longer yours (the agent is {agent.status}); "
             "nothing to return",
-            status=409,
         )
     return _release_agent(
         agent_id=agent.pk, status=AgentStatus.RETURNED, only_overdue=False

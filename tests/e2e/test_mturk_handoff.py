@@ -8,7 +8,7 @@ import pytest
 
 from tasks_app.models import Agent, AgentStatus, TaskRun
 from tasks_app.run_config import load_run_config
-from tasks_app.selectors import forget_launched_runs
+from tasks_app.selectors import forget_cached_runs
 from tasks_app.services import launch_run
 from tests.factories import TaskRunFactory
 
@@ -62,7 +62,7 @@ def launch_mturk(
             run = launch_run(config=load_run_config(example_config))
         # A real MTurk launch would create HITs; the page needs only the type.
         TaskRun.objects.filter(pk=run.pk).update(provider_type=provider_type)
-        forget_launched_runs()
+        forget_cached_runs()
         run.refresh_from_db()
         return run
 
