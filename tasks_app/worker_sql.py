@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, models, transaction
 from django.utils import timezone
 
@@ -188,9 +189,11 @@ def forget_claim_positions(run_id: int | None = None) -> None:
 
 
 def can_claim_on_arrival() -> bool:
-    """Whether this database takes an arrival in one statement."""
+    """Whether arrivals are taken in one statement (site setting, PostgreSQL)."""
     # Data-modifying WITH and FOR UPDATE SKIP LOCKED: PostgreSQL's.
-    return connection.vendor == "postgresql"
+    return (
+        connection.vendor == "postgresql" and settings.CROWDSITE_ONE_STATEMENT_ARRIVAL
+    )
 
 
 def claim_on_arrival(
