@@ -18,6 +18,8 @@ urlpatterns = [
         views.task_template,
         name="task-template",
     ),
+    # The run's extra_source_dir, relative to the page; the routes above win.
+    path("task/<int:task_run_id>/<path:path>", views.task_file, name="task-file"),
     # The worker wire protocol: at the site root, as `mephisto-task` expects.
     path("task_config.json", api.TaskConfigView.as_view(), name="task-config"),
     path("request_agent", api.RequestAgentView.as_view(), name="request-agent"),

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import mimetypes
 from pathlib import Path
 
 from django.contrib.staticfiles import finders
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotFound
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotFound,
+    HttpResponseNotModified,
+)
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
+from django.utils.http import http_date, parse_http_date_safe
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.http import require_safe
 
@@ -23,6 +32,56 @@ TEMPLATE_SOURCES = {
 # A template is the requester's HTML. Even opened directly it runs in an opaque
 # origin: no cookies, no same-origin reach into the admin or the worker API.
 TEMPLATE_CSP = "sandbox allow-scripts allow-forms"
+
+# The content types of the files a task app commonly loads, so that the answer
+# (checked by browsers under nosniff) doesn't hang on the host's mime.types.
+FILE_TYPES = {
+    ".avif": "image/avif",
+    ".css": "text/css",
+    ".csv": "text/csv",
+    ".gif": "image/gif",
+    ".htm": "text/html",
+    ".html": "text/html",
+    ".ico": "image/vnd.microsoft.icon",
+    ".jpeg": "image/jpeg",
+    ".jpg": "image/jpeg",
+    ".js": "text/javascript",
+    ".json": "application/json",
+    ".map": "application/json",
+    ".mjs": "text/javascript",
+    ".mp3": "audio/mpeg",
+    ".mp4": "video/mp4",
+    ".ogg": "audio/ogg",
+    ".otf": "font/otf",
+    ".pdf": "application/pdf",
+    ".png": "image/png",
+    ".svg": "image/svg+xml",
+    ".ttf": "font/ttf",
+    ".txt": "text/plain",
+    ".wasm": "application/wasm",
+    ".wav": "audio/wav",
+    ".webm": "video/webm",
+    ".webp": "image/webp",
+    ".woff": "font/woff",
+    ".woff2": "font/woff2",
+    ".xhtml": "application/xhtml+xml",
+    ".xml": "application/xml",
+}
+TEXT_TYPES = frozenset(
+    {"application/json", "application/xml", "application/xhtml+xml", "image/svg+xml"}
+)
+# Types a browser opens as a document that can run script. From a run's
+# extra_source_dir they are served sandboxed: opened directly or framed, they
+# run in an opaque origin, without scripts, and can't act as this site.
+DOCUMENT_TYPES = frozenset(
+    {
+        "text/html",
+        "application/xhtml+xml",
+        "image/svg+xml",
+        "application/xml",
+        "text/xml",
+    }
+)
 
 
 @require_safe
@@ -143,6 +202,105 @@ def task_template(request: HttpRequest, task_run_id: int, kind: str) -> HttpResp
     response["X-Content-Type-Options"] = "nosniff"
     response["Cache-Control"] = "no-cache"
     return response
+
+
+@require_safe
+@xframe_options_exempt
+def task_file(request: HttpRequest, task_run_id: int, path: str) -> HttpResponse:
+    """A file of the run's `extra_source_dir`, at the same relative path.
+
+    Mephisto serves that folder next to the task page, so a task app refers to
+    its pictures, styles and chunks by relative URLs; the task page's base URL
+    is this folder. The page's own routes (bundle.js, wrap_crowd_source.js,
+    template/<kind>.html) come first.
+    """
+    run = TaskRun.objects.filter(pk=task_run_id).first()
+    if run is None:
+        return _not_found(f"there is no task run {task_run_id}")
+    folder = _source_path(run, "extra_source_dir")
+    if folder is None:
+        return _not_found(
+            f"task run {run.pk} has no file {path!r}: its "
+            "mephisto.blueprint.extra_source_dir is not set, so only the task "
+            f"page's own scripts are served under /task/{run.pk}/"
+        )
+    refused = _unsafe_path(path)
+    if refused:
+        return _not_found(f"{path!r} is not served: {refused}")
+    root = folder.resolve()
+    if not root.is_dir():
+        return _not_found(
+            f"the extra_source_dir of task run {run.pk} "
+            "(mephisto.blueprint.extra_source_dir) is not a folder on this server"
+        )
+    file = (root / path).resolve()
+    # resolve() follows symbolic links: one that leads out of the folder is
+    # refused like `..`.
+    if not file.is_relative_to(root):
+        return _not_found(
+            f"{path!r} is not served: it is a link that leads outside the "
+            f"extra_source_dir of task run {run.pk}"
+        )
+    if file.is_dir():
+        return _not_found(f"{path!r} is a folder; folders are not listed")
+    if not file.is_file():
+        return _not_found(
+            f"task run {run.pk} has no file {path!r} in its extra_source_dir "
+            "(mephisto.blueprint.extra_source_dir)"
+        )
+    modified = int(file.stat().st_mtime)
+    since = parse_http_date_safe(request.headers.get("If-Modified-Since", ""))
+    if since is not None and modified <= since:
+        response: HttpResponse = HttpResponseNotModified()
+    else:
+        content_type = _file_type(file.name)
+        response = FileResponse(file.open("rb"), content_type=content_type)
+        ancestors = _with_self(get_provider_class(run.provider_type).frame_ancestors)
+        csp = f"frame-ancestors {ancestors}"
+        if content_type.split(";")[0] in DOCUMENT_TYPES:
+            csp = f"sandbox; {csp}"
+        response["Content-Security-Policy"] = csp
+    response["Last-Modified"] = http_date(modified)
+    response["X-Content-Type-Options"] = "nosniff"
+    # The files may change on disk during a run: the browser asks each time.
+    response["Cache-Control"] = "no-cache"
+    return response
+
+
+def _unsafe_path(path: str) -> str:
+    """Why `path` may not name a file of a served folder, or "" if it may."""
+    if path.startswith("/"):
+        return "absolute paths are not served"
+    if "\x00" in path:
+        return "a path can't hold a NUL character"
+    for part in path.split("/"):
+        if part in ("", ".", ".."):
+            return "a path may not have empty, '.' or '..' parts"
+        if part.startswith("."):
+            return "hidden files and folders (names starting with '.') are not served"
+    return ""
+
+
+def _file_type(name: str) -> str:
+    """The Content-Type to serve the file `name` with."""
+    content_type = FILE_TYPES.get(Path(name).suffix.lower())
+    if content_type is None:
+        guessed, encoding = mimetypes.guess_type(name, strict=False)
+        # A compressed file (`.gz`) is served as the bytes it is.
+        content_type = guessed if guessed and not encoding else None
+    if content_type is None:
+        return "application/octet-stream"
+    if content_type.startswith("text/") or content_type in TEXT_TYPES:
+        content_type += "; charset=utf-8"
+    return content_type
+
+
+def _with_self(ancestors: str) -> str:
+    """`ancestors` (a CSP source list) that also lets the task page frame a file."""
+    sources = ancestors.split()
+    if "*" in sources or "'self'" in sources:
+        return ancestors
+    return f"'self' {ancestors}"
 
 
 def _not_found(message: str) -> HttpResponse:
