@@ -10,7 +10,6 @@ import hashlib
 import logging
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFilesSent
 from django.db import InterfaceError, OperationalError, connection
 from rest_framework import serializers
@@ -137,14 +136,6 @@ class WorkerAPIView(APIView):
         if hasattr(data, "dict"):
             # A multipart QueryDict: one value per field.
             data = {key: data.get(key) for key in data}
-        plain = (
-            getattr(serializer_class, "validate_plain", None)
-            if settings.CROWDSITE_PLAIN_VALIDATION
-            else None
-        )
-        validated = plain(data, context) if plain is not None else None
-        if validated is not None:
-            return validated
         serializer = serializer_class(data=data, context=context)
         serializer.is_valid(raise_exception=True)
         return serializer.validated_data

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
-from typing import Any
 
 from django.conf import settings
 from rest_framework import serializers
@@ -41,71 +39,6 @@ class ProviderDataSerializer(serializers.Serializer):
 class RequestAgentSerializer(serializers.Serializer):
     provider_data = ProviderDataSerializer()
     client_timestamp = serializers.FloatField(required=False, allow_null=True)
-
-    @classmethod
-    def validate_plain(cls, data: Any, context: dict) -> dict | None:
-        """`validated_data` for a request the page sends as-is, or None.
-
-        Validating through the serializer costs more than the rest of the
-        request's Python; the usual body (text ids, a number) is checked here
-        instead, with the same result (a test compares the two on random input).
-        Anything else is left to the serializer and its error messages.
-        """
-        provider = data.get("provider_data")
-        if not isinstance(provider, dict):
-            return None
-        checked: dict[str, Any] = {}
-        for name, max_length in _PROVIDER_FIELDS.items():
-            if name not in provider:
-                continue
-            value = provider[name]
-            if value is None and name != "worker_name":
-                checked[name] = None
-            elif _plain_text(value, max_length, blank=name != "worker_name"):
-                checked[name] = value
-            else:
-                return None
-        if "worker_name" not in checked or not (
-            checked.get("agent_registration_id") or checked.get("assignment_id")
-        ):
-            return None
-        return _with_timestamp(data, {"provider_data": checked})
-
-
-_PROVIDER_FIELDS: dict[str, int] = {
-    name: field.max_length  # type: ignore[attr-defined]  # all are CharFields
-    for name, field in ProviderDataSerializer._declared_fields.items()
-}
-
-
-def _plain_text(value: Any, max_length: int, *, blank: bool = False) -> bool:
-    """Whether a CharField would keep `value` exactly as it is."""
-    return (
-        type(value) is str
-        and (blank or value != "")
-        and len(value) <= max_length
-        and value == value.strip()
-        # No NUL, lone surrogate or other control character: the serializer
-        # refuses some of those, with the words for it.
-        and value.isprintable()
-    )
-
-
-def _with_timestamp(data: Any, checked: dict[str, Any]) -> dict[str, Any] | None:
-    if "client_timestamp" not in data:
-        return checked
-    stamp = data["client_timestamp"]
-    if stamp is not None:
-        if type(stamp) not in (int, float):
-            return None
-        try:
-            stamp = float(stamp)
-        except OverflowError:
-            return None
-        if not math.isfinite(stamp):
-            return None
-    checked["client_timestamp"] = stamp
-    return checked
 
 
 class OnboardingDataSerializer(serializers.Serializer):
@@ -145,25 +78,6 @@ class SubmitTaskSerializer(serializers.Serializer):
         required=False, allow_blank=True, trim_whitespace=False
     )
     client_timestamp = serializers.FloatField(required=False, allow_null=True)
-
-    @classmethod
-    def validate_plain(cls, data: Any, context: dict) -> dict | None:
-        """As RequestAgentSerializer.validate_plain, for a JSON submission."""
-        agent_id = data.get("USED_AGENT_ID")
-        if (
-            context.get("form")
-            or "final_string_data" in data
-            or not _plain_text(agent_id, MAX_ID_LENGTH)
-        ):
-            return None
-        checked: dict[str, Any] = {"USED_AGENT_ID": agent_id}
-        if "final_data" in data:
-            try:
-                check_size(data["final_data"], field="final_data")
-            except serializers.ValidationError:
-                return None
-            checked["final_data"] = data["final_data"]
-        return _with_timestamp(data, checked)
 
     def validate_final_data(self, value: object) -> object:
         if isinstance(value, str) and self.context.get("form"):

@@ -1,7 +1,6 @@
-"""The worker API's two fast paths each have a switch that leaves only the general
-path: CROWDSITE_ONE_STATEMENT_ARRIVAL (arrivals under the worker's lock) and
-CROWDSITE_PLAIN_VALIDATION (every body through its DRF serializer). Off, the answers
-are the same; only the path differs."""
+"""The one-statement arrival has a switch, CROWDSITE_ONE_STATEMENT_ARRIVAL: off, every
+arrival is decided under the worker's lock. The answers are the same; only the path
+differs."""
 
 from __future__ import annotations
 
@@ -10,7 +9,6 @@ from rest_framework.test import APIClient
 
 from tasks_app import worker_sql
 from tasks_app.models import Agent, UnitStatus
-from tasks_app.serializers import RequestAgentSerializer, SubmitTaskSerializer
 from tests.factories import TaskRunFactory
 
 
@@ -63,43 +61,3 @@ def test_the_one_statement_arrival_is_used_only_when_switched_on(
         {"answer": "ann"},
         {"answer": "bob"},
     ]
-
-
-@pytest.mark.django_db
-@pytest.mark.parametrize("enabled", [True, False])
-def test_plain_validation_is_used_only_when_switched_on(
-    settings, monkeypatch, enabled
-):
-    settings.CROWDSITE_PLAIN_VALIDATION = enabled
-    plain_calls = []
-    for serializer in (RequestAgentSerializer, SubmitTaskSerializer):
-        real = serializer.validate_plain
-
-        def recording(data, context, real=real, name=serializer.__name__):
-            plain_calls.append(name)
-            return real(data, context)
-
-        monkeypatch.setattr(serializer, "validate_plain", recording)
-    run = TaskRunFactory(units=1)
-
-    details = cycle(APIClient(), run, "cat")
-
-    assert details["agent_id"] and not details["failure_reason"]
-    assert Agent.objects.get().submission == {"answer": "cat"}
-    expected = ["RequestAgentSerializer", "SubmitTaskSerializer"]
-    assert plain_calls == (expected if enabled else [])
-
-
-@pytest.mark.django_db
-def test_without_plain_validation_a_bad_body_gets_the_serializers_reasons(settings):
-    settings.CROWDSITE_PLAIN_VALIDATION = False
-    run = TaskRunFactory(units=1)
-
-    answer = APIClient().post(
-        f"/request_agent?task_run_id={run.pk}",
-        {"provider_data": {"worker_name": "", "agent_registration_id": "r"}},
-        format="json",
-    )
-
-    assert answer.status_code == 400
-    assert "worker_name" in answer.json()["fields"]["provider_data"]
