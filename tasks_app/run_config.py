@@ -10,6 +10,7 @@ hook. Anything wrong raises `ConfigError` naming the key path; nothing is writte
 from __future__ import annotations
 
 import csv
+import dataclasses
 import difflib
 import hashlib
 import json
@@ -39,7 +40,8 @@ from tasks_app.uploads import UPLOAD_CEILINGS
 LIVE_PROVIDERS = ("mturk_sandbox", "mturk", "prolific")
 # Keys the platform derives or adds at the top level next to `mephisto:`.
 PLATFORM_TOP_LEVEL_KEYS = ("task_dir",)
-TASK_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}$")
+TASK_NAME_MAX_LENGTH = 200
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 DATA_SOURCE_KEYS = ("data_csv", "data_json", "data_jsonl")
 SHARED_STATE_KEYS = (
     "qualifications",
@@ -162,20 +164,17 @@ def load_run_config(
     _check_yaml_syntax(source, path)
 
     overrides, task_dir_override = _split_task_dir_override(list(overrides))
-    cfg = _compose(path, overrides)
+    flags = _declared_flags(path, overrides, task_dir_override)
+    cfg = _compose(path, overrides, flags=flags)
     OmegaConf.set_struct(cfg, False)
-    if task_dir_override is not None:
-        task_dir = Path(task_dir_override).expanduser().resolve()
-    elif cfg.get("task_dir"):
-        task_dir = Path(str(cfg.task_dir)).expanduser().resolve()
-    else:
-        task_dir = default_task_dir(path)
+    task_dir = _task_dir(cfg, path, task_dir_override)
     cfg.task_dir = str(task_dir)
 
     _check_sections(cfg)
     _check_missing(cfg)
     resolved = _resolve(cfg)
     _check_values(resolved)
+    _check_not_yet_supported(resolved)
 
     shared_state = _build_shared_state(resolved, task_dir)
     rows = _load_rows(resolved, shared_state)
@@ -235,27 +234,132 @@ def _split_task_dir_override(overrides: list[str]) -> tuple[list[str], str | Non
     return kept, task_dir
 
 
-def _compose(path: Path, overrides: list[str]) -> DictConfig:
+def _task_dir(cfg: DictConfig, path: Path, override: str | None) -> Path:
+    if override is not None:
+        return Path(override).expanduser().resolve()
+    if cfg.get("task_dir"):
+        return Path(str(cfg.task_dir)).expanduser().resolve()
+    return default_task_dir(path)
+
+
+# The config Hydra composes, as Mephisto's `@task_script` does: the schema of every
+# Mephisto default (and the task's `Flags`) first, then the requester's YAML. So
+# `mephisto.task.allowed_concurrent=1` overrides a default whether or not the
+# YAML mentions it, and `+key=` is refused for a key that exists, as in Mephisto.
+PRIMARY_CONFIG = "__crowdsite_launch__"
+RESERVED_FLAG_NAMES = ("defaults", "hydra", "mephisto", *PLATFORM_TOP_LEVEL_KEYS)
+
+
+def _primary_config(config_name: str, flags: type | None) -> DictConfig:
+    node = OmegaConf.create(
+        {
+            "defaults": ["_self_", config_name],
+            "mephisto": {
+                "task": OmegaConf.structured(schema.TaskRunArgs),
+                "database": OmegaConf.structured(schema.DatabaseArgs),
+                "log_level": schema.DEFAULT_LOG_LEVEL,
+            },
+        }
+    )
+    if flags is not None:
+        declared = OmegaConf.structured(flags)
+        for name in declared:
+            # The typed node, so a wrong value is refused with its key path.
+            node[name] = declared._get_node(str(name))
+    # Open at the top, where the YAML may add flags of its own; `mephisto.task`
+    # keeps its schema's closed keys.
+    OmegaConf.set_struct(node, False)
+    return node
+
+
+def _compose(path: Path, overrides: list[str], *, flags: type | None) -> DictConfig:
     if path.suffix == ".yml":
         raise ConfigError(
             f"Hydra reads configs named *.yaml only; rename {path.name} to "
             f"{path.stem}.yaml"
         )
+    if path.stem == PRIMARY_CONFIG:
+        raise ConfigError(f"{path.name}: this file name is reserved; rename it")
     with _hydra_lock, warnings.catch_warnings():
         # Mephisto configs omit `_self_`; Hydra's default order (config last) is
         # what they expect, so the reminder is noise for our users.
         warnings.filterwarnings("ignore", message=".*_self_.*", category=UserWarning)
         GlobalHydra.instance().clear()
+        ConfigStore.instance().store(
+            name=PRIMARY_CONFIG, node=_primary_config(path.stem, flags)
+        )
         try:
             with initialize_config_dir(version_base=None, config_dir=str(path.parent)):
                 # Hydra looks configs up by name and only by the `.yaml` suffix.
-                return compose(config_name=path.stem, overrides=overrides)
+                return compose(config_name=PRIMARY_CONFIG, overrides=overrides)
         except MissingConfigException as exc:
             raise _unknown_option_error(exc) from exc
         except (HydraException, OmegaConfBaseException, ValueError) as exc:
             raise _composition_error(exc) from exc
         finally:
             GlobalHydra.instance().clear()
+
+
+def _declared_flags(
+    path: Path, overrides: list[str], task_dir_override: str | None
+) -> type | None:
+    """The `Flags` dataclass of the config's hooks module, if it declares one.
+
+    The hooks module is named in the config, so the config is composed once
+    without the flags (and without overrides other than of the hooks module or a
+    config group) to find it. If that fails, the full composition reports why.
+    """
+    kept = [
+        item
+        for item in overrides
+        if "/" in item.partition("=")[0]
+        or item.lstrip("+~").startswith("mephisto.blueprint.hooks=")
+    ]
+    try:
+        cfg = _compose(path, kept, flags=None)
+        OmegaConf.set_struct(cfg, False)
+        task_dir = _task_dir(cfg, path, task_dir_override)
+        cfg.task_dir = str(task_dir)
+        ref = OmegaConf.select(cfg, "mephisto.blueprint.hooks", default=None)
+    except (ConfigError, OmegaConfBaseException):
+        return None
+    if not ref:
+        return None
+    try:
+        blueprint = OmegaConf.to_container(cfg.mephisto.blueprint, resolve=True)
+    except OmegaConfBaseException:
+        return None
+    # Nothing is imported from outside the task's folders.
+    _check_source_paths(_unset_to_none(blueprint), task_dir)
+    try:
+        module = task_hooks.load_hooks(str(ref), task_dir=task_dir)
+    except task_hooks.HooksError as exc:
+        raise ConfigError(str(exc), key="mephisto.blueprint.hooks") from exc
+    flags = getattr(module, "Flags", None)
+    if flags is None:
+        return None
+    where = f"the Flags of hooks module {ref}"
+    if not (isinstance(flags, type) and dataclasses.is_dataclass(flags)):
+        raise ConfigError(
+            f"{where} must be a dataclass (@dataclass class Flags: ...)",
+            key="mephisto.blueprint.hooks",
+        )
+    names = [f.name for f in dataclasses.fields(flags)]
+    reserved = [name for name in names if name in RESERVED_FLAG_NAMES]
+    if reserved:
+        raise ConfigError(
+            f"{where} declares {', '.join(reserved)}, a name the launch config "
+            "itself uses; rename the flag",
+            key="mephisto.blueprint.hooks",
+        )
+    try:
+        OmegaConf.structured(flags)
+    except OmegaConfBaseException as exc:
+        raise ConfigError(
+            f"{where} can't be a config schema: {_first_lines(str(exc))}",
+            key="mephisto.blueprint.hooks",
+        ) from exc
+    return flags
 
 
 def _unknown_option_error(exc: MissingConfigException) -> ConfigError:
@@ -296,6 +400,12 @@ def _composition_error(exc: BaseException) -> ConfigError:
 def _omegaconf_error(exc: OmegaConfBaseException, prefix: str = "") -> ConfigError:
     key = f"{prefix}{exc.full_key}" if prefix else str(exc.full_key)
     message = str(getattr(exc, "msg", "") or exc).split("\n")[0]
+    if "does not support deletion" in message:
+        return ConfigError(
+            "is a key of Mephisto's schema, so `~` can't delete it; give it a value "
+            "instead",
+            key=key,
+        )
     if "not in" in message or "not found" in message.lower():
         object_type = getattr(exc, "object_type", None)
         valid = list(getattr(object_type, "__dataclass_fields__", {}))
@@ -418,18 +528,88 @@ def _unset_to_none(value: Any) -> Any:
     return None if value == "???" else value
 
 
+# Mephisto keys crowdsite doesn't act on yet. Left at their default they mean
+# "off" (or what crowdsite does anyway); set otherwise, the launch is refused, so
+# nobody believes a screening task, gold units or a Prolific setting is on.
+NOT_YET_SUPPORTED: dict[str, tuple[str, dict[str, Any]]] = {
+    "blueprint": (
+        "screening tasks and gold units are not supported yet",
+        {
+            "use_screening_task": False,
+            "passed_qualification_name": None,
+            "max_screening_units": None,
+            "use_golds": False,
+            "gold_qualification_base": None,
+            "max_gold_units": None,
+            "min_golds": 1,
+            "max_incorrect_golds": 0,
+        },
+    ),
+    "provider": (
+        "crowdsite does not apply this Prolific setting yet",
+        {
+            "prolific_external_study_url": "",
+            # crowdsite always reads the participant from the study URL.
+            "prolific_id_option": "url_parameters",
+            # The places come from the run's units.
+            "prolific_total_available_places": 1,
+            "prolific_eligibility_requirements": [],
+            "prolific_workspace_name": "My Workspace",
+            "prolific_project_name": "Project",
+            "prolific_allow_list_group_name": "Allow list",
+            "prolific_block_list_group_name": "Block list",
+        },
+    ),
+}
+
+
+def _check_not_yet_supported(resolved: dict[str, Any]) -> None:
+    for section, (reason, defaults) in NOT_YET_SUPPORTED.items():
+        values = resolved["mephisto"][section]
+        for key, default in defaults.items():
+            if key in values and values[key] != default:
+                raise ConfigError(
+                    f"{reason}: crowdsite would ignore it (got {values[key]!r}); "
+                    f"remove it, or set it back to {default!r}",
+                    key=f"mephisto.{section}.{key}",
+                )
+
+
+def _check_task_name(value: Any) -> None:
+    """Mephisto takes any name (`Sample Questionnaire`); refuse only what can't be
+    told apart or shown: blank, padded, control characters, over-long."""
+    key = "mephisto.task.task_name"
+    name = "" if value is None else str(value)
+    if not name.strip():
+        raise ConfigError("must not be empty", key=key)
+    if name != name.strip():
+        raise ConfigError(f"must not start or end with a space (got {name!r})", key=key)
+    if len(name) > TASK_NAME_MAX_LENGTH:
+        raise ConfigError(
+            f"must be at most {TASK_NAME_MAX_LENGTH} characters (got {len(name)})",
+            key=key,
+        )
+    control = next((c for c in name if not c.isprintable()), None)
+    if control is not None:
+        raise ConfigError(
+            f"must not contain control characters (got {control!r} in {name!r})",
+            key=key,
+        )
+
+
 def _check_values(resolved: dict[str, Any]) -> None:
     task = resolved["mephisto"]["task"]
     blueprint = resolved["mephisto"]["blueprint"]
     architect = resolved["mephisto"]["architect"]
     provider = resolved["mephisto"]["provider"]
 
-    name = str(task.get("task_name") or "")
-    if not TASK_NAME_RE.match(name):
+    _check_task_name(task.get("task_name"))
+    level = resolved["mephisto"].get("log_level")
+    if str(level).upper() not in LOG_LEVELS:
         raise ConfigError(
-            "must be 1-200 letters, digits, '-', '_' or '.', starting with a letter "
-            f"or digit (got {name!r})",
-            key="mephisto.task.task_name",
+            f"unknown log level {level!r}; valid: "
+            + ", ".join(name.lower() for name in LOG_LEVELS),
+            key="mephisto.log_level",
         )
     for key in ("task_title", "task_description"):
         if not str(task.get(key) or "").strip():
@@ -644,7 +824,9 @@ def _read_data_file(path: Path, kind: str, key: str) -> list[Any]:
     if not path.is_file():
         raise ConfigError(f"file not found: {path}", key=key)
     try:
-        text = path.read_text(encoding="utf-8")
+        # As Mephisto reads them, and as spreadsheet programs save them: a
+        # byte-order mark at the start is not part of the first column's name.
+        text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path} is not UTF-8 text: {exc}", key=key) from exc
     if not text.strip():

@@ -14,6 +14,7 @@ from django.http import (
     HttpResponseNotFound,
     HttpResponseNotModified,
 )
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils.http import http_date, parse_http_date_safe
@@ -206,7 +207,7 @@ def task_template(request: HttpRequest, task_run_id: int, kind: str) -> HttpResp
 
 @require_safe
 @xframe_options_exempt
-def task_file(request: HttpRequest, task_run_id: int, path: str) -> HttpResponse:
+def task_file(request: HttpRequest, task_run_id: int, path: str) -> HttpResponseBase:
     """A file of the run's `extra_source_dir`, at the same relative path.
 
     Mephisto serves that folder next to the task page, so a task app refers to
@@ -251,7 +252,7 @@ def task_file(request: HttpRequest, task_run_id: int, path: str) -> HttpResponse
     modified = int(file.stat().st_mtime)
     since = parse_http_date_safe(request.headers.get("If-Modified-Since", ""))
     if since is not None and modified <= since:
-        response: HttpResponse = HttpResponseNotModified()
+        response: HttpResponseBase = HttpResponseNotModified()
     else:
         content_type = _file_type(file.name)
         response = FileResponse(file.open("rb"), content_type=content_type)

@@ -39,9 +39,14 @@ def launch(*args: str) -> str:
             ["--config", "/nowhere/task.yaml"], "config file not found", id="no-file"
         ),
         pytest.param(
-            ["--config", str(LOCAL), "~mephisto.task.task_reward"],
+            ["--config", str(LOCAL), "mephisto.task.task_reward=???"],
             "mephisto.task.task_reward: required, but missing",
             id="missing-reward",
+        ),
+        pytest.param(
+            ["--config", str(LOCAL), "~mephisto.task.task_reward"],
+            "mephisto.task.task_reward: is a key of Mephisto's schema",
+            id="deleted-reward",
         ),
         pytest.param(
             ["--config", str(LOCAL), "mephisto.task.task_reward=-1"],
@@ -67,14 +72,14 @@ def launch(*args: str) -> str:
             [
                 "--config",
                 str(LOCAL),
-                "+mephisto.task.qualifications=[{qualification_name:q,comparator:Big}]",
+                "mephisto.task.qualifications=[{qualification_name:q,comparator:Big}]",
             ],
             "mephisto.task.qualifications[0].comparator: unknown comparator 'Big'",
             id="unknown-comparator",
         ),
         # Passes loading; refused by the launch itself, inside its transaction.
         pytest.param(
-            ["--config", str(LOCAL), "+allowlist_qualification=nobody-made-this"],
+            ["--config", str(LOCAL), "allowlist_qualification=nobody-made-this"],
             "unknown qualification 'nobody-made-this'",
             id="unknown-qualification",
         ),
@@ -161,10 +166,12 @@ def test_pilot_dry_run_prices_the_sandbox_run(settings):
     assert row_counts() == before
 
 
-def test_pilot_dry_run_without_the_allowlist_names_the_unknown_qualification(settings):
+def test_collecting_dry_run_without_the_allowlist_names_the_unknown_qualification(
+    settings,
+):
     settings.PUBLIC_URL = "https://crowd.example.org"
 
     with pytest.raises(
         CommandError, match="unknown qualification 'sentence-rating-allowlist'"
     ):
-        launch("--config", str(PILOT), "--dry-run")
+        launch("--config", str(PILOT), "am_qualifying_new_workers=false", "--dry-run")

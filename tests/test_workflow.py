@@ -35,6 +35,7 @@ from tasks_app.services import (
     submit_unit,
 )
 from tests.conftest import EXAMPLE_CONF
+from tests.factories import WorkerFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -136,7 +137,7 @@ def on_allowlist() -> set[str]:
 def test_pilot_review_allowlist_and_live_batch(launch, admin_client):
     # The requester creates the allowlist before any run names it.
     command("qualifications", "create", ALLOWLIST, "--description", "good workers")
-    veteran = Worker.objects.create(provider_type="mock", worker_name="veteran")
+    veteran = WorkerFactory(worker_name="veteran")
     command("qualifications", "grant", ALLOWLIST, "mock:veteran")
 
     # Pilot: recruiting, so only workers *without* the allowlist are admitted.
@@ -311,8 +312,8 @@ def test_maximum_units_per_worker_holds_across_runs_sharing_a_task_name(launch):
 # --- 4. what launch refuses ----------------------------------------------------
 
 
-def test_a_pilot_naming_an_allowlist_nobody_created_is_refused_at_launch():
-    config = load_run_config(PILOT, [MOCK])
+def test_collecting_on_an_allowlist_nobody_created_is_refused_at_launch():
+    config = load_run_config(PILOT, [MOCK, "am_qualifying_new_workers=false"])
 
     with pytest.raises(ConfigError, match=f"unknown qualification '{ALLOWLIST}'"):
         launch_run(config=config)

@@ -3,15 +3,21 @@
 crowdsite calls these by name (see `mephisto.blueprint.hooks` in the configs).
 """
 
-TRUE_WORDS = {"1", "true", "yes", "on"}
+from dataclasses import dataclass
 
 
-def _flag(value) -> bool:
-    # `am_qualifying_new_workers=false` on the command line arrives as a bool,
-    # but a config may also spell it as a string.
-    if isinstance(value, str):
-        return value.strip().lower() in TRUE_WORDS
-    return bool(value)
+@dataclass
+class Flags:
+    """The run script's own flags (Mephisto's `MyTaskConfig`): with their types
+    and defaults here, `am_qualifying_new_workers=true` works on any config of
+    this task, without `+`."""
+
+    # Recruiting (true) admits only workers without the allowlist; collecting
+    # (false) only workers with it. No allowlist: no requirement.
+    am_qualifying_new_workers: bool = False
+    allowlist_qualification: str | None = None
+    # The onboarding question's answer.
+    correct_answer: str = ""
 
 
 def build_shared_state(cfg) -> dict:
@@ -23,7 +29,7 @@ def build_shared_state(cfg) -> dict:
     allowlist = cfg.get("allowlist_qualification")
     if not allowlist:
         return {}
-    recruiting = _flag(cfg.get("am_qualifying_new_workers", False))
+    recruiting = bool(cfg.get("am_qualifying_new_workers", False))
     return {
         "qualifications": [
             {

@@ -91,9 +91,10 @@ def plan_launch(*, config: RunConfig) -> LaunchPlan:
         provider_fee=fee,
         estimated_cost=subtotal + fee,
         qualifications=config.qualifications,
-        created_qualifications=qualification_selectors.missing_qualification_names(
-            names=automatic
-        ),
+        created_qualifications=[
+            *qualification_selectors.missing_qualification_names(names=automatic),
+            *created_empty(requirements=config.qualifications),
+        ],
         config_hash=config.config_hash,
     )
 
@@ -126,7 +127,7 @@ def launch_run(*, config: RunConfig) -> TaskRun:
     provider_class = get_provider_class(config.provider_type)
     provider_class.check_can_launch(config=config)
     qualification_services.ensure_qualifications(
-        names=automatic_qualification_names(config)
+        names=[*automatic_qualification_names(config), *plan.created_qualifications]
     )
     requester, _ = Requester.objects.get_or_create(
         name=plan.requester_name, provider_type=config.provider_type
@@ -280,6 +281,21 @@ def stored_config_text(run: TaskRun) -> str:
     return yaml.safe_dump(run.resolved_config, sort_keys=False, allow_unicode=True)
 
 
+def created_empty(*, requirements: list[dict[str, Any]]) -> list[str]:
+    """Qualifications a `DoesNotExist` requirement names that nobody created yet.
+
+    The first pilot recruits before anyone is on the allowlist: the launch creates
+    them empty (so the requirement admits everyone until workers are granted it)
+    and says so. Any other comparator on an unknown name is refused.
+    """
+    names = [
+        r["qualification_name"]
+        for r in requirements
+        if r["comparator"] == "DoesNotExist"
+    ]
+    return qualification_selectors.missing_qualification_names(names=names)
+
+
 def check_requirements_exist(
     *, requirements: list[dict[str, Any]], also_known: Iterable[str] = ()
 ) -> None:
@@ -288,7 +304,7 @@ def check_requirements_exist(
     Mephisto lets such a requirement pass silently, which admits everyone to a run
     meant for an allowlist; here it is an error at launch.
     """
-    also_known = set(also_known)
+    also_known = {*also_known, *created_empty(requirements=requirements)}
     names = [r["qualification_name"] for r in requirements]
     missing = qualification_selectors.missing_qualification_names(names=names)
     unknown = [n for n in missing if n not in also_known]

@@ -6,6 +6,9 @@
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -15,6 +18,22 @@ from tasks_app.models import TaskRun, TaskRunStatus
 from tasks_app.run_config import ConfigError, load_run_config
 
 LAUNCH_TASK = "tasks_app.tasks.launch_units"
+# The loggers `mephisto.log_level` sets for the launch, as Mephisto's does.
+PROJECT_LOGGERS = ("tasks_app", "qualifications_app", "providers")
+
+
+@contextmanager
+def project_log_level(level: str) -> Iterator[None]:
+    """Log the project's records from `level` up while the launch runs."""
+    loggers = [logging.getLogger(name) for name in PROJECT_LOGGERS]
+    before = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(level.upper())
+    try:
+        yield
+    finally:
+        for logger, saved in zip(loggers, before, strict=True):
+            logger.setLevel(saved)
 
 
 class Command(BaseCommand):
@@ -61,8 +80,12 @@ class Command(BaseCommand):
             nargs="*",
             metavar="key=value",
             help=(
-                "Hydra-style overrides: mephisto.task.task_name=NAME, "
-                "mephisto/provider=mock, task_dir=PATH, your_flag=value."
+                "Hydra-style overrides: any Mephisto key "
+                "(mephisto.task.task_name=NAME, mephisto.task.allowed_concurrent=1, "
+                "mephisto.log_level=debug), "
+                "mephisto/provider=mock, task_dir=PATH, a flag the task's hooks "
+                "declare in Flags (am_qualifying_new_workers=true) or one in the "
+                "YAML; +name=value adds a key neither has."
             ),
         )
         parser.add_argument(
@@ -82,13 +105,15 @@ class Command(BaseCommand):
             return
         try:
             config = load_run_config(options["config"], options["overrides"])
-            if options["dry_run"]:
-                plan = services.plan_launch(config=config)
-            else:
-                # Before anything is written: a launch the broker can't take
-                # would leave a run no worker ever launches.
-                self._check_broker(then="Nothing was written.")
-                run = services.launch_run(config=config)
+            with project_log_level(config.resolved["mephisto"]["log_level"]):
+                if options["dry_run"]:
+                    plan = services.plan_launch(config=config)
+                else:
+                    # Before anything is written: a launch the broker can't take
+                    # would leave a run no worker ever launches.
+                    self._check_broker(then="Nothing was written.")
+                    created = services.created_empty(requirements=config.qualifications)
+                    run = services.launch_run(config=config)
         except ConfigError as exc:
             raise CommandError(f"Invalid config {options['config']}: {exc}") from exc
 
@@ -96,6 +121,12 @@ class Command(BaseCommand):
             self._print_plan(plan, as_json=options["json"])
             return
         self._warn_if_not_queued(run)
+        for name in created:
+            # On stderr, so that --json's stdout stays one JSON object.
+            self.stderr.write(
+                f"Created qualification '{name}', empty: the requirement "
+                f"'{name} DoesNotExist' admits every worker until you grant it."
+            )
         units = run.units.count()
         url = selectors.task_url(run)
         if options["json"]:
