@@ -33,27 +33,19 @@ def postgres(db) -> None:
     )
 
 
-@pytest.fixture(autouse=True)
-def eager_celery():
-    """Run Celery tasks in-process unless a test asks for a real worker."""
-    from crowdsite.celery import app
-
-    previous = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield app
-    app.conf.task_always_eager = previous
-
-
 @pytest.fixture
 def example_config() -> Path:
     return EXAMPLE_CONF / "local_testing.yaml"
 
 
 @pytest.fixture(autouse=True)
-def fresh_run_cache():
-    """Each test starts with empty per-process run state (the run cache, the
-    sweep times, the claim positions): ids repeat on SQLite after a rolled-back
-    test."""
+def fresh_process_state():
+    """Each test starts and ends with the per-process state the code keeps reset:
+    Celery runs tasks in-process, and the run cache, the sweep times, the claim
+    positions and Prolific's HTTP session are empty (ids repeat on SQLite after a
+    rolled-back test). Yields the Celery app."""
+    from crowdsite.celery import app
+    from providers import prolific
     from tasks_app import services, worker_sql
     from tasks_app.selectors import forget_cached_runs
 
@@ -62,6 +54,18 @@ def fresh_run_cache():
         services.forget_sweeps()
         worker_sql.forget_claim_positions()
 
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
     forget()
-    yield
+    yield app
     forget()
+    app.conf.task_always_eager = previous
+    if prolific._session is not None:
+        prolific._session.close()
+        prolific._session = None
+
+
+@pytest.fixture
+def eager_celery(fresh_process_state):
+    """The Celery app, running tasks in-process unless a test switches that off."""
+    return fresh_process_state

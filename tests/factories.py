@@ -11,9 +11,11 @@ from qualifications_app.models import GrantedQualification, Qualification
 from tasks_app.models import (
     Agent,
     Assignment,
+    OnboardingAgent,
     Requester,
     Task,
     TaskRun,
+    TaskRunStatus,
     Unit,
     UnitStatus,
     Worker,
@@ -39,11 +41,22 @@ class TaskFactory(factory.django.DjangoModelFactory):
 
 
 class TaskRunFactory(factory.django.DjangoModelFactory):
-    """A running mock run; `units=n` adds n assignments with one launched unit each."""
+    """A running mock run; `units=n` adds n assignments with one launched unit each.
+
+    `launching=True` is a run still being posted to its provider: its units are
+    created, not launched (`units__status=...` picks another status).
+    """
 
     class Meta:
         model = TaskRun
         skip_postgeneration_save = True
+
+    class Params:
+        launching = factory.Trait(
+            status=TaskRunStatus.LAUNCHING,
+            launched_at=None,
+            units__status=UnitStatus.CREATED,
+        )
 
     task = factory.SubFactory(TaskFactory)
     requester = factory.SubFactory(RequesterFactory)
@@ -68,6 +81,7 @@ class TaskRunFactory(factory.django.DjangoModelFactory):
     def units(self, create: bool, extracted: int | None, **kwargs) -> None:
         if not create or not extracted:
             return
+        status = kwargs.get("status", UnitStatus.LAUNCHED)
         assignments = Assignment.objects.bulk_create(
             [
                 Assignment(run=self, row_index=i, data={"text": f"row {i}"})
@@ -80,7 +94,7 @@ class TaskRunFactory(factory.django.DjangoModelFactory):
                     assignment=a,
                     run=self,
                     unit_index=0,
-                    status=UnitStatus.LAUNCHED,
+                    status=status,
                     pay_amount=self.task_reward,
                 )
                 for a in assignments
@@ -129,6 +143,16 @@ class AgentFactory(factory.django.DjangoModelFactory):
     deadline_at = factory.LazyFunction(
         lambda: timezone.now() + timezone.timedelta(minutes=10)
     )
+
+
+class OnboardingAgentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = OnboardingAgent
+
+    public_id = factory.Sequence(lambda n: f"onboarding-{n:08d}")
+    run = factory.SubFactory(TaskRunFactory)
+    worker = factory.SubFactory(WorkerFactory)
+    registration_id = factory.Sequence(lambda n: f"onboarding-registration-{n}")
 
 
 class QualificationFactory(factory.django.DjangoModelFactory):

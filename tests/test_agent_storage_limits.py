@@ -6,18 +6,13 @@ from __future__ import annotations
 import logging
 
 import pytest
-from rest_framework.test import APIClient
 
-from tasks_app.models import Agent, OnboardingAgent
-from tests.factories import TaskRunFactory
-from tests.test_worker_api import agent_id_for
+from tasks_app.models import Agent
+from tests.factories import OnboardingAgentFactory, TaskRunFactory
+from tests.worker_calls import agent_id_for
+from tests.worker_calls import client_fixture as client_fixture
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def client() -> APIClient:
-    return APIClient(raise_request_exception=False)
 
 
 def post(client, run, endpoint, body):
@@ -83,9 +78,7 @@ def test_onboarding_errors_are_kept_with_the_agent_and_bounded_in_the_log(
 ):
     settings.CROWDSITE_MAX_ERROR_REPORTS = 2
     run = TaskRunFactory(units=1)
-    onboarding = OnboardingAgent.objects.create(
-        public_id="onboarding-abc", run=run, worker=_worker(), registration_id="r"
-    )
+    onboarding = OnboardingAgentFactory(public_id="onboarding-abc", run=run)
     body = {"USED_AGENT_ID": "onboarding-abc", "error_data": "z" * 100_000}
 
     with caplog.at_level(logging.WARNING, logger="tasks_app.services"):
@@ -100,9 +93,3 @@ def test_onboarding_errors_are_kept_with_the_agent_and_bounded_in_the_log(
     logged = [r.getMessage() for r in caplog.records if "reported" in r.getMessage()]
     assert len(logged) == 2
     assert all(len(line) < 600 for line in logged)
-
-
-def _worker():
-    from tests.factories import WorkerFactory
-
-    return WorkerFactory()

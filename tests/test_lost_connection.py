@@ -5,20 +5,15 @@ from __future__ import annotations
 
 import pytest
 from django.db import OperationalError, connection
-from rest_framework.test import APIClient
 
 from tasks_app import services
 from tasks_app.models import Agent, AgentStatus
 from tests.conftest import need
 from tests.factories import TaskRunFactory
-from tests.test_worker_api import agent_id_for, submit_task
+from tests.worker_calls import agent_id_for, submit_task
+from tests.worker_calls import client_fixture as client_fixture
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def client() -> APIClient:
-    return APIClient(raise_request_exception=False)
 
 
 def failing(times: int, real):

@@ -18,9 +18,10 @@ from providers.mturk import (
     hit_request_token,
 )
 from tasks_app import services
-from tasks_app.models import Assignment, Requester, Task, TaskRun, Unit, UnitStatus
+from tasks_app.models import TaskRun, Unit, UnitStatus
 from tasks_app.run_config import ConfigError, RunConfig
 from tasks_app.selectors import task_url
+from tests.factories import TaskRunFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -45,40 +46,23 @@ def public_url(settings):
 
 
 def make_run(*, units: int = 2, provider_type: str = "mturk_sandbox") -> TaskRun:
-    requester, _ = Requester.objects.get_or_create(
-        name="lab_sandbox", provider_type=provider_type
-    )
-    task, _ = Task.objects.get_or_create(task_name="mturk-test", task_type="static")
-    run = TaskRun.objects.create(
-        task=task,
-        requester=requester,
-        blueprint_type="static_task",
-        architect_type="server",
+    return TaskRunFactory(
+        units=units,
+        launching=True,
         provider_type=provider_type,
-        config_yaml="",
+        architect_type="server",
         resolved_config={
             "mephisto": {
                 "task": {"task_lifetime_in_seconds": 7200},
                 "provider": {"requester_name": "lab_sandbox"},
             }
         },
-        config_hash="0" * 64,
         task_title="Label some images",
         task_description="Pick the label that fits each image.",
         task_reward=Decimal("0.50"),
         task_tags="images,labels",
         assignment_duration_in_seconds=1800,
-        allowed_concurrent=0,
-        maximum_units_per_worker=0,
-        max_num_concurrent_units=0,
-        no_submission_patience=43200,
     )
-    assignment = Assignment.objects.create(run=run, row_index=0, data={})
-    Unit.objects.bulk_create(
-        Unit(assignment=assignment, run=run, unit_index=i, pay_amount=Decimal("0.50"))
-        for i in range(units)
-    )
-    return run
 
 
 def unit_ids(run: TaskRun) -> list[int]:

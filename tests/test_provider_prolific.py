@@ -19,9 +19,10 @@ from providers.prolific import (
     study_internal_name,
 )
 from tasks_app import services
-from tasks_app.models import Assignment, Requester, Task, TaskRun, Unit, UnitStatus
+from tasks_app.models import TaskRun, Unit, UnitStatus
 from tasks_app.run_config import ConfigError, RunConfig
 from tasks_app.selectors import task_url
+from tests.factories import TaskRunFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -61,15 +62,11 @@ def prolific():
 
 
 def make_run(*, units: int = 3) -> TaskRun:
-    requester, _ = Requester.objects.get_or_create(name="lab", provider_type="prolific")
-    task, _ = Task.objects.get_or_create(task_name="prolific-test", task_type="static")
-    run = TaskRun.objects.create(
-        task=task,
-        requester=requester,
-        blueprint_type="static_task",
-        architect_type="server",
+    return TaskRunFactory(
+        units=units,
+        launching=True,
         provider_type="prolific",
-        config_yaml="",
+        architect_type="server",
         resolved_config={
             "mephisto": {
                 "provider": {
@@ -78,23 +75,11 @@ def make_run(*, units: int = 3) -> TaskRun:
                 }
             }
         },
-        config_hash="0" * 64,
         task_title="Rate some sentences",
         task_description="Say how natural each sentence sounds.",
         task_reward=Decimal("1.75"),
-        task_tags="",
         assignment_duration_in_seconds=1800,
-        allowed_concurrent=0,
-        maximum_units_per_worker=0,
-        max_num_concurrent_units=0,
-        no_submission_patience=43200,
     )
-    assignment = Assignment.objects.create(run=run, row_index=0, data={})
-    Unit.objects.bulk_create(
-        Unit(assignment=assignment, run=run, unit_index=i, pay_amount=Decimal("1.75"))
-        for i in range(units)
-    )
-    return run
 
 
 def unit_ids(run: TaskRun) -> list[int]:

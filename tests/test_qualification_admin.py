@@ -1,4 +1,4 @@
-"""The operator's curation pages: workers on a list, import, export, block, units."""
+"""The qualification's admin pages: the workers on it, adding workers, export."""
 
 from __future__ import annotations
 
@@ -9,73 +9,19 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from qualifications_app.models import (
-    GrantedQualification,
-    Qualification,
-    ReviewAction,
-    WorkerReview,
-)
+from qualifications_app.models import GrantedQualification, ReviewAction, WorkerReview
 from tasks_app.models import UnitStatus, Worker
+from tests.admin_calls import add_url, export_url, grant_to, snapshot, workers_url
+from tests.admin_calls import allowlist_fixture as allowlist_fixture
+from tests.admin_calls import fast_passwords_fixture as fast_passwords_fixture
 from tests.factories import (
     GrantedQualificationFactory,
     QualificationFactory,
-    TaskFactory,
-    TaskRunFactory,
     UnitFactory,
-    WorkerFactory,
 )
+from tests.grants import held
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    # admin_client's superuser is created with a password; hash it cheaply.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture
-def allowlist():
-    return QualificationFactory(name="allowlist")
-
-
-def workers_url(qualification: Qualification) -> str:
-    return f"/admin/qualifications_app/qualification/{qualification.pk}/workers/"
-
-
-def add_url(qualification: Qualification) -> str:
-    return f"/admin/qualifications_app/qualification/{qualification.pk}/add-workers/"
-
-
-def export_url(qualification: Qualification) -> str:
-    return f"/admin/qualifications_app/qualification/{qualification.pk}/export.csv"
-
-
-def held(name: str) -> dict[str, int]:
-    return {
-        f"{g.worker.provider_type}:{g.worker.worker_name}": g.value
-        for g in GrantedQualification.objects.filter(
-            qualification__name=name
-        ).select_related("worker")
-    }
-
-
-def snapshot() -> tuple[int, ...]:
-    """Counts that any write by these pages would change."""
-    return (
-        Worker.objects.count(),
-        Worker.objects.filter(is_blocked=True).count(),
-        GrantedQualification.objects.count(),
-        WorkerReview.objects.count(),
-        Qualification.objects.count(),
-    )
-
-
-def grant_to(qualification: Qualification, *names: str) -> list[GrantedQualification]:
-    return [
-        GrantedQualificationFactory(qualification=qualification, worker__worker_name=n)
-        for n in names
-    ]
 
 
 # --- who may use the pages ---------------------------------------------------------
@@ -354,6 +300,25 @@ def test_an_exported_csv_uploaded_again_adds_nobody_new(admin_client, allowlist)
     assert Worker.objects.count() == 1
 
 
+# --- the grants admin ------------------------------------------------------------
+
+
+def test_deleting_a_grant_in_the_grants_admin_leaves_an_audit_row_or_is_refused(
+    admin_client, allowlist
+):
+    (grant,) = grant_to(allowlist, "alice")
+
+    admin_client.post(
+        f"/admin/qualifications_app/grantedqualification/{grant.pk}/delete/",
+        {"post": "yes"},
+    )
+
+    revoked = not GrantedQualification.objects.filter(pk=grant.pk).exists()
+    assert (
+        not revoked or WorkerReview.objects.filter(action=ReviewAction.REVOKE).exists()
+    )
+
+
 # --- GETs change nothing ----------------------------------------------------------
 
 
@@ -377,260 +342,3 @@ def test_no_get_changes_data(admin_client, allowlist):
             b"".join(response.streaming_content)
 
     assert snapshot() == before
-
-
-# --- the worker page -------------------------------------------------------------
-
-
-def test_the_worker_page_shows_qualifications_units_per_task_and_approval_rate(
-    admin_client,
-):
-    worker = WorkerFactory(worker_name="alice")
-    GrantedQualificationFactory(worker=worker, qualification__name="level", value=4)
-    pilot = TaskRunFactory(task=TaskFactory(task_name="rate-pilot-1"))
-    live = TaskRunFactory(task=TaskFactory(task_name="rate-live-batch-1"))
-    for run, status in [
-        (pilot, UnitStatus.ACCEPTED),
-        (pilot, UnitStatus.REJECTED),
-        (live, UnitStatus.ACCEPTED),
-        (live, UnitStatus.COMPLETED),
-    ]:
-        UnitFactory(assignment__run=run, worker=worker, status=status)
-
-    response = admin_client.get(f"/admin/tasks_app/worker/{worker.pk}/change/")
-
-    assert response.status_code == 200
-    assert [(g.qualification.name, g.value) for g in response.context["grants"]] == [
-        ("level", 4)
-    ]
-    rows = {
-        r["run__task__task_name"]: (
-            r["units"],
-            r["completed"],
-            r["accepted"],
-            r["rejected"],
-        )
-        for r in response.context["units_per_task"]
-    }
-    assert rows == {"rate-pilot-1": (2, 0, 1, 1), "rate-live-batch-1": (2, 1, 1, 0)}
-    content = response.content.decode()
-    assert "Approval rate: 67% of 3 reviewed unit(s)" in content
-    assert "rate-live-batch-1" in content and ">level<" in content
-    assert "Not blocked." in content
-
-
-def test_the_worker_page_explains_eligibility_for_a_run(admin_client):
-    QualificationFactory(name="allowlist")
-    run = TaskRunFactory(
-        units=1,
-        qualifications=[{"qualification_name": "allowlist", "comparator": "Exists"}],
-    )
-    worker = WorkerFactory(is_blocked=True)
-
-    response = admin_client.get(
-        f"/admin/tasks_app/worker/{worker.pk}/change/", {"explain_run": run.pk}
-    )
-
-    verdicts = {v.rule: v.passed for v in response.context["verdicts"]}
-    assert verdicts["not on the local blocklist"] is False
-    assert verdicts["qualification allowlist Exists"] is False
-    assert verdicts["run status running"] is True
-    content = response.content.decode()
-    assert 'id="eligibility-rules"' in content
-    assert "This task needs the qualification &#x27;allowlist&#x27;." in content
-    assert "<strong>Blocked</strong>" in content
-
-
-def test_the_worker_page_ignores_an_unknown_run(admin_client):
-    worker = WorkerFactory()
-
-    response = admin_client.get(
-        f"/admin/tasks_app/worker/{worker.pk}/change/", {"explain_run": "999"}
-    )
-
-    assert response.status_code == 200
-    assert "verdicts" not in response.context
-
-
-# --- blocking --------------------------------------------------------------------
-
-
-def test_the_block_page_asks_first_and_blocks_on_post(admin_client):
-    worker = WorkerFactory(worker_name="alice")
-    url = f"/admin/tasks_app/worker/{worker.pk}/block/"
-
-    page = admin_client.get(url)
-    worker.refresh_from_db()
-    assert worker.is_blocked is False
-    assert b'name="blocked" value="1"' in page.content
-
-    response = admin_client.post(url, {"blocked": "1", "reason": "copied answers"})
-
-    assert response.status_code == 302
-    assert response["Location"] == f"/admin/tasks_app/worker/{worker.pk}/change/"
-    worker.refresh_from_db()
-    assert worker.is_blocked is True
-    review = WorkerReview.objects.get()
-    assert (review.action, review.reason, review.created_by) == (
-        ReviewAction.BLOCK,
-        "copied answers",
-        response.wsgi_request.user,
-    )
-
-
-def test_the_block_page_unblocks_a_blocked_worker(admin_client):
-    worker = WorkerFactory(is_blocked=True)
-    url = f"/admin/tasks_app/worker/{worker.pk}/block/"
-
-    assert b'name="blocked" value="0"' in admin_client.get(url).content
-    admin_client.post(url, {"blocked": "0", "reason": "appeal accepted"})
-
-    worker.refresh_from_db()
-    assert worker.is_blocked is False
-    assert WorkerReview.objects.get().action == ReviewAction.UNBLOCK
-
-
-# --- grant / revoke from the units list -------------------------------------------
-
-
-def unit_action(client, action: str, units, **confirm):
-    data = {"action": action, "_selected_action": [u.pk for u in units]}
-    data.update(confirm)
-    return client.post("/admin/tasks_app/unit/", data)
-
-
-@pytest.fixture
-def reviewed_units():
-    """Three completed units: two by alice (one assignment each), one by bob."""
-    alice = WorkerFactory(worker_name="alice")
-    bob = WorkerFactory(worker_name="bob")
-    run = TaskRunFactory()
-    return [
-        UnitFactory(assignment__run=run, worker=w, status=UnitStatus.COMPLETED)
-        for w in (alice, alice, bob)
-    ]
-
-
-def test_the_grant_action_shows_a_confirmation_page_and_changes_nothing(
-    admin_client, reviewed_units, allowlist
-):
-    before = snapshot()
-
-    response = unit_action(admin_client, "grant_qualification_action", reviewed_units)
-
-    assert response.status_code == 200
-    assert (
-        response.templates[0].name == "admin/tasks_app/unit/qualification_action.html"
-    )
-    content = response.content.decode()
-    assert "for the worker(s) of 3 unit(s)" in content
-    assert "<li>alice (mock)</li>" in content and "<li>bob (mock)</li>" in content
-    assert 'name="confirm" value="1"' in content
-    assert snapshot() == before
-
-
-def test_confirming_the_grant_action_grants_each_worker_once_with_the_unit(
-    admin_client, reviewed_units, allowlist
-):
-    response = unit_action(
-        admin_client,
-        "grant_qualification_action",
-        reviewed_units,
-        confirm="1",
-        qualification="allowlist",
-        value="2",
-        reason="good pilot work",
-    )
-
-    assert response.status_code == 302
-    assert held("allowlist") == {"mock:alice": 2, "mock:bob": 2}
-    rows = set(
-        WorkerReview.objects.values_list(
-            "worker__worker_name", "action", "unit", "reason", "created_by"
-        )
-    )
-    user = response.wsgi_request.user.pk
-    assert rows == {
-        ("alice", ReviewAction.GRANT, reviewed_units[0].pk, "good pilot work", user),
-        ("bob", ReviewAction.GRANT, reviewed_units[2].pk, "good pilot work", user),
-    }
-
-
-def test_the_revoke_action_confirms_first_then_revokes_with_the_unit(
-    admin_client, reviewed_units, allowlist
-):
-    alice = reviewed_units[0].worker
-    GrantedQualificationFactory(worker=alice, qualification=allowlist)
-    page = unit_action(admin_client, "revoke_qualification_action", reviewed_units[:1])
-    assert b'<option value="allowlist">' in page.content
-    assert held("allowlist") == {"mock:alice": 1}
-
-    unit_action(
-        admin_client,
-        "revoke_qualification_action",
-        reviewed_units[:1],
-        confirm="1",
-        qualification="allowlist",
-        reason="spam",
-    )
-
-    assert held("allowlist") == {}
-    review = WorkerReview.objects.get()
-    assert (review.action, review.unit_id, review.reason) == (
-        ReviewAction.REVOKE,
-        reviewed_units[0].pk,
-        "spam",
-    )
-
-
-def test_confirming_a_revoke_of_an_unknown_qualification_changes_nothing(
-    admin_client, reviewed_units
-):
-    before = snapshot()
-
-    response = unit_action(
-        admin_client,
-        "revoke_qualification_action",
-        reviewed_units,
-        confirm="1",
-        qualification="nope",
-    )
-
-    assert response.status_code == 302
-    assert snapshot() == before
-    follow = admin_client.get(response["Location"])
-    assert b"Nothing changed: unknown qualification" in follow.content
-
-
-def test_the_grant_action_on_units_without_a_worker_warns_and_changes_nothing(
-    admin_client, allowlist
-):
-    unit = UnitFactory(worker=None, status=UnitStatus.LAUNCHED)
-    before = snapshot()
-
-    response = unit_action(
-        admin_client,
-        "grant_qualification_action",
-        [unit],
-        confirm="1",
-        qualification="allowlist",
-    )
-
-    assert response.status_code == 302
-    assert snapshot() == before
-
-
-def test_deleting_a_grant_in_the_grants_admin_leaves_an_audit_row_or_is_refused(
-    admin_client, allowlist
-):
-    (grant,) = grant_to(allowlist, "alice")
-
-    admin_client.post(
-        f"/admin/qualifications_app/grantedqualification/{grant.pk}/delete/",
-        {"post": "yes"},
-    )
-
-    revoked = not GrantedQualification.objects.filter(pk=grant.pk).exists()
-    assert (
-        not revoked or WorkerReview.objects.filter(action=ReviewAction.REVOKE).exists()
-    )

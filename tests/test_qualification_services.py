@@ -1,4 +1,4 @@
-"""Qualification services: grants, revokes, blocks, their audit rows and mirroring."""
+"""Qualification services: create, grant, revoke, bulk, block, and their audit rows."""
 
 from __future__ import annotations
 
@@ -8,9 +8,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from providers.models import CallStatus, ProviderCall
 from providers.registry import WorkerRef
-from qualifications_app import tasks as qualification_tasks
 from qualifications_app.models import (
     GrantedQualification,
     Qualification,
@@ -23,7 +21,6 @@ from qualifications_app.services import (
     bulk_revoke,
     create_qualification,
     grant_qualification,
-    parse_worker_list,
     revoke_qualification,
     set_blocked,
 )
@@ -34,6 +31,7 @@ from tests.factories import (
     UnitFactory,
     WorkerFactory,
 )
+from tests.grants import held
 
 pytestmark = pytest.mark.django_db
 
@@ -41,16 +39,6 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def operator():
     return get_user_model().objects.create_user("operator")
-
-
-def held(name: str) -> dict[str, int]:
-    """Who holds qualification `name`, as {"provider:worker": value}."""
-    return {
-        f"{g.worker.provider_type}:{g.worker.worker_name}": g.value
-        for g in GrantedQualification.objects.filter(
-            qualification__name=name
-        ).select_related("worker")
-    }
 
 
 # --- create -------------------------------------------------------------------
@@ -318,208 +306,3 @@ def test_bulk_grant_writes_one_audit_row_per_new_or_changed_grant(operator):
         "worker__worker_name", "action", "qualification__name", "value", "created_by"
     )
     assert list(rows) == [("bob", ReviewAction.GRANT, "allowlist", 1, operator.pk)]
-
-
-# --- mirroring on the provider --------------------------------------------------
-
-
-def test_a_grant_is_mirrored_once_on_the_mock_provider_after_commit(
-    django_capture_on_commit_callbacks,
-):
-    worker = WorkerFactory(worker_name="alice")
-
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        grant_qualification(worker=worker, name="allowlist", value=2)
-        assert ProviderCall.objects.count() == 0  # nothing before commit
-
-    assert len(callbacks) == 1
-    review = WorkerReview.objects.get()
-    call = ProviderCall.objects.get()
-    assert (call.provider_type, call.operation, call.status, call.attempts) == (
-        "mock",
-        "grant_qualification",
-        CallStatus.SUCCEEDED,
-        1,
-    )
-    assert call.idempotency_key == f"mirror_qualification:review={review.pk}"
-    assert call.response == {
-        "worker": "alice",
-        "qualification": "allowlist",
-        "value": 2,
-    }
-
-
-def test_running_the_mirror_task_twice_records_the_call_once(
-    django_capture_on_commit_callbacks,
-):
-    with django_capture_on_commit_callbacks(execute=True):
-        grant_qualification(worker=WorkerFactory(), name="allowlist")
-    review = WorkerReview.objects.get()
-
-    qualification_tasks.mirror_qualification.delay(review.pk)
-    qualification_tasks.mirror_qualification.delay(review.pk)
-
-    call = ProviderCall.objects.get()
-    assert (call.status, call.attempts) == (CallStatus.SUCCEEDED, 1)
-
-
-def test_a_revoke_is_mirrored_as_revoke_qualification(
-    django_capture_on_commit_callbacks,
-):
-    grant = GrantedQualificationFactory(qualification__name="allowlist")
-
-    with django_capture_on_commit_callbacks(execute=True):
-        revoke_qualification(worker=grant.worker, name="allowlist")
-
-    review = WorkerReview.objects.get()
-    call = ProviderCall.objects.get()
-    assert call.operation == "revoke_qualification"
-    assert call.idempotency_key == f"mirror_qualification:review={review.pk}"
-
-
-def test_a_bulk_grant_is_mirrored_once_per_audit_row(
-    django_capture_on_commit_callbacks,
-):
-    QualificationFactory(name="allowlist")
-
-    with django_capture_on_commit_callbacks(execute=True):
-        bulk_grant(
-            name="allowlist",
-            refs=[WorkerRef("mock", "alice"), WorkerRef("mock", "bob")],
-        )
-
-    keys = set(ProviderCall.objects.values_list("idempotency_key", flat=True))
-    assert keys == {
-        f"mirror_qualification:review={pk}"
-        for pk in WorkerReview.objects.values_list("pk", flat=True)
-    }
-    assert len(keys) == 2
-
-
-def test_a_grant_rolled_back_is_never_mirrored(django_capture_on_commit_callbacks):
-    from django.db import transaction
-
-    worker = WorkerFactory()
-    with (
-        django_capture_on_commit_callbacks(execute=True) as callbacks,
-        pytest.raises(RuntimeError),
-        transaction.atomic(),
-    ):
-        grant_qualification(worker=worker, name="allowlist")
-        raise RuntimeError("undo")
-
-    assert callbacks == []
-    assert ProviderCall.objects.count() == 0
-    assert GrantedQualification.objects.count() == 0
-
-
-# --- parse_worker_list ----------------------------------------------------------
-
-
-def test_pasted_lines_are_read_with_blank_lines_and_comments_skipped():
-    text = "mock:alice\n\n# pilot 1 winners\n  mturk:A1B2C3  \nprolific:5f1c,extra\n"
-
-    parsed = parse_worker_list(text)
-
-    assert parsed.refs == [
-        WorkerRef("mock", "alice"),
-        WorkerRef("mturk", "A1B2C3"),
-        WorkerRef("prolific", "5f1c"),
-    ]
-    assert parsed.errors == []
-
-
-def test_pasted_ids_without_a_provider_use_the_default_provider():
-    parsed = parse_worker_list("A1B2C3\nmock:alice\n", default_provider="mturk")
-
-    assert parsed.refs == [WorkerRef("mturk", "A1B2C3"), WorkerRef("mock", "alice")]
-
-
-def test_bad_pasted_lines_are_reported_with_their_line_numbers():
-    text = "mock:alice\nA1B2C3\nnope:bob\nmock:has space\nmock:carol\n"
-
-    parsed = parse_worker_list(text)
-
-    assert parsed.refs == [WorkerRef("mock", "alice"), WorkerRef("mock", "carol")]
-    assert [number for number, _ in parsed.errors] == [2, 3, 4]
-    assert "is not PROVIDER:ID" in parsed.errors[0][1]
-    assert "unknown provider 'nope'" in parsed.errors[1][1]
-    assert "'has space' is not a valid worker id" in parsed.errors[2][1]
-
-
-def test_a_csv_with_a_provider_worker_id_header_is_read_by_column():
-    text = "Provider, Worker_ID ,value\nmturk,A1B2C3,1\nmock,alice,3\n"
-
-    parsed = parse_worker_list(text)
-
-    assert parsed.refs == [WorkerRef("mturk", "A1B2C3"), WorkerRef("mock", "alice")]
-    assert parsed.errors == []
-
-
-def test_a_csv_with_a_worker_column_is_read():
-    text = "note,worker\ngood,mock:alice\nbad,mock:\nok,A1B2\n"
-
-    parsed = parse_worker_list(text, default_provider="mturk")
-
-    assert parsed.refs == [WorkerRef("mock", "alice"), WorkerRef("mturk", "A1B2")]
-    assert [number for number, _ in parsed.errors] == [3]
-
-
-def test_bad_csv_rows_are_reported_with_their_line_numbers():
-    text = "provider,worker_id\nmock,alice\nmock,bad id\nnope,bob\n,\nmock,carol\n"
-
-    parsed = parse_worker_list(text)
-
-    assert parsed.refs == [WorkerRef("mock", "alice"), WorkerRef("mock", "carol")]
-    assert [number for number, _ in parsed.errors] == [3, 4]
-
-
-def test_bad_csv_rows_after_a_blank_line_keep_their_real_line_number():
-    text = "provider,worker_id\nmock,alice\n\nmock,bad id\n"
-
-    parsed = parse_worker_list(text)
-
-    assert parsed.errors == [(4, "'bad id' is not a valid worker id")]
-
-
-def test_a_csv_row_with_too_many_values_is_a_bad_line_not_a_crash():
-    text = "provider,worker_id,value\nmock,alice,1\nmock,bob,1,extra\n"
-
-    parsed = parse_worker_list(text)
-
-    assert parsed.refs == [WorkerRef("mock", "alice")]
-    assert [number for number, _ in parsed.errors] == [3]
-
-
-def test_a_worker_id_header_is_never_taken_for_a_worker():
-    parsed = parse_worker_list("worker_id\nA1B2C3\n", default_provider="mturk")
-
-    assert WorkerRef("mturk", "worker_id") not in parsed.refs
-
-
-def test_mturk_sandbox_ids_get_the_sandbox_suffix_once():
-    text = "mturk_sandbox:A1B2C3\nmturk_sandbox:D4E5F6_sandbox\nmturk:A1B2C3\n"
-
-    parsed = parse_worker_list(text)
-
-    assert parsed.refs == [
-        WorkerRef("mturk_sandbox", "A1B2C3_sandbox"),
-        WorkerRef("mturk_sandbox", "D4E5F6_sandbox"),
-        WorkerRef("mturk", "A1B2C3"),
-    ]
-
-
-def test_reimporting_an_export_does_not_double_the_sandbox_suffix():
-    QualificationFactory(name="allowlist")
-    bulk_grant(name="allowlist", refs=parse_worker_list("mturk_sandbox:A1B2C3").refs)
-    exported = "provider,worker_id,value\r\n" + "".join(
-        f"{provider},{name},{value}\r\n"
-        for provider, name, value in GrantedQualification.objects.values_list(
-            "worker__provider_type", "worker__worker_name", "value"
-        )
-    )
-
-    bulk_grant(name="allowlist", refs=parse_worker_list(exported).refs)
-
-    assert held("allowlist") == {"mturk_sandbox:A1B2C3_sandbox": 1}
-    assert Worker.objects.count() == 1

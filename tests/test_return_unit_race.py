@@ -14,14 +14,10 @@ from rest_framework.test import APIClient
 from tasks_app import services
 from tasks_app.models import Agent, AgentStatus, UnitStatus
 from tests.factories import TaskRunFactory
-from tests.test_worker_api import agent_id_for, submit_task
+from tests.worker_calls import agent_id_for, submit_task
+from tests.worker_calls import client_fixture as client_fixture
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def client() -> APIClient:
-    return APIClient(raise_request_exception=False)
 
 
 def return_unit(client, run, agent_id):

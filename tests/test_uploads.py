@@ -7,24 +7,14 @@ import json
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from rest_framework.test import APIClient
 
 from tasks_app.models import Agent, AgentStatus, UnitStatus
 from tests.factories import TaskRunFactory
-from tests.test_worker_api import PNG_BYTES, agent_id_for
+from tests.worker_calls import PNG_BYTES, agent_id_for
+from tests.worker_calls import client_fixture as client_fixture
+from tests.worker_calls import media_root_fixture as media_root_fixture
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def client() -> APIClient:
-    return APIClient(raise_request_exception=False)
-
-
-@pytest.fixture
-def media_root(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
-    return tmp_path
 
 
 def upload_run(**uploads):

@@ -1,0 +1,78 @@
+"""POST /submit_metadata: what a page reports about itself, kept with the agent."""
+
+from __future__ import annotations
+
+import pytest
+
+from tasks_app.models import Agent
+from tests.factories import TaskRunFactory
+from tests.worker_calls import agent_id_for, submit_task
+from tests.worker_calls import client_fixture as client_fixture
+
+pytestmark = pytest.mark.django_db
+
+
+def test_submit_metadata_is_kept_with_the_agent_and_merged(client):
+    run = TaskRunFactory(units=1)
+    agent_id = agent_id_for(client, run)
+    url = f"/submit_metadata?task_run_id={run.pk}"
+
+    first = client.post(
+        url, {"USED_AGENT_ID": agent_id, "metadata": {"browser": "firefox"}}, "json"
+    )
+    second = client.post(
+        url, {"USED_AGENT_ID": agent_id, "metadata": {"width": 1024}}, "json"
+    )
+
+    assert first.status_code == second.status_code == 200
+    assert first.json() == {"status": "Submitted metadata"}
+    assert Agent.objects.get(public_id=agent_id).metadata == {
+        "browser": "firefox",
+        "width": 1024,
+    }
+
+
+def test_metadata_that_is_not_an_object_is_kept_under_value(client):
+    run = TaskRunFactory(units=1)
+    agent_id = agent_id_for(client, run)
+
+    client.post(
+        f"/submit_metadata?task_run_id={run.pk}",
+        {"USED_AGENT_ID": agent_id, "metadata": [1, 2]},
+        format="json",
+    )
+
+    assert Agent.objects.get(public_id=agent_id).metadata == {"value": [1, 2]}
+
+
+def test_metadata_is_accepted_after_the_submission(client):
+    run = TaskRunFactory(units=1)
+    agent_id = agent_id_for(client, run)
+    submit_task(client, run, agent_id, {"rating": "good"})
+
+    response = client.post(
+        f"/submit_metadata?task_run_id={run.pk}",
+        {"USED_AGENT_ID": agent_id, "metadata": {"feedback": "fun"}},
+        format="json",
+    )
+
+    assert response.status_code == 200
+    agent = Agent.objects.get(public_id=agent_id)
+    assert agent.metadata == {"feedback": "fun"}
+    assert agent.submission == {"rating": "good"}
+
+
+def test_metadata_over_the_submission_limit_is_a_400_naming_metadata(client, settings):
+    settings.CROWDSITE_MAX_SUBMISSION_BYTES = 20
+    run = TaskRunFactory(units=1)
+    agent_id = agent_id_for(client, run)
+
+    response = client.post(
+        f"/submit_metadata?task_run_id={run.pk}",
+        {"USED_AGENT_ID": agent_id, "metadata": {"text": "x" * 50}},
+        format="json",
+    )
+
+    assert response.status_code == 400
+    assert list(response.json()["fields"]) == ["metadata"]
+    assert Agent.objects.get(public_id=agent_id).metadata is None

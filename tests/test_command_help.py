@@ -1,0 +1,37 @@
+"""`--help` of the qualification, blocklist and eligibility commands: examples."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.management import load_command_class
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.parametrize(
+    "name, example",
+    [
+        ("qualifications", "manage.py qualifications import my-task-allowlist --csv"),
+        ("block_worker", "manage.py block_worker mturk:A1B2C3D4E5"),
+        ("unblock_worker", "manage.py unblock_worker mturk:A1B2C3D4E5"),
+        ("explain_eligibility", "manage.py explain_eligibility --run 12 --worker"),
+    ],
+)
+def test_help_of_each_command_shows_an_example(name, example):
+    command = load_command_class(
+        "tasks_app" if name == "explain_eligibility" else "qualifications_app", name
+    )
+
+    text = " ".join(command.create_parser("manage.py", name).format_help().split())
+
+    assert "Example" in text
+    assert example in text
+
+
+def test_qualifications_help_has_an_example_for_every_subcommand():
+    command = load_command_class("qualifications_app", "qualifications")
+
+    text = command.create_parser("manage.py", "qualifications").format_help()
+
+    for action in ("create", "list", "workers", "grant", "revoke", "import", "export"):
+        assert f"manage.py qualifications {action} " in text
