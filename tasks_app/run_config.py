@@ -452,30 +452,15 @@ def _check_sections(cfg: DictConfig) -> None:
                 "`defaults:` list",
                 key=f"mephisto.{group}",
             )
-    # The task section has no config group: check it against its schema here.
-    task = mephisto.get("task") or {}
-    base = OmegaConf.structured(schema.TaskRunArgs)
-    task_fields = set(base.keys())
-    for key in task:
+    # The task section's schema is composed first (_primary_config), which types
+    # its values; a key added with `+` is still refused here, by name.
+    task_fields = set(OmegaConf.structured(schema.TaskRunArgs).keys())
+    for key in mephisto.get("task") or {}:
         if key not in task_fields:
             raise ConfigError(
                 _unknown_key_message(key, sorted(task_fields)),
                 key=f"mephisto.task.{key}",
             )
-    try:
-        mephisto.task = OmegaConf.merge(base, task)
-    except OmegaConfBaseException as exc:
-        raise _omegaconf_error(exc, prefix="mephisto.task.") from exc
-    for name in schema.MEPHISTO_SECTIONS:
-        section_schema = schema.SECTION_SCHEMAS.get(name)
-        if section_schema is None or name not in mephisto:
-            continue
-        try:
-            mephisto[name] = OmegaConf.merge(
-                OmegaConf.structured(section_schema), mephisto[name]
-            )
-        except OmegaConfBaseException as exc:
-            raise _omegaconf_error(exc, prefix=f"mephisto.{name}.") from exc
 
 
 def _unknown_key_message(key: str, valid: tuple[str, ...] | list[str]) -> str:

@@ -297,8 +297,6 @@ MEPHISTO_SECTIONS: tuple[str, ...] = (
     "log_level",
 )
 DEFAULT_LOG_LEVEL = "info"
-# Sections under ``mephisto:`` that have a schema besides the config groups.
-SECTION_SCHEMAS: dict[str, type] = {"database": DatabaseArgs}
 
 # --------------------------------------------------------------------------
 # Registries

@@ -9,6 +9,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from qualifications_app.models import GrantedQualification, Qualification, WorkerReview
 from tasks_app.models import UnitStatus, Worker
+from tests.admin_calls import add_url, workers_url
 from tests.factories import (
     GrantedQualificationFactory,
     QualificationFactory,
@@ -103,14 +104,6 @@ def confirmation_page(response) -> bool:
 
 def block_url(worker: Worker) -> str:
     return f"/admin/tasks_app/worker/{worker.pk}/block/"
-
-
-def workers_url(qualification: Qualification) -> str:
-    return f"/admin/qualifications_app/qualification/{qualification.pk}/workers/"
-
-
-def add_url(qualification: Qualification) -> str:
-    return f"/admin/qualifications_app/qualification/{qualification.pk}/add-workers/"
 
 
 def paste(client, qualification: Qualification):

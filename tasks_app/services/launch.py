@@ -288,12 +288,17 @@ def created_empty(*, requirements: list[dict[str, Any]]) -> list[str]:
     them empty (so the requirement admits everyone until workers are granted it)
     and says so. Any other comparator on an unknown name is refused.
     """
-    names = [
+    return qualification_selectors.missing_qualification_names(
+        names=_may_create(requirements)
+    )
+
+
+def _may_create(requirements: list[dict[str, Any]]) -> list[str]:
+    return [
         r["qualification_name"]
         for r in requirements
         if r["comparator"] == "DoesNotExist"
     ]
-    return qualification_selectors.missing_qualification_names(names=names)
 
 
 def check_requirements_exist(
@@ -302,9 +307,10 @@ def check_requirements_exist(
     """Refuse requirements naming a qualification nobody created.
 
     Mephisto lets such a requirement pass silently, which admits everyone to a run
-    meant for an allowlist; here it is an error at launch.
+    meant for an allowlist; here it is an error at launch (except `DoesNotExist`,
+    whose qualification the launch creates: `created_empty`).
     """
-    also_known = {*also_known, *created_empty(requirements=requirements)}
+    also_known = {*also_known, *_may_create(requirements)}
     names = [r["qualification_name"] for r in requirements]
     missing = qualification_selectors.missing_qualification_names(names=names)
     unknown = [n for n in missing if n not in also_known]
