@@ -5,8 +5,11 @@ from tasks_app import api, views
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    # The task page and what it loads.
-    path("task/<int:task_run_id>/", views.task_page, name="task-page"),
+    # The task page, at the root as on Mephisto's task server (?task_run_id=),
+    # and what it loads from the run's folder, its base URL.
+    path("", views.task_page, name="task-page"),
+    # Links handed out before the page moved to the root: sent on to it.
+    path("task/<int:task_run_id>/", views.task_link, name="task-link"),
     path(
         "task/<int:task_run_id>/wrap_crowd_source.js",
         views.wrap_crowd_source,

@@ -12,7 +12,7 @@ import base64
 import threading
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import requests
 from django.conf import settings
@@ -30,9 +30,10 @@ if TYPE_CHECKING:
 API_URL = "https://api.prolific.com/api/v1/"
 # (connect, read) seconds: a hung call must fail, not hold a Celery worker.
 TIMEOUT = (10, 30)
-# Prolific fills these placeholders per participant when they open the study.
+# Prolific fills these placeholders per participant when they open the study;
+# they are added to the task URL's query (study_url).
 STUDY_URL_PARAMETERS = (
-    "?participant_id={{%PROLIFIC_PID%}}"
+    "participant_id={{%PROLIFIC_PID%}}"
     "&study_id={{%STUDY_ID%}}"
     "&submission_id={{%SESSION_ID%}}"
 )
@@ -259,7 +260,7 @@ class ProlificProvider(Provider):
             "name": run.task_title,
             "internal_name": study_internal_name(run),
             "description": run.task_description,
-            "external_study_url": task_url + STUDY_URL_PARAMETERS,
+            "external_study_url": study_url(task_url),
             # crowdsite reads the participant from the URL, whatever the config says.
             "prolific_id_option": "url_parameters",
             "completion_codes": [
@@ -289,6 +290,16 @@ class ProlificProvider(Provider):
                     return study
             url = ((page.get("_links") or {}).get("next") or {}).get("href")
         return None
+
+
+def study_url(task_url: str) -> str:
+    """`task_url` with the participant placeholders added to its query."""
+    # The task URL has a query of its own (?task_run_id=...): join with "&".
+    if task_url.endswith(("?", "&")):
+        joiner = ""
+    else:
+        joiner = "&" if urlsplit(task_url).query else "?"
+    return f"{task_url}{joiner}{STUDY_URL_PARAMETERS}"
 
 
 def _transition(study_id: str, action: str) -> Any:

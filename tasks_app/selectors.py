@@ -6,6 +6,7 @@ import copy
 import threading
 from collections import OrderedDict
 from datetime import datetime
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.db.models import Count, Exists, OuterRef, Q
@@ -63,8 +64,9 @@ def units_to_launch(*, run: TaskRun) -> list[int]:
     return list(pending.values_list("pk", flat=True))
 
 
-def task_url(run: TaskRun) -> str:
-    """Where workers open the run's task page (before provider parameters)."""
+def task_url(run: TaskRun, **params: str) -> str:
+    """Where workers open the run's task page: the site root, `?task_run_id=<id>`,
+    then `params` (the provider adds its own parameters after these)."""
     public = (
         run.resolved_config.get("mephisto", {}).get("architect", {}).get("public_url")
     )
@@ -72,7 +74,7 @@ def task_url(run: TaskRun) -> str:
         base = (public or settings.PUBLIC_URL).rstrip("/")
     else:
         base = settings.SITE_URL
-    return f"{base}/task/{run.pk}/"
+    return f"{base}/?{urlencode({'task_run_id': run.pk, **params})}"
 
 
 def unit_counts(*, run: TaskRun) -> dict[str, int]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import mimetypes
 from pathlib import Path
+from urllib.parse import quote, unquote_plus
 
 from django.contrib.staticfiles import finders
 from django.http import (
@@ -13,6 +14,7 @@ from django.http import (
     HttpResponse,
     HttpResponseNotFound,
     HttpResponseNotModified,
+    HttpResponseRedirect,
 )
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, render
@@ -23,6 +25,13 @@ from django.views.decorators.http import require_safe
 
 from providers.registry import get_provider_class
 from tasks_app.models import TaskRun
+
+# How a worker's task page is addressed (DESIGN §5), for the 404 that explains it.
+TASK_PAGE_FORM = "/?task_run_id=<run id>&<the provider's parameters>"
+# What stays as it is when a query is copied into a redirect: what a browser
+# leaves as it is in a query. Spaces, quotes, angle brackets and any byte
+# outside ASCII are percent-encoded; "%" stays, so encoded bytes are kept.
+QUERY_SAFE = "!$%&()*+,-./:;=?@_~[]"
 
 # A static HTML task's templates, by the name in their URL.
 TEMPLATE_SOURCES = {
@@ -87,9 +96,28 @@ DOCUMENT_TYPES = frozenset(
 
 @require_safe
 @xframe_options_exempt
-def task_page(request: HttpRequest, task_run_id: int) -> HttpResponse:
-    """The page a worker works on; the only view that may be framed."""
-    run = get_object_or_404(TaskRun, pk=task_run_id)
+def task_page(request: HttpRequest) -> HttpResponse:
+    """The page a worker works on, at the site root; the only view that may be framed.
+
+    `/?task_run_id=<id>&<provider params>`: a task app sees `location.pathname`
+    "/", as on Mephisto's task server, so apps that route on "/" render. The
+    page's base URL is the run's folder, /task/<id>/, where relative URLs (the
+    bundle's chunks, extra_source_dir files) find the run's files.
+    """
+    raw = request.GET.get("task_run_id", "")
+    if not raw:
+        return _not_found(
+            "This is a crowdsite task server. A task page is opened as "
+            f"{TASK_PAGE_FORM}; this address has no task_run_id."
+        )
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
+        return _not_found(
+            f"task_run_id must be the number of a task run, as in {TASK_PAGE_FORM} "
+            f"(got {raw!r})"
+        )
+    run = TaskRun.objects.filter(pk=int(raw)).first()
+    if run is None:
+        return _not_found(f"there is no task run {int(raw)}")
     provider = get_provider_class(run.provider_type)
     arrival = provider.arrival_params(request.GET)
     page_config = {
@@ -102,9 +130,45 @@ def task_page(request: HttpRequest, task_run_id: int) -> HttpResponse:
     response = render(
         request,
         "tasks_app/task_page.html",
-        {"run": run, "is_preview": arrival.preview, "page_config": page_config},
+        {
+            "run": run,
+            "base_href": reverse("task-link", args=[run.pk]),
+            "is_preview": arrival.preview,
+            "page_config": page_config,
+        },
     )
-    response["Content-Security-Policy"] = f"frame-ancestors {provider.frame_ancestors}"
+    return _as_task_page(response, provider.frame_ancestors)
+
+
+@require_safe
+@xframe_options_exempt
+def task_link(request: HttpRequest, task_run_id: int) -> HttpResponse:
+    """`/task/<id>/?...`, the page's address in links handed out before it moved
+    to the root: sent on to `/?task_run_id=<id>&...` with the query as it came.
+
+    A redirect rather than the same page under a second address: the worker's
+    browser, the app, a reload and the server's log then all see one address.
+    It is a 302, as browsers keep a 301 for good.
+    """
+    run = TaskRun.objects.filter(pk=task_run_id).first()
+    if run is None:
+        return _not_found(f"there is no task run {task_run_id}")
+    # The query's own bytes are kept (only a task_run_id of its own is dropped:
+    # the path names the run), so the provider's parameters arrive unchanged.
+    kept = [
+        quote(part, safe=QUERY_SAFE, encoding="latin-1")
+        for part in request.META.get("QUERY_STRING", "").split("&")
+        if part and unquote_plus(part.split("=", 1)[0]) != "task_run_id"
+    ]
+    query = "&".join([f"task_run_id={run.pk}", *kept])
+    response = HttpResponseRedirect(f"{reverse('task-page')}?{query}")
+    provider = get_provider_class(run.provider_type)
+    return _as_task_page(response, provider.frame_ancestors)
+
+
+def _as_task_page(response: HttpResponse, frame_ancestors: str) -> HttpResponse:
+    # Framed by the provider only; never cached (who arrived is in the URL).
+    response["Content-Security-Policy"] = f"frame-ancestors {frame_ancestors}"
     response["Cache-Control"] = "no-store"
     return response
 

@@ -28,7 +28,7 @@ def test_demo_launches_the_example_run_and_says_where_to_look(capsys, settings):
     )
     assert Unit.objects.filter(run=run).count() == 6
     assert f"/admin/tasks_app/taskrun/{run.pk}/change/" in out
-    assert f"/task/{run.pk}/?worker_id=" in out
+    assert f"/?task_run_id={run.pk}&worker_id=" in out
     password = out.split("password ")[1].split(")")[0]
     assert get_user_model().objects.get(username="admin").check_password(password)
 

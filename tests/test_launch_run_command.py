@@ -137,7 +137,7 @@ def test_json_launch_prints_the_run_id_name_units_and_url(settings):
         "task_run_id": run.pk,
         "task_name": "sentence-rating-local-testing",
         "units": 6,
-        "task_url": f"http://crowd.test/task/{run.pk}/",
+        "task_url": f"http://crowd.test/?task_run_id={run.pk}",
     }
     assert Unit.objects.filter(run=run).count() == 6
 

@@ -95,7 +95,7 @@ def expect_hit(
             "HITTypeId": hit_type_id,
             "MaxAssignments": 1,
             "LifetimeInSeconds": 7200,
-            "Question": external_question(f"{TASK_URL_BASE}/task/{run.pk}/"),
+            "Question": external_question(f"{TASK_URL_BASE}/?task_run_id={run.pk}"),
             "RequesterAnnotation": token,
             "UniqueRequestToken": token,
         },
@@ -122,10 +122,11 @@ def test_launch_creates_one_hit_type_and_one_hit_per_unit():
 def test_the_hit_question_points_at_the_task_page_in_a_full_frame():
     run = make_run(units=1)
 
-    question = external_question(f"{TASK_URL_BASE}/task/{run.pk}/?a=1&b=2")
+    question = external_question(f"{TASK_URL_BASE}/?task_run_id={run.pk}&b=2")
 
-    assert f"<ExternalURL>{TASK_URL_BASE}/task/{run.pk}/?a=1&amp;b=2</ExternalURL>" in (
-        question
+    assert (
+        f"<ExternalURL>{TASK_URL_BASE}/?task_run_id={run.pk}&amp;b=2</ExternalURL>"
+        in (question)
     )
     assert "<FrameHeight>0</FrameHeight>" in question
     assert "ExternalQuestion.xsd" in question

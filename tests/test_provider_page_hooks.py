@@ -183,7 +183,7 @@ def test_prolific_gives_the_page_the_runs_completion_code():
 def test_the_task_page_config_carries_the_providers_keys(client, provider_type):
     run = TaskRunFactory(units=1, provider_type=provider_type)
 
-    page_config = client.get(f"/task/{run.pk}/").context["page_config"]
+    page_config = client.get(f"/?task_run_id={run.pk}").context["page_config"]
 
     assert page_config == {
         "task_run_id": run.pk,

@@ -92,8 +92,8 @@ def expected_draft(run: TaskRun, places: int) -> dict:
         "internal_name": study_internal_name(run),
         "description": "Say how natural each sentence sounds.",
         "external_study_url": (
-            f"{TASK_URL_BASE}/task/{run.pk}/"
-            "?participant_id={{%PROLIFIC_PID%}}"
+            f"{TASK_URL_BASE}/?task_run_id={run.pk}"
+            "&participant_id={{%PROLIFIC_PID%}}"
             "&study_id={{%STUDY_ID%}}"
             "&submission_id={{%SESSION_ID%}}"
         ),

@@ -229,7 +229,7 @@ def test_under_https_only_settings_the_framed_task_page_and_worker_api_still_wor
     # A page framed by MTurk: cross-site, cookie-less, through the proxy.
     client = Client(HTTP_X_FORWARDED_PROTO="https")
 
-    page = client.get(f"/task/{run.pk}/?worker_id=w1&assignment_id=a1")
+    page = client.get(f"/?task_run_id={run.pk}&worker_id=w1&assignment_id=a1")
     arrival = client.post(
         f"/request_agent?task_run_id={run.pk}",
         {

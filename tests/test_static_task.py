@@ -147,7 +147,7 @@ def test_the_task_page_names_only_the_templates_the_run_has(client, tmp_path):
         tmp_path, task_source="<p>task</p>", preview_source="<p>preview</p>"
     )
 
-    response = client.get(f"/task/{run.pk}/")
+    response = client.get(f"/?task_run_id={run.pk}")
 
     config = json.loads(
         response.content.decode()

@@ -144,7 +144,7 @@ def test_pilot_review_allowlist_and_live_batch(launch, admin_client):
     pilot = launch(PILOT, "am_qualifying_new_workers=true")
     assert pilot.status == TaskRunStatus.RUNNING
     assert pilot.architect_type == "server"
-    assert task_url(pilot) == f"https://crowd.example.org/task/{pilot.pk}/"
+    assert task_url(pilot) == f"https://crowd.example.org/?task_run_id={pilot.pk}"
     assert pilot.qualifications == [
         {
             "qualification_name": ALLOWLIST,

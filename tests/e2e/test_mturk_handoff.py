@@ -86,7 +86,10 @@ def off_site(page, live_server):
 
 
 def work_on_mturk(page, live_server, run: TaskRun, submit_to: str | None) -> None:
-    url = f"{live_server.url}/task/{run.pk}/?workerId=A1W&assignmentId=AS1&hitId=H1"
+    url = (
+        f"{live_server.url}/?task_run_id={run.pk}"
+        "&workerId=A1W&assignmentId=AS1&hitId=H1"
+    )
     if submit_to is not None:
         url += f"&turkSubmitTo={quote(submit_to, safe='')}"
     page.goto(url)
@@ -114,7 +117,7 @@ def test_a_turk_submit_to_that_is_not_the_runs_mturk_posts_nothing(
     assert BROKEN_LINK in notice.inner_text()
     assert "Please contact the requester" in notice.inner_text()
     assert page.locator("form").count() == 0
-    assert page.url.startswith(f"{live_server.url}/task/{run.pk}/")
+    assert page.url.startswith(f"{live_server.url}/?task_run_id={run.pk}&")
     assert off_site == []
     assert dialogs == []
     assert completed_agent().status == AgentStatus.COMPLETED
@@ -140,8 +143,8 @@ def test_the_mturk_page_config_names_only_the_runs_mturk_hosts(client):
     live = TaskRunFactory(units=1, provider_type="mturk")
     sandbox = TaskRunFactory(units=1, provider_type="mturk_sandbox")
 
-    live_config = client.get(f"/task/{live.pk}/").context["page_config"]
-    sandbox_config = client.get(f"/task/{sandbox.pk}/").context["page_config"]
+    live_config = client.get(f"/?task_run_id={live.pk}").context["page_config"]
+    sandbox_config = client.get(f"/?task_run_id={sandbox.pk}").context["page_config"]
 
     assert live_config["mturk_submit_hosts"] == [LIVE, LIVE_WORKER_SITE]
     assert live_config["mturk_submit_to"] == LIVE

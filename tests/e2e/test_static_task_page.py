@@ -14,6 +14,7 @@ from tasks_app.models import Agent, AgentStatus, OnboardingAgent, TaskRun, UnitS
 from tasks_app.run_config import load_run_config
 from tasks_app.services import launch_run
 from tests.conftest import PROJECT_DIR
+from tests.e2e.pages import task_url
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -141,13 +142,6 @@ def staff_session(page, live_server) -> str:
         ]
     )
     return session_id
-
-
-def task_url(live_server, run: TaskRun, worker: str | None, assignment: str = "a1"):
-    url = f"{live_server.url}/task/{run.pk}/"
-    if worker:
-        url += f"?worker_id={worker}&assignment_id={worker}-{assignment}"
-    return url
 
 
 def test_a_worker_passes_onboarding_sees_the_row_as_text_and_submits(

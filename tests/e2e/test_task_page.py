@@ -7,10 +7,11 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from tasks_app.models import Agent, AgentStatus, TaskRun, Unit, UnitStatus
+from tasks_app.models import Agent, AgentStatus, Unit, UnitStatus
 from tasks_app.run_config import load_run_config
 from tasks_app.services import launch_run
 from tests.e2e.conftest import ARTIFACTS
+from tests.e2e.pages import task_url
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -20,13 +21,6 @@ def run(example_config, settings, live_server, django_capture_on_commit_callback
     settings.SITE_URL = live_server.url
     with django_capture_on_commit_callbacks(execute=True):
         return launch_run(config=load_run_config(example_config))
-
-
-def task_url(live_server, run: TaskRun, worker: str | None, assignment: str = "a1"):
-    url = f"{live_server.url}/task/{run.pk}/"
-    if worker:
-        url += f"?worker_id={worker}&assignment_id={worker}-{assignment}"
-    return url
 
 
 def test_a_worker_passes_onboarding_and_submits_their_answer(

@@ -102,13 +102,13 @@ def worker_calls(traffic) -> list[tuple[str, str]]:
 
 
 def task_url(live_server, run: TaskRun, query: str = "") -> str:
-    return f"{live_server.url}/task/{run.pk}/{query}"
+    return f"{live_server.url}/?task_run_id={run.pk}{query}"
 
 
 def test_a_worker_submits_through_the_unmodified_mephisto_task_package(
     page, screenshot, live_server, run, traffic
 ):
-    page.goto(task_url(live_server, run, "?worker_id=x&assignment_id=y"))
+    page.goto(task_url(live_server, run, "&worker_id=x&assignment_id=y"))
     answer = page.locator("#answer")
     answer.wait_for()
     assert page.locator("#task-text").inner_text() == "hello"
@@ -154,12 +154,12 @@ def test_the_preview_has_no_submit(page, screenshot, live_server, run, traffic):
 def test_a_worker_with_no_unit_left_sees_the_servers_reason(
     page, screenshot, live_server, run, traffic
 ):
-    page.goto(task_url(live_server, run, "?worker_id=first&assignment_id=a1"))
+    page.goto(task_url(live_server, run, "&worker_id=first&assignment_id=a1"))
     page.locator("#answer").fill("taken")
     page.click("#submit")
     page.locator("#crowdsite-thanks").wait_for()
 
-    page.goto(task_url(live_server, run, "?worker_id=second&assignment_id=a2"))
+    page.goto(task_url(live_server, run, "&worker_id=second&assignment_id=a2"))
     blocked = page.locator("#blocked")
     blocked.wait_for()
     screenshot("blocked")

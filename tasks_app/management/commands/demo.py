@@ -119,7 +119,10 @@ class Command(BaseCommand):
         )
         out.write(f"  admin:     {site}/admin/  (user {username}, password {password})")
         out.write(f"  this run:  {site}/admin/tasks_app/taskrun/{run.pk}/change/")
-        out.write(f"  task page: {url}?worker_id=demo-worker-1&assignment_id=demo-1")
+        worker_url = selectors.task_url(
+            run, worker_id="demo-worker-1", assignment_id="demo-1"
+        )
+        out.write(f"  task page: {worker_url}")
         out.write(
             "  (each mock worker is a `worker_id`; preview the task without one: "
             f"{url})"
