@@ -240,7 +240,12 @@ class SubmitTaskView(WorkerAPIView):
         run = selectors.cached_run(agent.run_id)
         if run is None:  # deleted since the agent was found
             raise UnknownAgent()
-        saved = uploads_app.save_uploads(uploads, run=run, agent_pk=agent.pk)
+        saved = uploads_app.save_uploads(
+            uploads,
+            run=run,
+            agent_pk=agent.pk,
+            stored_bytes=uploads_app.stored_upload_bytes(agent),
+        )
         try:
             stored = services.submit_unit(
                 agent_id=agent_id, final_data=data.get("final_data"), files=saved
@@ -273,13 +278,48 @@ def refuse_oversized_body(request: Request) -> None:
 
 
 class SubmitMetadataView(WorkerAPIView):
-    """`POST /submit_metadata`: extra data from the page, kept with the agent."""
+    """`POST /submit_metadata`: extra data from the page, kept with the agent.
+
+    JSON, or a form as mephisto-core's multipart postMetadata sends it (Mephisto's
+    worker-opinion add-on): `metadata` as JSON text, and files, which the run
+    takes as it takes them with `/submit_task` and lists under `files`.
+    """
+
+    parser_classes = [JSONParser, CheckedMultiPartParser, FormParser]
 
     def post(self, request: Request) -> Response:
-        data = self.parse(request, SubmitMetadataSerializer)
-        services.submit_metadata(
-            agent_id=data["USED_AGENT_ID"], metadata=data.get("metadata")
+        form = request.content_type.startswith(FORM_TYPES)
+        if request.content_type.startswith("multipart/"):
+            refuse_oversized_body(request)
+        data = self.parse(
+            request,
+            SubmitMetadataSerializer,
+            form=form,
+            form_fields=request.data if form else None,
         )
+        agent_id = data["USED_AGENT_ID"]
+        uploads = [f for _, files in request.FILES.lists() for f in files]
+        if not uploads:
+            services.submit_metadata(agent_id=agent_id, metadata=data.get("metadata"))
+            return Response({"status": "Submitted metadata"})
+        metadata = data.get("metadata")
+        agent = services.find_agent(agent_id=agent_id)
+        run = selectors.cached_run(agent.run_id)
+        if run is None:  # deleted since the agent was found
+            raise UnknownAgent()
+        saved = uploads_app.save_uploads(
+            uploads,
+            run=run,
+            agent_pk=agent.pk,
+            stored_bytes=uploads_app.stored_upload_bytes(agent),
+        )
+        try:
+            services.submit_metadata(
+                agent_id=agent_id, metadata=metadata, files=saved, run=run
+            )
+        except BaseException:
+            uploads_app.delete_saved(saved)
+            raise
         return Response({"status": "Submitted metadata"})
 
 

@@ -1,7 +1,9 @@
-"""Files a worker sends with `/submit_task`: whether a run takes them, and storing them.
+"""Files a worker sends with `/submit_task` or `/submit_metadata`: whether a run
+takes them, and storing them.
 
 A run takes files only when its config says so (`mephisto.blueprint.uploads`),
-within per-file and per-agent limits that the site's settings cap. A file that
+within per-file and per-agent limits that the site's settings cap; the per-agent
+limit counts every file the agent has stored, through either endpoint. A file that
 can't be kept exactly as sent is refused with its name, never dropped quietly.
 """
 
@@ -21,7 +23,7 @@ from django.utils.text import get_valid_filename
 from rest_framework.parsers import MultiPartParser
 
 from tasks_app.exceptions import BadWorkerRequest, TooLarge, UnsupportedFileType
-from tasks_app.models import TaskRun
+from tasks_app.models import Agent, TaskRun
 
 
 @dataclass(frozen=True)
@@ -86,13 +88,19 @@ class SavedFile:
         }
 
 
-def check_uploads(uploads: list[UploadedFile], *, run: TaskRun) -> None:
-    """Refuse the whole submission if any file is one `run` does not take."""
+def check_uploads(
+    uploads: list[UploadedFile], *, run: TaskRun, stored_bytes: int = 0
+) -> None:
+    """Refuse the whole request if any file is one `run` does not take.
+
+    `stored_bytes` is the size of the agent's files already stored; the
+    per-agent limit counts them too.
+    """
     policy = upload_policy(run)
     if not policy.enabled:
         raise TooLarge(
-            f"this task takes no file uploads ({len(uploads)} sent); "
-            "nothing was stored",
+            f"this task takes no file uploads ({len(uploads)} sent; its config "
+            "does not set mephisto.blueprint.uploads.enabled); nothing was stored",
         )
     if len(uploads) > policy.max_files:
         raise TooLarge(
@@ -113,18 +121,31 @@ def check_uploads(uploads: list[UploadedFile], *, run: TaskRun) -> None:
                 f"{policy.max_file_bytes} bytes",
             )
         total += upload.size
-    if total > policy.max_agent_bytes:
+    check_agent_total(total, stored_bytes=stored_bytes, run=run)
+
+
+def check_agent_total(new_bytes: int, *, stored_bytes: int, run: TaskRun) -> None:
+    """Refuse files that would take the agent past the run's max_agent_bytes."""
+    limit = upload_policy(run).max_agent_bytes
+    if stored_bytes + new_bytes <= limit:
+        return
+    if stored_bytes:
         raise TooLarge(
-            f"the files are {total} bytes together; the limit per worker is "
-            f"{policy.max_agent_bytes} bytes",
+            f"the files are {new_bytes} bytes together, and this worker's files "
+            f"already stored are {stored_bytes} bytes; the limit per worker is "
+            f"{limit} bytes",
         )
+    raise TooLarge(
+        f"the files are {new_bytes} bytes together; the limit per worker is "
+        f"{limit} bytes",
+    )
 
 
 def save_uploads(
-    uploads: list[UploadedFile], *, run: TaskRun, agent_pk: int
+    uploads: list[UploadedFile], *, run: TaskRun, agent_pk: int, stored_bytes: int = 0
 ) -> list[SavedFile]:
     """Check every upload first, then store them through Django's storage."""
-    check_uploads(uploads, run=run)
+    check_uploads(uploads, run=run, stored_bytes=stored_bytes)
     saved = []
     for upload in uploads:
         # check_uploads refused files without a size; the parser names them all.
@@ -147,6 +168,32 @@ def save_uploads(
 def delete_saved(saved: list[SavedFile]) -> None:
     for file in saved:
         default_storage.delete(file.path)
+
+
+FILE_RECORD_KEYS = frozenset({"name", "path", "size", "content_type"})
+
+
+def is_file_record(value: object) -> bool:
+    """Whether `value` is a stored file's entry (SavedFile.as_dict())."""
+    return (
+        isinstance(value, dict)
+        and value.keys() == FILE_RECORD_KEYS
+        and type(value["size"]) is int
+    )
+
+
+def file_records(holder: object) -> list[dict[str, Any]]:
+    """The stored-file entries under `holder["files"]` (a submission or metadata)."""
+    files = holder.get("files") if isinstance(holder, dict) else None
+    if not isinstance(files, list):
+        return []
+    return [entry for entry in files if is_file_record(entry)]
+
+
+def stored_upload_bytes(agent: Agent) -> int:
+    """What the files `agent` stored (with the submission and the metadata) take."""
+    entries = file_records(agent.submission) + file_records(agent.metadata)
+    return sum(entry["size"] for entry in entries)
 
 
 def storage_name(name: str) -> str:

@@ -76,3 +76,50 @@ def test_metadata_over_the_submission_limit_is_a_400_naming_metadata(client, set
     assert response.status_code == 400
     assert list(response.json()["fields"]) == ["metadata"]
     assert Agent.objects.get(public_id=agent_id).metadata is None
+
+
+def test_metadata_as_a_form_field_of_json_text_is_decoded(client):
+    run = TaskRunFactory(units=1)
+    agent_id = agent_id_for(client, run)
+
+    response = client.post(
+        f"/submit_metadata?task_run_id={run.pk}",
+        {"USED_AGENT_ID": agent_id, "metadata": '{"browser": "firefox"}'},
+        format="multipart",
+    )
+
+    assert response.status_code == 200
+    assert Agent.objects.get(public_id=agent_id).metadata == {"browser": "firefox"}
+
+
+def test_a_plain_form_without_a_metadata_field_is_kept_field_by_field(client):
+    run = TaskRunFactory(units=1)
+    agent_id = agent_id_for(client, run)
+
+    response = client.generic(
+        "POST",
+        f"/submit_metadata?task_run_id={run.pk}",
+        f"USED_AGENT_ID={agent_id}&client_timestamp=1.5&mood=happy&tag=a&tag=b",
+        content_type="application/x-www-form-urlencoded",
+    )
+
+    assert response.status_code == 200
+    assert Agent.objects.get(public_id=agent_id).metadata == {
+        "mood": "happy",
+        "tag": ["a", "b"],
+    }
+
+
+def test_form_metadata_that_is_not_json_is_a_400_naming_metadata(client):
+    run = TaskRunFactory(units=1)
+    agent_id = agent_id_for(client, run)
+
+    response = client.post(
+        f"/submit_metadata?task_run_id={run.pk}",
+        {"USED_AGENT_ID": agent_id, "metadata": "[object Object]"},
+        format="multipart",
+    )
+
+    assert response.status_code == 400
+    assert "'[object Object]'" in response.json()["fields"]["metadata"][0]
+    assert Agent.objects.get(public_id=agent_id).metadata is None

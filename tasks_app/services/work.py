@@ -12,17 +12,28 @@ from django.utils import timezone
 
 from tasks_app import selectors, worker_sql
 from tasks_app.db import as_health_check
-from tasks_app.exceptions import TooLarge, UnitStateConflict, UnknownAgent
+from tasks_app.exceptions import (
+    BadWorkerRequest,
+    TooLarge,
+    UnitStateConflict,
+    UnknownAgent,
+)
 from tasks_app.hooks import run_hooks
 from tasks_app.models import (
     AGENT_LIVE_STATUSES,
     Agent,
     AgentStatus,
     OnboardingAgent,
+    TaskRun,
     Unit,
     UnitStatus,
 )
-from tasks_app.uploads import SavedFile
+from tasks_app.uploads import (
+    SavedFile,
+    check_agent_total,
+    file_records,
+    stored_upload_bytes,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -121,20 +132,39 @@ def _after_submit(run_id: int, unit_id: int) -> None:
 
 
 @transaction.atomic
-def submit_metadata(*, agent_id: str, metadata: Any) -> None:
+def submit_metadata(
+    *,
+    agent_id: str,
+    metadata: Any,
+    files: list[SavedFile] | None = None,
+    run: TaskRun | None = None,
+) -> None:
     """Merge the page's metadata into the agent's. Allowed before and after submit.
 
-    Refused whole (nothing changes) when the agent's stored metadata would pass
-    CROWDSITE_MAX_AGENT_METADATA_BYTES.
+    Stored `files` (of `run`) are added to the list under `files`. Refused whole
+    (nothing changes) when the agent's stored metadata would pass
+    CROWDSITE_MAX_AGENT_METADATA_BYTES, or its files the run's max_agent_bytes.
     """
     agent = Agent.objects.select_for_update().filter(public_id=agent_id).first()
     if agent is None:
         raise UnknownAgent()
+    stored_files = file_records(agent.metadata)
+    if isinstance(metadata, dict) and "files" in metadata and (files or stored_files):
+        raise BadWorkerRequest(
+            "metadata.files is where this worker's uploaded files are listed; "
+            "give the page's own entry another name. Nothing was stored"
+        )
     merged = dict(agent.metadata or {})
     if isinstance(metadata, dict):
         merged.update(metadata)
     else:
         merged["value"] = metadata
+    if files and run is not None:
+        # Counted again under the agent's lock: two requests at once can't
+        # both fit into what one of them leaves.
+        new_bytes = sum(file.size for file in files)
+        check_agent_total(new_bytes, stored_bytes=stored_upload_bytes(agent), run=run)
+        merged["files"] = stored_files + [f.as_dict() for f in files]
     _check_metadata_size(merged, what="this metadata")
     agent.metadata = merged
     agent.save(update_fields=["metadata"])
