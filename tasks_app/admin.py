@@ -403,7 +403,8 @@ class AgentAdmin(admin.ModelAdmin):
     list_display = ["id", "unit", "worker", "run", "status", "is_late", "submitted_at"]
     list_filter = ["status", "is_late", "run__task"]
     list_select_related = ["unit", "worker", "run"]
-    search_fields = ["worker__worker_name", "registration_id"]
+    # ^public_id: the agent reference a static template shows (mephisto_agent_id).
+    search_fields = ["worker__worker_name", "registration_id", "^public_id"]
     readonly_fields = [
         "public_id",
         "unit",
@@ -429,7 +430,8 @@ class OnboardingAgentAdmin(admin.ModelAdmin):
     list_display = ["id", "run", "worker", "status", "submitted_at"]
     list_filter = ["status", "run__task"]
     list_select_related = ["run", "worker"]
-    search_fields = ["worker__worker_name", "registration_id"]
+    # ^public_id: the agent reference a static template shows (mephisto_agent_id).
+    search_fields = ["worker__worker_name", "registration_id", "^public_id"]
     readonly_fields = [
         "public_id",
         "run",

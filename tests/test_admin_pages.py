@@ -6,7 +6,8 @@ import pytest
 from django.contrib import admin
 
 from tasks_app.models import Worker
-from tests.factories import WorkerFactory
+from tasks_app.services.arrival import new_agent_id
+from tests.factories import AgentFactory, OnboardingAgentFactory, WorkerFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -85,3 +86,28 @@ def test_every_admin_add_page_and_list_answers_without_an_error(admin_client, mo
 
     assert add.status_code in (200, 403)
     assert changelist.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("factory", "onboarding"),
+    [(AgentFactory, False), (OnboardingAgentFactory, True)],
+)
+def test_an_agent_is_found_by_the_reference_its_template_showed(
+    admin_client, factory, onboarding
+):
+    # A static template's ${mephisto_agent_id} is the id cut to 8 random characters.
+    def make():
+        public_id = new_agent_id(onboarding=onboarding)
+        if onboarding:
+            return factory(public_id=public_id)
+        return factory(public_id=public_id, unit__worker=WorkerFactory())
+
+    wanted, other = make(), make()
+    reference = wanted.public_id[: len("onboarding-") * onboarding + 8]
+    model_name = wanted._meta.model_name
+
+    response = admin_client.get(f"/admin/tasks_app/{model_name}/", {"q": reference})
+
+    assert response.status_code == 200
+    assert list(response.context["cl"].result_list) == [wanted]
+    assert not other.public_id.startswith(reference)

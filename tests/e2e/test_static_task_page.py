@@ -237,6 +237,37 @@ def test_a_template_without_a_form_gets_a_submit_and_uploads_a_file(
     assert (settings.MEDIA_ROOT / stored["path"]).read_text() == "a tall oak\n"
 
 
+# Mephisto's demo template shows both of its template variables.
+VARIABLES_TEMPLATE = """<p>Agent <span id="agent">${mephisto_agent_id}</span>,
+worker <span id="worker">${provider_worker_id}</span>: ${text}</p>
+<form><input id="note" name="note"><button id="send">Send</button></form>
+"""
+
+
+def test_a_template_shows_the_agents_reference_and_the_worker_id(
+    page, screenshot, live_server, launch, tmp_path
+):
+    run = template_run(launch, tmp_path, VARIABLES_TEMPLATE)
+
+    page.goto(task_url(live_server, run, "vera"))
+    frame = page.frame_locator("#crowdsite-frame")
+    frame.locator("#agent").wait_for()
+    screenshot("variables")
+    agent = Agent.objects.get(worker__worker_name="vera")
+
+    assert frame.locator("#worker").inner_text() == "vera"
+    assert frame.locator("#agent").inner_text() == agent.public_id[:8]
+    # The whole id, the worker's key to the API, is nowhere in the frame.
+    frame_html = frame.locator("html").evaluate("(root) => root.outerHTML")
+    assert agent.public_id not in frame_html
+    assert "Take a photo of a tree." in frame_html
+    frame.locator("#note").fill("seen")
+    frame.locator("#send").click()
+    page.locator("#crowdsite-thanks").wait_for()
+    agent.refresh_from_db()
+    assert agent.submission == {"note": "seen"}
+
+
 def test_a_template_gets_nothing_of_the_requesters_session(
     page, screenshot, live_server, probe_run, staff_session
 ):

@@ -362,10 +362,27 @@
     });
   }
 
+  /* What `${mephisto_agent_id}` shows: the agent id cut to its first
+   * AGENT_REFERENCE_LENGTH random characters (after "onboarding-" for an
+   * onboarding agent). The whole id is the worker's key to the API, so it stays
+   * out of the frame; the cut one still names the agent (the admin's agent
+   * search finds it) and can't act for the worker. */
+  var AGENT_REFERENCE_LENGTH = 8;
+  var ONBOARDING_PREFIX = "onboarding-";
+
+  function agentReference(agentId) {
+    var prefix = agentId.indexOf(ONBOARDING_PREFIX) === 0 ? ONBOARDING_PREFIX : "";
+    return agentId.slice(0, prefix.length + AGENT_REFERENCE_LENGTH);
+  }
+
   function showTemplate(kind, data) {
     showStatus("Loading…");
+    // Mephisto's template variables, then the row (a row's own column wins).
     var values = Object.assign(
-      { provider_worker_id: getWorkerName() },
+      {
+        provider_worker_id: getWorkerName(),
+        mephisto_agent_id: agentReference(state.agentId),
+      },
       data && typeof data === "object" ? data : {}
     );
     return loadTemplate(kind).then(function (html) {
