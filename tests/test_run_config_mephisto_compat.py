@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tasks_app.run_config import ConfigError, load_run_config
+from tests.conftest import PROJECT_DIR
 from tests.test_run_config import config_yaml, write_task
 
 FLAGS_HOOKS = """\
@@ -271,3 +272,18 @@ def test_the_prolific_completion_time_crowdsite_uses_loads(tmp_path):
     )
 
     assert config.provider["prolific_estimated_completion_time_in_minutes"] == 9
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        "static_react_task/conf/local_testing.yaml",
+        "static_html_task/conf/local_testing.yaml",
+    ],
+)
+def test_the_examples_hooks_declare_the_flags_their_configs_use(config):
+    path = PROJECT_DIR / "examples" / config
+
+    overridden = load_run_config(path, ["correct_answer=fancy"])
+
+    assert overridden.user_flags["correct_answer"] == "fancy"
