@@ -47,6 +47,27 @@ class Arrival:
         return not self.worker_id or not self.assignment_id
 
 
+@dataclass(frozen=True)
+class WorkRef:
+    """One worker's submission, as the provider knows it."""
+
+    worker_name: str
+    # The provider's unit (an MTurk HIT, a Prolific study) and the worker's
+    # assignment in it (MTurk's assignment, Prolific's submission); empty for
+    # the mock.
+    provider_unit_id: str = ""
+    provider_assignment_id: str = ""
+
+
+def not_yet_supported(provider_type: str, operation: str) -> ProviderError:
+    """The error of a review or money call a provider class can't make yet."""
+    return ProviderError(
+        f"{operation} is not yet supported on {provider_type}: nothing was sent to "
+        f"{provider_type}, and the decision stays recorded here with this call "
+        "marked failed"
+    )
+
+
 def url_param(params: Mapping[str, str], name: str) -> str:
     """The URL parameter `name`, or "" when it is missing."""
     return params.get(name) or ""
@@ -136,6 +157,58 @@ class Provider(ABC):
     def expire_units(self, *, run: TaskRun, provider_unit_ids: list[str]) -> None:
         """Withdraw units from the provider so no new worker can take them."""
 
+    # Review and money (DESIGN §7, §8). Each is called once per logical call
+    # through the call log, with `token` naming that call: a provider that takes
+    # a request token (MTurk's UniqueRequestToken) passes it on, so a retry after
+    # a lost answer is not done twice. Each returns what the log keeps (JSON).
+
+    @abstractmethod
+    def approve_work(self, *, work: WorkRef, token: str) -> dict[str, Any]:
+        """Accept the worker's submission and pay its reward."""
+
+    @abstractmethod
+    def reject_work(
+        self, *, work: WorkRef, feedback: str, token: str
+    ) -> dict[str, Any]:
+        """Refuse the submission, unpaid; `feedback` is shown to the worker."""
+
+    @abstractmethod
+    def pay_bonus(
+        self, *, work: WorkRef, amount: Decimal, reason: str, token: str
+    ) -> dict[str, Any]:
+        """Pay the worker `amount` (dollars) on top of the reward, saying why."""
+
+    @abstractmethod
+    def block_worker(
+        self, *, worker_name: str, reason: str, token: str
+    ) -> dict[str, Any]:
+        """Keep the worker from the requester's tasks on the provider's side."""
+
     def describe_call(self, operation: str, **request: Any) -> dict[str, Any]:
         """What the call log records about a call (no secrets)."""
         return {"operation": operation, **request}
+
+
+class ReviewNotYetSupported:
+    """Review and money calls of a provider class that doesn't make them yet: each
+    raises a ProviderError that says so (never a silent success)."""
+
+    provider_type: ClassVar[str]
+
+    def approve_work(self, *, work: WorkRef, token: str) -> dict[str, Any]:
+        raise not_yet_supported(self.provider_type, "approving work")
+
+    def reject_work(
+        self, *, work: WorkRef, feedback: str, token: str
+    ) -> dict[str, Any]:
+        raise not_yet_supported(self.provider_type, "rejecting work")
+
+    def pay_bonus(
+        self, *, work: WorkRef, amount: Decimal, reason: str, token: str
+    ) -> dict[str, Any]:
+        raise not_yet_supported(self.provider_type, "paying a bonus")
+
+    def block_worker(
+        self, *, worker_name: str, reason: str, token: str
+    ) -> dict[str, Any]:
+        raise not_yet_supported(self.provider_type, "blocking a worker")

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from providers.base import Provider
+from providers.base import Provider, WorkRef
 
 if TYPE_CHECKING:
     from tasks_app.models import TaskRun
@@ -56,3 +56,28 @@ class MockProvider(Provider):
         self, *, worker_name: str, qualification_name: str
     ) -> dict:
         return {"worker": worker_name, "qualification": qualification_name}
+
+    # Review and money: recorded in the call log (what each returns), paid by no one.
+
+    def approve_work(self, *, work: WorkRef, token: str) -> dict[str, Any]:
+        return {"approved": work.worker_name, "token": token}
+
+    def reject_work(
+        self, *, work: WorkRef, feedback: str, token: str
+    ) -> dict[str, Any]:
+        return {"rejected": work.worker_name, "feedback": feedback, "token": token}
+
+    def pay_bonus(
+        self, *, work: WorkRef, amount: Decimal, reason: str, token: str
+    ) -> dict[str, Any]:
+        return {
+            "paid": work.worker_name,
+            "amount": str(amount),
+            "reason": reason,
+            "token": token,
+        }
+
+    def block_worker(
+        self, *, worker_name: str, reason: str, token: str
+    ) -> dict[str, Any]:
+        return {"blocked": worker_name, "reason": reason, "token": token}

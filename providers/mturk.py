@@ -28,7 +28,13 @@ from botocore.exceptions import (
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from crowdsite.config_errors import ConfigError
-from providers.base import Arrival, Provider, ProviderError, url_param
+from providers.base import (
+    Arrival,
+    Provider,
+    ProviderError,
+    ReviewNotYetSupported,
+    url_param,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -145,7 +151,7 @@ def _aws_errors(operation: str) -> Iterator[None]:
         ) from exc
 
 
-class MTurkProvider(Provider):
+class MTurkProvider(ReviewNotYetSupported, Provider):
     """Live MTurk: real workers, real money."""
 
     provider_type = "mturk"

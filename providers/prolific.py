@@ -19,7 +19,13 @@ from django.conf import settings
 from django.utils.crypto import salted_hmac
 
 from crowdsite.config_errors import ConfigError
-from providers.base import Arrival, Provider, ProviderError, url_param
+from providers.base import (
+    Arrival,
+    Provider,
+    ProviderError,
+    ReviewNotYetSupported,
+    url_param,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -159,7 +165,7 @@ def _request(method: str, url: str, *, operation: str, json: Any = None) -> Any:
         ) from exc
 
 
-class ProlificProvider(Provider):
+class ProlificProvider(ReviewNotYetSupported, Provider):
     """Prolific: one study per run, its places opened as units launch."""
 
     provider_type = "prolific"

@@ -57,6 +57,10 @@ class ReviewAction(models.TextChoices):
     REVOKE = "revoke"
 
 
+# The review decisions: a unit's agent gets at most one.
+DECISION_ACTIONS = (ReviewAction.APPROVE, ReviewAction.REJECT, ReviewAction.SOFT_REJECT)
+
+
 class WorkerReview(models.Model):
     """Audit row for every review decision, grant, revoke and block: who, when, why."""
 
@@ -66,6 +70,14 @@ class WorkerReview(models.Model):
     action = models.CharField(max_length=16, choices=ReviewAction.choices)
     unit = models.ForeignKey(
         "tasks_app.Unit",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="reviews",
+    )
+    # The attempt a decision or bonus is about (a unit may have a late one too).
+    agent = models.ForeignKey(
+        "tasks_app.Agent",
         on_delete=models.SET_NULL,
         null=True,
         blank=True,
@@ -96,6 +108,16 @@ class WorkerReview(models.Model):
             # A worker's history, newest first (worker admin page).
             models.Index(
                 fields=["worker", "-created_at"], name="workerreview_worker_idx"
+            ),
+        ]
+        constraints = [
+            # One decision per agent, whoever races to make it.
+            models.UniqueConstraint(
+                fields=["agent"],
+                condition=models.Q(
+                    agent__isnull=False, action__in=list(DECISION_ACTIONS)
+                ),
+                name="workerreview_one_decision_per_agent",
             ),
         ]
 

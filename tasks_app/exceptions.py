@@ -1,4 +1,6 @@
 """Refusals of worker requests, by kind; only the worker API turns them into HTTP.
+Also the refusal of a reviewer's decision (ReviewError), which the admin and the
+commands show as it is.
 
 Services raise these with a message a worker (or the person debugging their page)
 can act on. `tasks_app.api` maps each class to its status code.
@@ -40,3 +42,8 @@ class TooLarge(WorkerRequestError):
 
 class UnsupportedFileType(WorkerRequestError):
     """A file of a type the run does not take."""
+
+
+class ReviewError(Exception):
+    """A review decision or payment that can't be made; the message says why and
+    what was (not) changed."""

@@ -1,4 +1,4 @@
-"""Tasks, runs, assignments, units, workers and agents (DESIGN §3).
+"""Tasks, runs, assignments, units, workers, agents and payments (DESIGN §3, §8).
 
 Status names are Mephisto's, so that exports and ported scripts keep working.
 Invariants live in the database as constraints; services do the transitions.
@@ -6,6 +6,7 @@ Invariants live in the database as constraints; services do the transitions.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
@@ -254,6 +255,9 @@ class Unit(models.Model):
                 name="unit_provider_unit_idx",
             ),
         ]
+        permissions = [
+            ("review_unit", "Can approve, reject and soft-reject units and pay bonuses")
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["assignment", "unit_index"],
@@ -387,3 +391,74 @@ class OnboardingAgent(models.Model):
 
     def __str__(self) -> str:
         return f"Onboarding agent {self.pk} ({self.status})"
+
+
+class PaymentKind(models.TextChoices):
+    REWARD = "reward"
+    BONUS = "bonus"
+    # The provider's commission on a reward or bonus (MTurk 20%, Prolific's rate).
+    FEE = "fee"
+
+
+class PaymentState(models.TextChoices):
+    PENDING = "pending"
+    PAID = "paid"
+    FAILED = "failed"
+    # The provider may or may not have paid (a lost answer): reconcile, never resend.
+    AMBIGUOUS = "ambiguous"
+
+
+class Payment(models.Model):
+    """A row of the money ledger: one payment (reward, bonus or fee) for one agent.
+
+    `idempotency_key` names the logical payment ("reward:agent=12"); it is unique,
+    and the provider call that pays it carries it, so nothing is paid twice.
+    """
+
+    kind = models.CharField(max_length=8, choices=PaymentKind.choices)
+    amount = models.DecimalField(max_digits=10, decimal_places=2)
+    currency = models.CharField(max_length=3, default="USD")
+    run = models.ForeignKey(TaskRun, on_delete=models.PROTECT, related_name="payments")
+    unit = models.ForeignKey(Unit, on_delete=models.PROTECT, related_name="payments")
+    agent = models.ForeignKey(Agent, on_delete=models.PROTECT, related_name="payments")
+    worker = models.ForeignKey(
+        Worker, on_delete=models.PROTECT, related_name="payments"
+    )
+    # The decision or bonus (its audit row) that pays it; its provider call pays.
+    review = models.ForeignKey(
+        "qualifications_app.WorkerReview",
+        on_delete=models.PROTECT,
+        related_name="payments",
+    )
+    state = models.CharField(
+        max_length=12, choices=PaymentState.choices, default=PaymentState.PENDING
+    )
+    idempotency_key = models.CharField(max_length=200, unique=True)
+    reason = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    provider_response = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["pk"]
+        indexes = [
+            # A run's spend and a unit's bonuses.
+            models.Index(fields=["run", "kind"], name="payment_run_kind_idx"),
+            models.Index(fields=["unit", "kind"], name="payment_unit_kind_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(amount__gt=0), name="payment_amount_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.amount} {self.currency} ({self.state})"

@@ -105,10 +105,9 @@ def worker_summary(*, worker: Worker) -> dict:
             units=Count("pk"),
             completed=Count("pk", filter=Q(status=UnitStatus.COMPLETED)),
             accepted=Count("pk", filter=Q(status=UnitStatus.ACCEPTED)),
-            rejected=Count(
-                "pk",
-                filter=Q(status__in=[UnitStatus.REJECTED, UnitStatus.SOFT_REJECTED]),
-            ),
+            rejected=Count("pk", filter=Q(status=UnitStatus.REJECTED)),
+            # Paid but below the bar: out of the approval rate, as in Mephisto.
+            soft_rejected=Count("pk", filter=Q(status=UnitStatus.SOFT_REJECTED)),
         )
         .order_by("run__task__task_name")
     )

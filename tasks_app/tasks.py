@@ -1,16 +1,20 @@
-"""Celery tasks on runs and units: launching, topping up, timing out. Thin: each
-takes ids and calls a service."""
+"""Celery tasks on runs and units: launching, topping up, timing out, sending review
+decisions and payments. Thin: each takes ids and calls a service."""
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
+from providers.base import ProviderError
 from providers.services import call_with_retry
 from tasks_app import selectors, services
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task
@@ -50,3 +54,18 @@ def finish_stuck_launches() -> int:
     for run_id in run_ids:
         launch_units.delay(run_id)
     return len(run_ids)
+
+
+@shared_task(bind=True, max_retries=8)
+def send_review(self, review_id: int) -> object:
+    """Send a decision or bonus (a WorkerReview row) to the worker's provider.
+
+    Safe to run twice: the call log is keyed by the review row, and what it pays
+    is marked paid once. A provider's refusal is kept on the call log and the
+    payments (failed) for the requester to see; only transient errors retry.
+    """
+    try:
+        return call_with_retry(self, lambda: services.send_review(review_id=review_id))
+    except ProviderError as exc:
+        logger.error("Review %s was not sent to the provider: %s", review_id, exc)
+        return {"failed": str(exc)}

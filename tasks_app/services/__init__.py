@@ -1,7 +1,8 @@
 """Every write to tasks, runs, assignments, units and agents, by workflow.
 
 `launch` writes a run and launches its units, `arrival` gives an arriving
-worker an agent, `work` takes what the worker sends. Callers use the names
+worker an agent, `work` takes what the worker sends, `review` decides on it and
+pays. Callers use the names
 re-exported here (`services.launch_run`), whichever module holds them.
 """
 
@@ -28,6 +29,15 @@ from tasks_app.services.launch import (
     requester_name_for,
     stored_config_text,
 )
+from tasks_app.services.review import (
+    Decision,
+    approve_unit,
+    block_from_review,
+    pay_bonus,
+    reject_unit,
+    send_review,
+    soft_reject_unit,
+)
 from tasks_app.services.work import (
     expire_agent,
     expire_overdue_agents,
@@ -42,6 +52,13 @@ from tasks_app.uploads import SavedFile
 
 __all__ = [
     "AgentDetails",
+    "Decision",
+    "approve_unit",
+    "block_from_review",
+    "pay_bonus",
+    "reject_unit",
+    "send_review",
+    "soft_reject_unit",
     "LaunchPlan",
     "SavedFile",
     "WorkerRequestError",

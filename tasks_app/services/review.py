@@ -1,0 +1,510 @@
+"""A requester's review of submitted work: decisions, bonuses, and paying them.
+
+A decision (approve, reject, soft-reject) or a bonus changes the unit and agent
+statuses (DESIGN §3), writes its `WorkerReview` audit row and the `Payment` rows
+it pays, and enqueues the provider call on commit; `send_review` makes that call
+through the call log, keyed by the audit row, so a retry or a replay pays once.
+
+An agent gets one decision: the database refuses a second (a partial unique
+index), so two reviewers racing on one unit end with exactly one. Bonuses are
+keyed by what they pay (unit, amount, reason), so a replayed or double-clicked
+bonus is refused rather than paid twice; several different ones are allowed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any
+
+from django.db import IntegrityError, transaction
+
+from providers.base import ProviderError, WorkRef
+from providers.registry import get_provider, get_provider_class
+from providers.services import enqueue_on_commit, run_logged_call
+from qualifications_app.models import DECISION_ACTIONS, ReviewAction, WorkerReview
+from qualifications_app.services import set_blocked
+from tasks_app.exceptions import ReviewError
+from tasks_app.models import (
+    Agent,
+    AgentStatus,
+    Payment,
+    PaymentKind,
+    PaymentState,
+    Unit,
+    UnitStatus,
+)
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser, User
+
+    Reviewer = User | AnonymousUser | None
+
+CENT = Decimal("0.01")
+REVIEW_PERMISSION = "tasks_app.review_unit"
+
+# Decision -> (the unit's status, the agent's status) it leaves (DESIGN §3).
+OUTCOMES = {
+    ReviewAction.APPROVE: (UnitStatus.ACCEPTED, AgentStatus.APPROVED),
+    ReviewAction.REJECT: (UnitStatus.REJECTED, AgentStatus.REJECTED),
+    ReviewAction.SOFT_REJECT: (UnitStatus.SOFT_REJECTED, AgentStatus.SOFT_REJECTED),
+}
+# What a decided agent's status says was decided, for the refusal's wording.
+DECIDED = {
+    AgentStatus.APPROVED: "approved",
+    AgentStatus.REJECTED: "rejected",
+    AgentStatus.SOFT_REJECTED: "soft-rejected",
+}
+# Soft-rejecting pays the reward, as Mephisto does ("pay a worker for attempted
+# work, but mark it as below the quality bar"); it is left out of the worker's
+# approval rate.
+PAID_DECISIONS = (ReviewAction.APPROVE, ReviewAction.SOFT_REJECT)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What a decision or bonus did, for the admin's and the commands' reports."""
+
+    action: str
+    unit_id: int
+    agent_id: int
+    worker_name: str
+    review_id: int
+    late: bool
+    paid: Decimal
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "action": self.action,
+            "unit_id": self.unit_id,
+            "agent_id": self.agent_id,
+            "worker": self.worker_name,
+            "review_id": self.review_id,
+            "late": self.late,
+            "amount": str(self.paid),
+        }
+
+
+def approve_unit(
+    *, unit_id: int, reviewer: Reviewer = None, agent_id: int | None = None
+) -> Decision:
+    """Accept the unit's submission; its reward (and the provider's fee) is paid."""
+    return decide(
+        unit_id=unit_id,
+        action=ReviewAction.APPROVE,
+        reviewer=reviewer,
+        agent_id=agent_id,
+    )
+
+
+def reject_unit(
+    *,
+    unit_id: int,
+    feedback: str,
+    reviewer: Reviewer = None,
+    agent_id: int | None = None,
+) -> Decision:
+    """Refuse the unit's submission, unpaid; `feedback` (required) says why."""
+    return decide(
+        unit_id=unit_id,
+        action=ReviewAction.REJECT,
+        reason=feedback,
+        reviewer=reviewer,
+        agent_id=agent_id,
+    )
+
+
+def soft_reject_unit(
+    *,
+    unit_id: int,
+    reason: str = "",
+    reviewer: Reviewer = None,
+    agent_id: int | None = None,
+) -> Decision:
+    """Pay the reward but mark the work below the bar (no provider rejection)."""
+    return decide(
+        unit_id=unit_id,
+        action=ReviewAction.SOFT_REJECT,
+        reason=reason,
+        reviewer=reviewer,
+        agent_id=agent_id,
+    )
+
+
+def decide(
+    *,
+    unit_id: int,
+    action: ReviewAction,
+    reason: str = "",
+    reviewer: Reviewer = None,
+    agent_id: int | None = None,
+) -> Decision:
+    """Record `action` on the unit's submitted agent and enqueue its provider call.
+
+    `agent_id` picks the agent when the unit has more than one submission (a
+    late one beside its current worker's). Refused, with nothing written, when
+    the reviewer may not review, the unit has no submission, or it was decided.
+    """
+    if action not in DECISION_ACTIONS:
+        raise ReviewError(f"{action!r} is not a review decision")
+    _check_permission(reviewer)
+    reason = reason.strip()
+    if action == ReviewAction.REJECT and not reason:
+        raise ReviewError(
+            f"unit {unit_id}: a rejection needs feedback for the worker (why the "
+            "work was refused); nothing was changed"
+        )
+    try:
+        with transaction.atomic():
+            return _decide(unit_id, action, reason, reviewer, agent_id)
+    except IntegrityError as exc:
+        # Another reviewer's decision committed between our check and our write.
+        raise _already_decided(unit_id, agent_id) from exc
+
+
+def _decide(
+    unit_id: int,
+    action: ReviewAction,
+    reason: str,
+    reviewer: Reviewer,
+    agent_id: int | None,
+) -> Decision:
+    unit = Unit.objects.select_for_update().filter(pk=unit_id).first()
+    if unit is None:
+        raise ReviewError(f"there is no unit {unit_id}")
+    agent = _submitted_agent(unit, agent_id)
+    if agent.status in DECIDED:
+        raise _already_decided(unit_id, agent.pk)
+    unit_status, agent_status = OUTCOMES[action]
+    # Conditional, so a decision that raced ours (on a database without row
+    # locks) leaves this one writing nothing; the unique index then refuses it.
+    if not Agent.objects.filter(pk=agent.pk, status=agent.status).update(
+        status=agent_status
+    ):
+        raise _already_decided(unit_id, agent.pk)
+    if unit.worker_id == agent.worker_id and unit.status == UnitStatus.COMPLETED:
+        Unit.objects.filter(pk=unit.pk).update(status=unit_status)
+    review = WorkerReview.objects.create(
+        worker_id=agent.worker_id,
+        action=action,
+        unit=unit,
+        agent=agent,
+        reason=reason,
+        created_by=_user(reviewer),
+    )
+    paid = Decimal("0")
+    if action in PAID_DECISIONS and unit.pay_amount > 0:
+        paid = _record_payment(
+            review,
+            agent,
+            kind=PaymentKind.REWARD,
+            amount=unit.pay_amount,
+            key=f"reward:agent={agent.pk}",
+        )
+    _send_on_commit(review)
+    return Decision(
+        action=action,
+        unit_id=unit.pk,
+        agent_id=agent.pk,
+        worker_name=agent.worker.worker_name,
+        review_id=review.pk,
+        late=agent.is_late,
+        paid=paid,
+    )
+
+
+def pay_bonus(
+    *,
+    unit_id: int,
+    amount: Decimal | str | float,
+    reason: str,
+    reviewer: Reviewer = None,
+    agent_id: int | None = None,
+) -> Decision:
+    """Pay the unit's worker a bonus of `amount` dollars, saying why.
+
+    Several bonuses per unit are allowed, each its own payment; the same amount
+    for the same reason again is taken for a replay and refused.
+    """
+    _check_permission(reviewer)
+    value = parse_amount(amount)
+    reason = reason.strip()
+    if not reason:
+        raise ReviewError(
+            f"unit {unit_id}: a bonus needs a reason, which the worker is shown; "
+            "nothing was paid"
+        )
+    digest = hashlib.sha256(f"{value}\n{reason}".encode()).hexdigest()[:24]
+    try:
+        with transaction.atomic():
+            unit = Unit.objects.select_for_update().filter(pk=unit_id).first()
+            if unit is None:
+                raise ReviewError(f"there is no unit {unit_id}")
+            agent = _submitted_agent(unit, agent_id)
+            if agent.status == AgentStatus.REJECTED:
+                raise ReviewError(
+                    f"unit {unit_id} was rejected: a bonus would pay for work "
+                    "that was refused; nothing was paid"
+                )
+            key = f"bonus:agent={agent.pk}:{digest}"
+            earlier = Payment.objects.filter(idempotency_key=key).first()
+            if earlier is not None:
+                raise _replayed_bonus(unit_id, earlier)
+            review = WorkerReview.objects.create(
+                worker_id=agent.worker_id,
+                action=ReviewAction.BONUS,
+                unit=unit,
+                agent=agent,
+                amount=value,
+                reason=reason,
+                created_by=_user(reviewer),
+            )
+            _record_payment(
+                review, agent, kind=PaymentKind.BONUS, amount=value, key=key
+            )
+            _send_on_commit(review)
+    except IntegrityError as exc:
+        # The same bonus committed by another request between our check and ours.
+        earlier = Payment.objects.filter(
+            unit_id=unit_id, idempotency_key__endswith=f":{digest}"
+        ).first()
+        if earlier is None:
+            raise
+        raise _replayed_bonus(unit_id, earlier) from exc
+    return Decision(
+        action=ReviewAction.BONUS,
+        unit_id=unit.pk,
+        agent_id=agent.pk,
+        worker_name=agent.worker.worker_name,
+        review_id=review.pk,
+        late=agent.is_late,
+        paid=value,
+    )
+
+
+def block_from_review(
+    *, unit_id: int, reason: str, reviewer: Reviewer = None, agent_id: int | None = None
+) -> bool:
+    """Put the unit's worker on the local blocklist; False if already on it."""
+    _check_permission(reviewer)
+    reason = reason.strip()
+    if not reason:
+        raise ReviewError(f"unit {unit_id}: blocking a worker needs a reason")
+    with transaction.atomic():
+        unit = Unit.objects.select_for_update().filter(pk=unit_id).first()
+        if unit is None:
+            raise ReviewError(f"there is no unit {unit_id}")
+        agent = _submitted_agent(unit, agent_id)
+        return set_blocked(
+            worker=agent.worker,
+            blocked=True,
+            reason=reason,
+            unit=unit,
+            created_by=_user(reviewer),
+        )
+
+
+def parse_amount(amount: Decimal | str | float) -> Decimal:
+    """A bonus amount in dollars: a positive, finite number of whole cents."""
+    try:
+        value = Decimal(str(amount).strip())
+    except InvalidOperation as exc:
+        raise ReviewError(f"the bonus amount {amount!r} is not a number") from exc
+    if not value.is_finite():
+        raise ReviewError(f"the bonus amount must be a finite number (got {amount})")
+    if value <= 0:
+        raise ReviewError(f"the bonus amount must be more than 0 (got {amount})")
+    if value != value.quantize(CENT, ROUND_HALF_UP):
+        raise ReviewError(
+            f"the bonus amount is paid in whole cents (got {amount}); "
+            f"did you mean {value.quantize(CENT, ROUND_HALF_UP)}?"
+        )
+    if value >= Decimal("100000000"):
+        raise ReviewError(f"the bonus amount {amount} is too large to be paid")
+    return value.quantize(CENT)
+
+
+# ---------------------------------------------------------------------------
+# The provider call
+# ---------------------------------------------------------------------------
+
+
+def send_review(*, review_id: int) -> Any:
+    """Make the provider call of a decision or bonus, at most once with success.
+
+    The payments it pays become `paid` with the call's success; a provider
+    error marks them `failed` (or `ambiguous` when the call may have happened:
+    it is retried under the same key, never resent as a new payment).
+    """
+    review = WorkerReview.objects.select_related("agent__unit", "worker").get(
+        pk=review_id
+    )
+    agent = review.agent
+    assert agent is not None, "a review decision always names its agent"
+    worker = review.worker
+    provider = get_provider(worker.provider_type)
+    work = WorkRef(
+        worker_name=worker.worker_name,
+        provider_unit_id=agent.unit.provider_unit_id,
+        provider_assignment_id=agent.provider_assignment_id,
+    )
+    key = f"review:{review.pk}"
+    action = review.action
+    if action in PAID_DECISIONS:
+
+        def call() -> Any:
+            return provider.approve_work(work=work, token=key)
+    elif action == ReviewAction.REJECT:
+
+        def call() -> Any:
+            return provider.reject_work(work=work, feedback=review.reason, token=key)
+    elif action == ReviewAction.BONUS:
+        amount = review.amount
+        assert amount is not None, "a bonus review always has its amount"
+
+        def call() -> Any:
+            return provider.pay_bonus(
+                work=work, amount=amount, reason=review.reason, token=key
+            )
+    else:
+        raise ReviewError(f"review {review.pk} ({action}) has no provider call")
+
+    def record(result: Any) -> None:
+        review.payments.exclude(state=PaymentState.PAID).update(
+            state=PaymentState.PAID, provider_response=result, error=""
+        )
+
+    try:
+        return run_logged_call(
+            provider_type=worker.provider_type,
+            operation=f"{action}_work" if action != ReviewAction.BONUS else "bonus",
+            key=key,
+            run_id=agent.run_id,
+            request={
+                "worker": worker.worker_name,
+                "unit": agent.unit_id,
+                "amount": str(review.amount) if review.amount is not None else None,
+            },
+            call=call,
+            record=record,
+        )
+    except ProviderError as exc:
+        state = PaymentState.AMBIGUOUS if exc.transient else PaymentState.FAILED
+        review.payments.exclude(state=PaymentState.PAID).update(
+            state=state, error=str(exc)[:2000]
+        )
+        raise
+
+
+def _send_on_commit(review: WorkerReview) -> None:
+    enqueue_on_commit(
+        task="tasks_app.tasks.send_review", kwargs={"review_id": review.pk}
+    )
+
+
+# ---------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------
+
+
+def _record_payment(
+    review: WorkerReview, agent: Agent, *, kind: PaymentKind, amount: Decimal, key: str
+) -> Decimal:
+    """The payment (and the provider's fee on it); returns what the worker gets."""
+    provider_class = get_provider_class(agent.worker.provider_type)
+    common = {
+        "run_id": agent.run_id,
+        "unit_id": agent.unit_id,
+        "agent": agent,
+        "worker_id": agent.worker_id,
+        "review": review,
+        "reason": review.reason,
+        "created_by": review.created_by,
+    }
+    Payment.objects.create(kind=kind, amount=amount, idempotency_key=key, **common)
+    fee = (amount * provider_class.fee_rate).quantize(CENT, ROUND_HALF_UP)
+    if fee > 0:
+        Payment.objects.create(
+            kind=PaymentKind.FEE, amount=fee, idempotency_key=f"fee:{key}", **common
+        )
+    return amount
+
+
+def _submitted_agent(unit: Unit, agent_id: int | None) -> Agent:
+    """The agent whose submission a decision on `unit` is about (locked)."""
+    agents = Agent.objects.select_for_update().select_related("worker")
+    if agent_id is not None:
+        agent = agents.filter(pk=agent_id, unit=unit).first()
+        if agent is None:
+            raise ReviewError(f"unit {unit.pk} has no agent {agent_id}")
+        if agent.submitted_at is None:
+            raise ReviewError(
+                f"agent {agent_id} of unit {unit.pk} has not submitted "
+                f"(status {agent.status}); there is nothing to review"
+            )
+        return agent
+    submitted = list(agents.filter(unit=unit, submitted_at__isnull=False))
+    if not submitted:
+        raise ReviewError(
+            f"unit {unit.pk} has no submission to review (status {unit.status})"
+        )
+    if len(submitted) > 1:
+        holder = [a for a in submitted if a.worker_id == unit.worker_id]
+        if len(holder) == 1 and not any(a.is_late for a in holder):
+            return holder[0]
+        listed = ", ".join(
+            f"{a.pk} ({a.worker.worker_name}{', late' if a.is_late else ''})"
+            for a in submitted
+        )
+        raise ReviewError(
+            f"unit {unit.pk} has {len(submitted)} submissions (agents {listed}); "
+            "say which agent the decision is about"
+        )
+    return submitted[0]
+
+
+def _already_decided(unit_id: int, agent_id: int | None) -> ReviewError:
+    reviews = WorkerReview.objects.filter(action__in=list(DECISION_ACTIONS))
+    review = (
+        (
+            reviews.filter(agent_id=agent_id)
+            if agent_id
+            else reviews.filter(unit_id=unit_id)
+        )
+        .select_related("created_by")
+        .first()
+    )
+    if review is None:
+        return ReviewError(f"unit {unit_id} was decided meanwhile; nothing was changed")
+    who = review.created_by.get_username() if review.created_by else "the operator"
+    verb = DECIDED[OUTCOMES[ReviewAction(review.action)][1]]
+    when = review.created_at.isoformat(timespec="seconds")
+    return ReviewError(
+        f"unit {unit_id} was already {verb} by {who} at {when}; nothing was changed"
+    )
+
+
+def _replayed_bonus(unit_id: int, earlier: Payment) -> ReviewError:
+    who = earlier.created_by.get_username() if earlier.created_by else "the operator"
+    when = earlier.created_at.isoformat(timespec="seconds")
+    return ReviewError(
+        f"unit {unit_id}: a bonus of {earlier.amount} for this reason was already "
+        f"paid by {who} at {when} ({earlier.state}); a second one is refused as a "
+        "replay. To pay another bonus, give it its own reason"
+    )
+
+
+def _check_permission(reviewer: Reviewer) -> None:
+    if reviewer is None:
+        return  # the operator, at the terminal
+    if not reviewer.has_perm(REVIEW_PERMISSION):
+        name = reviewer.get_username() if reviewer.is_authenticated else "anonymous"
+        raise ReviewError(
+            f"{name} may not review units (needs the {REVIEW_PERMISSION} "
+            "permission); nothing was changed"
+        )
+
+
+def _user(reviewer: Reviewer) -> Any:
+    return reviewer if reviewer is not None and reviewer.is_authenticated else None
