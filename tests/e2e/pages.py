@@ -11,3 +11,11 @@ def task_url(live_server, run: TaskRun, worker: str | None, assignment: str = "a
     if worker:
         url += f"&worker_id={worker}&assignment_id={worker}-{assignment}"
     return url
+
+
+def loaded_picture(picture) -> None:
+    """Wait until the browser has loaded (or failed to load) the <img> `picture`."""
+    picture.evaluate(
+        "(img) => img.complete"
+        " || new Promise((done) => { img.onload = img.onerror = done; })"
+    )

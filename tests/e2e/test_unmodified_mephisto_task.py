@@ -22,13 +22,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 BUNDLE = Path(__file__).resolve().parent / "mephisto_task_app" / "build" / "bundle.js"
 WORKER_ENDPOINTS = ("/task_config.json", "/request_agent", "/submit_task")
-# mephisto-task@2.0.4 as published on npm was built before its version bump: its
-# bundle reports libVersion "2.0.3" and so warns against a server that (rightly)
-# says 2.0.4. The warning is harmless; any other one is not.
-KNOWN_PACKAGE_WARNING = (
-    "Version mismatch detected! Local `mephisto-task` package is on version 2.0.3 "
-    "but the server expected version 2.0.4."
-)
 
 
 def write_config(tmp_path: Path) -> Path:
@@ -64,33 +57,6 @@ def run(tmp_path, settings, live_server, django_capture_on_commit_callbacks):
     settings.SITE_URL = live_server.url
     with django_capture_on_commit_callbacks(execute=True):
         return launch_run(config=load_run_config(write_config(tmp_path)))
-
-
-@pytest.fixture
-def traffic(page):
-    """What the page asked the server, and its errors and warnings: a step that
-    hangs says why (which request, which status, which console message)."""
-    seen = {"responses": [], "console": []}
-
-    def on_response(response) -> None:
-        if not response.url.endswith("/favicon.ico"):
-            seen["responses"].append(
-                (response.request.method, response.url, response.status)
-            )
-
-    def on_console(message) -> None:
-        # A missing favicon is the browser's business, not the app's.
-        if message.type not in ("error", "warning"):
-            return
-        if "favicon" in (message.location.get("url") or ""):
-            return
-        if not message.text.startswith(KNOWN_PACKAGE_WARNING):
-            seen["console"].append(f"{message.type}: {message.text}")
-
-    page.on("response", on_response)
-    page.on("console", on_console)
-    page.on("pageerror", lambda exc: seen["console"].append(f"pageerror: {exc}"))
-    return seen
 
 
 def worker_calls(traffic) -> list[tuple[str, str]]:
