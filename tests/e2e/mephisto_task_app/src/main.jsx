@@ -1,8 +1,8 @@
 /* A tiny task app written exactly as a Mephisto user writes one, against the
  * UNMODIFIED mephisto-task package from npm. crowdsite runs it unchanged: this
  * is the contract check of tests/e2e/test_unmodified_mephisto_task.py.
- * Element ids used by the test: preview, blocked, loading, task-text, answer,
- * submit, submitted. */
+ * Element ids used by the tests: preview, blocked, loading, onboarding-answer,
+ * onboarding-submit, task-text, answer, submit, submitted. */
 import React, { useState } from "react";
 import { createRoot } from "react-dom/client";
 import { useMephistoTask, ErrorBoundary } from "mephisto-task";
@@ -35,6 +35,29 @@ function TaskForm({ initialTaskData, handleSubmit }) {
   );
 }
 
+function Onboarding({ handleSubmit }) {
+  const [answer, setAnswer] = useState("");
+  return (
+    <form
+      onSubmit={(event) => {
+        event.preventDefault();
+        handleSubmit({ answer });
+      }}
+    >
+      <p>Before the task: type anything to show you are ready.</p>
+      <input
+        id="onboarding-answer"
+        type="text"
+        value={answer}
+        onChange={(event) => setAnswer(event.target.value)}
+      />
+      <button id="onboarding-submit" type="submit">
+        Start
+      </button>
+    </form>
+  );
+}
+
 function MainApp() {
   const {
     blockedReason,
@@ -46,6 +69,7 @@ function MainApp() {
     handleFatalError,
     taskConfig,
     agentId,
+    isOnboarding,
   } = useMephistoTask();
 
   if (blockedReason !== null) {
@@ -66,6 +90,9 @@ function MainApp() {
   }
   if (isLoading || !agentId) {
     return <p id="loading">Loading…</p>;
+  }
+  if (isOnboarding) {
+    return <Onboarding handleSubmit={handleSubmit} />;
   }
   return (
     <ErrorBoundary handleError={handleFatalError}>
