@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from functools import partial
 
 from celery import shared_task
 from django.conf import settings
@@ -69,3 +70,18 @@ def send_review(self, review_id: int) -> object:
     except ProviderError as exc:
         logger.error("Review %s was not sent to the provider: %s", review_id, exc)
         return {"failed": str(exc)}
+
+
+@shared_task(bind=True, max_retries=8)
+def send_reviews(self, review_ids: list[int]) -> int:
+    """Send a batch of decisions (a bulk approval) to their providers, in order.
+
+    Safe to run twice: each review's call is logged and paid once. A transient
+    error retries the batch; the reviews already sent are not sent again.
+    """
+    for review_id in review_ids:
+        try:
+            call_with_retry(self, partial(services.send_review, review_id=review_id))
+        except ProviderError as exc:
+            logger.error("Review %s was not sent to the provider: %s", review_id, exc)
+    return len(review_ids)

@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from providers.mock import MockProvider
@@ -373,3 +374,85 @@ def test_a_double_clicked_bonus_is_paid_once(postgres):
     ), outcomes
     assert Payment.objects.filter(kind=PaymentKind.BONUS).count() == 1
     assert Payment.objects.get(kind=PaymentKind.BONUS).state == PaymentState.PAID
+
+
+# --- many units at once ---------------------------------------------------------------
+
+
+def test_approving_many_units_approves_each_and_says_why_not_the_rest(execute, calls):
+    units = [submitted_unit(worker=f"w{n}") for n in range(3)]
+    decided = submitted_unit(worker="w9")
+    execute(lambda: services.reject_unit(unit_id=decided.pk, feedback="spam"))
+    waiting = TaskRunFactory(units=1)
+    agent_id_for(APIClient(), waiting)
+    not_submitted = Unit.objects.get(run=waiting)
+    ids = [u.pk for u in units] + [decided.pk, not_submitted.pk, 99999999]
+
+    result = execute(lambda: services.approve_units(unit_ids=ids, reviewer=reviewer()))
+
+    assert result.approved == [u.pk for u in units]
+    assert result.refused == {
+        decided.pk: f"unit {decided.pk} was already rejected",
+        not_submitted.pk: (
+            f"unit {not_submitted.pk} has no submission to review (status assigned)"
+        ),
+        99999999: "there is no unit 99999999",
+    }
+    assert result.paid == Decimal("1.50")
+    assert set(
+        Unit.objects.filter(pk__in=result.approved).values_list("status", flat=True)
+    ) == {UnitStatus.ACCEPTED}
+    assert WorkerReview.objects.filter(action="approve").count() == 3
+    assert Payment.objects.filter(kind="reward", state="paid").count() == 3
+    assert [name for name, _ in calls] == ["reject_work"] + ["approve_work"] * 3
+
+
+def test_approving_many_units_takes_the_same_queries_for_ten_or_forty(
+    django_capture_on_commit_callbacks,
+):
+    few = [submitted_unit(worker=f"a{n}").pk for n in range(10)]
+    many = [submitted_unit(worker=f"b{n}").pk for n in range(40)]
+    counts = []
+    for ids in (few, many):
+        # The provider calls are sent by Celery at commit, not counted here.
+        with (
+            django_capture_on_commit_callbacks(execute=False),
+            CaptureQueriesContext(connection) as captured,
+        ):
+            services.approve_units(unit_ids=ids)
+        counts.append(len(captured.captured_queries))
+
+    assert counts[0] == counts[1]
+    assert Agent.objects.filter(status=AgentStatus.APPROVED).count() == 50
+
+
+def test_a_bulk_approval_then_single_decisions_are_refused(execute):
+    unit = submitted_unit()
+    execute(lambda: services.approve_units(unit_ids=[unit.pk]))
+
+    with pytest.raises(ReviewError, match="already approved by the operator"):
+        services.soft_reject_unit(unit_id=unit.pk)
+    again = services.approve_units(unit_ids=[unit.pk])
+
+    assert again.approved == []
+    assert again.refused == {unit.pk: f"unit {unit.pk} was already approved"}
+    assert Payment.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_bulk_approval_racing_single_rejections_decides_each_unit_once(postgres):
+    units = [submitted_unit(worker=f"w{n}") for n in range(10)]
+    ids = [u.pk for u in units]
+
+    race(
+        [lambda: services.approve_units(unit_ids=ids)]
+        + [
+            lambda u=unit: services.reject_unit(unit_id=u.pk, feedback="no")
+            for unit in units[:5]
+        ]
+    )
+
+    for unit in units:
+        assert WorkerReview.objects.filter(unit=unit).count() == 1
+    approved = WorkerReview.objects.filter(action="approve").count()
+    assert Payment.objects.filter(kind="reward").count() == approved

@@ -30,8 +30,10 @@ from tasks_app.services.launch import (
     stored_config_text,
 )
 from tasks_app.services.review import (
+    BulkApproval,
     Decision,
     approve_unit,
+    approve_units,
     block_from_review,
     pay_bonus,
     reject_unit,
@@ -52,8 +54,10 @@ from tasks_app.uploads import SavedFile
 
 __all__ = [
     "AgentDetails",
+    "BulkApproval",
     "Decision",
     "approve_unit",
+    "approve_units",
     "block_from_review",
     "pay_bonus",
     "reject_unit",

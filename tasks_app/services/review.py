@@ -14,6 +14,7 @@ bonus is refused rather than paid twice; several different ones are allowed.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
@@ -214,6 +215,161 @@ def _decide(
     )
 
 
+# Rows per statement and reviews per Celery task in a bulk approval: each
+# statement's parameters stay under SQLite's limit, and a task sends a batch.
+BULK_CHUNK = 2000
+SEND_BATCH = 500
+
+
+@dataclass(frozen=True)
+class BulkApproval:
+    """What approving many units did: the ones approved now, and why not the rest."""
+
+    approved: list[int]
+    refused: dict[int, str]
+    paid: Decimal
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "approved": self.approved,
+            "refused": {str(unit): why for unit, why in self.refused.items()},
+            "amount": str(self.paid),
+        }
+
+
+def approve_units(
+    *, unit_ids: Iterable[int], reviewer: Reviewer = None
+) -> BulkApproval:
+    """Approve many units in one transaction, with a bounded number of queries.
+
+    Each unit is approved as `approve_unit` would (statuses, audit row, reward
+    and fee rows, the provider call on commit, sent in batches); a unit that
+    can't be (decided before, no submission, several submissions) is left out
+    and listed in `refused` with the reason.
+    """
+    _check_permission(reviewer)
+    wanted = list(dict.fromkeys(int(pk) for pk in unit_ids))
+    created_by = _user(reviewer)
+    refused: dict[int, str] = {}
+    with transaction.atomic():
+        units: dict[int, Unit] = {}
+        agents_by_unit: dict[int, list[Agent]] = {}
+        for chunk in _chunks(wanted):
+            units.update(
+                (u.pk, u) for u in Unit.objects.select_for_update().filter(pk__in=chunk)
+            )
+            for agent in (
+                Agent.objects.select_for_update()
+                .filter(unit_id__in=chunk, submitted_at__isnull=False)
+                .select_related("worker")
+            ):
+                agents_by_unit.setdefault(agent.unit_id, []).append(agent)
+        chosen: list[tuple[Unit, Agent]] = []
+        for pk in wanted:
+            unit = units.get(pk)
+            if unit is None:
+                refused[pk] = f"there is no unit {pk}"
+                continue
+            agent, why = _bulk_agent(unit, agents_by_unit.get(pk, []))
+            if agent is None:
+                refused[pk] = why
+            else:
+                chosen.append((unit, agent))
+        if not chosen:
+            return BulkApproval(approved=[], refused=refused, paid=Decimal("0"))
+        unit_status, agent_status = OUTCOMES[ReviewAction.APPROVE]
+        agent_ids = [agent.pk for _, agent in chosen]
+        held = [
+            unit.pk
+            for unit, agent in chosen
+            if unit.worker_id == agent.worker_id and unit.status == UnitStatus.COMPLETED
+        ]
+        changed = 0
+        for chunk in _chunks(agent_ids):
+            changed += (
+                Agent.objects.filter(pk__in=chunk)
+                .exclude(status__in=list(DECIDED))
+                .update(status=agent_status)
+            )
+        if changed != len(agent_ids):
+            # Only without row locks (a racing decision): undo, and say so.
+            raise ReviewError(
+                "some of these units were decided meanwhile; nothing was changed. "
+                "Reload and approve again"
+            )
+        for chunk in _chunks(held):
+            Unit.objects.filter(pk__in=chunk).update(status=unit_status)
+        try:
+            reviews = WorkerReview.objects.bulk_create(
+                [
+                    WorkerReview(
+                        worker_id=agent.worker_id,
+                        action=ReviewAction.APPROVE,
+                        unit=unit,
+                        agent=agent,
+                        created_by=created_by,
+                    )
+                    for unit, agent in chosen
+                ],
+                batch_size=BULK_CHUNK,
+            )
+        except IntegrityError as exc:
+            raise ReviewError(
+                "some of these units were decided meanwhile; nothing was changed. "
+                "Reload and approve again"
+            ) from exc
+        payments: list[Payment] = []
+        paid = Decimal("0")
+        for review, (unit, agent) in zip(reviews, chosen, strict=True):
+            if unit.pay_amount > 0:
+                payments.extend(
+                    _payment_rows(
+                        review,
+                        agent,
+                        kind=PaymentKind.REWARD,
+                        amount=unit.pay_amount,
+                        key=f"reward:agent={agent.pk}",
+                    )
+                )
+                paid += unit.pay_amount
+        Payment.objects.bulk_create(payments, batch_size=BULK_CHUNK)
+        review_ids = [review.pk for review in reviews]
+        for start in range(0, len(review_ids), SEND_BATCH):
+            enqueue_on_commit(
+                task="tasks_app.tasks.send_reviews",
+                kwargs={"review_ids": review_ids[start : start + SEND_BATCH]},
+            )
+    return BulkApproval(
+        approved=[unit.pk for unit, _ in chosen], refused=refused, paid=paid
+    )
+
+
+def _bulk_agent(unit: Unit, submitted: list[Agent]) -> tuple[Agent | None, str]:
+    """The agent a bulk approval of `unit` decides on, or why there is none."""
+    if not submitted:
+        return (
+            None,
+            f"unit {unit.pk} has no submission to review (status {unit.status})",
+        )
+    if len(submitted) > 1:
+        holder = [a for a in submitted if a.worker_id == unit.worker_id]
+        if len(holder) != 1 or holder[0].is_late:
+            return None, (
+                f"unit {unit.pk} has {len(submitted)} submissions; decide on it "
+                "alone, naming the agent"
+            )
+        submitted = holder
+    agent = submitted[0]
+    if agent.status in DECIDED:
+        return None, f"unit {unit.pk} was already {DECIDED[AgentStatus(agent.status)]}"
+    return agent, ""
+
+
+def _chunks(ids: list[int]) -> Iterator[list[int]]:
+    for start in range(0, len(ids), BULK_CHUNK):
+        yield ids[start : start + BULK_CHUNK]
+
+
 def pay_bonus(
     *,
     unit_id: int,
@@ -411,7 +567,17 @@ def _send_on_commit(review: WorkerReview) -> None:
 def _record_payment(
     review: WorkerReview, agent: Agent, *, kind: PaymentKind, amount: Decimal, key: str
 ) -> Decimal:
-    """The payment (and the provider's fee on it); returns what the worker gets."""
+    """Store the payment (and the provider's fee on it); what the worker gets."""
+    Payment.objects.bulk_create(
+        _payment_rows(review, agent, kind=kind, amount=amount, key=key)
+    )
+    return amount
+
+
+def _payment_rows(
+    review: WorkerReview, agent: Agent, *, kind: PaymentKind, amount: Decimal, key: str
+) -> list[Payment]:
+    """The payment of `amount` and, where the provider takes one, its fee."""
     provider_class = get_provider_class(agent.worker.provider_type)
     common = {
         "run_id": agent.run_id,
@@ -422,13 +588,15 @@ def _record_payment(
         "reason": review.reason,
         "created_by": review.created_by,
     }
-    Payment.objects.create(kind=kind, amount=amount, idempotency_key=key, **common)
+    rows = [Payment(kind=kind, amount=amount, idempotency_key=key, **common)]
     fee = (amount * provider_class.fee_rate).quantize(CENT, ROUND_HALF_UP)
     if fee > 0:
-        Payment.objects.create(
-            kind=PaymentKind.FEE, amount=fee, idempotency_key=f"fee:{key}", **common
+        rows.append(
+            Payment(
+                kind=PaymentKind.FEE, amount=fee, idempotency_key=f"fee:{key}", **common
+            )
         )
-    return amount
+    return rows
 
 
 def _submitted_agent(unit: Unit, agent_id: int | None) -> Agent:
