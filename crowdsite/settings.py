@@ -286,6 +286,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "tasks_app.tasks.finish_stuck_launches",
         "schedule": 60.0,
     },
+    # Units not reviewed within mephisto.task.auto_approve_delay_in_seconds.
+    "auto-approve-units": {
+        "task": "tasks_app.tasks.auto_approve_units",
+        "schedule": 300.0,
+    },
 }
 
 LOGGING = {

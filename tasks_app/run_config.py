@@ -516,6 +516,9 @@ def _unset_to_none(value: Any) -> Any:
 # Mephisto keys crowdsite doesn't act on yet. Left at their default they mean
 # "off" (or what crowdsite does anyway); set otherwise, the launch is refused, so
 # nobody believes a screening task, gold units or a Prolific setting is on.
+# MTurk's longest AutoApprovalDelayInSeconds.
+MAX_AUTO_APPROVE_DELAY = 60 * 60 * 24 * 30
+
 NOT_YET_SUPPORTED: dict[str, tuple[str, dict[str, Any]]] = {
     "blueprint": (
         "screening tasks and gold units are not supported yet",
@@ -616,6 +619,20 @@ def _check_values(resolved: dict[str, Any]) -> None:
             raise ConfigError(
                 f"must be 0 or more (got {value})", key=f"mephisto.task.{key}"
             )
+    delay = task.get("auto_approve_delay_in_seconds")
+    if delay is not None and not 0 <= delay <= MAX_AUTO_APPROVE_DELAY:
+        raise ConfigError(
+            f"must be from 0 to {MAX_AUTO_APPROVE_DELAY} seconds (30 days, the "
+            f"most MTurk allows); got {delay}",
+            key="mephisto.task.auto_approve_delay_in_seconds",
+        )
+    budget = task.get("budget")
+    if budget is not None and (not math.isfinite(budget) or budget <= 0):
+        raise ConfigError(
+            f"must be a number of dollars more than 0 (got {budget}); leave it out "
+            "for no budget",
+            key="mephisto.task.budget",
+        )
     if task.get("assignment_duration_in_seconds", 1) <= 0:
         raise ConfigError(
             "must be more than 0 seconds",

@@ -40,6 +40,11 @@ class TaskRunArgs:
     # crowdsite extension: list of {qualification_name, comparator, value,
     # applicable_providers} dicts (Mephisto passes these via SharedTaskState).
     qualifications: list[Any] = field(default_factory=list)
+    # crowdsite extensions (DESIGN §8): a unit not reviewed this long after its
+    # submission is approved (MTurk's own default, 7 days); the most the run
+    # may cost in dollars, rewards, bonuses and provider fees together.
+    auto_approve_delay_in_seconds: int = 60 * 60 * 24 * 7
+    budget: float | None = None
 
 
 # --------------------------------------------------------------------------

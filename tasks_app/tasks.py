@@ -85,3 +85,12 @@ def send_reviews(self, review_ids: list[int]) -> int:
         except ProviderError as exc:
             logger.error("Review %s was not sent to the provider: %s", review_id, exc)
     return len(review_ids)
+
+
+@shared_task
+def auto_approve_units() -> int:
+    """Approve units not reviewed within their run's auto-approve delay.
+
+    Safe to run twice or concurrently: each unit gets one decision.
+    """
+    return services.auto_approve_due()

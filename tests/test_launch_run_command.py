@@ -88,6 +88,22 @@ def launch(*args: str) -> str:
             "mephisto.task.task_reward",
             id="infinite-reward",
         ),
+        pytest.param(
+            ["--config", str(LOCAL), "mephisto.task.budget=0.29"],
+            "mephisto.task.budget: this launch would cost $0.30 (6 units at $0.05, "
+            "plus $0.00 provider fee), more than the budget of $0.29",
+            id="over-budget",
+        ),
+        pytest.param(
+            ["--config", str(LOCAL), "mephisto.task.budget=-5"],
+            "mephisto.task.budget: must be a number of dollars more than 0",
+            id="negative-budget",
+        ),
+        pytest.param(
+            ["--config", str(LOCAL), "mephisto.task.auto_approve_delay_in_seconds=-1"],
+            "mephisto.task.auto_approve_delay_in_seconds: must be from 0 to 2592000",
+            id="negative-auto-approve-delay",
+        ),
     ],
 )
 def test_bad_config_is_refused_and_writes_nothing(args, expected):
@@ -175,3 +191,18 @@ def test_collecting_dry_run_without_the_allowlist_names_the_unknown_qualificatio
         CommandError, match="unknown qualification 'sentence-rating-allowlist'"
     ):
         launch("--config", str(PILOT), "am_qualifying_new_workers=false", "--dry-run")
+
+
+def test_dry_run_shows_the_cost_against_the_budget():
+    within = launch("--config", str(LOCAL), "--dry-run", "mephisto.task.budget=1")
+    over = launch("--config", str(LOCAL), "--dry-run", "mephisto.task.budget=0.1")
+    plan = json.loads(
+        launch(
+            "--config", str(LOCAL), "--dry-run", "--json", "mephisto.task.budget=0.1"
+        )
+    )
+
+    assert "budget:      $1.00 (within it)" in within
+    assert "budget:      $0.10 (OVER BUDGET: refused)" in over
+    assert (plan["budget"], plan["within_budget"]) == ("0.10", False)
+    assert row_counts()["TaskRun"] == 0

@@ -456,3 +456,76 @@ def test_a_bulk_approval_racing_single_rejections_decides_each_unit_once(postgre
         assert WorkerReview.objects.filter(unit=unit).count() == 1
     approved = WorkerReview.objects.filter(action="approve").count()
     assert Payment.objects.filter(kind="reward").count() == approved
+
+
+# --- budget and auto-approval ---------------------------------------------------------
+
+
+def budgeted_unit(budget: str, reward="0.50") -> Unit:
+    unit = submitted_unit(reward=reward)
+    run = unit.run
+    run.resolved_config = {"mephisto": {"task": {"budget": float(budget)}}}
+    run.save(update_fields=["resolved_config"])
+    return unit
+
+
+def test_a_bonus_past_the_runs_budget_is_refused_with_the_figures(execute):
+    unit = budgeted_unit("1.00", reward="0.50")
+    execute(lambda: services.pay_bonus(unit_id=unit.pk, amount="0.30", reason="a"))
+
+    with pytest.raises(ReviewError) as error:
+        services.pay_bonus(unit_id=unit.pk, amount="0.25", reason="b")
+
+    assert str(error.value) == (
+        f"unit {unit.pk}: a bonus of $0.25 ($0.25 with the provider's fee) would "
+        f"take run {unit.run_id} to $1.05, past its budget of $1.00 (committed: "
+        "$0.80, rewards and bonuses with fees); nothing was paid"
+    )
+    assert Payment.objects.filter(kind="bonus").count() == 1
+
+
+def test_a_bonus_within_the_budget_counts_the_providers_fee(execute, monkeypatch):
+    monkeypatch.setattr(MockProvider, "fee_rate", Decimal("0.20"))
+    unit = budgeted_unit("1.20", reward="0.50")  # committed: $0.60 with the fee
+
+    execute(lambda: services.pay_bonus(unit_id=unit.pk, amount="0.50", reason="a"))
+    with pytest.raises(ReviewError, match="past its budget of \\$1.20"):
+        services.pay_bonus(unit_id=unit.pk, amount="0.01", reason="b")
+
+    assert Payment.objects.filter(kind="fee").get().amount == Decimal("0.10")
+
+
+def test_units_not_reviewed_in_time_are_approved_automatically(execute, calls):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    old = submitted_unit(worker="w1")
+    fresh = submitted_unit(worker="w2")
+    Agent.objects.filter(unit=old).update(
+        submitted_at=timezone.now() - timedelta(days=7, seconds=1)
+    )
+
+    approved = execute(services.auto_approve_due)
+    again = execute(services.auto_approve_due)
+
+    old.refresh_from_db()
+    fresh.refresh_from_db()
+    assert (approved, again) == (1, 0)
+    assert old.status == UnitStatus.ACCEPTED
+    assert fresh.status == UnitStatus.COMPLETED
+    review = WorkerReview.objects.get(unit=old)
+    assert review.reason == "approved automatically, not reviewed within 604800 seconds"
+    assert review.created_by is None
+    assert Payment.objects.get(unit=old).state == PaymentState.PAID
+    assert [name for name, _ in calls] == ["approve_work"]
+
+
+def test_a_runs_own_auto_approve_delay_applies(execute):
+    unit = submitted_unit()
+    run = unit.run
+    run.resolved_config = {"mephisto": {"task": {"auto_approve_delay_in_seconds": 0}}}
+    run.save(update_fields=["resolved_config"])
+
+    assert execute(services.auto_approve_due) == 1
+    assert Agent.objects.get(unit=unit).status == AgentStatus.APPROVED

@@ -46,6 +46,8 @@ class LaunchPlan:
     reward: Decimal
     provider_fee: Decimal
     estimated_cost: Decimal
+    # mephisto.task.budget, in dollars, or None.
+    budget: Decimal | None
     qualifications: list[dict[str, Any]]
     created_qualifications: list[str]
     config_hash: str
@@ -63,10 +65,27 @@ class LaunchPlan:
             "reward_per_unit": str(self.reward),
             "provider_fee": str(self.provider_fee),
             "estimated_cost": str(self.estimated_cost),
+            "budget": str(self.budget) if self.budget is not None else None,
+            "within_budget": self.within_budget,
             "qualifications": self.qualifications,
             "creates_qualifications": self.created_qualifications,
             "config_hash": self.config_hash,
         }
+
+    @property
+    def within_budget(self) -> bool:
+        return self.budget is None or self.estimated_cost <= self.budget
+
+    def check_budget(self) -> None:
+        """Refuse a launch whose rewards and fees would pass the run's budget."""
+        if not self.within_budget:
+            raise ConfigError(
+                f"this launch would cost ${self.estimated_cost} ({self.units} units "
+                f"at ${self.reward}, plus ${self.provider_fee} provider fee), more "
+                f"than the budget of ${self.budget}; raise the budget or launch "
+                "fewer units",
+                key="mephisto.task.budget",
+            )
 
 
 def plan_launch(*, config: RunConfig) -> LaunchPlan:
@@ -90,6 +109,7 @@ def plan_launch(*, config: RunConfig) -> LaunchPlan:
         reward=reward,
         provider_fee=fee,
         estimated_cost=subtotal + fee,
+        budget=budget_of(config.task),
         qualifications=config.qualifications,
         created_qualifications=[
             *qualification_selectors.missing_qualification_names(names=automatic),
@@ -97,6 +117,14 @@ def plan_launch(*, config: RunConfig) -> LaunchPlan:
         ],
         config_hash=config.config_hash,
     )
+
+
+def budget_of(task_config: dict[str, Any]) -> Decimal | None:
+    """A run's `mephisto.task.budget` in dollars (cents), or None for none."""
+    budget = task_config.get("budget")
+    if budget is None:
+        return None
+    return Decimal(str(budget)).quantize(CENT, ROUND_HALF_UP)
 
 
 def requester_name_for(config: RunConfig) -> str:
@@ -124,6 +152,7 @@ def launch_run(*, config: RunConfig) -> TaskRun:
     only called after commit, from a Celery task.
     """
     plan = plan_launch(config=config)
+    plan.check_budget()
     provider_class = get_provider_class(config.provider_type)
     provider_class.check_can_launch(config=config)
     qualification_services.ensure_qualifications(

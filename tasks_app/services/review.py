@@ -16,10 +16,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import Sum
+from django.utils import timezone
 
 from providers.base import ProviderError, WorkRef
 from providers.registry import get_provider, get_provider_class
@@ -33,9 +36,11 @@ from tasks_app.models import (
     Payment,
     PaymentKind,
     PaymentState,
+    TaskRun,
     Unit,
     UnitStatus,
 )
+from tasks_app.services.launch import budget_of
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser, User
@@ -43,6 +48,8 @@ if TYPE_CHECKING:
     Reviewer = User | AnonymousUser | None
 
 CENT = Decimal("0.01")
+# mephisto.task.auto_approve_delay_in_seconds when a stored config lacks it.
+DEFAULT_AUTO_APPROVE_DELAY = 60 * 60 * 24 * 7
 REVIEW_PERMISSION = "tasks_app.review_unit"
 
 # Decision -> (the unit's status, the agent's status) it leaves (DESIGN §3).
@@ -238,7 +245,7 @@ class BulkApproval:
 
 
 def approve_units(
-    *, unit_ids: Iterable[int], reviewer: Reviewer = None
+    *, unit_ids: Iterable[int], reviewer: Reviewer = None, reason: str = ""
 ) -> BulkApproval:
     """Approve many units in one transaction, with a bounded number of queries.
 
@@ -307,6 +314,7 @@ def approve_units(
                         action=ReviewAction.APPROVE,
                         unit=unit,
                         agent=agent,
+                        reason=reason,
                         created_by=created_by,
                     )
                     for unit, agent in chosen
@@ -342,6 +350,40 @@ def approve_units(
     return BulkApproval(
         approved=[unit.pk for unit, _ in chosen], refused=refused, paid=paid
     )
+
+
+# The most units one sweep approves per run; the next sweep takes the rest.
+AUTO_APPROVE_BATCH = 10_000
+
+
+def auto_approve_due(*, now: datetime | None = None) -> int:
+    """Approve every completed unit whose submission has waited longer than its
+    run's `auto_approve_delay_in_seconds`, as MTurk would; how many.
+
+    Through `approve_units`, so the reward is paid once and the audit row says
+    it was automatic. Safe to run twice or concurrently: a unit approved by the
+    other sweep is refused, not approved again.
+    """
+    now = now or timezone.now()
+    approved = 0
+    for run in TaskRun.objects.only("pk", "resolved_config").order_by("pk"):
+        task = run.resolved_config.get("mephisto", {}).get("task", {})
+        delay = task.get("auto_approve_delay_in_seconds", DEFAULT_AUTO_APPROVE_DELAY)
+        cutoff = now - timedelta(seconds=delay)
+        due = list(
+            Unit.objects.filter(
+                run=run,
+                status=UnitStatus.COMPLETED,
+                agents__status=AgentStatus.COMPLETED,
+                agents__submitted_at__lte=cutoff,
+            )
+            .order_by("pk")
+            .values_list("pk", flat=True)[:AUTO_APPROVE_BATCH]
+        )
+        if due:
+            reason = f"approved automatically, not reviewed within {delay} seconds"
+            approved += len(approve_units(unit_ids=due, reason=reason).approved)
+    return approved
 
 
 def _bulk_agent(unit: Unit, submitted: list[Agent]) -> tuple[Agent | None, str]:
@@ -407,6 +449,7 @@ def pay_bonus(
             earlier = Payment.objects.filter(idempotency_key=key).first()
             if earlier is not None:
                 raise _replayed_bonus(unit_id, earlier)
+            _check_bonus_budget(unit, agent, value)
             review = WorkerReview.objects.create(
                 worker_id=agent.worker_id,
                 action=ReviewAction.BONUS,
@@ -597,6 +640,40 @@ def _payment_rows(
             )
         )
     return rows
+
+
+def _check_bonus_budget(unit: Unit, agent: Agent, amount: Decimal) -> None:
+    """Refuse a bonus that would take the run past `mephisto.task.budget`.
+
+    The run is committed to its units' rewards (all but rejected and expired
+    ones), the bonuses not failed, and the provider's fee on both. The run's row
+    is locked, so two bonuses at once can't both fit into what one leaves.
+    """
+    run = TaskRun.objects.select_for_update().get(pk=unit.run_id)
+    budget = budget_of(run.resolved_config.get("mephisto", {}).get("task", {}))
+    if budget is None:
+        return
+    rate = get_provider_class(agent.worker.provider_type).fee_rate
+    rewards = Unit.objects.filter(run=run).exclude(
+        status__in=[UnitStatus.REJECTED, UnitStatus.EXPIRED]
+    ).aggregate(total=Sum("pay_amount"))["total"] or Decimal("0")
+    bonuses = Payment.objects.filter(
+        run=run, review__action=ReviewAction.BONUS
+    ).exclude(state=PaymentState.FAILED).aggregate(total=Sum("amount"))[
+        "total"
+    ] or Decimal("0")
+    # Quantized: SQLite sums decimals as floats.
+    committed = (rewards * (1 + rate)).quantize(CENT, ROUND_HALF_UP) + Decimal(
+        bonuses
+    ).quantize(CENT, ROUND_HALF_UP)
+    cost = (amount * (1 + rate)).quantize(CENT, ROUND_HALF_UP)
+    if committed + cost > budget:
+        raise ReviewError(
+            f"unit {unit.pk}: a bonus of ${amount} (${cost} with the provider's fee) "
+            f"would take run {run.pk} to ${committed + cost}, past its budget of "
+            f"${budget} (committed: ${committed}, rewards and bonuses with fees); "
+            "nothing was paid"
+        )
 
 
 def _submitted_agent(unit: Unit, agent_id: int | None) -> Agent:

@@ -236,6 +236,9 @@ class Command(BaseCommand):
             f"  provider fee: ${plan.provider_fee}",
             f"  est. cost:   ${plan.estimated_cost}",
         ]
+        if plan.budget is not None:
+            verdict = "within it" if plan.within_budget else "OVER BUDGET: refused"
+            lines.append(f"  budget:      ${plan.budget} ({verdict})")
         for requirement in plan.qualifications:
             value = requirement["value"]
             lines.append(
