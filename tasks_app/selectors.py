@@ -145,3 +145,30 @@ def runs_stuck_launching(*, launched_before: datetime) -> list[int]:
         .order_by("pk")
         .values_list("pk", flat=True)
     )
+
+
+def submissions_to_review(*, run: TaskRun, worker: Worker | None = None) -> list:
+    """`run`'s submitted agents with no decision yet (of `worker`, if given), by
+    unit then agent, with their unit, assignment and worker: what a reviewer
+    steps through. A late submission beside the unit's own is one more entry."""
+    from tasks_app.models import Agent, AgentStatus
+
+    agents = Agent.objects.filter(run=run, submitted_at__isnull=False).exclude(
+        status__in=[
+            AgentStatus.APPROVED,
+            AgentStatus.REJECTED,
+            AgentStatus.SOFT_REJECTED,
+        ]
+    )
+    if worker is not None:
+        agents = agents.filter(worker=worker)
+    return list(
+        agents.select_related("unit__assignment", "worker").order_by("unit_id", "pk")
+    )
+
+
+def run_allowlist(run: TaskRun) -> str | None:
+    """The allowlist qualification `run` was launched with: its config's top-level
+    `allowlist_qualification` flag (the example hooks' Flags), or None."""
+    name = run.resolved_config.get("allowlist_qualification")
+    return name.strip() or None if isinstance(name, str) else None

@@ -1,4 +1,5 @@
-"""`--help` of the qualification, blocklist and eligibility commands: examples."""
+"""`--help` of the qualification, blocklist, eligibility and review commands:
+examples."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import pytest
 from django.core.management import load_command_class
 
 pytestmark = pytest.mark.django_db
+
+TASKS_APP_COMMANDS = ("explain_eligibility", "review_run", "pay_bonus")
 
 
 @pytest.mark.parametrize(
@@ -15,11 +18,13 @@ pytestmark = pytest.mark.django_db
         ("block_worker", "manage.py block_worker mturk:A1B2C3D4E5"),
         ("unblock_worker", "manage.py unblock_worker mturk:A1B2C3D4E5"),
         ("explain_eligibility", "manage.py explain_eligibility --run 12 --worker"),
+        ("review_run", "manage.py review_run --run 12 --approve-all --grant-allowlist"),
+        ("pay_bonus", "manage.py pay_bonus --unit 41 --amount 0.50 --reason"),
     ],
 )
 def test_help_of_each_command_shows_an_example(name, example):
     command = load_command_class(
-        "tasks_app" if name == "explain_eligibility" else "qualifications_app", name
+        "tasks_app" if name in TASKS_APP_COMMANDS else "qualifications_app", name
     )
 
     text = " ".join(command.create_parser("manage.py", name).format_help().split())
@@ -35,3 +40,18 @@ def test_qualifications_help_has_an_example_for_every_subcommand():
 
     for action in ("create", "list", "workers", "grant", "revoke", "import", "export"):
         assert f"manage.py qualifications {action} " in text
+
+
+def test_review_run_help_shows_every_scripted_form_and_the_keys():
+    command = load_command_class("tasks_app", "review_run")
+
+    text = command.create_parser("manage.py", "review_run").format_help()
+
+    for form in (
+        "--approve 41",
+        "--approve-all",
+        "--reject 44 --feedback",
+        "--soft-reject",
+    ):
+        assert f"manage.py review_run --run 12 {form}" in text
+    assert "a approve   r reject" in text

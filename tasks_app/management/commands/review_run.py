@@ -1,0 +1,649 @@
+"""`manage.py review_run --run N`: review a run's submissions from the terminal.
+
+Without a decision flag it is interactive: one submission at a time (inputs,
+submission, worker), a key per decision, as Mephisto's review script was. The
+scripted forms decide on many units at once (DESIGN §8). Either can grant the
+run's allowlist qualification to the workers it approved, the pilot's last step.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from argparse import RawDescriptionHelpFormatter
+from collections.abc import Callable
+from decimal import Decimal
+from typing import IO, TYPE_CHECKING, Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
+
+from providers.registry import parse_worker_ref
+from qualifications_app import services as qualification_services
+from qualifications_app.admin import GRANT_PERMISSION
+from qualifications_app.selectors import find_worker
+from qualifications_app.services import QualificationError
+from tasks_app import selectors, services
+from tasks_app.exceptions import ReviewError
+from tasks_app.management.commands._reviewing import find_reviewer, worker_label
+from tasks_app.models import Agent, AgentStatus, TaskRun
+from tasks_app.uploads import file_records
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+    from tasks_app.models import Worker
+    from tasks_app.services import Decision
+
+EXAMPLES = """\
+Examples:
+  manage.py review_run --run 12
+  manage.py review_run --run 12 --worker mturk:A1B2C3D4E5
+  manage.py review_run --run 12 --approve 41 42 43
+  manage.py review_run --run 12 --approve-all --grant-allowlist
+  manage.py review_run --run 12 --approve-all --worker mturk:A1B2C3D4E5 --json
+  manage.py review_run --run 12 --approve 41 --grant sentence-rating-allowlist
+  manage.py review_run --run 12 --reject 44 --feedback "The answer field is empty"
+  manage.py review_run --run 12 --soft-reject 45 46 --feedback "Too short"
+
+Interactive keys (one submission at a time; reads stdin, so it can be piped):
+  a approve   r reject (asks for feedback)   s soft-reject (asks for a reason)
+  b bonus (asks for the amount and reason)   n next   p previous
+  g grant the allowlist to the workers approved in this session   q quit   ? help
+
+--approve, --reject and --soft-reject decide on every unit named or on none:
+one refusal (an unknown unit, one with no submission or already decided)
+changes nothing and exits with status 1. --approve-all approves every undecided
+submission of the run (of --worker's, if given) that it can, and lists the ones
+left for review one at a time (a unit with two submissions). Soft-rejecting
+pays the reward, as Mephisto does, and leaves the unit out of the worker's
+approval rate.
+
+--grant-allowlist grants the run's allowlist qualification (its config's
+allowlist_qualification) to the workers just approved, in the same transaction;
+--grant NAME grants another existing qualification. Interactive, g grants it at
+any time and quitting grants it to the rest if either flag was given.
+
+--json prints one JSON object on stdout: {"run", "action", "decided" (unit
+ids), "refused" (unit id: why), "amount" (paid), "undecided_agents" (a second
+submission left), "granted"}. Interactive with --json, the
+submissions and prompts go to stderr and stdout gets one object at the end:
+{"run", "decisions": [...], "granted", "undecided"}.
+"""
+
+DECIDED = (AgentStatus.APPROVED, AgentStatus.REJECTED, AgentStatus.SOFT_REJECTED)
+VERBS = {
+    "approve": "Approved",
+    "approve_all": "Approved",
+    "reject": "Rejected",
+    "soft_reject": "Soft-rejected",
+}
+KEYS = (
+    "[a]pprove  [r]eject  [s]oft-reject  [b]onus  [n]ext  [p]revious  "
+    "[g]rant allowlist  [q]uit"
+)
+
+
+class Command(BaseCommand):
+    help = "Review a run's submissions: interactively, or approve/reject by unit id."
+    # Tests (and scripts) hand the interactive review its input.
+    stealth_options = ("stdin",)
+
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs):
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        parser.formatter_class = RawDescriptionHelpFormatter
+        parser.epilog = EXAMPLES
+        return parser
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--run", type=int, required=True, help="The task run id.")
+        form = parser.add_mutually_exclusive_group()
+        form.add_argument(
+            "--approve", nargs="+", type=int, metavar="UNIT_ID", help="Approve these."
+        )
+        form.add_argument(
+            "--approve-all",
+            action="store_true",
+            help="Approve every undecided submission of the run (or of --worker).",
+        )
+        form.add_argument(
+            "--reject",
+            nargs="+",
+            type=int,
+            metavar="UNIT_ID",
+            help="Reject these, unpaid; needs --feedback.",
+        )
+        form.add_argument(
+            "--soft-reject",
+            nargs="+",
+            type=int,
+            metavar="UNIT_ID",
+            help="Pay these but mark them below the bar.",
+        )
+        parser.add_argument(
+            "--feedback",
+            metavar="TEXT",
+            help="Why (required with --reject: the worker is shown it; optional "
+            "with --soft-reject).",
+        )
+        parser.add_argument(
+            "--worker",
+            metavar="PROVIDER:ID",
+            help="Only this worker's submissions (--approve-all, interactive).",
+        )
+        parser.add_argument(
+            "--grant-allowlist",
+            action="store_true",
+            help="Grant the run's allowlist_qualification to the workers approved.",
+        )
+        parser.add_argument(
+            "--grant",
+            metavar="NAME",
+            help="Grant this existing qualification to the workers approved.",
+        )
+        parser.add_argument(
+            "--reviewer",
+            metavar="USERNAME",
+            help="Decide as this user (they need the review permission; granting "
+            "needs the qualifications grant permission); without it, as the "
+            "operator.",
+        )
+        parser.add_argument(
+            "--json", action="store_true", help="Print one JSON object."
+        )
+
+    def handle(self, *args, **options) -> None:
+        run = TaskRun.objects.select_related("task").filter(pk=options["run"]).first()
+        if run is None:
+            raise CommandError(f"there is no task run {options['run']}")
+        self.task_run = run
+        self.as_json = options["json"]
+        self.reviewer = find_reviewer(options["reviewer"])
+        form = next(
+            (
+                name
+                for name in ("approve", "approve_all", "reject", "soft_reject")
+                if options[name]
+            ),
+            None,
+        )
+        self._check_flags(form, options)
+        worker = self._worker(options["worker"])
+        wants_grant = bool(options["grant_allowlist"] or options["grant"])
+        # Checked before any decision, so a grant that can't be made changes nothing.
+        grant = self._grant_name(options) if wants_grant else None
+        if form is None:
+            self._interactive(worker, grant, options.get("stdin") or sys.stdin)
+            return
+        try:
+            with transaction.atomic():
+                report, lines = self._scripted(form, options, worker, grant)
+        except (ReviewError, QualificationError) as exc:
+            raise CommandError(str(exc)) from exc
+        self.stdout.write(json.dumps(report) if self.as_json else "\n".join(lines))
+
+    # --- flags ---------------------------------------------------------------------
+
+    def _check_flags(self, form: str | None, options: dict) -> None:
+        flag = {
+            "approve": "--approve",
+            "approve_all": "--approve-all",
+            "reject": "--reject",
+            "soft_reject": "--soft-reject",
+        }.get(form or "", "the interactive review")
+        feedback = options["feedback"]
+        if feedback is not None and form not in ("reject", "soft_reject"):
+            raise CommandError(
+                f"--feedback goes with --reject or --soft-reject, not {flag}"
+            )
+        if form == "reject" and not (feedback or "").strip():
+            raise CommandError(
+                "--reject needs --feedback TEXT: the worker is shown why their work "
+                "was refused; nothing was changed"
+            )
+        if options["worker"] and form not in (None, "approve_all"):
+            raise CommandError(
+                f"--worker goes with --approve-all or the interactive review, not "
+                f"{flag} (which names its units)"
+            )
+        if options["grant_allowlist"] and options["grant"]:
+            raise CommandError("give --grant-allowlist or --grant NAME, not both")
+        if (options["grant_allowlist"] or options["grant"]) and form in (
+            "reject",
+            "soft_reject",
+        ):
+            raise CommandError(
+                f"a grant goes to the workers approved; {flag} approves nobody"
+            )
+
+    def _worker(self, text: str | None) -> Worker | None:
+        if text is None:
+            return None
+        try:
+            ref = parse_worker_ref(text)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
+        worker = find_worker(ref)
+        if worker is None:
+            raise CommandError(f"unknown worker {ref.label}")
+        return worker
+
+    def _grant_name(self, options: dict) -> str:
+        """The qualification to grant, checked to exist and be grantable by us."""
+        name = (options["grant"] or "").strip() or selectors.run_allowlist(
+            self.task_run
+        )
+        if not name:
+            raise CommandError(
+                f"run {self.task_run.pk} has no allowlist qualification: its config "
+                "sets no allowlist_qualification. Name one with --grant NAME; "
+                "nothing was changed"
+            )
+        if self.reviewer is not None and not self.reviewer.has_perm(GRANT_PERMISSION):
+            raise CommandError(
+                f"{self.reviewer.get_username()} may not grant qualifications "
+                f"(needs the {GRANT_PERMISSION} permission); nothing was changed"
+            )
+        try:
+            qualification_services.get_qualification(name)
+        except QualificationError as exc:
+            raise CommandError(
+                f"{exc}: create it first (manage.py qualifications create {name}); "
+                "nothing was changed"
+            ) from exc
+        return name
+
+    # --- scripted ------------------------------------------------------------------
+
+    def _scripted(
+        self, form: str, options: dict, worker: Worker | None, grant: str | None
+    ) -> tuple[dict[str, Any], list[str]]:
+        """Carry out one scripted form: (the JSON report, the lines of text).
+
+        Raises on the refusal of a named unit; the caller's transaction then
+        writes nothing. --approve-all lists the units it can't approve instead.
+        """
+        waiting = selectors.submissions_to_review(run=self.task_run, worker=worker)
+        if form == "approve_all":
+            unit_ids = list(dict.fromkeys(agent.unit_id for agent in waiting))
+        else:
+            unit_ids = list(dict.fromkeys(options[form]))
+            self._check_units_in_run(unit_ids)
+        named = set(unit_ids)
+        candidates = [agent.pk for agent in waiting if agent.unit_id in named]
+        candidates_set = set(candidates)
+        refused: dict[int, str] = {}
+        lines: list[str] = []
+        if form == "approve_all" or (form == "approve" and len(unit_ids) > 1):
+            bulk = services.approve_units(unit_ids=unit_ids, reviewer=self.reviewer)
+            if bulk.refused and form == "approve":
+                raise ReviewError(
+                    "nothing was changed: "
+                    + "; ".join(
+                        bulk.refused[pk] for pk in unit_ids if pk in bulk.refused
+                    )
+                )
+            decided, refused, paid = bulk.approved, bulk.refused, bulk.paid
+        else:
+            decide = self._decider(form, options["feedback"] or "")
+            decisions = [decide(unit_id) for unit_id in unit_ids]
+            decided = [d.unit_id for d in decisions]
+            paid = sum((d.paid for d in decisions), Decimal("0"))
+        agents = list(
+            Agent.objects.filter(pk__in=candidates, unit_id__in=decided)
+            .filter(status__in=DECIDED)
+            .select_related("unit", "worker")
+        )
+        verb = VERBS[form]
+        for agent in agents:
+            late = " (late submission)" if agent.is_late else ""
+            pay = f", paid ${agent.unit.pay_amount}" if form != "reject" else ""
+            lines.append(
+                f"{verb} unit {agent.unit_id} by {worker_label(agent.worker)}"
+                f"{late}{pay}."
+            )
+        for unit_id, why in refused.items():
+            lines.append(f"Left for review one at a time: unit {unit_id}: {why}")
+        # A second submission of a unit decided here (a late one) stays for review.
+        decided_agents = {agent.pk for agent in agents}
+        undecided = [
+            agent
+            for agent in waiting
+            if agent.pk in candidates_set
+            and agent.pk not in decided_agents
+            and agent.unit_id not in refused
+        ]
+        for agent in undecided:
+            late = "late " if agent.is_late else ""
+            lines.append(
+                f"Left for review one at a time: the {late}submission of "
+                f"{worker_label(agent.worker)} on unit {agent.unit_id} "
+                f"(agent {agent.pk})."
+            )
+        if not unit_ids:
+            lines.append(f"No submissions awaiting review in run {self.task_run.pk}.")
+        granted = None
+        if grant is not None:
+            approved = [a for a in agents if a.status == AgentStatus.APPROVED]
+            granted = self._grant(grant, approved)
+            lines.append(
+                f"Granted '{grant}' to {granted['workers']} approved worker(s)."
+            )
+        report = {
+            "run": self.task_run.pk,
+            "action": form.replace("_", "-"),
+            "decided": decided,
+            "refused": {str(pk): why for pk, why in refused.items()},
+            "amount": str(paid),
+            "undecided_agents": [agent.pk for agent in undecided],
+            "granted": granted,
+        }
+        return report, lines
+
+    def _check_units_in_run(self, unit_ids: list[int]) -> None:
+        found = set(
+            self.task_run.units.filter(pk__in=unit_ids).values_list("pk", flat=True)
+        )
+        for unit_id in unit_ids:
+            if unit_id not in found:
+                raise ReviewError(
+                    f"there is no unit {unit_id} in run {self.task_run.pk}; "
+                    "nothing was changed"
+                )
+
+    def _decider(self, form: str, feedback: str) -> Callable[[int], Decision]:
+        reviewer = self.reviewer
+        if form in ("approve", "approve_all"):
+            return lambda unit_id: services.approve_unit(
+                unit_id=unit_id, reviewer=reviewer
+            )
+        if form == "reject":
+            return lambda unit_id: services.reject_unit(
+                unit_id=unit_id, feedback=feedback, reviewer=reviewer
+            )
+        return lambda unit_id: services.soft_reject_unit(
+            unit_id=unit_id, reason=feedback, reviewer=reviewer
+        )
+
+    def _grant(self, name: str, approved: list[Agent]) -> dict[str, Any]:
+        """Grant `name` to the workers of the `approved` agents, naming their units."""
+        units = []
+        for agent in approved:
+            # The approved submitter, not the unit's holder: a late submission's
+            # unit may have been taken by another worker meanwhile.
+            agent.unit.worker = agent.worker
+            units.append(agent.unit)
+        workers = qualification_services.grant_to_unit_workers(
+            units=units,
+            name=name,
+            reason=f"approved in review of run {self.task_run.pk}",
+            created_by=self.reviewer,
+        )
+        return {"qualification": name, "workers": workers}
+
+    # --- interactive ---------------------------------------------------------------
+
+    def _interactive(self, worker: Worker | None, grant: str | None, stdin: IO) -> None:
+        session = ReviewSession(
+            command=self,
+            items=selectors.submissions_to_review(run=self.task_run, worker=worker),
+            grant=grant,
+            stdin=stdin,
+        )
+        session.run()
+        if self.as_json:
+            self.stdout.write(json.dumps(session.summary()))
+
+
+class ReviewSession:
+    """One interactive review: a position in the submissions and what was decided."""
+
+    def __init__(
+        self, *, command: Command, items: list[Agent], grant: str | None, stdin: IO
+    ) -> None:
+        self.command = command
+        self.task_run = command.task_run
+        self.reviewer: User | None = command.reviewer
+        self.items = items
+        self.grant_name = grant
+        self.stdin = stdin
+        # With --json, stdout carries only the closing JSON object.
+        self.out = command.stderr if command.as_json else command.stdout
+        self.decisions: list[Decision] = []
+        self.decided: dict[int, str] = {}  # agent id -> this session's decision
+        self.approved: list[Agent] = []
+        self.granted_to: set[int] = set()  # agent ids whose worker got the grant
+        self.grants: list[dict[str, Any]] = []
+
+    # --- the loop ------------------------------------------------------------------
+
+    def run(self) -> None:
+        if not self.items:
+            self.say(f"No submissions awaiting review in run {self.task_run.pk}.")
+            return
+        self.say(
+            f"Reviewing run {self.task_run.pk} ({self.task_run.task.task_name}): "
+            f"{len(self.items)} submission(s) awaiting review."
+        )
+        position, show = 0, True
+        while True:
+            if show:
+                self.show(position)
+            show = False
+            key = self.ask(KEYS + " > ")
+            if key is None or key == "q":
+                break
+            if key in ("n", ""):
+                if position + 1 < len(self.items):
+                    position, show = position + 1, True
+                else:
+                    self.say("That is the last submission; p goes back, q quits.")
+            elif key == "p":
+                if position > 0:
+                    position, show = position - 1, True
+                else:
+                    self.say("That is the first submission.")
+            elif key in ("a", "r", "s"):
+                if self.decide(key, self.items[position]):
+                    position, show = self.after_decision(position)
+            elif key == "b":
+                self.bonus(self.items[position])
+            elif key == "g":
+                self.grant()
+            elif key in ("?", "h"):
+                self.say(KEYS)
+            else:
+                self.say(f"Unknown key {key!r}. {KEYS}")
+        if self.grant_name is not None and self.ungranted():
+            self.grant()
+        self.say(self.closing_line())
+
+    def after_decision(self, position: int) -> tuple[int, bool]:
+        """Move to the next undecided submission after `position`, if any."""
+        for later in range(position + 1, len(self.items)):
+            if self.items[later].pk not in self.decided:
+                return later, True
+        if all(item.pk in self.decided for item in self.items):
+            self.say(
+                "Every submission here is decided: g grants the allowlist to the "
+                "workers approved, q quits."
+            )
+        else:
+            self.say("No undecided submission after this one; p goes back, q quits.")
+        return position, False
+
+    # --- actions -------------------------------------------------------------------
+
+    def decide(self, key: str, agent: Agent) -> bool:
+        common: dict[str, Any] = {
+            "unit_id": agent.unit_id,
+            "agent_id": agent.pk,
+            "reviewer": self.reviewer,
+        }
+        try:
+            if key == "a":
+                decision = services.approve_unit(**common)
+            elif key == "r":
+                feedback = self.ask("Feedback for the worker (why it is refused): ")
+                if feedback is None:
+                    return False
+                decision = services.reject_unit(feedback=feedback, **common)
+            else:
+                reason = self.ask("Reason (optional, kept in the audit row): ")
+                if reason is None:
+                    return False
+                decision = services.soft_reject_unit(reason=reason, **common)
+        except ReviewError as exc:
+            self.say(f"Refused: {exc}")
+            return False
+        self.decisions.append(decision)
+        self.decided[agent.pk] = decision.action
+        if decision.action == "approve":
+            self.approved.append(agent)
+        paid = f", paid ${decision.paid}" if decision.paid else ""
+        self.say(f"{verb_of(decision.action)} unit {agent.unit_id}{paid}.")
+        return True
+
+    def bonus(self, agent: Agent) -> None:
+        amount = self.ask("Bonus in dollars (e.g. 0.50): ")
+        if amount is None:
+            return
+        reason = self.ask("Reason (the worker is shown it): ")
+        if reason is None:
+            return
+        try:
+            decision = services.pay_bonus(
+                unit_id=agent.unit_id,
+                agent_id=agent.pk,
+                amount=amount,
+                reason=reason,
+                reviewer=self.reviewer,
+            )
+        except ReviewError as exc:
+            self.say(f"Refused: {exc}")
+            return
+        self.decisions.append(decision)
+        self.say(f"Paid a bonus of ${decision.paid} for unit {agent.unit_id}.")
+
+    def grant(self) -> None:
+        agents = self.ungranted()
+        if not agents:
+            self.say("No worker approved in this session is waiting for the grant.")
+            return
+        try:
+            name = self.grant_name or self.command._grant_name(
+                {"grant": None, "grant_allowlist": True}
+            )
+            self.grant_name = name
+            granted = self.command._grant(name, agents)
+        except (CommandError, QualificationError) as exc:
+            self.say(f"Refused: {exc}")
+            return
+        self.granted_to.update(agent.pk for agent in agents)
+        self.grants.append(granted)
+        self.say(
+            f"Granted '{name}' to {granted['workers']} approved worker(s) "
+            "of this session."
+        )
+
+    def ungranted(self) -> list[Agent]:
+        return [a for a in self.approved if a.pk not in self.granted_to]
+
+    # --- showing and asking --------------------------------------------------------
+
+    def show(self, position: int) -> None:
+        agent = self.items[position]
+        unit = agent.unit
+        decided = self.decided.get(agent.pk)
+        late = ", LATE (submitted after its time ran out)" if agent.is_late else ""
+        self.say("")
+        self.say(
+            f"== Submission {position + 1} of {len(self.items)}: unit {unit.pk} "
+            f"(assignment {unit.assignment_id}), agent {agent.pk}{late}"
+        )
+        self.say(f"Worker: {worker_label(agent.worker)}  {self.standing(agent)}")
+        status = f"unit {unit.status}, agent {agent.status}"
+        if decided:
+            status += f"; {verb_of(decided).lower()} in this session"
+        self.say(f"Status: {status}")
+        self.say("Inputs:")
+        self.say(indent(pretty(unit.assignment.data)))
+        submission = agent.submission
+        files = file_records(submission) + file_records(agent.metadata)
+        if isinstance(submission, dict) and set(submission) == {"final_data", "files"}:
+            submission = submission["final_data"]
+        self.say("Submission:")
+        self.say(indent(pretty(submission)))
+        if files:
+            self.say("Files:")
+            for record in files:
+                self.say(
+                    f"  {record.get('name')} ({record.get('size')} bytes, "
+                    f"{record.get('content_type')}): {record.get('path')}"
+                )
+
+    def standing(self, agent: Agent) -> str:
+        summary = selectors.worker_summary(worker=agent.worker)
+        rate = summary["approval_rate"]
+        reviewed = summary["reviewed_units"]
+        text = (
+            f"approval rate {rate:.0%} of {reviewed} reviewed"
+            if rate is not None
+            else "no reviewed units yet"
+        )
+        grants = ", ".join(
+            f"{g.qualification.name}={g.value}" for g in summary["grants"]
+        )
+        return f"({text}; holds {grants or 'no qualifications'})"
+
+    def ask(self, prompt: str) -> str | None:
+        """One line of input, stripped; None at the end of the input."""
+        self.out.write(prompt, ending="")
+        self.out.flush()
+        line = self.stdin.readline()
+        if not line:
+            self.out.write("")
+            return None
+        return line.strip()
+
+    def say(self, text: str) -> None:
+        self.out.write(text)
+
+    def closing_line(self) -> str:
+        counts: dict[str, int] = {}
+        for decision in self.decisions:
+            counts[decision.action] = counts.get(decision.action, 0) + 1
+        done = ", ".join(f"{verb_of(k).lower()} {v}" for k, v in counts.items())
+        return (
+            f"Done: {len(self.decided)} of {len(self.items)} submission(s) decided"
+            + (f" ({done})" if done else "")
+            + f"; {self.undecided()} left undecided."
+        )
+
+    def undecided(self) -> int:
+        return sum(1 for item in self.items if item.pk not in self.decided)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "run": self.task_run.pk,
+            "decisions": [d.as_dict() for d in self.decisions],
+            "granted": self.grants,
+            "undecided": self.undecided(),
+        }
+
+
+def verb_of(action: str) -> str:
+    return {
+        "approve": "Approved",
+        "reject": "Rejected",
+        "soft_reject": "Soft-rejected",
+        "bonus": "Bonus",
+    }.get(action, action)
+
+
+def pretty(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
+
+
+def indent(text: str) -> str:
+    return "\n".join(f"  {line}" for line in text.splitlines())
