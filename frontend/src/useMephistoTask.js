@@ -15,6 +15,7 @@ import {
   describeRequestFailure,
   getBlockedExplanation,
   getTaskConfig,
+  isFormData,
   isMobile,
   postCompleteOnboarding,
   postCompleteTask,
@@ -109,6 +110,10 @@ export function useMephistoTask() {
   // Extra data for the agent; each argument with a `type` is stored under it.
   // Resolves to the server's answer; rejects when the request fails.
   const handleMetadataSubmit = React.useCallback((...args) => {
+    if (args.length === 1 && isFormData(args[0])) {
+      // mephisto-core's multipart form (the worker-opinion add-on): posted as it is.
+      return postMetadata(latest.current.agentId, args[0]);
+    }
     const metadata = {};
     for (const arg of args) {
       if (arg && Object.prototype.hasOwnProperty.call(arg, "type")) {

@@ -6,7 +6,8 @@
  *    "server", `endpoint`, `status`, `serverMessage`) instead of an axios error;
  *  - requests time out (see configureRequests) instead of waiting forever;
  *  - a 503 answer is retried after its Retry-After (see configureRequests);
- *  - postCompleteTask also accepts a FormData (files) and posts it as multipart.
+ *  - postCompleteTask and postMetadata also accept a FormData (files) and post it
+ *    as multipart, as mephisto-core does (FormComposer, the worker-opinion add-on).
  */
 
 import { callGlobal, resolveProviderURLParams } from "./globals.js";
@@ -236,7 +237,12 @@ function isFile(value) {
   return typeof Blob === "function" && value instanceof Blob;
 }
 
-const RESERVED_FIELDS = new Set(["USED_AGENT_ID", "final_data", "client_timestamp"]);
+const RESERVED_FIELDS = new Set([
+  "USED_AGENT_ID",
+  "final_data",
+  "final_string_data",
+  "client_timestamp",
+]);
 
 /* The non-file fields of a FormData as an object (a repeated name gives a list). */
 export function formDataFields(formData) {
@@ -252,17 +258,24 @@ export function formDataFields(formData) {
   return fields;
 }
 
-/* The multipart body for /submit_task: USED_AGENT_ID, final_data (a JSON string:
- * the app's own `final_data` field if it set one, else the non-file fields, or
- * "{}"), client_timestamp and every file under its own field name. */
+/* The multipart body for /submit_task: USED_AGENT_ID, the answers, client_timestamp
+ * and every file under its own field name. The answers are the app's own
+ * `final_string_data` when it set one (FormComposer's JSON text; the server then
+ * reads nothing else, as Mephisto's does), else its own `final_data` text, else
+ * the non-file fields as JSON ("{}" when none). */
 export function buildTaskFormData(agent_id, formData) {
   const body = new FormData();
   body.append("USED_AGENT_ID", agent_id);
+  const asString = formData.get("final_string_data");
   const own = formData.get("final_data");
-  body.append(
-    "final_data",
-    typeof own === "string" ? own : JSON.stringify(formDataFields(formData))
-  );
+  if (typeof asString === "string" && asString !== "") {
+    body.append("final_string_data", asString);
+  } else {
+    body.append(
+      "final_data",
+      typeof own === "string" ? own : JSON.stringify(formDataFields(formData))
+    );
+  }
   body.append("client_timestamp", String(pythonTime()));
   for (const [key, value] of formData.entries()) {
     if (isFile(value) && !RESERVED_FIELDS.has(key)) {
@@ -293,7 +306,31 @@ export function postCompleteTask(agent_id, complete_data) {
     });
 }
 
+/* The multipart body for /submit_metadata from a FormData, as mephisto-core's
+ * multipart postMetadata makes it: its fields and files, `metadata` being its
+ * own `metadata` field or else its `data` field (the worker-opinion add-on's). */
+export function buildMetadataFormData(agent_id, formData) {
+  const body = new FormData();
+  for (const [key, value] of formData.entries()) {
+    if (key === "USED_AGENT_ID" || key === "client_timestamp") continue;
+    if (isFile(value)) body.append(key, value, value.name || key);
+    else body.append(key, value);
+  }
+  if (!formData.has("metadata") && typeof formData.get("data") === "string") {
+    body.set("metadata", formData.get("data"));
+  }
+  body.set("USED_AGENT_ID", agent_id);
+  body.set("client_timestamp", String(pythonTime()));
+  return body;
+}
+
 export function postMetadata(agent_id, metadata) {
+  if (isFormData(metadata)) {
+    return request("/submit_metadata", {
+      method: "POST",
+      formData: buildMetadataFormData(agent_id, metadata),
+    });
+  }
   return postData("/submit_metadata", {
     USED_AGENT_ID: agent_id,
     metadata: metadata,

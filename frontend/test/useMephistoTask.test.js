@@ -248,6 +248,20 @@ describe("useMephistoTask", () => {
     expect(globalThis.handleSubmitToProvider).not.toHaveBeenCalled();
   });
 
+  it("posts a FormData given to handleMetadataSubmit as multipart", async () => {
+    const server = installFakeServer();
+    const { result } = start();
+    await waitFor(() => expect(result.current.loaded).toBe(true));
+    const form = new FormData();
+    form.set("data", JSON.stringify({ worker_opinion: { questions: [] } }));
+    form.append("attachment", new File(["x"], "shot.png"));
+    await act(() => result.current.handleMetadataSubmit(form));
+    const [call] = server.callsTo("/submit_metadata");
+    expect(call.formData.get("metadata")).toBe(JSON.stringify({ worker_opinion: { questions: [] } }));
+    expect(call.formData.get("USED_AGENT_ID")).toBe("agent-abc");
+    expect(call.formData.get("attachment").name).toBe("shot.png");
+  });
+
   it("rejects handleMetadataSubmit's promise when the request fails, without blocking", async () => {
     installFakeServer({ "POST /submit_metadata": reply(400, { error: "invalid request" }) });
     const { result } = start();

@@ -108,6 +108,35 @@ describe("helpers", () => {
     expect(sent.getAll("USED_AGENT_ID")).toEqual(["agent-1"]);
   });
 
+  it("postCompleteTask sends FormComposer's final_string_data and not its [object Object]", async () => {
+    const server = installFakeServer();
+    const form = new FormData();
+    form.append("final_data", { name: "Ann" }); // a browser sends "[object Object]"
+    form.append("final_string_data", JSON.stringify({ name: "Ann" }));
+    form.append("avatar", new File(["1"], "a.png"));
+    await postCompleteTask("agent-1", form);
+    const sent = server.callsTo("/submit_task")[0].formData;
+    expect(sent.getAll("final_string_data")).toEqual([JSON.stringify({ name: "Ann" })]);
+    expect(sent.has("final_data")).toBe(false);
+    expect(sent.get("avatar").name).toBe("a.png");
+  });
+
+  it("postMetadata posts a FormData as multipart, its data field as the metadata", async () => {
+    const server = installFakeServer({
+      "POST /submit_metadata": reply(200, { status: "Submitted metadata" }),
+    });
+    const form = new FormData();
+    form.set("data", JSON.stringify({ worker_opinion: { questions: [] } }));
+    form.set("type", "worker_opinion");
+    form.append("attachment", new File(["1"], "shot.png"));
+    const answer = await postMetadata("agent-1", form);
+    const sent = server.callsTo("/submit_metadata")[0].formData;
+    expect(answer).toEqual({ status: "Submitted metadata" });
+    expect(sent.get("metadata")).toBe(JSON.stringify({ worker_opinion: { questions: [] } }));
+    expect(sent.get("USED_AGENT_ID")).toBe("agent-1");
+    expect(sent.get("attachment").name).toBe("shot.png");
+  });
+
   it("postCompleteTask rejects and does not call handleSubmitToProvider on failure", async () => {
     installFakeServer({ "POST /submit_task": reply(500, "Internal Server Error") });
     const error = await postCompleteTask("agent-1", { rating: "good" }).catch((e) => e);
