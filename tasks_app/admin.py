@@ -21,7 +21,7 @@ from qualifications_app.admin import (
 )
 from qualifications_app.models import Qualification
 from qualifications_app.services import QualificationError
-from tasks_app import eligibility, selectors
+from tasks_app import admin_review, eligibility, selectors
 from tasks_app.models import (
     Agent,
     Assignment,
@@ -69,6 +69,7 @@ class TaskRunAdmin(admin.ModelAdmin):
         "blueprint_type",
         "task_reward",
         "unit_progress",
+        "review_queue",
         "created_at",
     ]
     list_filter = ["status", "provider_type", "blueprint_type", "architect_type"]
@@ -83,6 +84,7 @@ class TaskRunAdmin(admin.ModelAdmin):
         "architect_type",
         "provider_type",
         "task_page",
+        "review_queue",
         "config_path",
         "config_overrides",
         "config_hash",
@@ -103,7 +105,10 @@ class TaskRunAdmin(admin.ModelAdmin):
         "launched_at",
     ]
     fieldsets = [
-        (None, {"fields": ["task", "requester", "status", "task_page"]}),
+        (
+            None,
+            {"fields": ["task", "requester", "status", "task_page", "review_queue"]},
+        ),
         (
             "What workers see",
             {"fields": ["task_title", "task_description", "task_reward", "task_tags"]},
@@ -163,6 +168,13 @@ class TaskRunAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         # Runs are launched from a config (manage.py launch_run), never typed in.
         return False
+
+    def get_urls(self):
+        return [*admin_review.review_urls(self), *super().get_urls()]
+
+    @admin.display(description="review")
+    def review_queue(self, obj: TaskRun) -> str:
+        return admin_review.review_link(obj)
 
     @admin.display(description="done / units")
     def unit_progress(self, obj: TaskRun) -> str:
