@@ -359,6 +359,33 @@ def test_approving_all_of_one_workers_units_confirms_exactly_those(reviewer, run
     assert bob.status == AgentStatus.COMPLETED
 
 
+def test_rejecting_all_of_one_workers_units_rejects_only_theirs(reviewer, run):
+    alice = [submitted(run, "alice") for _ in range(2)]
+    bob = submitted(run, "bob")
+
+    done = reviewer.post(
+        queue_url(run),
+        {
+            "action": "reject",
+            "scope": "worker",
+            "worker": alice[0].worker_id,
+            "feedback": "Copied answers.",
+        },
+    )
+
+    assert set(
+        Agent.objects.filter(status=AgentStatus.REJECTED).values_list("pk", flat=True)
+    ) == {a.pk for a in alice}
+    assert set(WorkerReview.objects.values_list("reason", flat=True)) == {
+        "Copied answers."
+    }
+    bob.refresh_from_db()
+    assert bob.status == AgentStatus.COMPLETED
+    assert said(done) == [
+        f"Rejected 2 unit(s): {alice[0].unit_id}, {alice[1].unit_id}."
+    ]
+
+
 def test_a_late_submission_is_approved_naming_its_agent(reviewer, run):
     own = submitted(run, "alice")
     late = AgentFactory(

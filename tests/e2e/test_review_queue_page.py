@@ -198,3 +198,28 @@ def test_a_runs_review_bundle_shows_the_unit_in_a_sandboxed_frame(
     # The bundle runs in an opaque origin: the admin's cookies are out of reach.
     origin = page.frames[1].evaluate("() => window.origin")
     assert origin == "null"
+
+
+def test_x_selects_units_and_approve_selected_confirms_them_together(
+    page, live_server, reviewer_session
+):
+    run = TaskRunFactory(task_reward=Decimal("0.50"))
+    agents = [submitted(run, name, "A sentence.") for name in ("alice", "bob", "cy")]
+    page.goto(queue(live_server, run))
+
+    page.keyboard.press("x")
+    page.keyboard.press("j")
+    page.keyboard.press("j")
+    page.keyboard.press("x")
+    expect(page.locator("#review-selected-count")).to_have_text("2")
+    page.get_by_role("button", name="Approve selected…").click()
+    expect(page.locator("#review-total")).to_have_text("1.00")
+    page.keyboard.press("Enter")
+
+    expect(page.locator(".messagelist")).to_contain_text("Approved 2 unit(s)")
+    statuses = dict(Agent.objects.values_list("pk", "status"))
+    assert statuses == {
+        agents[0].pk: AgentStatus.APPROVED,
+        agents[1].pk: AgentStatus.COMPLETED,
+        agents[2].pk: AgentStatus.APPROVED,
+    }

@@ -65,7 +65,8 @@
       // Ctrl/Cmd+Enter sends the box being typed in (feedback, bonus).
       if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
         var box = event.target.closest(".review-box");
-        var send = box && box.querySelector("button[type=submit]");
+        // A box's own send button: the one marked, else its only one.
+        var send = box && (box.querySelector("[data-send]") || box.querySelector("button[type=submit]"));
         var section = event.target.closest(".review-item");
         if (send) {
           event.preventDefault();
