@@ -396,6 +396,7 @@ def _confirmation(
         "next": request.POST.get("next", ""),
         "focus": request.POST.get("focus", ""),
         "back": back,
+        "is_nav_sidebar_enabled": False,
     }
     return TemplateResponse(
         request, "admin/tasks_app/taskrun/review_confirm.html", context
