@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
@@ -29,6 +29,7 @@ from providers.registry import get_provider, get_provider_class
 from providers.services import enqueue_on_commit, run_logged_call
 from qualifications_app.models import DECISION_ACTIONS, ReviewAction, WorkerReview
 from qualifications_app.services import set_blocked
+from tasks_app import review_sql
 from tasks_app.exceptions import ReviewError
 from tasks_app.models import (
     Agent,
@@ -257,31 +258,38 @@ def approve_units(
     _check_permission(reviewer)
     wanted = list(dict.fromkeys(int(pk) for pk in unit_ids))
     created_by = _user(reviewer)
+    created_by_id = created_by.pk if created_by is not None else None
     refused: dict[int, str] = {}
     with transaction.atomic():
-        units: dict[int, Unit] = {}
-        agents_by_unit: dict[int, list[Agent]] = {}
+        # Plain rows, not model instances: at 10,000 units the instances would
+        # cost more than the statements.
+        units: dict[int, UnitRow] = {}
+        agents_by_unit: dict[int, list[AgentRow]] = {}
         for chunk in _chunks(wanted):
-            units.update(
-                (u.pk, u) for u in Unit.objects.select_for_update().filter(pk__in=chunk)
-            )
-            for agent in (
+            for values in (
+                Unit.objects.select_for_update()
+                .filter(pk__in=chunk)
+                .values_list("pk", "status", "worker_id", "pay_amount", "run_id")
+            ):
+                units[values[0]] = UnitRow(*values)
+            for values in (
                 Agent.objects.select_for_update()
                 .filter(unit_id__in=chunk, submitted_at__isnull=False)
-                .select_related("worker")
+                .values_list("pk", "unit_id", "worker_id", "status", "is_late")
             ):
-                agents_by_unit.setdefault(agent.unit_id, []).append(agent)
-        chosen: list[tuple[Unit, Agent]] = []
+                row = AgentRow(*values)
+                agents_by_unit.setdefault(row.unit_id, []).append(row)
+        chosen: list[tuple[UnitRow, AgentRow]] = []
         for pk in wanted:
             unit = units.get(pk)
             if unit is None:
                 refused[pk] = f"there is no unit {pk}"
                 continue
-            agent, why = _bulk_agent(unit, agents_by_unit.get(pk, []))
-            if agent is None:
+            found, why = _bulk_agent(unit, agents_by_unit.get(pk, []))
+            if found is None:
                 refused[pk] = why
             else:
-                chosen.append((unit, agent))
+                chosen.append((unit, found))
         if not chosen:
             return BulkApproval(approved=[], refused=refused, paid=Decimal("0"))
         unit_status, agent_status = OUTCOMES[ReviewAction.APPROVE]
@@ -307,41 +315,58 @@ def approve_units(
         for chunk in _chunks(held):
             Unit.objects.filter(pk__in=chunk).update(status=unit_status)
         try:
-            reviews = WorkerReview.objects.bulk_create(
+            review_sql.insert_reviews(
                 [
-                    WorkerReview(
-                        worker_id=agent.worker_id,
-                        action=ReviewAction.APPROVE,
-                        unit=unit,
-                        agent=agent,
-                        reason=reason,
-                        created_by=created_by,
-                    )
+                    review_sql.ReviewRow(agent.worker_id, unit.pk, agent.pk)
                     for unit, agent in chosen
                 ],
-                batch_size=BULK_CHUNK,
+                action=ReviewAction.APPROVE,
+                reason=reason,
+                created_by_id=created_by_id,
             )
         except IntegrityError as exc:
             raise ReviewError(
                 "some of these units were decided meanwhile; nothing was changed. "
                 "Reload and approve again"
             ) from exc
-        payments: list[Payment] = []
+        review_of: dict[int, int] = {}
+        for chunk in _chunks(agent_ids):
+            review_of.update(
+                (agent_id, review_id)
+                for review_id, agent_id in WorkerReview.objects.filter(
+                    agent_id__in=chunk, action=ReviewAction.APPROVE
+                ).values_list("pk", "agent_id")
+            )
+        rates = {
+            run_id: get_provider_class(provider_type).fee_rate
+            for run_id, provider_type in TaskRun.objects.filter(
+                pk__in={unit.run_id for unit, _ in chosen}
+            ).values_list("pk", "provider_type")
+        }
+        payments: list[review_sql.PaymentRow] = []
         paid = Decimal("0")
-        for review, (unit, agent) in zip(reviews, chosen, strict=True):
-            if unit.pay_amount > 0:
-                payments.extend(
-                    _payment_rows(
-                        review,
-                        agent,
-                        kind=PaymentKind.REWARD,
-                        amount=unit.pay_amount,
-                        key=f"reward:agent={agent.pk}",
-                    )
+        for unit, agent in chosen:
+            if unit.pay_amount <= 0:
+                continue
+            key = f"reward:agent={agent.pk}"
+            common = (
+                unit.run_id,
+                unit.pk,
+                agent.pk,
+                agent.worker_id,
+                review_of[agent.pk],
+            )
+            payments.append(
+                review_sql.PaymentRow(PaymentKind.REWARD, unit.pay_amount, *common, key)
+            )
+            fee = (unit.pay_amount * rates[unit.run_id]).quantize(CENT, ROUND_HALF_UP)
+            if fee > 0:
+                payments.append(
+                    review_sql.PaymentRow(PaymentKind.FEE, fee, *common, f"fee:{key}")
                 )
-                paid += unit.pay_amount
-        Payment.objects.bulk_create(payments, batch_size=BULK_CHUNK)
-        review_ids = [review.pk for review in reviews]
+            paid += unit.pay_amount
+        review_sql.insert_payments(payments, reason=reason, created_by_id=created_by_id)
+        review_ids = [review_of[agent_id] for agent_id in agent_ids]
         for start in range(0, len(review_ids), SEND_BATCH):
             enqueue_on_commit(
                 task="tasks_app.tasks.send_reviews",
@@ -386,7 +411,25 @@ def auto_approve_due(*, now: datetime | None = None) -> int:
     return approved
 
 
-def _bulk_agent(unit: Unit, submitted: list[Agent]) -> tuple[Agent | None, str]:
+class UnitRow(NamedTuple):
+    pk: int
+    status: str
+    worker_id: int | None
+    pay_amount: Decimal
+    run_id: int
+
+
+class AgentRow(NamedTuple):
+    pk: int
+    unit_id: int
+    worker_id: int
+    status: str
+    is_late: bool
+
+
+def _bulk_agent(
+    unit: UnitRow, submitted: list[AgentRow]
+) -> tuple[AgentRow | None, str]:
     """The agent a bulk approval of `unit` decides on, or why there is none."""
     if not submitted:
         return (
