@@ -26,6 +26,7 @@ from tasks_app.models import (
     Agent,
     Assignment,
     OnboardingAgent,
+    Payment,
     Requester,
     Task,
     TaskRun,
@@ -456,4 +457,34 @@ class OnboardingAgentAdmin(admin.ModelAdmin):
     ]
 
     def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(Payment)
+class PaymentAdmin(admin.ModelAdmin):
+    """The money ledger, read-only: rows are written by the review services and
+    marked paid or failed by the provider calls, never by hand."""
+
+    list_display = [
+        "id",
+        "kind",
+        "amount",
+        "currency",
+        "state",
+        "worker",
+        "unit",
+        "run",
+        "created_at",
+    ]
+    list_filter = ["state", "kind", "run__task"]
+    list_select_related = ["worker", "unit", "run"]
+    search_fields = ["worker__worker_name", "idempotency_key"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
         return False

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import pytest
 from django.contrib import admin
+from rest_framework.test import APIClient
 
-from tasks_app.models import Worker
+from tasks_app import services
+from tasks_app.models import Payment, Unit, Worker
 from tasks_app.services.arrival import new_agent_id
-from tests.factories import AgentFactory, OnboardingAgentFactory, WorkerFactory
+from tests.factories import (
+    AgentFactory,
+    OnboardingAgentFactory,
+    TaskRunFactory,
+    WorkerFactory,
+)
+from tests.worker_calls import agent_id_for, submit_task
 
 pytestmark = pytest.mark.django_db
 
@@ -111,3 +119,26 @@ def test_an_agent_is_found_by_the_reference_its_template_showed(
     assert response.status_code == 200
     assert list(response.context["cl"].result_list) == [wanted]
     assert not other.public_id.startswith(reference)
+
+
+def test_the_payments_ledger_is_listed_and_read_only(
+    admin_client, django_capture_on_commit_callbacks
+):
+    run = TaskRunFactory(units=1, task_reward="0.40")
+    client = APIClient()
+    submit_task(client, run, agent_id_for(client, run), {"rating": "good"})
+    with django_capture_on_commit_callbacks(execute=True):
+        services.approve_unit(unit_id=Unit.objects.get(run=run).pk)
+    payment = Payment.objects.get()
+
+    listing = admin_client.get("/admin/tasks_app/payment/")
+    change = admin_client.post(
+        f"/admin/tasks_app/payment/{payment.pk}/change/", {"amount": "9.99"}
+    )
+
+    assert listing.status_code == 200
+    assert list(listing.context["cl"].result_list) == [payment]
+    assert "0.40" in listing.content.decode()
+    assert change.status_code == 403
+    payment.refresh_from_db()
+    assert (str(payment.amount), payment.state) == ("0.40", "paid")
