@@ -2,9 +2,9 @@
 
 Approving 10,000 units writes an audit row and a reward row (and a fee row) per
 unit; built as model instances, those rows cost more than everything else the
-approval does. These statements insert the same rows from plain tuples, many
-rows per INSERT (one round trip per batch, on PostgreSQL as on SQLite). The
-service decides what is inserted; nothing here decides.
+approval does. These statements insert the same rows from plain tuples: on
+PostgreSQL in one statement whose columns are array parameters (unnest), elsewhere
+many rows per INSERT. The service decides what is inserted; nothing here decides.
 """
 
 from __future__ import annotations
@@ -45,6 +45,18 @@ def insert_reviews(
 ) -> None:
     """One WorkerReview row per `rows` entry, all of `action`."""
     now = db_now()
+    if connection.vendor == "postgresql" and rows:
+        # One statement: each column one array parameter, the rest constants.
+        workers, units, agents = (list(column) for column in zip(*rows, strict=True))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table(WorkerReview)} (worker_id, action, unit_id, "
+                "agent_id, qualification_id, value, amount, reason, created_by_id, "
+                "created_at) SELECT w, %s, u, a, NULL, NULL, NULL, %s, %s, %s "
+                "FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[]) AS r(w, u, a)",
+                [action, reason, created_by_id, now, workers, units, agents],
+            )
+        return
     _insert(
         f"INSERT INTO {table(WorkerReview)} (worker_id, action, unit_id, agent_id, "
         "qualification_id, value, amount, reason, created_by_id, created_at) VALUES ",
@@ -63,6 +75,20 @@ def insert_payments(
     """One pending Payment row per `rows` entry."""
     now = db_now()
     adapt = connection.ops.adapt_decimalfield_value
+    if connection.vendor == "postgresql" and rows:
+        columns = [list(column) for column in zip(*rows, strict=True)]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table(Payment)} (kind, amount, currency, run_id, "
+                "unit_id, agent_id, worker_id, review_id, state, idempotency_key, "
+                "reason, created_by_id, provider_response, error, created_at, "
+                "updated_at) SELECT k, m, 'USD', r, u, a, w, v, 'pending', i, %s, "
+                "%s, NULL, '', %s, %s FROM unnest(%s::text[], %s::numeric[], "
+                "%s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], "
+                "%s::bigint[], %s::text[]) AS p(k, m, r, u, a, w, v, i)",
+                [reason, created_by_id, now, now, *columns],
+            )
+        return
     _insert(
         f"INSERT INTO {table(Payment)} (kind, amount, currency, run_id, unit_id, "
         "agent_id, worker_id, review_id, state, idempotency_key, reason, "

@@ -20,8 +20,9 @@ from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Sum
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from providers.base import ProviderError, WorkRef
@@ -268,13 +269,13 @@ def approve_units(
         for chunk in _chunks(wanted):
             for values in (
                 Unit.objects.select_for_update()
-                .filter(pk__in=chunk)
+                .filter(pk__in=_ids(chunk))
                 .values_list("pk", "status", "worker_id", "pay_amount", "run_id")
             ):
                 units[values[0]] = UnitRow(*values)
             for values in (
                 Agent.objects.select_for_update()
-                .filter(unit_id__in=chunk, submitted_at__isnull=False)
+                .filter(unit_id__in=_ids(chunk), submitted_at__isnull=False)
                 .values_list("pk", "unit_id", "worker_id", "status", "is_late")
             ):
                 row = AgentRow(*values)
@@ -302,7 +303,7 @@ def approve_units(
         changed = 0
         for chunk in _chunks(agent_ids):
             changed += (
-                Agent.objects.filter(pk__in=chunk)
+                Agent.objects.filter(pk__in=_ids(chunk))
                 .exclude(status__in=list(DECIDED))
                 .update(status=agent_status)
             )
@@ -313,7 +314,7 @@ def approve_units(
                 "Reload and approve again"
             )
         for chunk in _chunks(held):
-            Unit.objects.filter(pk__in=chunk).update(status=unit_status)
+            Unit.objects.filter(pk__in=_ids(chunk)).update(status=unit_status)
         try:
             review_sql.insert_reviews(
                 [
@@ -334,7 +335,7 @@ def approve_units(
             review_of.update(
                 (agent_id, review_id)
                 for review_id, agent_id in WorkerReview.objects.filter(
-                    agent_id__in=chunk, action=ReviewAction.APPROVE
+                    agent_id__in=_ids(chunk), action=ReviewAction.APPROVE
                 ).values_list("pk", "agent_id")
             )
         rates = {
@@ -451,8 +452,19 @@ def _bulk_agent(
 
 
 def _chunks(ids: list[int]) -> Iterator[list[int]]:
-    for start in range(0, len(ids), BULK_CHUNK):
-        yield ids[start : start + BULK_CHUNK]
+    """`ids` in chunks a statement can take: all at once on PostgreSQL (they go
+    as one array parameter), BULK_CHUNK at a time elsewhere."""
+    size = len(ids) or 1 if connection.vendor == "postgresql" else BULK_CHUNK
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
+
+
+def _ids(chunk: list[int]) -> Any:
+    """The right side of an `__in` filter on `chunk`: on PostgreSQL one array
+    parameter (a long IN list costs the driver more than the query), else the list."""
+    if connection.vendor == "postgresql":
+        return RawSQL("SELECT unnest(%s::bigint[])", (chunk,))
+    return chunk
 
 
 def pay_bonus(
