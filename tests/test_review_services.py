@@ -529,3 +529,27 @@ def test_a_runs_own_auto_approve_delay_applies(execute):
 
     assert execute(services.auto_approve_due) == 1
     assert Agent.objects.get(unit=unit).status == AgentStatus.APPROVED
+
+
+def test_blocking_from_review_blocks_locally_and_on_the_provider_once(execute):
+    unit = submitted_unit(worker="spammer")
+
+    first = execute(
+        lambda: services.block_from_review(unit_id=unit.pk, reason="copy-paste")
+    )
+    again = execute(lambda: services.block_from_review(unit_id=unit.pk, reason="x"))
+
+    assert (first, again) == (True, False)
+    worker = Agent.objects.get(unit=unit).worker
+    assert worker.is_blocked is True
+    review = WorkerReview.objects.get(action=ReviewAction.BLOCK)
+    assert (review.worker, review.reason, review.unit) == (worker, "copy-paste", unit)
+    call = ProviderCall.objects.get(operation="block_worker")
+    assert call.status == CallStatus.SUCCEEDED
+    assert call.response == {
+        "blocked": "spammer",
+        "reason": "copy-paste",
+        "token": f"review:{review.pk}",
+    }
+    with pytest.raises(ReviewError, match="needs a reason"):
+        services.block_from_review(unit_id=unit.pk, reason=" ")

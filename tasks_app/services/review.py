@@ -550,13 +550,21 @@ def block_from_review(
         if unit is None:
             raise ReviewError(f"there is no unit {unit_id}")
         agent = _submitted_agent(unit, agent_id)
-        return set_blocked(
+        blocked = set_blocked(
             worker=agent.worker,
             blocked=True,
             reason=reason,
             unit=unit,
             created_by=_user(reviewer),
         )
+        if blocked:
+            # The block's audit row, just written: the provider is told too.
+            review = WorkerReview.objects.filter(
+                worker=agent.worker, action=ReviewAction.BLOCK
+            ).first()
+            assert review is not None, "set_blocked audits the block it makes"
+            _send_on_commit(review)
+        return blocked
 
 
 def parse_amount(amount: Decimal | str | float) -> Decimal:
@@ -585,15 +593,18 @@ def parse_amount(amount: Decimal | str | float) -> Decimal:
 
 
 def send_review(*, review_id: int) -> Any:
-    """Make the provider call of a decision or bonus, at most once with success.
+    """Make the provider call of a decision, bonus or block, at most once with
+    success.
 
     The payments it pays become `paid` with the call's success; a provider
     error marks them `failed` (or `ambiguous` when the call may have happened:
     it is retried under the same key, never resent as a new payment).
     """
-    review = WorkerReview.objects.select_related("agent__unit", "worker").get(
+    review = WorkerReview.objects.select_related("agent__unit", "worker", "unit").get(
         pk=review_id
     )
+    if review.action == ReviewAction.BLOCK:
+        return _send_block(review)
     agent = review.agent
     assert agent is not None, "a review decision always names its agent"
     worker = review.worker
@@ -649,6 +660,23 @@ def send_review(*, review_id: int) -> Any:
             state=state, error=str(exc)[:2000]
         )
         raise
+
+
+def _send_block(review: WorkerReview) -> Any:
+    """Block the worker on the provider's side too, at most once."""
+    worker = review.worker
+    provider = get_provider(worker.provider_type)
+    key = f"review:{review.pk}"
+    return run_logged_call(
+        provider_type=worker.provider_type,
+        operation="block_worker",
+        key=key,
+        run_id=review.unit.run_id if review.unit is not None else None,
+        request={"worker": worker.worker_name, "reason": review.reason},
+        call=lambda: provider.block_worker(
+            worker_name=worker.worker_name, reason=review.reason, token=key
+        ),
+    )
 
 
 def _send_on_commit(review: WorkerReview) -> None:
