@@ -2,13 +2,15 @@
 
 Approving 10,000 units writes an audit row and a reward row (and a fee row) per
 unit; built as model instances, those rows cost more than everything else the
-approval does. These statements insert the same rows from plain tuples: on
-PostgreSQL in one statement whose columns are array parameters (unnest), elsewhere
-many rows per INSERT. The service decides what is inserted; nothing here decides.
+approval does. These statements insert the same rows from plain tuples in one
+statement: on PostgreSQL its columns are array parameters (unnest), on SQLite the
+rows are one JSON parameter (json_each). The service decides what is inserted;
+nothing here decides.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, NamedTuple
@@ -18,9 +20,6 @@ from django.db import connection
 from qualifications_app.models import WorkerReview
 from tasks_app.models import Payment
 from tasks_app.worker_sql import db_now, table
-
-# Rows per INSERT: 500 rows of 12 values stay far below SQLite's 32,766.
-ROWS_PER_INSERT = 500
 
 
 class ReviewRow(NamedTuple):
@@ -40,75 +39,70 @@ class PaymentRow(NamedTuple):
     idempotency_key: str
 
 
+REVIEW_COLUMNS = (
+    "worker_id, action, unit_id, agent_id, qualification_id, value, amount, "
+    "reason, created_by_id, created_at"
+)
+PAYMENT_COLUMNS = (
+    "kind, amount, currency, run_id, unit_id, agent_id, worker_id, review_id, "
+    "state, idempotency_key, reason, created_by_id, provider_response, error, "
+    "created_at, updated_at"
+)
+
+
 def insert_reviews(
     rows: Sequence[ReviewRow], *, action: str, reason: str, created_by_id: Any
 ) -> None:
     """One WorkerReview row per `rows` entry, all of `action`."""
-    now = db_now()
-    if connection.vendor == "postgresql" and rows:
-        # One statement: each column one array parameter, the rest constants.
-        workers, units, agents = (list(column) for column in zip(*rows, strict=True))
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {table(WorkerReview)} (worker_id, action, unit_id, "
-                "agent_id, qualification_id, value, amount, reason, created_by_id, "
-                "created_at) SELECT w, %s, u, a, NULL, NULL, NULL, %s, %s, %s "
-                "FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[]) AS r(w, u, a)",
-                [action, reason, created_by_id, now, workers, units, agents],
-            )
+    if not rows:
         return
-    _insert(
-        f"INSERT INTO {table(WorkerReview)} (worker_id, action, unit_id, agent_id, "
-        "qualification_id, value, amount, reason, created_by_id, created_at) VALUES ",
-        "(%s, %s, %s, %s, NULL, NULL, NULL, %s, %s, %s)",
-        [
-            (row.worker_id, action, row.unit_id, row.agent_id, reason)
-            + (created_by_id, now)
-            for row in rows
-        ],
-    )
+    head = f"INSERT INTO {table(WorkerReview)} ({REVIEW_COLUMNS}) "
+    constants = [action, reason, created_by_id, db_now()]
+    if connection.vendor == "postgresql":
+        sql = (
+            "SELECT w, %s, u, a, NULL, NULL, NULL, %s, %s, %s "
+            "FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[]) AS r(w, u, a)"
+        )
+        params = constants + [list(column) for column in zip(*rows, strict=True)]
+    else:  # SQLite
+        sql = (
+            f"SELECT {_items(0)}, %s, {_items(1, 2)}, NULL, NULL, NULL, %s, %s, %s "
+            "FROM json_each(%s)"
+        )
+        params = [*constants, json.dumps(rows)]
+    with connection.cursor() as cursor:
+        cursor.execute(head + sql, params)
 
 
 def insert_payments(
     rows: Sequence[PaymentRow], *, reason: str, created_by_id: Any
 ) -> None:
     """One pending Payment row per `rows` entry."""
-    now = db_now()
-    adapt = connection.ops.adapt_decimalfield_value
-    if connection.vendor == "postgresql" and rows:
-        columns = [list(column) for column in zip(*rows, strict=True)]
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {table(Payment)} (kind, amount, currency, run_id, "
-                "unit_id, agent_id, worker_id, review_id, state, idempotency_key, "
-                "reason, created_by_id, provider_response, error, created_at, "
-                "updated_at) SELECT k, m, 'USD', r, u, a, w, v, 'pending', i, %s, "
-                "%s, NULL, '', %s, %s FROM unnest(%s::text[], %s::numeric[], "
-                "%s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], "
-                "%s::bigint[], %s::text[]) AS p(k, m, r, u, a, w, v, i)",
-                [reason, created_by_id, now, now, *columns],
-            )
+    if not rows:
         return
-    _insert(
-        f"INSERT INTO {table(Payment)} (kind, amount, currency, run_id, unit_id, "
-        "agent_id, worker_id, review_id, state, idempotency_key, reason, "
-        "created_by_id, provider_response, error, created_at, updated_at) VALUES ",
-        "(%s, %s, 'USD', %s, %s, %s, %s, %s, 'pending', %s, %s, %s, NULL, '', %s, %s)",
-        [
-            (row.kind, adapt(row.amount, 10, 2), row.run_id, row.unit_id)
-            + (row.agent_id, row.worker_id, row.review_id, row.idempotency_key)
-            + (reason, created_by_id, now, now)
-            for row in rows
-        ],
-    )
-
-
-def _insert(head: str, row_sql: str, values: list[tuple]) -> None:
-    """`head` and then `row_sql` once per row, ROWS_PER_INSERT rows a statement."""
+    now = db_now()
+    head = f"INSERT INTO {table(Payment)} ({PAYMENT_COLUMNS}) "
+    constants = [reason, created_by_id, now, now]
+    if connection.vendor == "postgresql":
+        sql = (
+            "SELECT k, m, 'USD', r, u, a, w, v, 'pending', i, %s, %s, NULL, '', %s, "
+            "%s FROM unnest(%s::text[], %s::numeric[], %s::bigint[], %s::bigint[], "
+            "%s::bigint[], %s::bigint[], %s::bigint[], %s::text[]) "
+            "AS p(k, m, r, u, a, w, v, i)"
+        )
+        params = constants + [list(column) for column in zip(*rows, strict=True)]
+    else:  # SQLite
+        sql = (
+            f"SELECT {_items(0, 1)}, 'USD', {_items(2, 3, 4, 5, 6)}, 'pending', "
+            f"{_items(7)}, %s, %s, NULL, '', %s, %s FROM json_each(%s)"
+        )
+        adapt = connection.ops.adapt_decimalfield_value
+        values = [[row.kind, str(adapt(row.amount, 10, 2)), *row[2:]] for row in rows]
+        params = [*constants, json.dumps(values)]
     with connection.cursor() as cursor:
-        for start in range(0, len(values), ROWS_PER_INSERT):
-            batch = values[start : start + ROWS_PER_INSERT]
-            cursor.execute(
-                head + ", ".join([row_sql] * len(batch)),
-                [value for row in batch for value in row],
-            )
+        cursor.execute(head + sql, params)
+
+
+def _items(*indexes: int) -> str:
+    """SQLite: the `indexes`-th items of each json_each row, comma-separated."""
+    return ", ".join(f"json_extract(value, '$[{index}]')" for index in indexes)

@@ -14,7 +14,8 @@ bonus is refused rather than paid twice; several different ones are allowed.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator
+import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -224,9 +225,7 @@ def _decide(
     )
 
 
-# Rows per statement and reviews per Celery task in a bulk approval: each
-# statement's parameters stay under SQLite's limit, and a task sends a batch.
-BULK_CHUNK = 2000
+# Reviews per Celery task of a bulk approval: a task sends a batch.
 SEND_BATCH = 500
 
 
@@ -266,20 +265,19 @@ def approve_units(
         # cost more than the statements.
         units: dict[int, UnitRow] = {}
         agents_by_unit: dict[int, list[AgentRow]] = {}
-        for chunk in _chunks(wanted):
-            for values in (
-                Unit.objects.select_for_update()
-                .filter(pk__in=_ids(chunk))
-                .values_list("pk", "status", "worker_id", "pay_amount", "run_id")
-            ):
-                units[values[0]] = UnitRow(*values)
-            for values in (
-                Agent.objects.select_for_update()
-                .filter(unit_id__in=_ids(chunk), submitted_at__isnull=False)
-                .values_list("pk", "unit_id", "worker_id", "status", "is_late")
-            ):
-                row = AgentRow(*values)
-                agents_by_unit.setdefault(row.unit_id, []).append(row)
+        for values in (
+            Unit.objects.select_for_update()
+            .filter(pk__in=_ids(wanted))
+            .values_list("pk", "status", "worker_id", "pay_amount", "run_id")
+        ):
+            units[values[0]] = UnitRow(*values)
+        for values in (
+            Agent.objects.select_for_update()
+            .filter(unit_id__in=_ids(wanted), submitted_at__isnull=False)
+            .values_list("pk", "unit_id", "worker_id", "status", "is_late")
+        ):
+            row = AgentRow(*values)
+            agents_by_unit.setdefault(row.unit_id, []).append(row)
         chosen: list[tuple[UnitRow, AgentRow]] = []
         for pk in wanted:
             unit = units.get(pk)
@@ -300,21 +298,18 @@ def approve_units(
             for unit, agent in chosen
             if unit.worker_id == agent.worker_id and unit.status == UnitStatus.COMPLETED
         ]
-        changed = 0
-        for chunk in _chunks(agent_ids):
-            changed += (
-                Agent.objects.filter(pk__in=_ids(chunk))
-                .exclude(status__in=list(DECIDED))
-                .update(status=agent_status)
-            )
+        changed = (
+            Agent.objects.filter(pk__in=_ids(agent_ids))
+            .exclude(status__in=list(DECIDED))
+            .update(status=agent_status)
+        )
         if changed != len(agent_ids):
             # Only without row locks (a racing decision): undo, and say so.
             raise ReviewError(
                 "some of these units were decided meanwhile; nothing was changed. "
                 "Reload and approve again"
             )
-        for chunk in _chunks(held):
-            Unit.objects.filter(pk__in=_ids(chunk)).update(status=unit_status)
+        Unit.objects.filter(pk__in=_ids(held)).update(status=unit_status)
         try:
             review_sql.insert_reviews(
                 [
@@ -330,14 +325,12 @@ def approve_units(
                 "some of these units were decided meanwhile; nothing was changed. "
                 "Reload and approve again"
             ) from exc
-        review_of: dict[int, int] = {}
-        for chunk in _chunks(agent_ids):
-            review_of.update(
-                (agent_id, review_id)
-                for review_id, agent_id in WorkerReview.objects.filter(
-                    agent_id__in=_ids(chunk), action=ReviewAction.APPROVE
-                ).values_list("pk", "agent_id")
-            )
+        review_of = {
+            agent_id: review_id
+            for review_id, agent_id in WorkerReview.objects.filter(
+                agent_id__in=_ids(agent_ids), action=ReviewAction.APPROVE
+            ).values_list("pk", "agent_id")
+        }
         rates = {
             run_id: get_provider_class(provider_type).fee_rate
             for run_id, provider_type in TaskRun.objects.filter(
@@ -451,20 +444,13 @@ def _bulk_agent(
     return agent, ""
 
 
-def _chunks(ids: list[int]) -> Iterator[list[int]]:
-    """`ids` in chunks a statement can take: all at once on PostgreSQL (they go
-    as one array parameter), BULK_CHUNK at a time elsewhere."""
-    size = len(ids) or 1 if connection.vendor == "postgresql" else BULK_CHUNK
-    for start in range(0, len(ids), size):
-        yield ids[start : start + size]
-
-
-def _ids(chunk: list[int]) -> Any:
-    """The right side of an `__in` filter on `chunk`: on PostgreSQL one array
-    parameter (a long IN list costs the driver more than the query), else the list."""
+def _ids(ids: list[int]) -> RawSQL:
+    """The right side of an `__in` filter on `ids`, as one parameter, however
+    many: an array on PostgreSQL, JSON on SQLite. A long IN list costs the
+    driver and the ORM more than the query, and SQLite caps its parameters."""
     if connection.vendor == "postgresql":
-        return RawSQL("SELECT unnest(%s::bigint[])", (chunk,))
-    return chunk
+        return RawSQL("SELECT unnest(%s::bigint[])", (ids,))
+    return RawSQL("SELECT value FROM json_each(%s)", (json.dumps(ids),))
 
 
 def pay_bonus(
