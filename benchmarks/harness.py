@@ -7,6 +7,7 @@ Every server and client here uses 127.0.0.1 only.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import http.client
 import json
@@ -79,6 +80,29 @@ def postgres_database(url: str) -> Iterator[str]:
         yield url
     finally:
         drop_database(url)
+
+
+def add_database_url(parser: argparse.ArgumentParser) -> None:
+    """--database-url of the in-process benchmarks (launch.py, review.py)."""
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("BENCH_DATABASE_URL", ""),
+        help="Database to measure on (default: a temporary SQLite file). "
+        "A PostgreSQL database is created if missing.",
+    )
+
+
+def setup_measured_database(
+    database_url: str, workdir: Path, *, recreate: bool = False
+) -> str:
+    """Django in this process on `database_url`, or a SQLite file in `workdir`
+    when it is empty; a PostgreSQL database is created (afresh if `recreate`)."""
+    if not database_url:
+        database_url = f"sqlite:///{workdir / 'bench.sqlite3'}"
+    elif database_url.startswith("postgres"):
+        create_database(database_url, recreate=recreate)
+    setup_django(database_url)
+    return database_url
 
 
 def setup_django(database_url: str) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import tempfile
@@ -31,22 +30,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--units", type=int, default=10_000)
     parser.add_argument("--units-per-assignment", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get("BENCH_DATABASE_URL", ""),
-        help="Database to measure on (default: a temporary SQLite file). "
-        "A PostgreSQL database is created if missing.",
-    )
+    harness.add_database_url(parser)
     return parser.parse_args()
-
-
-def setup_django(database_url: str, workdir: Path) -> str:
-    if not database_url:
-        database_url = f"sqlite:///{workdir / 'bench.sqlite3'}"
-    elif database_url.startswith("postgres"):
-        harness.create_database(database_url)
-    harness.setup_django(database_url)
-    return database_url
 
 
 def clear() -> None:
@@ -126,7 +111,7 @@ def main() -> int:
     rows_count = args.units // per
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        url = setup_django(args.database_url, workdir)
+        url = harness.setup_measured_database(args.database_url, workdir)
         harness.write_task(workdir, harness.sentences(rows_count))
         config = harness.overrides(
             workdir,

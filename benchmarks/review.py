@@ -19,7 +19,6 @@ most 25 per 1,000 units.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import tempfile
@@ -38,23 +37,8 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--units", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get("BENCH_DATABASE_URL", ""),
-        help="Database to measure on (default: a temporary SQLite file). "
-        "A PostgreSQL database is created if missing.",
-    )
+    harness.add_database_url(parser)
     return parser.parse_args()
-
-
-def setup_django(database_url: str, workdir: Path) -> str:
-    if not database_url:
-        database_url = f"sqlite:///{workdir / 'bench.sqlite3'}"
-    elif database_url.startswith("postgres"):
-        # Fresh each time: the run's workers and agents are created by name.
-        harness.create_database(database_url, recreate=True)
-    harness.setup_django(database_url)
-    return database_url
 
 
 def launch_and_submit(workdir: Path, units: int) -> tuple[int, list[int]]:
@@ -154,7 +138,7 @@ def main() -> int:
     args = parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        url = setup_django(args.database_url, workdir)
+        url = harness.setup_measured_database(args.database_url, workdir, recreate=True)
 
         from celery import current_app
         from django.db import connection

@@ -14,16 +14,14 @@ bonus is refused rather than paid twice; several different ones are allowed.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Sum
-from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from providers.base import ProviderError, WorkRef
@@ -32,6 +30,7 @@ from providers.services import enqueue_on_commit, run_logged_call
 from qualifications_app.models import DECISION_ACTIONS, ReviewAction, WorkerReview
 from qualifications_app.services import set_blocked
 from tasks_app import review_sql
+from tasks_app.db import ids_param
 from tasks_app.exceptions import ReviewError
 from tasks_app.models import (
     Agent,
@@ -267,13 +266,13 @@ def approve_units(
         agents_by_unit: dict[int, list[AgentRow]] = {}
         for values in (
             Unit.objects.select_for_update()
-            .filter(pk__in=_ids(wanted))
+            .filter(pk__in=ids_param(wanted))
             .values_list("pk", "status", "worker_id", "pay_amount", "run_id")
         ):
             units[values[0]] = UnitRow(*values)
         for values in (
             Agent.objects.select_for_update()
-            .filter(unit_id__in=_ids(wanted), submitted_at__isnull=False)
+            .filter(unit_id__in=ids_param(wanted), submitted_at__isnull=False)
             .values_list("pk", "unit_id", "worker_id", "status", "is_late")
         ):
             row = AgentRow(*values)
@@ -299,7 +298,7 @@ def approve_units(
             if unit.worker_id == agent.worker_id and unit.status == UnitStatus.COMPLETED
         ]
         changed = (
-            Agent.objects.filter(pk__in=_ids(agent_ids))
+            Agent.objects.filter(pk__in=ids_param(agent_ids))
             .exclude(status__in=list(DECIDED))
             .update(status=agent_status)
         )
@@ -309,7 +308,7 @@ def approve_units(
                 "some of these units were decided meanwhile; nothing was changed. "
                 "Reload and approve again"
             )
-        Unit.objects.filter(pk__in=_ids(held)).update(status=unit_status)
+        Unit.objects.filter(pk__in=ids_param(held)).update(status=unit_status)
         try:
             review_sql.insert_reviews(
                 [
@@ -328,7 +327,7 @@ def approve_units(
         review_of = {
             agent_id: review_id
             for review_id, agent_id in WorkerReview.objects.filter(
-                agent_id__in=_ids(agent_ids), action=ReviewAction.APPROVE
+                agent_id__in=ids_param(agent_ids), action=ReviewAction.APPROVE
             ).values_list("pk", "agent_id")
         }
         rates = {
@@ -430,27 +429,15 @@ def _bulk_agent(
             None,
             f"unit {unit.pk} has no submission to review (status {unit.status})",
         )
-    if len(submitted) > 1:
-        holder = [a for a in submitted if a.worker_id == unit.worker_id]
-        if len(holder) != 1 or holder[0].is_late:
-            return None, (
-                f"unit {unit.pk} has {len(submitted)} submissions; decide on it "
-                "alone, naming the agent"
-            )
-        submitted = holder
-    agent = submitted[0]
+    agent = _the_submission(unit.worker_id, submitted)
+    if agent is None:
+        return None, (
+            f"unit {unit.pk} has {len(submitted)} submissions; decide on it "
+            "alone, naming the agent"
+        )
     if agent.status in DECIDED:
         return None, f"unit {unit.pk} was already {DECIDED[AgentStatus(agent.status)]}"
     return agent, ""
-
-
-def _ids(ids: list[int]) -> RawSQL:
-    """The right side of an `__in` filter on `ids`, as one parameter, however
-    many: an array on PostgreSQL, JSON on SQLite. A long IN list costs the
-    driver and the ORM more than the query, and SQLite caps its parameters."""
-    if connection.vendor == "postgresql":
-        return RawSQL("SELECT unnest(%s::bigint[])", (ids,))
-    return RawSQL("SELECT value FROM json_each(%s)", (json.dumps(ids),))
 
 
 def pay_bonus(
@@ -763,10 +750,8 @@ def _submitted_agent(unit: Unit, agent_id: int | None) -> Agent:
         raise ReviewError(
             f"unit {unit.pk} has no submission to review (status {unit.status})"
         )
-    if len(submitted) > 1:
-        holder = [a for a in submitted if a.worker_id == unit.worker_id]
-        if len(holder) == 1 and not any(a.is_late for a in holder):
-            return holder[0]
+    agent = _the_submission(unit.worker_id, submitted)
+    if agent is None:
         listed = ", ".join(
             f"{a.pk} ({a.worker.worker_name}{', late' if a.is_late else ''})"
             for a in submitted
@@ -775,7 +760,24 @@ def _submitted_agent(unit: Unit, agent_id: int | None) -> Agent:
             f"unit {unit.pk} has {len(submitted)} submissions (agents {listed}); "
             "say which agent the decision is about"
         )
-    return submitted[0]
+    return agent
+
+
+AgentLike = TypeVar("AgentLike", Agent, AgentRow)
+
+
+def _the_submission(
+    unit_worker_id: int | None, submitted: list[AgentLike]
+) -> AgentLike | None:
+    """Which of a unit's (non-empty) submissions a decision without an agent id
+    is about: the only one, or the unit's holder's when it is on time beside late
+    ones; None when that can't be told."""
+    if len(submitted) == 1:
+        return submitted[0]
+    holder = [a for a in submitted if a.worker_id == unit_worker_id]
+    if len(holder) == 1 and not holder[0].is_late:
+        return holder[0]
+    return None
 
 
 def _already_decided(unit_id: int, agent_id: int | None) -> ReviewError:
