@@ -1,11 +1,12 @@
-"""A bulk approval's inserts, in plain SQL.
+"""A bulk approval's reads and inserts, in plain SQL.
 
-Approving 10,000 units writes an audit row and a reward row (and a fee row) per
-unit; built as model instances, those rows cost more than everything else the
-approval does. These statements insert the same rows from plain tuples in one
-statement: on PostgreSQL its columns are array parameters (unnest), on SQLite the
-rows are one JSON parameter (json_each). The service decides what is inserted;
-nothing here decides.
+Approving 10,000 units reads a unit and an agent row per unit and writes an audit
+row and a reward row (and a fee row) per unit; through model instances, or even
+the ORM's row converters, those rows cost more than everything else the approval
+does. These statements read plain tuples, and insert from plain tuples in one
+statement: on PostgreSQL the ids and columns are array parameters (unnest), on
+SQLite one JSON parameter (json_each). The service decides what is read and
+inserted; nothing here decides.
 """
 
 from __future__ import annotations
@@ -18,25 +19,24 @@ from typing import Any, NamedTuple
 from django.db import connection
 
 from qualifications_app.models import WorkerReview
-from tasks_app.models import Payment
+from tasks_app.models import Agent, Payment, Unit
 from tasks_app.worker_sql import db_now, table
 
 
-class ReviewRow(NamedTuple):
-    worker_id: int
-    unit_id: int
-    agent_id: int
-
-
-class PaymentRow(NamedTuple):
-    kind: str
-    amount: Decimal
+class UnitRow(NamedTuple):
+    pk: int
+    status: str
+    worker_id: int | None
+    pay_amount: Decimal
     run_id: int
+
+
+class AgentRow(NamedTuple):
+    pk: int
     unit_id: int
-    agent_id: int
     worker_id: int
-    review_id: int
-    idempotency_key: str
+    status: str
+    is_late: bool
 
 
 REVIEW_COLUMNS = (
@@ -50,59 +50,144 @@ PAYMENT_COLUMNS = (
 )
 
 
+def lock_units(ids: Sequence[int]) -> list[UnitRow]:
+    """The units of `ids` that exist, locked on PostgreSQL until commit."""
+    rows = _select(
+        f"SELECT id, status, worker_id, pay_amount, run_id FROM {table(Unit)} "
+        f"WHERE id IN ({_ids()})",
+        ids,
+    )
+    amounts: dict[Any, Decimal] = {}  # a run's units share a handful of amounts
+    return [
+        UnitRow(pk, status, worker_id, _amount(amounts, amount), run_id)
+        for pk, status, worker_id, amount, run_id in rows
+    ]
+
+
+def lock_submitted_agents(unit_ids: Sequence[int]) -> list[AgentRow]:
+    """The agents of the units of `unit_ids` that submitted, locked likewise."""
+    rows = _select(
+        f"SELECT id, unit_id, worker_id, status, is_late FROM {table(Agent)} "
+        f"WHERE unit_id IN ({_ids()}) AND submitted_at IS NOT NULL",
+        unit_ids,
+    )
+    return [
+        AgentRow(pk, unit_id, worker_id, status, bool(late))
+        for pk, unit_id, worker_id, status, late in rows
+    ]
+
+
 def insert_reviews(
-    rows: Sequence[ReviewRow], *, action: str, reason: str, created_by_id: Any
-) -> None:
-    """One WorkerReview row per `rows` entry, all of `action`."""
-    if not rows:
-        return
-    head = f"INSERT INTO {table(WorkerReview)} ({REVIEW_COLUMNS}) "
-    constants = [action, reason, created_by_id, db_now()]
-    if connection.vendor == "postgresql":
-        sql = (
-            "SELECT w, %s, u, a, NULL, NULL, NULL, %s, %s, %s "
-            "FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[]) AS r(w, u, a)"
-        )
-        params = constants + [list(column) for column in zip(*rows, strict=True)]
-    else:  # SQLite
-        sql = (
-            f"SELECT {_items(0)}, %s, {_items(1, 2)}, NULL, NULL, NULL, %s, %s, %s "
-            "FROM json_each(%s)"
-        )
-        params = [*constants, json.dumps(rows)]
+    agent_ids: Sequence[int], *, action: str, reason: str, created_by_id: Any
+) -> dict[int, int]:
+    """A WorkerReview row of `action` on each agent of `agent_ids`; {agent id:
+    its review id}."""
+    if not agent_ids:
+        return {}
+    sql = (
+        f"INSERT INTO {table(WorkerReview)} ({REVIEW_COLUMNS}) "
+        "SELECT worker_id, %s, unit_id, id, NULL, NULL, NULL, %s, %s, %s "
+        f"FROM {table(Agent)} WHERE id IN ({_ids()}) RETURNING agent_id, id"
+    )
+    params = [action, reason, created_by_id, db_now(), _ids_value(agent_ids)]
     with connection.cursor() as cursor:
-        cursor.execute(head + sql, params)
+        cursor.execute(sql, params)
+        return dict(cursor.fetchall())
 
 
-def insert_payments(
-    rows: Sequence[PaymentRow], *, reason: str, created_by_id: Any
+def insert_rewards(
+    review_ids: Sequence[int], *, reason: str, created_by_id: Any
 ) -> None:
-    """One pending Payment row per `rows` entry."""
-    if not rows:
+    """A pending reward row for each approval of `review_ids` whose unit pays
+    (its `pay_amount`, keyed `reward:agent=N` as `approve_unit` keys it)."""
+    _insert_payments(
+        "SELECT 'reward', u.pay_amount, 'USD', u.run_id, u.id, r.agent_id, "
+        f"r.worker_id, r.id, 'pending', {_key('reward:agent=')}, "
+        "%s, %s, NULL, '', %s, %s "
+        f"FROM {table(WorkerReview)} r JOIN {table(Unit)} u ON u.id = r.unit_id "
+        f"WHERE r.id IN ({_ids()}) AND u.pay_amount > 0",
+        [_ids_value(review_ids)],
+        reason=reason,
+        created_by_id=created_by_id,
+    )
+
+
+def insert_fees(
+    review_ids: Sequence[int],
+    fees: dict[tuple[int, Decimal], Decimal],
+    *,
+    reason: str,
+    created_by_id: Any,
+) -> None:
+    """A pending fee row for each approval of `review_ids` whose run and reward
+    are in `fees` ({(run id, pay amount): fee}, computed by the service: a run's
+    units share a handful of amounts), keyed `fee:reward:agent=N`."""
+    if not fees:
         return
+    # The fee table: (run id, the reward in cents, the fee) per entry of `fees`.
+    entries = [(run, int(amount * 100), fee) for (run, amount), fee in fees.items()]
+    if connection.vendor == "postgresql":
+        fee_table = "unnest(%s::bigint[], %s::bigint[], %s::numeric[]) AS f(r, c, m)"
+        fee_params: list[Any] = [list(column) for column in zip(*entries, strict=True)]
+        run, amount, fee = "f.r", "f.c", "f.m"
+        cents = "(u.pay_amount * 100)::bigint"
+    else:  # SQLite
+        fee_table = "json_each(%s) AS f"
+        fee_params = [json.dumps([[r, c, str(m)] for r, c, m in entries])]
+        run, amount, fee = (f"json_extract(f.value, '$[{i}]')" for i in range(3))
+        cents = "CAST(ROUND(u.pay_amount * 100) AS INTEGER)"
+    _insert_payments(
+        f"SELECT 'fee', {fee}, 'USD', u.run_id, u.id, r.agent_id, r.worker_id, r.id, "
+        f"'pending', {_key('fee:reward:agent=')}, "
+        "%s, %s, NULL, '', %s, %s "
+        f"FROM {table(WorkerReview)} r JOIN {table(Unit)} u ON u.id = r.unit_id "
+        f"JOIN {fee_table} ON {run} = u.run_id AND {amount} = {cents} "
+        f"WHERE r.id IN ({_ids()})",
+        [*fee_params, _ids_value(review_ids)],
+        reason=reason,
+        created_by_id=created_by_id,
+    )
+
+
+def _insert_payments(
+    select: str, params: list[Any], *, reason: str, created_by_id: Any
+) -> None:
     now = db_now()
-    head = f"INSERT INTO {table(Payment)} ({PAYMENT_COLUMNS}) "
-    constants = [reason, created_by_id, now, now]
-    if connection.vendor == "postgresql":
-        sql = (
-            "SELECT k, m, 'USD', r, u, a, w, v, 'pending', i, %s, %s, NULL, '', %s, "
-            "%s FROM unnest(%s::text[], %s::numeric[], %s::bigint[], %s::bigint[], "
-            "%s::bigint[], %s::bigint[], %s::bigint[], %s::text[]) "
-            "AS p(k, m, r, u, a, w, v, i)"
-        )
-        params = constants + [list(column) for column in zip(*rows, strict=True)]
-    else:  # SQLite
-        sql = (
-            f"SELECT {_items(0, 1)}, 'USD', {_items(2, 3, 4, 5, 6)}, 'pending', "
-            f"{_items(7)}, %s, %s, NULL, '', %s, %s FROM json_each(%s)"
-        )
-        adapt = connection.ops.adapt_decimalfield_value
-        values = [[row.kind, str(adapt(row.amount, 10, 2)), *row[2:]] for row in rows]
-        params = [*constants, json.dumps(values)]
+    sql = f"INSERT INTO {table(Payment)} ({PAYMENT_COLUMNS}) {select}"
     with connection.cursor() as cursor:
-        cursor.execute(head + sql, params)
+        # The SELECT's constants come first in it, then its own parameters.
+        cursor.execute(sql, [reason, created_by_id, now, now, *params])
 
 
-def _items(*indexes: int) -> str:
-    """SQLite: the `indexes`-th items of each json_each row, comma-separated."""
-    return ", ".join(f"json_extract(value, '$[{index}]')" for index in indexes)
+def _key(prefix: str) -> str:
+    """The idempotency key `prefix` + the agent id of review row `r`, in SQL."""
+    return f"'{prefix}' || CAST(r.agent_id AS TEXT)"
+
+
+def _ids() -> str:
+    """The subquery of one parameter, a list of ids (see `tasks_app.db.ids_param`)."""
+    if connection.vendor == "postgresql":
+        return "SELECT unnest(%s::bigint[])"
+    return "SELECT value FROM json_each(%s)"
+
+
+def _ids_value(ids: Sequence[int]) -> Any:
+    if connection.vendor == "postgresql":
+        return list(ids)
+    return json.dumps(list(ids))
+
+
+def _select(sql: str, ids: Sequence[int]) -> list[tuple[Any, ...]]:
+    if connection.vendor == "postgresql":
+        sql += " FOR UPDATE"
+    # SQLite: the transaction's write lock is the lock.
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [_ids_value(ids)])
+        return cursor.fetchall()
+
+
+def _amount(seen: dict[Any, Decimal], raw: Any) -> Decimal:
+    """A DecimalField value as the database returned it, in cents."""
+    if raw not in seen:
+        seen[raw] = Decimal(str(raw)).quantize(Decimal("0.01"))
+    return seen[raw]

@@ -74,11 +74,17 @@ def send_review(self, review_id: int) -> object:
 
 @shared_task(bind=True, max_retries=8)
 def send_reviews(self, review_ids: list[int]) -> int:
-    """Send a batch of decisions (a bulk approval) to their providers, in order.
+    """Send a bulk approval's decisions to their providers, in order.
 
-    Safe to run twice: each review's call is logged and paid once. A transient
-    error retries the batch; the reviews already sent are not sent again.
+    More than `SEND_BATCH` reviews are split into tasks of that many, which
+    workers take in parallel. Safe to run twice: each review's call is logged
+    and paid once. A transient error retries the batch; the reviews already
+    sent are not sent again.
     """
+    if len(review_ids) > services.SEND_BATCH:
+        for start in range(0, len(review_ids), services.SEND_BATCH):
+            send_reviews.delay(review_ids[start : start + services.SEND_BATCH])
+        return len(review_ids)
     for review_id in review_ids:
         try:
             call_with_retry(self, partial(services.send_review, review_id=review_id))

@@ -16,7 +16,7 @@ from rest_framework.test import APIClient
 from providers.mock import MockProvider
 from providers.models import CallStatus, ProviderCall
 from qualifications_app.models import ReviewAction, WorkerReview
-from tasks_app import selectors, services
+from tasks_app import selectors, services, tasks
 from tasks_app.exceptions import ReviewError
 from tasks_app.models import (
     Agent,
@@ -407,6 +407,41 @@ def test_approving_many_units_approves_each_and_says_why_not_the_rest(execute, c
     assert [name for name, _ in calls] == ["reject_work"] + ["approve_work"] * 3
 
 
+def test_a_bulk_approval_writes_the_ledger_rows_one_approval_writes(
+    execute, monkeypatch
+):
+    monkeypatch.setattr(MockProvider, "fee_rate", Decimal("0.20"))
+    alone = submitted_unit(worker="w1", reward="0.55")
+    many = [submitted_unit(worker=f"w{n}", reward=r) for n, r in enumerate("123")]
+    free = submitted_unit(worker="w5", reward="0")
+
+    execute(lambda: services.approve_unit(unit_id=alone.pk))
+    execute(lambda: services.approve_units(unit_ids=[u.pk for u in [*many, free]]))
+
+    def ledger(unit):
+        return sorted(
+            (p.kind, p.amount, p.state, p.idempotency_key.split("=")[0], p.review_id)
+            for p in Payment.objects.filter(unit=unit)
+        )
+
+    review = WorkerReview.objects.get(unit=alone).pk
+    assert ledger(alone) == [
+        ("fee", Decimal("0.11"), "paid", "fee:reward:agent", review),
+        ("reward", Decimal("0.55"), "paid", "reward:agent", review),
+    ]
+    for unit, reward in zip(many, "123", strict=True):
+        review = WorkerReview.objects.get(unit=unit).pk
+        agent = Agent.objects.get(unit=unit).pk
+        assert ledger(unit) == [
+            ("fee", Decimal(reward) / 5, "paid", "fee:reward:agent", review),
+            ("reward", Decimal(reward), "paid", "reward:agent", review),
+        ]
+        assert Payment.objects.get(unit=unit, kind="reward").idempotency_key == (
+            f"reward:agent={agent}"
+        )
+    assert not Payment.objects.filter(unit=free).exists()
+
+
 def test_approving_many_units_takes_the_same_queries_for_ten_or_forty(
     django_capture_on_commit_callbacks,
 ):
@@ -424,6 +459,36 @@ def test_approving_many_units_takes_the_same_queries_for_ten_or_forty(
 
     assert counts[0] == counts[1]
     assert Agent.objects.filter(status=AgentStatus.APPROVED).count() == 50
+
+
+def test_a_large_bulk_approval_is_one_outbox_row_sent_in_batches(
+    execute, calls, monkeypatch
+):
+    monkeypatch.setattr(services, "SEND_BATCH", 2)
+    sent_batches = []
+    original = tasks.send_reviews.run
+
+    def spy(review_ids):
+        sent_batches.append(list(review_ids))
+        return original(review_ids)
+
+    monkeypatch.setattr(tasks.send_reviews, "run", spy)
+    ids = [submitted_unit(worker=f"w{n}").pk for n in range(5)]
+    reviews = []
+
+    def approve():
+        result = services.approve_units(unit_ids=ids)
+        reviews.extend(
+            WorkerReview.objects.filter(action="approve")
+            .order_by("unit_id")
+            .values_list("pk", flat=True)
+        )
+        return result
+
+    execute(approve)
+
+    assert sent_batches == [reviews, reviews[:2], reviews[2:4], reviews[4:]]
+    assert [name for name, _ in calls] == ["approve_work"] * 5
 
 
 def test_a_bulk_approval_then_single_decisions_are_refused(execute):

@@ -30,6 +30,7 @@ from tasks_app.services.launch import (
     stored_config_text,
 )
 from tasks_app.services.review import (
+    SEND_BATCH,
     BulkApproval,
     Decision,
     approve_unit,
@@ -54,6 +55,7 @@ from tasks_app.services.work import (
 from tasks_app.uploads import SavedFile
 
 __all__ = [
+    "SEND_BATCH",
     "AgentDetails",
     "BulkApproval",
     "Decision",

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
@@ -42,6 +42,7 @@ from tasks_app.models import (
     Unit,
     UnitStatus,
 )
+from tasks_app.review_sql import AgentRow, UnitRow
 from tasks_app.services.launch import budget_of
 
 if TYPE_CHECKING:
@@ -224,7 +225,8 @@ def _decide(
     )
 
 
-# Reviews per Celery task of a bulk approval: a task sends a batch.
+# Reviews per Celery task of a bulk approval: the first task splits the
+# approval in batches of this many, which workers send in parallel.
 SEND_BATCH = 500
 
 
@@ -262,20 +264,9 @@ def approve_units(
     with transaction.atomic():
         # Plain rows, not model instances: at 10,000 units the instances would
         # cost more than the statements.
-        units: dict[int, UnitRow] = {}
+        units = {row.pk: row for row in review_sql.lock_units(wanted)}
         agents_by_unit: dict[int, list[AgentRow]] = {}
-        for values in (
-            Unit.objects.select_for_update()
-            .filter(pk__in=ids_param(wanted))
-            .values_list("pk", "status", "worker_id", "pay_amount", "run_id")
-        ):
-            units[values[0]] = UnitRow(*values)
-        for values in (
-            Agent.objects.select_for_update()
-            .filter(unit_id__in=ids_param(wanted), submitted_at__isnull=False)
-            .values_list("pk", "unit_id", "worker_id", "status", "is_late")
-        ):
-            row = AgentRow(*values)
+        for row in review_sql.lock_submitted_agents(wanted):
             agents_by_unit.setdefault(row.unit_id, []).append(row)
         chosen: list[tuple[UnitRow, AgentRow]] = []
         for pk in wanted:
@@ -310,11 +301,8 @@ def approve_units(
             )
         Unit.objects.filter(pk__in=ids_param(held)).update(status=unit_status)
         try:
-            review_sql.insert_reviews(
-                [
-                    review_sql.ReviewRow(agent.worker_id, unit.pk, agent.pk)
-                    for unit, agent in chosen
-                ],
+            review_of = review_sql.insert_reviews(
+                agent_ids,
                 action=ReviewAction.APPROVE,
                 reason=reason,
                 created_by_id=created_by_id,
@@ -324,47 +312,34 @@ def approve_units(
                 "some of these units were decided meanwhile; nothing was changed. "
                 "Reload and approve again"
             ) from exc
-        review_of = {
-            agent_id: review_id
-            for review_id, agent_id in WorkerReview.objects.filter(
-                agent_id__in=ids_param(agent_ids), action=ReviewAction.APPROVE
-            ).values_list("pk", "agent_id")
-        }
+        review_ids = [review_of[agent_id] for agent_id in agent_ids]
+        # Rewards and fees as approve_unit writes them: each unit's pay_amount
+        # if it pays, and the provider's fee on it, from the same rounding.
+        review_sql.insert_rewards(
+            review_ids, reason=reason, created_by_id=created_by_id
+        )
         rates = {
             run_id: get_provider_class(provider_type).fee_rate
             for run_id, provider_type in TaskRun.objects.filter(
                 pk__in={unit.run_id for unit, _ in chosen}
             ).values_list("pk", "provider_type")
         }
-        payments: list[review_sql.PaymentRow] = []
-        paid = Decimal("0")
-        for unit, agent in chosen:
-            if unit.pay_amount <= 0:
-                continue
-            key = f"reward:agent={agent.pk}"
-            common = (
-                unit.run_id,
-                unit.pk,
-                agent.pk,
-                agent.worker_id,
-                review_of[agent.pk],
-            )
-            payments.append(
-                review_sql.PaymentRow(PaymentKind.REWARD, unit.pay_amount, *common, key)
-            )
-            fee = (unit.pay_amount * rates[unit.run_id]).quantize(CENT, ROUND_HALF_UP)
-            if fee > 0:
-                payments.append(
-                    review_sql.PaymentRow(PaymentKind.FEE, fee, *common, f"fee:{key}")
-                )
-            paid += unit.pay_amount
-        review_sql.insert_payments(payments, reason=reason, created_by_id=created_by_id)
-        review_ids = [review_of[agent_id] for agent_id in agent_ids]
-        for start in range(0, len(review_ids), SEND_BATCH):
-            enqueue_on_commit(
-                task="tasks_app.tasks.send_reviews",
-                kwargs={"review_ids": review_ids[start : start + SEND_BATCH]},
-            )
+        fees = {}
+        for run_id, amount in {(unit.run_id, unit.pay_amount) for unit, _ in chosen}:
+            fee = _fee(amount, rates[run_id])
+            if amount > 0 and fee > 0:
+                fees[run_id, amount] = fee
+        review_sql.insert_fees(
+            review_ids, fees, reason=reason, created_by_id=created_by_id
+        )
+        paid = sum(
+            (unit.pay_amount for unit, _ in chosen if unit.pay_amount > 0),
+            Decimal("0"),
+        )
+        # One outbox row whatever the number: the task splits it in batches.
+        enqueue_on_commit(
+            task="tasks_app.tasks.send_reviews", kwargs={"review_ids": review_ids}
+        )
     return BulkApproval(
         approved=[unit.pk for unit, _ in chosen], refused=refused, paid=paid
     )
@@ -402,22 +377,6 @@ def auto_approve_due(*, now: datetime | None = None) -> int:
             reason = f"approved automatically, not reviewed within {delay} seconds"
             approved += len(approve_units(unit_ids=due, reason=reason).approved)
     return approved
-
-
-class UnitRow(NamedTuple):
-    pk: int
-    status: str
-    worker_id: int | None
-    pay_amount: Decimal
-    run_id: int
-
-
-class AgentRow(NamedTuple):
-    pk: int
-    unit_id: int
-    worker_id: int
-    status: str
-    is_late: bool
 
 
 def _bulk_agent(
@@ -688,7 +647,7 @@ def _payment_rows(
         "created_by": review.created_by,
     }
     rows = [Payment(kind=kind, amount=amount, idempotency_key=key, **common)]
-    fee = (amount * provider_class.fee_rate).quantize(CENT, ROUND_HALF_UP)
+    fee = _fee(amount, provider_class.fee_rate)
     if fee > 0:
         rows.append(
             Payment(
@@ -696,6 +655,11 @@ def _payment_rows(
             )
         )
     return rows
+
+
+def _fee(amount: Decimal, rate: Decimal) -> Decimal:
+    """The provider's fee on a payment of `amount`, in whole cents."""
+    return (amount * rate).quantize(CENT, ROUND_HALF_UP)
 
 
 def _check_bonus_budget(unit: Unit, agent: Agent, amount: Decimal) -> None:
