@@ -50,6 +50,8 @@ FRAME_CSP = (
     "font-src data:; frame-ancestors 'self'"
 )
 MAX_RENDER_DEPTH = 12
+# What the worker admin's block page needs: the queue's block asks for the same.
+BLOCK_PERMISSION = "tasks_app.change_worker"
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,10 @@ ACTIONS = {
     "soft_reject": QueueAction("Soft-reject", (REVIEW_PERMISSION,), pays=True),
     "reject": QueueAction("Reject", (REVIEW_PERMISSION,), pays=False),
     "bonus": QueueAction("Pay a bonus", (REVIEW_PERMISSION,), pays=True),
+    # Changes the worker: the worker admin's own permission as well.
+    "block": QueueAction(
+        "Block the worker", (REVIEW_PERMISSION, BLOCK_PERMISSION), pays=False
+    ),
     # Writes grants: the qualifications app's own permission as well.
     "grant_allowlist": QueueAction(
         "Grant the allowlist", (REVIEW_PERMISSION, GRANT_PERMISSION), pays=False
@@ -152,6 +158,7 @@ def queue_view(model_admin: admin.ModelAdmin, request: HttpRequest, pk: int):
         ),
         "allowlist": allowlist,
         "can_grant": request.user.has_perms(ACTIONS["grant_allowlist"].permissions),
+        "can_block": request.user.has_perms(ACTIONS["block"].permissions),
         "just_approved": just_approved,
         # The page needs its width for the two columns.
         "is_nav_sidebar_enabled": False,
@@ -294,6 +301,9 @@ def _post(model_admin: admin.ModelAdmin, request: HttpRequest, run: TaskRun):
                 "a rejection needs feedback for the worker (why the work was "
                 "refused); nothing was rejected"
             )
+        if name == "block":
+            _block(request, items)
+            return redirect(back)
         amount = None
         if name == "bonus":
             amount = parse_amount(request.POST.get("amount", ""))
@@ -468,6 +478,34 @@ def _decide(
         messages.error(request, f"Unit {unit_id} not changed: {why}")
     if name == "approve" and done:
         request.session[_approved_key(run)] = done
+
+
+def _block(request: HttpRequest, items: list[Agent]) -> None:
+    """Block the workers of `items` (locally, and on their provider through
+    Celery); the reason is kept on the audit row."""
+    reason = request.POST.get("block_reason", "").strip()
+    if not reason:
+        raise Refused("blocking a worker needs a reason; nobody was blocked")
+    for agent in {agent.worker_id: agent for agent in items}.values():
+        try:
+            blocked = services.block_from_review(
+                unit_id=agent.unit_id,
+                agent_id=agent.pk,
+                reason=reason,
+                reviewer=request.user,
+            )
+        except ReviewError as exc:
+            messages.error(request, f"Unit {agent.unit_id} not changed: {exc}")
+            continue
+        name = agent.worker.worker_name
+        if blocked:
+            messages.success(
+                request,
+                f"Blocked worker {name} (from unit {agent.unit_id}): they get no "
+                "more units, and their provider is told.",
+            )
+        else:
+            messages.warning(request, f"Worker {name} was already blocked.")
 
 
 def _approved_key(run: TaskRun) -> str:

@@ -13,6 +13,7 @@ from django.core.files.storage import default_storage
 from django.test import Client
 from django.utils import timezone
 
+from providers.models import ProviderCall
 from qualifications_app.admin import GRANT_PERMISSION
 from qualifications_app.models import GrantedQualification, ReviewAction, WorkerReview
 from tasks_app.models import (
@@ -447,6 +448,63 @@ def test_rejecting_without_feedback_is_refused_and_changes_nothing(reviewer, run
         "Nothing changed: a rejection needs feedback for the worker (why the work "
         "was refused); nothing was rejected"
     ]
+
+
+def test_blocking_from_the_queue_blocks_the_worker_and_tells_the_provider(
+    client, run, django_capture_on_commit_callbacks
+):
+    client.force_login(make_reviewer("rita", "tasks_app.change_worker"))
+    agent = submitted(run, "spammer")
+    assert "Block this worker" in client.get(queue_url(run)).content.decode()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        done = client.post(
+            queue_url(run),
+            {"action": "block", "items": [key(agent)], "block_reason": "copy-paste"},
+        )
+    again = client.post(
+        queue_url(run),
+        {"action": "block", "items": [key(agent)], "block_reason": "again"},
+    )
+
+    assert Worker.objects.get(pk=agent.worker_id).is_blocked
+    review = WorkerReview.objects.get(action=ReviewAction.BLOCK)
+    assert (review.reason, review.unit_id, review.created_by.username) == (
+        "copy-paste",
+        agent.unit_id,
+        "rita",
+    )
+    assert ProviderCall.objects.filter(operation="block_worker").count() == 1
+    assert said(done) == [
+        f"Blocked worker spammer (from unit {agent.unit_id}): they get no more "
+        "units, and their provider is told."
+    ]
+    assert said(again)[-1] == "Worker spammer was already blocked."
+    assert WorkerReview.objects.filter(action=ReviewAction.BLOCK).count() == 1
+    agent.refresh_from_db()
+    assert agent.status == AgentStatus.COMPLETED  # still to be decided on
+
+
+def test_blocking_needs_a_reason_and_the_worker_change_permission(
+    client, reviewer, run
+):
+    agent = submitted(run, "alice")
+    before = written()
+
+    page = reviewer.get(queue_url(run))
+    refused = reviewer.post(
+        queue_url(run), {"action": "block", "items": [key(agent)], "block_reason": "x"}
+    )
+    client.force_login(make_reviewer("bea", "tasks_app.change_worker"))
+    no_reason = client.post(queue_url(run), {"action": "block", "items": [key(agent)]})
+
+    assert "Block this worker" not in page.content.decode()
+    assert refused.status_code == 403
+    assert said(no_reason) == [
+        "Nothing changed: blocking a worker needs a reason; nobody was blocked"
+    ]
+    assert written() == before
+    assert not Worker.objects.get(pk=agent.worker_id).is_blocked
 
 
 def test_soft_rejecting_confirms_then_pays_the_reward(reviewer, run):

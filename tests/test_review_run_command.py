@@ -23,6 +23,7 @@ from tasks_app.models import (
     PaymentState,
     Unit,
     UnitStatus,
+    Worker,
 )
 from tests.command_calls import run, run_from_terminal, run_json
 from tests.factories import (
@@ -780,3 +781,35 @@ def test_interactive_with_json_prints_one_object_on_stdout():
     assert decision["worker"] == "alice"
     assert decision["amount"] == "0.50"
     assert "Submission 1 of 2" in err
+
+
+def test_interactive_block_blocks_the_worker_and_leaves_the_unit_to_decide():
+    task_run, units = pilot(["alice"])
+
+    out, _ = interactive(
+        "--run",
+        str(task_run.pk),
+        "--json",
+        keys="x\n\nx\ncopy-paste answers\nx\nagain\nq\n",
+    )
+
+    report = json.loads(out)
+    assert report["blocked"] == ["mock:alice"]
+    assert report["undecided"] == 1
+    assert Worker.objects.get(worker_name="alice").is_blocked
+    assert WorkerReview.objects.get(action="block").reason == "copy-paste answers"
+    assert not Payment.objects.exists()
+
+
+def test_interactive_block_says_what_it_did_and_refuses_no_reason():
+    task_run, units = pilot(["alice"])
+
+    out, _ = interactive("--run", str(task_run.pk), keys="x\n \nx\nspam\nx\nspam\nq\n")
+
+    assert "blocking a worker needs a reason" in out
+    assert (
+        "Blocked mock:alice: they get no more units, and their provider is told. "
+        f"Unit {units['alice'].pk} is still to be decided." in out
+    )
+    assert "mock:alice was already blocked." in out
+    assert WorkerReview.objects.filter(action="block").count() == 1

@@ -49,6 +49,7 @@ Examples:
 Interactive keys (one submission at a time; reads stdin, so it can be piped):
   a approve   r reject (asks for feedback)   s soft-reject (asks for a reason)
   b bonus (asks for the amount and reason)   n next   p previous
+  x block the worker (asks for a reason; the unit stays to be decided)
   g grant the allowlist to the workers approved in this session   q quit   ? help
 
 --approve, --reject and --soft-reject decide on every unit named or on none:
@@ -68,7 +69,7 @@ any time and quitting grants it to the rest if either flag was given.
 ids), "refused" (unit id: why), "amount" (paid), "undecided_agents" (a second
 submission left), "granted"}. Interactive with --json, the
 submissions and prompts go to stderr and stdout gets one object at the end:
-{"run", "decisions": [...], "granted", "undecided"}.
+{"run", "decisions": [...], "blocked" (workers), "granted", "undecided"}.
 """
 
 DECIDED = (AgentStatus.APPROVED, AgentStatus.REJECTED, AgentStatus.SOFT_REJECTED)
@@ -80,7 +81,7 @@ VERBS = {
 }
 KEYS = (
     "[a]pprove  [r]eject  [s]oft-reject  [b]onus  [n]ext  [p]revious  "
-    "[g]rant allowlist  [q]uit"
+    "[x] block worker  [g]rant allowlist  [q]uit"
 )
 
 
@@ -414,6 +415,7 @@ class ReviewSession:
         self.approved: list[Agent] = []
         self.granted_to: set[int] = set()  # agent ids whose worker got the grant
         self.grants: list[dict[str, Any]] = []
+        self.blocked: list[str] = []  # workers blocked in this session
 
     # --- the loop ------------------------------------------------------------------
 
@@ -448,6 +450,8 @@ class ReviewSession:
                     position, show = self.after_decision(position)
             elif key == "b":
                 self.bonus(self.items[position])
+            elif key == "x":
+                self.block(self.items[position])
             elif key == "g":
                 self.grant()
             elif key in ("?", "h"):
@@ -524,6 +528,30 @@ class ReviewSession:
             return
         self.decisions.append(decision)
         self.say(f"Paid a bonus of ${decision.paid} for unit {agent.unit_id}.")
+
+    def block(self, agent: Agent) -> None:
+        reason = self.ask("Why block this worker (kept in the audit row): ")
+        if reason is None:
+            return
+        try:
+            blocked = services.block_from_review(
+                unit_id=agent.unit_id,
+                agent_id=agent.pk,
+                reason=reason,
+                reviewer=self.reviewer,
+            )
+        except ReviewError as exc:
+            self.say(f"Refused: {exc}")
+            return
+        label = worker_label(agent.worker)
+        if blocked:
+            self.blocked.append(label)
+            self.say(
+                f"Blocked {label}: they get no more units, and their provider is "
+                f"told. Unit {agent.unit_id} is still to be decided."
+            )
+        else:
+            self.say(f"{label} was already blocked.")
 
     def grant(self) -> None:
         agents = self.ungranted()
@@ -627,6 +655,7 @@ class ReviewSession:
         return {
             "run": self.task_run.pk,
             "decisions": [d.as_dict() for d in self.decisions],
+            "blocked": self.blocked,
             "granted": self.grants,
             "undecided": self.undecided(),
         }
