@@ -64,8 +64,12 @@ DECISION_ACTIONS = (ReviewAction.APPROVE, ReviewAction.REJECT, ReviewAction.SOFT
 class WorkerReview(models.Model):
     """Audit row for every review decision, grant, revoke and block: who, when, why."""
 
+    # Indexed by workerreview_worker_idx (worker, -created_at), not on its own.
     worker = models.ForeignKey(
-        "tasks_app.Worker", on_delete=models.CASCADE, related_name="reviews"
+        "tasks_app.Worker",
+        on_delete=models.CASCADE,
+        related_name="reviews",
+        db_index=False,
     )
     action = models.CharField(max_length=16, choices=ReviewAction.choices)
     unit = models.ForeignKey(

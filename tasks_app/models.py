@@ -418,8 +418,13 @@ class Payment(models.Model):
     kind = models.CharField(max_length=8, choices=PaymentKind.choices)
     amount = models.DecimalField(max_digits=10, decimal_places=2)
     currency = models.CharField(max_length=3, default="USD")
-    run = models.ForeignKey(TaskRun, on_delete=models.PROTECT, related_name="payments")
-    unit = models.ForeignKey(Unit, on_delete=models.PROTECT, related_name="payments")
+    # run and unit are indexed by the (run, kind) and (unit, kind) indexes.
+    run = models.ForeignKey(
+        TaskRun, on_delete=models.PROTECT, related_name="payments", db_index=False
+    )
+    unit = models.ForeignKey(
+        Unit, on_delete=models.PROTECT, related_name="payments", db_index=False
+    )
     agent = models.ForeignKey(Agent, on_delete=models.PROTECT, related_name="payments")
     worker = models.ForeignKey(
         Worker, on_delete=models.PROTECT, related_name="payments"

@@ -50,31 +50,56 @@ PAYMENT_COLUMNS = (
 )
 
 
-def lock_units(ids: Sequence[int]) -> list[UnitRow]:
-    """The units of `ids` that exist, locked on PostgreSQL until commit."""
-    rows = _select(
-        f"SELECT id, status, worker_id, pay_amount, run_id FROM {table(Unit)} "
-        f"WHERE id IN ({_ids()})",
-        ids,
-    )
+def lock_for_approval(
+    unit_ids: Sequence[int],
+) -> tuple[dict[int, UnitRow], dict[int, list[AgentRow]]]:
+    """The units of `unit_ids` that exist, and each one's agents that submitted
+    ({unit id: [agents]}), locked until commit.
+
+    On PostgreSQL two SELECT ... FOR UPDATE, as the nullable side of an outer
+    join can't be locked; on SQLite, whose write transaction is the lock, one
+    join.
+    """
+    ids = _ids_value(unit_ids)
+    unit_columns = "u.id, u.status, u.worker_id, u.pay_amount, u.run_id"
+    agent_columns = "a.id, a.unit_id, a.worker_id, a.status, a.is_late"
+    units_table, agents_table = table(Unit), table(Agent)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"SELECT {unit_columns} FROM {units_table} u "
+                f"WHERE u.id IN ({_ids()}) FOR UPDATE",
+                [ids],
+            )
+            unit_rows = cursor.fetchall()
+            cursor.execute(
+                f"SELECT {agent_columns} FROM {agents_table} a "
+                f"WHERE a.unit_id IN ({_ids()}) AND a.submitted_at IS NOT NULL "
+                "FOR UPDATE",
+                [ids],
+            )
+            agent_rows = cursor.fetchall()
+        else:  # SQLite
+            cursor.execute(
+                f"SELECT {unit_columns}, {agent_columns} FROM {units_table} u "
+                f"LEFT JOIN {agents_table} a ON a.unit_id = u.id "
+                f"AND a.submitted_at IS NOT NULL WHERE u.id IN ({_ids()})",
+                [ids],
+            )
+            rows = cursor.fetchall()
+            unit_rows = list({row[0]: row[:5] for row in rows}.values())
+            agent_rows = [row[5:] for row in rows if row[5] is not None]
     amounts: dict[Any, Decimal] = {}  # a run's units share a handful of amounts
-    return [
-        UnitRow(pk, status, worker_id, _amount(amounts, amount), run_id)
-        for pk, status, worker_id, amount, run_id in rows
-    ]
-
-
-def lock_submitted_agents(unit_ids: Sequence[int]) -> list[AgentRow]:
-    """The agents of the units of `unit_ids` that submitted, locked likewise."""
-    rows = _select(
-        f"SELECT id, unit_id, worker_id, status, is_late FROM {table(Agent)} "
-        f"WHERE unit_id IN ({_ids()}) AND submitted_at IS NOT NULL",
-        unit_ids,
-    )
-    return [
-        AgentRow(pk, unit_id, worker_id, status, bool(late))
-        for pk, unit_id, worker_id, status, late in rows
-    ]
+    units = {
+        pk: UnitRow(pk, status, worker_id, _amount(amounts, amount), run_id)
+        for pk, status, worker_id, amount, run_id in unit_rows
+    }
+    agents: dict[int, list[AgentRow]] = {}
+    for pk, unit_id, worker_id, status, late in agent_rows:
+        agents.setdefault(unit_id, []).append(
+            AgentRow(pk, unit_id, worker_id, status, bool(late))
+        )
+    return units, agents
 
 
 def insert_reviews(
@@ -175,15 +200,6 @@ def _ids_value(ids: Sequence[int]) -> Any:
     if connection.vendor == "postgresql":
         return list(ids)
     return json.dumps(list(ids))
-
-
-def _select(sql: str, ids: Sequence[int]) -> list[tuple[Any, ...]]:
-    if connection.vendor == "postgresql":
-        sql += " FOR UPDATE"
-    # SQLite: the transaction's write lock is the lock.
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [_ids_value(ids)])
-        return cursor.fetchall()
 
 
 def _amount(seen: dict[Any, Decimal], raw: Any) -> Decimal:

@@ -264,10 +264,7 @@ def approve_units(
     with transaction.atomic():
         # Plain rows, not model instances: at 10,000 units the instances would
         # cost more than the statements.
-        units = {row.pk: row for row in review_sql.lock_units(wanted)}
-        agents_by_unit: dict[int, list[AgentRow]] = {}
-        for row in review_sql.lock_submitted_agents(wanted):
-            agents_by_unit.setdefault(row.unit_id, []).append(row)
+        units, agents_by_unit = review_sql.lock_for_approval(wanted)
         chosen: list[tuple[UnitRow, AgentRow]] = []
         for pk in wanted:
             unit = units.get(pk)
