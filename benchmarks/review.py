@@ -17,7 +17,7 @@ that Celery splits, so the action runs the same 16 statements for 10 units or
 10,000 (at most 25 per 1,000 units allowed).
 
 Measured on this 2-core machine: PostgreSQL 3.1-3.6x; SQLite 4.8-6.6x (noisy),
-at the target: there the two inserts (an audit and a reward row per unit,
+around the target: there the two inserts (an audit and a reward row per unit,
 with their indexes) alone take about 1.5x the bare UPDATE, and reading the rows
 the decision is made on about 1x.
 """
