@@ -286,6 +286,9 @@ CELERY_BEAT_SCHEDULE = {
         "task": "tasks_app.tasks.finish_stuck_launches",
         "schedule": 60.0,
     },
+    # Runs past no_submission_patience or task_lifetime_in_seconds are shut
+    # down; runs whose units are all final are completed.
+    "end-runs": {"task": "tasks_app.tasks.end_runs", "schedule": 60.0},
     # Units not reviewed within mephisto.task.auto_approve_delay_in_seconds.
     "auto-approve-units": {
         "task": "tasks_app.tasks.auto_approve_units",

@@ -294,3 +294,7 @@ class WorkerReviewAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # The audit log: who decided, granted or blocked what stays, always.
+        return False

@@ -21,7 +21,7 @@ from qualifications_app.admin import (
 )
 from qualifications_app.models import Qualification
 from qualifications_app.services import QualificationError
-from tasks_app import admin_review, eligibility, selectors
+from tasks_app import admin_lifecycle, admin_review, eligibility, selectors
 from tasks_app.models import (
     Agent,
     Assignment,
@@ -170,6 +170,17 @@ class TaskRunAdmin(admin.ModelAdmin):
         # Runs are launched from a config (manage.py launch_run), never typed in.
         return False
 
+    actions = [admin_lifecycle.shutdown_runs]
+
+    def has_shutdown_permission(self, request) -> bool:
+        return request.user.has_perm(admin_lifecycle.SHUTDOWN_PERMISSION)
+
+    def get_deleted_objects(self, objs, request):
+        protected = admin_lifecycle.protected_runs(objs)
+        if protected:
+            return [], {}, set(), protected
+        return super().get_deleted_objects(objs, request)
+
     def get_urls(self):
         return [*admin_review.review_urls(self), *super().get_urls()]
 
@@ -220,6 +231,12 @@ class AssignmentAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         return False
 
+    def get_deleted_objects(self, objs, request):
+        protected = admin_lifecycle.protected_assignments(objs)
+        if protected:
+            return [], {}, set(), protected
+        return super().get_deleted_objects(objs, request)
+
 
 @admin.register(Unit)
 class UnitAdmin(admin.ModelAdmin):
@@ -252,6 +269,12 @@ class UnitAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
+
+    def get_deleted_objects(self, objs, request):
+        protected = admin_lifecycle.protected_units(objs)
+        if protected:
+            return [], {}, set(), protected
+        return super().get_deleted_objects(objs, request)
 
     # The actions write grants, not units: viewing units is not enough, the user
     # needs the qualifications app's own permission (the one its pages check).
@@ -436,6 +459,12 @@ class AgentAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
+
+    def get_deleted_objects(self, objs, request):
+        protected = admin_lifecycle.protected_agents(objs)
+        if protected:
+            return [], {}, set(), protected
+        return super().get_deleted_objects(objs, request)
 
 
 @admin.register(OnboardingAgent)

@@ -31,6 +31,7 @@ from tasks_app.models import (
 
 NO_UNITS_LEFT = "There are no units left in this task for you right now."
 NOT_RUNNING = "This task is not accepting work right now."
+RUN_ENDED = "There are no units left in this task: it has ended."
 FAILED_ONBOARDING = (
     "You did not pass the onboarding for this task, so you can't work on it."
 )
@@ -288,8 +289,11 @@ class Rule:
 def _running(run: TaskRun) -> list[Rule]:
     def verdict(facts: Facts) -> Verdict:
         status = facts.run_status
+        ended = status in (TaskRunStatus.COMPLETED, TaskRunStatus.SHUT_DOWN)
         return Verdict(
-            f"run status {status}", status == TaskRunStatus.RUNNING, NOT_RUNNING
+            f"run status {status}",
+            status == TaskRunStatus.RUNNING,
+            RUN_ENDED if ended else NOT_RUNNING,
         )
 
     return [

@@ -47,3 +47,7 @@ class UnsupportedFileType(WorkerRequestError):
 class ReviewError(Exception):
     """A review decision or payment that can't be made; the message says why and
     what was (not) changed."""
+
+
+class RunLifecycleError(Exception):
+    """A run can't be shut down (unknown, or already ended); nothing changed."""

@@ -149,6 +149,9 @@ class TaskRun(models.Model):
 
     created_at = models.DateTimeField(auto_now_add=True)
     launched_at = models.DateTimeField(null=True, blank=True)
+    # When and why the run became completed or shut_down.
+    ended_at = models.DateTimeField(null=True, blank=True)
+    end_reason = models.CharField(max_length=500, blank=True)
 
     class Meta:
         ordering = ["-pk"]
@@ -301,11 +304,13 @@ class Agent(models.Model):
     # Unique through agent_public_id_unique (a plain unique index: ids are never
     # searched by prefix, so no LIKE index).
     public_id = models.CharField(max_length=64)
-    unit = models.ForeignKey(Unit, on_delete=models.CASCADE, related_name="agents")
+    # PROTECT: a worker's attempt (and any submission) outlives no deletion of
+    # its unit or run; deleting them fails instead (the admin says why).
+    unit = models.ForeignKey(Unit, on_delete=models.PROTECT, related_name="agents")
     worker = models.ForeignKey(Worker, on_delete=models.PROTECT, related_name="agents")
     # A run's agents are found through agent_registration_unique_per_run.
     run = models.ForeignKey(
-        TaskRun, on_delete=models.CASCADE, related_name="agents", db_index=False
+        TaskRun, on_delete=models.PROTECT, related_name="agents", db_index=False
     )
     status = models.CharField(
         max_length=16, choices=AgentStatus.choices, default=AgentStatus.NONE

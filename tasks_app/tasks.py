@@ -1,5 +1,5 @@
 """Celery tasks on runs and units: launching, topping up, timing out, sending review
-decisions and payments. Thin: each takes ids and calls a service."""
+decisions and payments, ending runs. Thin: each takes ids and calls a service."""
 
 from __future__ import annotations
 
@@ -91,6 +91,23 @@ def send_reviews(self, review_ids: list[int]) -> int:
         except ProviderError as exc:
             logger.error("Review %s was not sent to the provider: %s", review_id, exc)
     return len(review_ids)
+
+
+@shared_task(bind=True, max_retries=8)
+def expire_units_on_provider(self, run_id: int) -> int:
+    """Withdraw a shut-down run's expired units from its provider. Safe to run
+    twice: the call log keys the call by the units."""
+    return call_with_retry(
+        self, lambda: services.expire_units_on_provider(run_id=run_id)
+    )
+
+
+@shared_task
+def end_runs() -> dict[str, list[int]]:
+    """Shut down runs past their patience or lifetime; complete the runs whose
+    units are all final. Safe to run twice or concurrently."""
+    shut_down = [done.run_id for done in services.shut_down_stale_runs()]
+    return {"shut_down": shut_down, "completed": services.complete_finished_runs()}
 
 
 @shared_task

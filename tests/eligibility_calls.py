@@ -13,6 +13,7 @@ from tests.factories import (
 
 NO_UNITS_LEFT = "There are no units left in this task for you right now."
 NOT_RUNNING = "This task is not accepting work right now."
+RUN_ENDED = "There are no units left in this task: it has ended."
 
 
 def register(run, worker_name="worker-1", registration=None):

@@ -9,6 +9,7 @@ from tasks_app.models import Agent, TaskRun, TaskRunStatus, Unit, UnitStatus, Wo
 from tests.eligibility_calls import (
     NO_UNITS_LEFT,
     NOT_RUNNING,
+    RUN_ENDED,
     agent_of,
     register,
     run_requiring,
@@ -331,14 +332,17 @@ def test_the_worker_can_do_unit_hook_sees_the_worker(tmp_path):
 # --- run status and supply ------------------------------------------------------------
 
 
-@pytest.mark.parametrize("status", ["launching", "completed", "shut_down"])
-def test_a_run_that_is_not_running_refuses(status):
+@pytest.mark.parametrize(
+    "status, reason",
+    [("launching", NOT_RUNNING), ("completed", RUN_ENDED), ("shut_down", RUN_ENDED)],
+)
+def test_a_run_that_is_not_running_refuses(status, reason):
     run = TaskRunFactory(units=1, status=status)
 
     details = register(run)
 
     assert details.agent_id is None
-    assert details.failure_reason == NOT_RUNNING
+    assert details.failure_reason == reason
     assert Unit.objects.get().status == UnitStatus.LAUNCHED
 
 
@@ -352,7 +356,7 @@ def test_a_run_stopped_after_serving_workers_refuses_the_next_one():
     details = register(selectors.cached_run(run.pk), "worker-2")
 
     assert details.agent_id is None
-    assert details.failure_reason == NOT_RUNNING
+    assert details.failure_reason == RUN_ENDED
     assert Unit.objects.filter(status=UnitStatus.LAUNCHED).count() == 1
 
 
@@ -362,7 +366,7 @@ def test_a_stopped_run_says_so_rather_than_naming_a_missing_qualification():
 
     details = register(run)
 
-    assert details.failure_reason == NOT_RUNNING
+    assert details.failure_reason == RUN_ENDED
 
 
 def test_when_every_unit_is_taken_the_reason_is_no_units_left():

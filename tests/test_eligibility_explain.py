@@ -8,7 +8,7 @@ from tasks_app import eligibility
 from tasks_app.models import Worker
 from tests.eligibility_calls import (
     NO_UNITS_LEFT,
-    NOT_RUNNING,
+    RUN_ENDED,
     register,
     run_requiring,
     worker_holding,
@@ -68,7 +68,7 @@ def test_explain_flags_a_stopped_run_a_blocked_worker_and_no_units():
     verdicts = {v.rule: v for v in eligibility.explain(run=run, worker=worker)}
 
     assert verdicts["run status shut_down"].passed is False
-    assert verdicts["run status shut_down"].reason == NOT_RUNNING
+    assert verdicts["run status shut_down"].reason == RUN_ENDED
     assert verdicts["not on the local blocklist"].passed is False
     assert verdicts["a launched unit this worker hasn't done"].passed is False
     assert verdicts["a launched unit this worker hasn't done"].reason == NO_UNITS_LEFT

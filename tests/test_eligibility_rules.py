@@ -248,13 +248,13 @@ def requirement_cases() -> list[Case]:
 CASES: dict[str, list[Case]] = {
     "running": [
         Case("running", plain(), CLAIM),
-        Case("stopped", stopped(), eligibility.NOT_RUNNING),
+        Case("stopped", stopped(), eligibility.RUN_ENDED),
         # Checked first: a stopped run says so whatever else fails.
-        Case("stopped-and-blocked", stopped(is_blocked=True), eligibility.NOT_RUNNING),
+        Case("stopped-and-blocked", stopped(is_blocked=True), eligibility.RUN_ENDED),
         Case(
             "stopped-before-onboarding",
             stopped_before_onboarding,
-            eligibility.NOT_RUNNING,
+            eligibility.RUN_ENDED,
         ),
     ],
     "blocklist": [

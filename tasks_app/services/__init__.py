@@ -2,7 +2,7 @@
 
 `launch` writes a run and launches its units, `arrival` gives an arriving
 worker an agent, `work` takes what the worker sends, `review` decides on it and
-pays. Callers use the names
+pays, `lifecycle` ends the run. Callers use the names
 re-exported here (`services.launch_run`), whichever module holds them.
 """
 
@@ -28,6 +28,13 @@ from tasks_app.services.launch import (
     plan_launch,
     requester_name_for,
     stored_config_text,
+)
+from tasks_app.services.lifecycle import (
+    Shutdown,
+    complete_finished_runs,
+    expire_units_on_provider,
+    shut_down_stale_runs,
+    shutdown_run,
 )
 from tasks_app.services.review import (
     SEND_BATCH,
@@ -55,6 +62,11 @@ from tasks_app.services.work import (
 from tasks_app.uploads import SavedFile
 
 __all__ = [
+    "Shutdown",
+    "complete_finished_runs",
+    "expire_units_on_provider",
+    "shut_down_stale_runs",
+    "shutdown_run",
     "SEND_BATCH",
     "AgentDetails",
     "BulkApproval",

@@ -273,6 +273,12 @@ def launch_units(*, run_id: int) -> int:
             record=record,
         )
         launched = sum(marked)
+        if TaskRun.objects.filter(pk=run.pk, status=TaskRunStatus.SHUT_DOWN).exists():
+            # Shut down while these were being posted: withdraw them as well.
+            enqueue_on_commit(
+                task="tasks_app.tasks.expire_units_on_provider",
+                kwargs={"run_id": run.pk},
+            )
     else:
         launched = 0
     mark_run_running(run_id=run.pk)
@@ -296,10 +302,12 @@ def mark_units_launched(
     """Move created units to launched; returns how many moved. Safe to run twice."""
     if provider_unit_ids:
         # Each HIT id differs, so these are per-row updates; the mock has none.
+        # Expired ones too: a run shut down while they were posted must still
+        # know their ids, to withdraw them from the provider.
         for unit_id, provider_id in provider_unit_ids.items():
-            Unit.objects.filter(pk=unit_id, status=UnitStatus.CREATED).update(
-                provider_unit_id=provider_id
-            )
+            Unit.objects.filter(
+                pk=unit_id, status__in=[UnitStatus.CREATED, UnitStatus.EXPIRED]
+            ).update(provider_unit_id=provider_id)
     return Unit.objects.filter(pk__in=unit_ids, status=UnitStatus.CREATED).update(
         status=UnitStatus.LAUNCHED, updated_at=timezone.now()
     )

@@ -25,6 +25,7 @@ from tasks_app.models import (
     AgentStatus,
     OnboardingAgent,
     TaskRun,
+    TaskRunStatus,
     Unit,
     UnitStatus,
 )
@@ -222,9 +223,14 @@ def _release_agent(*, agent_id: int, status: AgentStatus, only_overdue: bool) ->
         agents = agents.overdue(timezone.now())
     changed = agents.update(status=status)
     if changed:
-        Unit.objects.filter(agents=agent_id, status=UnitStatus.ASSIGNED).update(
-            status=UnitStatus.LAUNCHED, worker=None, updated_at=timezone.now()
+        now = timezone.now()
+        held = Unit.objects.filter(agents=agent_id, status=UnitStatus.ASSIGNED)
+        # A shut-down run takes no new worker: its freed unit is expired, as
+        # its untaken ones were at the shutdown.
+        held.filter(run__status=TaskRunStatus.SHUT_DOWN).update(
+            status=UnitStatus.EXPIRED, worker=None, updated_at=now
         )
+        held.update(status=UnitStatus.LAUNCHED, worker=None, updated_at=now)
     return bool(changed)
 
 
