@@ -8,7 +8,7 @@ from django.core.management import load_command_class
 
 pytestmark = pytest.mark.django_db
 
-TASKS_APP_COMMANDS = ("explain_eligibility", "review_run", "pay_bonus")
+TASKS_APP_COMMANDS = ("explain_eligibility", "review_run", "pay_bonus", "shutdown_run")
 
 
 @pytest.mark.parametrize(
@@ -20,6 +20,7 @@ TASKS_APP_COMMANDS = ("explain_eligibility", "review_run", "pay_bonus")
         ("explain_eligibility", "manage.py explain_eligibility --run 12 --worker"),
         ("review_run", "manage.py review_run --run 12 --approve-all --grant-allowlist"),
         ("pay_bonus", "manage.py pay_bonus --unit 41 --amount 0.50 --reason"),
+        ("shutdown_run", "manage.py shutdown_run --run 12 --reason"),
     ],
 )
 def test_help_of_each_command_shows_an_example(name, example):
