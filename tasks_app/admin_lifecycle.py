@@ -43,8 +43,8 @@ def shutdown_runs(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset):
             messages.success(
                 request,
                 f"Run {run.pk} is shut down: {done.expired} unit(s) not yet taken "
-                f"expired (withdrawn from the provider too); {done.held} unit(s) "
-                "held by workers may still be submitted.",
+                "expired (and withdrawn from the provider, where posted); "
+                f"{done.held} unit(s) held by workers may still be submitted.",
             )
         return None
     counts = dict(

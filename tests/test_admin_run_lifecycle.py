@@ -54,8 +54,9 @@ def test_shutting_down_from_the_admin_confirms_first_then_shuts_down(admin_clien
         UnitStatus.EXPIRED
     }
     assert said(done) == [
-        f"Run {run.pk} is shut down: 3 unit(s) not yet taken expired (withdrawn "
-        "from the provider too); 0 unit(s) held by workers may still be submitted.",
+        f"Run {run.pk} is shut down: 3 unit(s) not yet taken expired (and withdrawn "
+        "from the provider, where posted); 0 unit(s) held by workers may still be "
+        "submitted.",
         f"Run {ended.pk} not changed: run {ended.pk} has already ended: it is "
         "completed; nothing changed",
     ]

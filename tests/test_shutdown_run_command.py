@@ -25,8 +25,8 @@ def test_shutdown_run_expires_the_untaken_units_and_says_what_is_left():
 
     assert text.strip() == (
         f"Run {task_run.pk} is shut down: 2 unit(s) not yet taken expired "
-        "(withdrawn from the provider through Celery); 1 unit(s) held by workers "
-        "may still be submitted."
+        "(and withdrawn through Celery from the provider, where posted); "
+        "1 unit(s) held by workers may still be submitted."
     )
     task_run.refresh_from_db()
     assert task_run.status == TaskRunStatus.SHUT_DOWN

@@ -64,7 +64,8 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(
                 f"Run {done.run_id} is shut down: {done.expired} unit(s) not yet "
-                f"taken expired (withdrawn from the provider through Celery); "
+                f"taken expired (and withdrawn through Celery from the provider, where "
+                f"posted); "
                 f"{done.held} unit(s) held by workers may still be submitted."
             )
         )
