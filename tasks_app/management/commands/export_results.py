@@ -1,0 +1,188 @@
+"""`manage.py export_results`: a run's results as JSONL or CSV (DESIGN §8).
+
+The rows are streamed from the database (tasks_app/export.py), so an export of
+any size runs in constant memory. With --output the file appears only once it is
+complete: it is written beside its final name and renamed, so a failure never
+leaves a partial file, and an existing file is replaced only by a whole export.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from argparse import RawDescriptionHelpFormatter
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from tasks_app.export import FORMATS, ExportError, ResultsExport, find_runs
+from tasks_app.export import parse_statuses as parse_status_filter
+
+EXAMPLES = """\
+Examples:
+  manage.py export_results --run 12
+  manage.py export_results --run 12 --output results.jsonl
+  manage.py export_results --run 12 --format csv --output results.csv
+  manage.py export_results --task-name my-task-live-batch-1 --output batch.csv
+  manage.py export_results --run 12 --status accepted --output accepted.jsonl
+  manage.py export_results --run 12 --status accepted,soft_rejected --format csv
+  manage.py export_results --run 12 --output results.jsonl --json
+
+One row per unit, in run and unit order; units nobody submitted are included
+(outputs null) unless --status leaves them out. A JSONL row:
+  {"unit_id", "task_run_id", "task_name", "assignment_id", "inputs" (the data
+  row), "outputs" (the submission), "files" (stored uploads), "worker":
+  {"provider", "id"}, "status", "review": {"decision", "feedback", "bonus"},
+  "timings": {"accepted_at", "submitted_at", "duration_s"}, "late"}
+The CSV has the same fields in columns (unit_id, task_run_id, task_name,
+assignment_id, worker_provider, worker_id, status, review_decision,
+review_feedback, bonus, accepted_at, submitted_at, duration_s, late), then
+Input.<field> for every key of the data rows and Answer.<field> for every key
+of the submissions, as MTurk's batch results; nested values are JSON, and a
+cell a spreadsheet would run as a formula starts with a '.
+
+Without --format the format follows --output's suffix (.csv: CSV), else JSONL.
+Without --output the export is written to standard output. With --output the
+file appears only when complete (written beside it, then renamed); --json then
+prints one JSON object: {"format", "output", "rows", "runs"}.
+Unit statuses: created, launched, assigned, completed, accepted, rejected,
+soft_rejected, expired.
+"""
+
+
+class Command(BaseCommand):
+    help = "Export a run's results (or every run of a task) as JSONL or CSV."
+
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs):
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        parser.formatter_class = RawDescriptionHelpFormatter
+        parser.epilog = EXAMPLES
+        return parser
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        which = parser.add_mutually_exclusive_group(required=True)
+        which.add_argument("--run", type=int, metavar="N", help="The task run id.")
+        which.add_argument(
+            "--task-name",
+            metavar="NAME",
+            help="Every run of this task_name, one after the other.",
+        )
+        # Checked by handle(), so a bad value is a CommandError (exit status 1).
+        parser.add_argument(
+            "--format",
+            metavar="{jsonl,csv}",
+            help="jsonl (one JSON object a line) or csv; default: from --output's "
+            "suffix, else jsonl.",
+        )
+        parser.add_argument(
+            "--output",
+            metavar="FILE",
+            help="Write here (replaced only once the export is complete); "
+            "default: standard output.",
+        )
+        parser.add_argument(
+            "--status",
+            action="append",
+            default=[],
+            metavar="STATUS",
+            help="Only units in this status (repeat it, or list them with commas).",
+        )
+        parser.add_argument(
+            "--json",
+            action="store_true",
+            help='With --output: print {"format", "output", "rows", "runs"}.',
+        )
+
+    def handle(self, *args, **options) -> None:
+        output = Path(options["output"]) if options["output"] else None
+        format = _format(options["format"], output)
+        if options["json"] and output is None:
+            raise CommandError(
+                "--json needs --output: without it the export itself is written "
+                "to standard output, and a summary would be mixed into it"
+            )
+        try:
+            statuses = parse_status_filter(options["status"])
+            run_ids = find_runs(run_id=options["run"], task_name=options["task_name"])
+        except ExportError as exc:
+            raise CommandError(f"{exc}; nothing was written") from None
+        export = ResultsExport(run_ids=run_ids, statuses=statuses)
+        if output is None:
+            for chunk in export.chunks(format):
+                self.stdout.write(chunk, ending="")
+            return
+        _write_whole(output, export.chunks(format))
+        if options["json"]:
+            summary = {
+                "format": format,
+                "output": str(output),
+                "rows": export.rows,
+                "runs": list(run_ids),
+            }
+            self.stdout.write(json.dumps(summary))
+        else:
+            runs = ", ".join(str(run_id) for run_id in run_ids)
+            self.stdout.write(
+                f"Wrote {export.rows} unit(s) of run(s) {runs} to {output} ({format})."
+            )
+
+
+def _format(given: str | None, output: Path | None) -> str:
+    if given is None:
+        return (
+            "csv" if output is not None and output.suffix.lower() == ".csv" else "jsonl"
+        )
+    if given not in FORMATS:
+        raise CommandError(
+            f"--format {given!r}: not an export format; valid: {', '.join(FORMATS)}; "
+            "nothing was written"
+        )
+    return given
+
+
+def _write_whole(output: Path, chunks) -> None:
+    """Write `chunks` to `output` through a temporary file beside it, renamed
+    onto it once complete; on any failure the temporary file is removed."""
+    if output.is_dir():
+        raise CommandError(f"--output {output}: is a directory; nothing was written")
+    directory = output.parent
+    if not directory.is_dir():
+        raise CommandError(
+            f"--output {output}: directory {str(directory)!r} does not exist; "
+            "nothing was written"
+        )
+    try:
+        descriptor, temporary = tempfile.mkstemp(
+            dir=directory, prefix=f".{output.name}.", suffix=".part"
+        )
+    except OSError as exc:
+        raise CommandError(
+            f"--output {output}: can't write in {str(directory)!r} "
+            f"({exc.strerror}); nothing was written"
+        ) from None
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as file:
+            for chunk in chunks:
+                file.write(chunk)
+        # mkstemp makes the file private (0600); give it the mode a new file
+        # would get (or the mode of the file it replaces).
+        os.chmod(temporary, _mode_for(output))
+        os.replace(temporary, output)
+    except OSError as exc:
+        Path(temporary).unlink(missing_ok=True)
+        raise CommandError(
+            f"--output {output}: {exc.strerror or exc}; nothing was written"
+        ) from None
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _mode_for(output: Path) -> int:
+    try:
+        return output.stat().st_mode & 0o777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask

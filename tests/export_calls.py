@@ -1,0 +1,55 @@
+"""What the export tests arrange and call: submitted units, and the command's output."""
+
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+
+from django.core.management import call_command
+
+from tasks_app.models import Agent, AgentStatus, TaskRun, UnitStatus, Worker
+from tests.factories import AgentFactory, UnitFactory
+
+
+def submitted(
+    run: TaskRun,
+    worker: Worker | str,
+    submission=None,
+    *,
+    inputs=None,
+    late: bool = False,
+    metadata=None,
+    took: timedelta = timedelta(seconds=42.5),
+    unit=None,
+) -> Agent:
+    """A completed unit of `run` with `worker`'s submission, as the API leaves it
+    (or another submission to `unit`)."""
+    if isinstance(worker, str):
+        worker = Worker.objects.get_or_create(provider_type="mock", worker_name=worker)[
+            0
+        ]
+    if unit is None:
+        unit = UnitFactory(
+            assignment__run=run,
+            assignment__data=inputs if inputs is not None else {"text": "Good?"},
+            status=UnitStatus.COMPLETED,
+            worker=worker,
+            pay_amount=run.task_reward,
+        )
+    agent = AgentFactory(
+        unit=unit,
+        worker=worker,
+        status=AgentStatus.COMPLETED,
+        submission=submission if submission is not None else {"rating": "good"},
+        metadata=metadata,
+        is_late=late,
+    )
+    Agent.objects.filter(pk=agent.pk).update(submitted_at=agent.created_at + took)
+    agent.refresh_from_db()
+    return agent
+
+
+def export(*args: str) -> str:
+    out = io.StringIO()
+    call_command("export_results", *args, stdout=out)
+    return out.getvalue()
