@@ -5,11 +5,13 @@ from __future__ import annotations
 import copy
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
 from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Count, Exists, OuterRef, Q, Sum
 
 from tasks_app.models import TaskRun, Unit, UnitStatus, Worker
 
@@ -299,4 +301,53 @@ def approved_units(*, run: TaskRun, unit_ids: list[int]) -> list[Unit]:
         Unit.objects.filter(
             run=run, pk__in=unit_ids, status=UnitStatus.ACCEPTED
         ).select_related("worker")
+    )
+
+
+CENT = Decimal("0.01")
+
+
+def run_budget(run: TaskRun) -> Decimal | None:
+    """`run`'s `mephisto.task.budget` in dollars, or None when it has none."""
+    # services.launch imports this module; its budget_of is how a launch reads
+    # the same key, so the run is held to the budget it was launched with.
+    from tasks_app.services.launch import budget_of
+
+    return budget_of(run.resolved_config.get("mephisto", {}).get("task", {}))
+
+
+@dataclass(frozen=True)
+class Commitment:
+    """What a run is committed to spend, in dollars, with the provider's fee."""
+
+    # Rewards of every unit not rejected or expired: paid, owed or still open.
+    rewards: Decimal
+    # Bonuses (and their fees) not failed: pending, paid or ambiguous.
+    bonuses: Decimal
+
+    @property
+    def total(self) -> Decimal:
+        return self.rewards + self.bonuses
+
+
+def run_commitment(*, run: TaskRun, fee_rate: Decimal) -> Commitment:
+    """What `run` is committed to: the rewards of its units that are not rejected
+    or expired (decided or not) with the provider's `fee_rate` on them, and its
+    bonuses and their fees that did not fail. The one rule that the budget check
+    of a bonus and the run's dashboard both read. Two queries."""
+    from qualifications_app.models import ReviewAction
+    from tasks_app.models import Payment, PaymentState
+
+    rewards = Unit.objects.filter(run=run).exclude(
+        status__in=[UnitStatus.REJECTED, UnitStatus.EXPIRED]
+    ).aggregate(total=Sum("pay_amount"))["total"] or Decimal("0")
+    bonuses = Payment.objects.filter(
+        run=run, review__action=ReviewAction.BONUS
+    ).exclude(state=PaymentState.FAILED).aggregate(total=Sum("amount"))[
+        "total"
+    ] or Decimal("0")
+    # Quantized: SQLite sums decimals as floats.
+    return Commitment(
+        rewards=(Decimal(rewards) * (1 + fee_rate)).quantize(CENT, ROUND_HALF_UP),
+        bonuses=Decimal(bonuses).quantize(CENT, ROUND_HALF_UP),
     )

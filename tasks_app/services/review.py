@@ -21,7 +21,6 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
 from django.utils import timezone
 
 from providers.base import ProviderError, WorkRef
@@ -29,7 +28,7 @@ from providers.registry import get_provider, get_provider_class
 from providers.services import enqueue_on_commit, run_logged_call
 from qualifications_app.models import DECISION_ACTIONS, ReviewAction, WorkerReview
 from qualifications_app.services import set_blocked
-from tasks_app import review_sql
+from tasks_app import review_sql, selectors
 from tasks_app.db import ids_param
 from tasks_app.exceptions import ReviewError
 from tasks_app.models import (
@@ -43,7 +42,6 @@ from tasks_app.models import (
     UnitStatus,
 )
 from tasks_app.review_sql import AgentRow, UnitRow
-from tasks_app.services.launch import budget_of
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser, User
@@ -667,22 +665,11 @@ def _check_bonus_budget(unit: Unit, agent: Agent, amount: Decimal) -> None:
     is locked, so two bonuses at once can't both fit into what one leaves.
     """
     run = TaskRun.objects.select_for_update().get(pk=unit.run_id)
-    budget = budget_of(run.resolved_config.get("mephisto", {}).get("task", {}))
+    budget = selectors.run_budget(run)
     if budget is None:
         return
     rate = get_provider_class(agent.worker.provider_type).fee_rate
-    rewards = Unit.objects.filter(run=run).exclude(
-        status__in=[UnitStatus.REJECTED, UnitStatus.EXPIRED]
-    ).aggregate(total=Sum("pay_amount"))["total"] or Decimal("0")
-    bonuses = Payment.objects.filter(
-        run=run, review__action=ReviewAction.BONUS
-    ).exclude(state=PaymentState.FAILED).aggregate(total=Sum("amount"))[
-        "total"
-    ] or Decimal("0")
-    # Quantized: SQLite sums decimals as floats.
-    committed = (rewards * (1 + rate)).quantize(CENT, ROUND_HALF_UP) + Decimal(
-        bonuses
-    ).quantize(CENT, ROUND_HALF_UP)
+    committed = selectors.run_commitment(run=run, fee_rate=rate).total
     cost = (amount * (1 + rate)).quantize(CENT, ROUND_HALF_UP)
     if committed + cost > budget:
         raise ReviewError(
