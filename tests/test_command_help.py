@@ -8,7 +8,14 @@ from django.core.management import load_command_class
 
 pytestmark = pytest.mark.django_db
 
-TASKS_APP_COMMANDS = ("explain_eligibility", "review_run", "pay_bonus", "shutdown_run")
+TASKS_APP_COMMANDS = (
+    "explain_eligibility",
+    "review_run",
+    "pay_bonus",
+    "shutdown_run",
+    "export_results",
+    "run_status",
+)
 
 
 @pytest.mark.parametrize(
@@ -21,6 +28,8 @@ TASKS_APP_COMMANDS = ("explain_eligibility", "review_run", "pay_bonus", "shutdow
         ("review_run", "manage.py review_run --run 12 --approve-all --grant-allowlist"),
         ("pay_bonus", "manage.py pay_bonus --unit 41 --amount 0.50 --reason"),
         ("shutdown_run", "manage.py shutdown_run --run 12 --reason"),
+        ("export_results", "manage.py export_results --run 12 --format csv --output"),
+        ("run_status", "manage.py run_status --run 12 --json"),
     ],
 )
 def test_help_of_each_command_shows_an_example(name, example):

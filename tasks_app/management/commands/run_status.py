@@ -1,0 +1,177 @@
+"""`manage.py run_status --run N [--json]`: a run's figures, for people and scripts.
+
+The same figures as the run's dashboard in the admin (tasks_app/run_stats.py).
+"""
+
+from __future__ import annotations
+
+import json
+from argparse import RawDescriptionHelpFormatter
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from tasks_app import run_stats
+from tasks_app.models import TaskRun, UnitStatus
+
+EXAMPLES = """\
+Examples:
+  manage.py run_status --run 12
+  manage.py run_status --run 12 --json
+  manage.py run_status --run 12 --workers 25
+
+Shows the run's units by status, its approval rate (approved / (approved +
+rejected); soft-rejected units are left out, as in Mephisto), money spent (the
+payments paid) and committed (the rewards of every unit not rejected or
+expired, decided or not, with the provider's fee, plus the bonuses that did not
+fail: what the budget check counts) against mephisto.task.budget, the work
+time (median and 90th percentile of submitted minus accepted), how many units
+were submitted and when, the workers with the most units (units, approved,
+rejected, late, median time) and how many provider calls failed.
+
+--json prints one JSON object: {"run_id", "task_name", "status",
+"provider_type", "units", "units_by_status", "submitted", "reviewed",
+"approval_rate", "money": {"spent", "pending", "failed", "ambiguous",
+"committed", "committed_rewards", "committed_bonuses", "budget", "budget_used",
+"budget_left"}, "work_time": {"submissions", "median", "p90"}, "timeline":
+{"bucket_seconds", "first", "last", "buckets": [{"start", "submissions",
+"late"}]}, "workers": [{"worker_id", "provider_type", "worker_name", "units",
+"approved", "rejected", "late", "median_seconds"}], "workers_total",
+"other_workers", "provider_failures", "recent_failures": [{"call_id",
+"operation", "attempts", "error", "updated_at"}]}. Dollars are strings
+("2.50"), times ISO 8601 in UTC, durations seconds, rates fractions (0.8).
+An unknown run exits with status 1.
+"""
+
+
+class Command(BaseCommand):
+    help = (
+        "Show a run's progress: units by status, approval rate, money spent and "
+        "committed against the budget, work time, workers, provider failures."
+    )
+
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs):
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        parser.formatter_class = RawDescriptionHelpFormatter
+        parser.epilog = EXAMPLES
+        return parser
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--run", type=int, required=True, help="The task run id.")
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=run_stats.TOP_WORKERS,
+            metavar="N",
+            help=f"List the N workers with the most units (default "
+            f"{run_stats.TOP_WORKERS}); the rest are counted.",
+        )
+        parser.add_argument(
+            "--json", action="store_true", help="Print one JSON object."
+        )
+
+    def handle(self, *args, **options) -> None:
+        run = TaskRun.objects.select_related("task").filter(pk=options["run"]).first()
+        if run is None:
+            raise CommandError(f"there is no task run {options['run']}")
+        if options["workers"] < 1:
+            raise CommandError("--workers must be at least 1")
+        stats = run_stats.run_stats(run=run, top_workers=options["workers"])
+        if options["json"]:
+            self.stdout.write(json.dumps(stats.as_dict()))
+            return
+        self.stdout.write("\n".join(report(stats)))
+
+
+def report(stats: run_stats.RunStats) -> list[str]:
+    """The figures as lines of text."""
+    lines = [
+        f"Run {stats.run_id} ({stats.task_name}): {stats.status}, on "
+        f"{stats.provider_type}",
+        "",
+        f"Units:         {stats.units}",
+    ]
+    for status in UnitStatus:
+        if status in stats.units_by_status:
+            count = stats.units_by_status[status]
+            share = 100 * count / stats.units
+            lines.append(f"  {status.value:<14}{count:>8}  {share:5.1f}%")
+    rate = stats.approval_rate
+    lines.append(
+        f"Approval rate: {100 * rate:.1f}% ({stats.units_by_status.get('accepted', 0)}"
+        f" approved of {stats.reviewed} reviewed)"
+        if rate is not None
+        else "Approval rate: - (nothing reviewed yet)"
+    )
+    money = stats.money
+    budget = (
+        f"of a ${money.budget} budget ({_percent(money.budget_used)}, "
+        f"${money.budget_left} left)"
+        if money.budget is not None
+        else "(no budget set)"
+    )
+    lines += [
+        f"Spent:         ${money.spent} paid; ${money.pending} pending"
+        + (f", ${money.ambiguous} ambiguous" if money.ambiguous else "")
+        + (f", ${money.failed} failed" if money.failed else ""),
+        f"Committed:     ${money.committed} {budget}",
+        f"               rewards ${money.committed_rewards} (with fees), bonuses "
+        f"${money.committed_bonuses}",
+    ]
+    work, timeline = stats.work_time, stats.timeline
+    lines.append(
+        f"Submissions:   {work.submissions}"
+        + (
+            f" (first {timeline.first:%Y-%m-%d %H:%M}, last "
+            f"{timeline.last:%Y-%m-%d %H:%M} UTC)"
+            if timeline.first and timeline.last
+            else ""
+        )
+    )
+    lines.append(
+        f"Work time:     median {run_stats.format_seconds(work.median)}, "
+        f"p90 {run_stats.format_seconds(work.p90)}"
+    )
+    lines += ["", _workers_heading(stats)]
+    if stats.workers:
+        width = max(len(w.worker_name) for w in stats.workers) + 2
+        width = max(width, len("worker") + 2)
+        lines.append(
+            f"  {'worker':<{width}}{'units':>7}{'approved':>10}{'rejected':>10}"
+            f"{'late':>6}  median time"
+        )
+        for w in stats.workers:
+            lines.append(
+                f"  {w.worker_name:<{width}}{w.units:>7}{w.approved:>10}"
+                f"{w.rejected:>10}{w.late:>6}  "
+                f"{run_stats.format_seconds(w.median_seconds)}"
+            )
+        if stats.other_workers:
+            lines.append(f"  and {stats.other_workers} more")
+    lines += ["", f"Provider call failures: {stats.provider_failures}"]
+    for call in stats.recent_failures:
+        error = " ".join(call.error.split())
+        error = error if len(error) <= 100 else error[:99] + "…"
+        lines.append(
+            f"  {call.updated_at:%Y-%m-%d %H:%M} {call.operation} "
+            f"(call {call.call_id}, {call.attempts} attempts): {error}"
+        )
+    return lines
+
+
+def _workers_heading(stats: run_stats.RunStats) -> str:
+    if not stats.workers_total:
+        return "Workers:       none has taken a unit yet"
+    if stats.other_workers:
+        return (
+            f"Workers:       {stats.workers_total} (the {len(stats.workers)} with "
+            "the most units)"
+        )
+    return f"Workers:       {stats.workers_total}"
+
+
+def _percent(fraction: float | None) -> str:
+    if fraction is None:
+        return "-"
+    if fraction == float("inf"):
+        return "over 100%"
+    return f"{100 * fraction:.1f}%"
