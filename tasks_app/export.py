@@ -21,8 +21,7 @@ import difflib
 import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
-from decimal import ROUND_HALF_UP, Decimal
+from json.encoder import encode_basestring
 from typing import Any
 
 from django.db import connection, transaction
@@ -68,7 +67,6 @@ CSV_COLUMNS = (
     "duration_s",
     "late",
 )
-CENT = Decimal("0.01")
 
 
 class ExportError(Exception):
@@ -131,7 +129,7 @@ class ResultsExport:
             raise ExportError(
                 f"{format!r} is not an export format; valid: {', '.join(FORMATS)}"
             )
-        with _snapshot():
+        with snapshot():
             yield from self._jsonl() if format == "jsonl" else self._csv()
 
     def _jsonl(self) -> Iterator[str]:
@@ -156,16 +154,21 @@ class ResultsExport:
                 writer.writerow(_csv_cells(row, input_keys, answer_keys))
             yield out.take()
 
-    def _fetch(self) -> Iterator[list[tuple]]:
+    def rows_sql(self) -> tuple[str, list[Any]]:
+        """The SELECT of the exported rows, one per unit, and its parameters."""
         where, params = self._where()
         sql = (
-            f"SELECT {_row_columns()} FROM {_units_with_agents()} "
+            f"SELECT {_row_columns()} FROM {_units_with_agents(len(self.run_ids))} "
             f"LEFT JOIN {table(Worker)} w "
             "ON w.id = COALESCE(ag.worker_id, u.worker_id) "
             f"LEFT JOIN {table(WorkerReview)} rv ON rv.agent_id = ag.id "
             f"AND rv.action IN ({_decisions()}) "
             f"WHERE {where} ORDER BY u.run_id, u.id"
         )
+        return sql, [*self.run_ids, *params]
+
+    def _fetch(self) -> Iterator[list[tuple]]:
+        sql, params = self.rows_sql()
         # A server-side cursor on PostgreSQL; SQLite's steps through the rows.
         with connection.chunked_cursor() as cursor:
             cursor.execute(sql, params)
@@ -177,19 +180,26 @@ class ResultsExport:
         for a value that is not a JSON object, which gets a column of its own."""
         where, params = self._where()
         units = f"{table(Unit)} u JOIN {table(Assignment)} a ON a.id = u.assignment_id"
-        agents = _units_with_agents()
+        agents = (
+            f"{table(Unit)} u JOIN {_picked_agents(len(self.run_ids))} picked "
+            f"ON picked.unit_id = u.id JOIN {table(Agent)} ag ON ag.id = picked.id"
+        )
         submitted = f"{where} AND ag.submitted_at IS NOT NULL"
+        agent_params = [*self.run_ids, *params]
         parts = [
             _keys_of("i", "a.data", units, where),
-            _other_values("i", "a.data", units, where),
             _keys_of("o", "ag.submission", agents, submitted),
-            _other_values("o", "ag.submission", agents, submitted),
         ]
         with connection.cursor() as cursor:
-            cursor.execute(" UNION ".join(parts), params * len(parts))
+            cursor.execute(" UNION ".join(parts), [*params, *agent_params])
             found = cursor.fetchall()
-        inputs = sorted({key for side, key in found if side == "i"}, key=_key_order)
-        answers = sorted({key for side, key in found if side == "o"}, key=_key_order)
+        # (True, None) is an empty object: no key, no column.
+        keys: dict[str, set[str | None]] = {"i": set(), "o": set()}
+        for side, is_object, key in found:
+            if not is_object or key is not None:
+                keys[side].add(key if is_object else None)
+        inputs = sorted(keys["i"], key=_key_order)
+        answers = sorted(keys["o"], key=_key_order)
         return inputs, answers
 
     def _where(self) -> tuple[str, list[Any]]:
@@ -253,67 +263,102 @@ def _row_columns() -> str:
             "rv.action",
             "rv.reason",
             # Bonuses not failed: paid, pending, or ambiguous (maybe paid).
-            f"(SELECT SUM(p.amount) FROM {table(Payment)} p WHERE p.agent_id = ag.id "
-            f"AND p.kind = '{PaymentKind.BONUS.value}' "
-            f"AND p.state <> '{PaymentState.FAILED.value}')",
-            "ag.created_at",
-            "ag.submitted_at",
+            _dollars(
+                f"(SELECT SUM(p.amount) FROM {table(Payment)} p "
+                "WHERE p.agent_id = ag.id "
+                f"AND p.kind = '{PaymentKind.BONUS.value}' "
+                f"AND p.state <> '{PaymentState.FAILED.value}')"
+            ),
+            _iso("ag.created_at"),
+            _iso("ag.submitted_at"),
+            _seconds_between("ag.created_at", "ag.submitted_at"),
             "ag.is_late",
         ]
     )
 
 
-def _units_with_agents() -> str:
-    """Units with their assignment, run, task and exported agent (`ag`, or NULLs).
+# The database formats the timestamps, durations and amounts: converting them to
+# Python objects only to write them out again was a third of the export's time.
 
-    The agent is picked by a subquery per unit, on the agent's unit index:
-    submitted first, then decided, the holder's, on time, latest. (Its ORDER BY
-    names columns of a derived table: SQLite's ORDER BY can't see the outer row.)
-    """
-    agents, reviews = table(Agent), table(WorkerReview)
+
+def _iso(column: str) -> str:
+    """`column` (a DateTimeField) as ISO 8601 text in UTC, to the microsecond."""
+    if _postgres():
+        return (
+            f"to_char({column} AT TIME ZONE 'UTC', "
+            """'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
+        )
+    # Django keeps SQLite's datetimes as UTC text, 'YYYY-MM-DD HH:MM:SS[.ffffff]'.
+    return f"replace(substr({column} || '.000000', 1, 26), ' ', 'T') || 'Z'"
+
+
+def _seconds_between(start: str, end: str) -> str:
+    """Seconds from `start` to `end`, to the millisecond (NULL if either is)."""
+    if _postgres():
+        return f"round(CAST(EXTRACT(EPOCH FROM {end} - {start}) AS numeric), 3)::float8"
+    return f"round((julianday({end}) - julianday({start})) * 86400.0, 3)"
+
+
+def _dollars(amount: str) -> str:
+    """A sum of payments as dollars and cents ('0.50'), NULL if there were none."""
+    if _postgres():
+        return f"to_char({amount}, 'FM999999990.00')"
+    # SQLite sums decimals as floats: printf rounds them back to cents.
+    return f"CASE WHEN {amount} IS NULL THEN NULL ELSE printf('%%.2f', {amount}) END"
+
+
+def _units_with_agents(runs: int) -> str:
+    """Units with their assignment, run, task and exported agent (`ag`, or NULLs);
+    its `runs` parameters are the run ids."""
     return (
         f"{table(Unit)} u "
         f"JOIN {table(Assignment)} a ON a.id = u.assignment_id "
         f"JOIN {table(TaskRun)} r ON r.id = u.run_id "
         f"JOIN {table(Task)} t ON t.id = r.task_id "
-        f"LEFT JOIN {agents} ag ON ag.id = (SELECT ranked.id FROM ("
-        "SELECT c.id, "
-        "CASE WHEN c.submitted_at IS NULL THEN 1 ELSE 0 END AS unsubmitted, "
-        f"CASE WHEN EXISTS (SELECT 1 FROM {reviews} d WHERE d.agent_id = c.id "
-        f"AND d.action IN ({_decisions()})) THEN 0 ELSE 1 END AS undecided, "
-        "CASE WHEN c.worker_id = u.worker_id THEN 0 ELSE 1 END AS not_holders, "
-        f"c.is_late FROM {agents} c WHERE c.unit_id = u.id "
-        "AND (c.submitted_at IS NOT NULL OR c.worker_id = u.worker_id)"
-        ") ranked "
-        "ORDER BY unsubmitted, undecided, not_holders, is_late, id DESC LIMIT 1)"
+        f"LEFT JOIN {_picked_agents(runs)} picked ON picked.unit_id = u.id "
+        f"LEFT JOIN {table(Agent)} ag ON ag.id = picked.id"
     )
+
+
+def _picked_agents(runs: int) -> str:
+    """(id, unit_id) of the agent exported for each unit of the runs that has
+    one; its `runs` parameters are the run ids.
+
+    The runs' agents are ranked per unit in one pass (a window): submitted
+    first, then decided, the holder's, on time, latest; the first is exported.
+    """
+    ranked = (
+        "SELECT c.id, c.unit_id, ROW_NUMBER() OVER (PARTITION BY c.unit_id ORDER BY "
+        "CASE WHEN c.submitted_at IS NULL THEN 1 ELSE 0 END, "
+        "CASE WHEN d.id IS NULL THEN 1 ELSE 0 END, "
+        "CASE WHEN c.worker_id = h.worker_id THEN 0 ELSE 1 END, "
+        "c.is_late, c.id DESC) AS place "
+        f"FROM {table(Agent)} c JOIN {table(Unit)} h ON h.id = c.unit_id "
+        # One decision per agent at most (workerreview_one_decision_per_agent).
+        f"LEFT JOIN {table(WorkerReview)} d ON d.agent_id = c.id "
+        f"AND d.action IN ({_decisions()}) "
+        f"WHERE c.run_id IN ({', '.join(['%s'] * runs)}) "
+        "AND (c.submitted_at IS NOT NULL OR c.worker_id = h.worker_id)"
+    )
+    return f"(SELECT id, unit_id FROM ({ranked}) ranked WHERE place = 1)"
 
 
 def _keys_of(side: str, column: str, source: str, where: str) -> str:
-    """The keys of `column`'s JSON objects, as rows ('side', key)."""
+    """Rows ('side', is an object, key): the keys of `column`'s JSON objects, and
+    (false, NULL) for a value that is not an object (JSON nulls left out)."""
     if _postgres():
-        objects = (
-            f"CASE WHEN jsonb_typeof({column}) = 'object' "
-            f"THEN {column} ELSE '{{}}'::jsonb END"
+        kind = f"jsonb_typeof({column})"
+        keys = (
+            f"LATERAL jsonb_object_keys(CASE WHEN {kind} = 'object' THEN {column} END)"
         )
-        return (
-            f"SELECT '{side}' AS side, k.key AS key FROM {source} "
-            f"CROSS JOIN LATERAL jsonb_object_keys({objects}) AS k(key) "
-            f"WHERE {where}"
-        )
-    objects = f"CASE WHEN json_type({column}) = 'object' THEN {column} ELSE '{{}}' END"
+        each = f"{keys} AS k(key) ON true"
+    else:
+        kind = f"json_type({column})"
+        each = f"json_each(CASE WHEN {kind} = 'object' THEN {column} END) AS k"
     return (
-        f"SELECT '{side}' AS side, k.key AS key FROM {source}, "
-        f"json_each({objects}) AS k WHERE {where}"
-    )
-
-
-def _other_values(side: str, column: str, source: str, where: str) -> str:
-    """One row ('side', NULL) if some `column` value is neither an object nor null."""
-    kind = f"jsonb_typeof({column})" if _postgres() else f"json_type({column})"
-    return (
-        f"SELECT '{side}', NULL FROM {source} "
-        f"WHERE {where} AND {kind} NOT IN ('object', 'null')"
+        f"SELECT DISTINCT '{side}' AS side, {kind} = 'object' AS object, "
+        f"k.key AS key FROM {source} LEFT JOIN {each} "
+        f"WHERE {where} AND {kind} <> 'null'"
     )
 
 
@@ -322,9 +367,10 @@ def _key_order(key: str | None) -> tuple[int, str]:
 
 
 @contextmanager
-def _snapshot() -> Iterator[None]:
+def snapshot() -> Iterator[None]:
     """One view of the database for all of the export's statements, without
-    blocking anyone who writes meanwhile."""
+    blocking anyone who writes meanwhile. (benchmarks/export.py measures its
+    baseline in one too.)"""
     if connection.in_atomic_block:
         yield  # the caller's transaction
         return
@@ -334,6 +380,12 @@ def _snapshot() -> Iterator[None]:
                 cursor.execute(
                     "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
                 )
+                # The per-unit subqueries make the planner's estimates high
+                # enough to JIT-compile the query, which costs more (~0.7 s)
+                # than it saves on rows this simple; and plan the cursor for
+                # all of its rows, as they are all read.
+                cursor.execute("SET LOCAL jit = off")
+                cursor.execute("SET LOCAL cursor_tuple_fraction = 1")
             # In a transaction the chunked cursor is a plain server-side one that
             # streams; outside one it would be WITH HOLD, materialised at once.
             yield
@@ -353,6 +405,12 @@ def _snapshot() -> Iterator[None]:
 # --- formatting -------------------------------------------------------------------
 
 _encode = json.JSONEncoder(ensure_ascii=False).encode
+# A JSON string of `text` (non-ASCII kept), in C.
+_string = encode_basestring
+
+
+def _text(value: str | None) -> str:
+    return "null" if value is None else _string(value)
 
 
 def _jsonl_line(row: tuple) -> str:
@@ -374,29 +432,30 @@ def _jsonl_line(row: tuple) -> str:
         decision,
         feedback,
         bonus,
-        accepted,
-        submitted,
+        accepted_at,
+        submitted_at,
+        duration,
         late,
     ) = row
     worker = (
         "null"
         if provider is None
-        else f'{{"provider": {_encode(provider)}, "id": {_encode(worker_name)}}}'
+        else f'{{"provider": {_string(provider)}, "id": {_string(worker_name)}}}'
     )
-    accepted_at, submitted_at, duration = _timings(accepted, submitted)
+    files = _file_records(row)
     return (
         f'{{"unit_id": {unit_id}, "task_run_id": {run_id}, '
-        f'"task_name": {_encode(task_name)}, "assignment_id": {assignment_id}, '
+        f'"task_name": {_string(task_name)}, "assignment_id": {assignment_id}, '
         f'"inputs": {inputs or "null"}, "outputs": {outputs or "null"}, '
-        f'"files": {_encode(_file_records(row))}, "worker": {worker}, '
-        f'"status": {_encode(status)}, '
-        f'"review": {{"decision": {_encode(decision)}, '
-        f'"feedback": {_encode(_feedback(decision, feedback))}, '
-        f'"bonus": {_encode(_dollars(bonus))}}}, '
-        f'"timings": {{"accepted_at": {_encode(accepted_at)}, '
-        f'"submitted_at": {_encode(submitted_at)}, '
-        f'"duration_s": {_encode(duration)}}}, '
-        f'"late": {_encode(None if accepted is None else bool(late))}}}\n'
+        f'"files": {_encode(files) if files else "[]"}, "worker": {worker}, '
+        f'"status": {_string(status)}, '
+        f'"review": {{"decision": {_text(decision)}, '
+        f'"feedback": {_text(_feedback(decision, feedback))}, '
+        f'"bonus": {_text(bonus)}}}, '
+        f'"timings": {{"accepted_at": {_text(accepted_at)}, '
+        f'"submitted_at": {_text(submitted_at)}, '
+        f'"duration_s": {"null" if duration is None else repr(duration)}}}, '
+        f'"late": {_late(accepted_at, late)}}}\n'
     )
 
 
@@ -418,11 +477,11 @@ def _csv_cells(
         decision,
         feedback,
         bonus,
-        accepted,
-        submitted,
+        accepted_at,
+        submitted_at,
+        duration,
         late,
     ) = row
-    accepted_at, submitted_at, duration = _timings(accepted, submitted)
     cells = [
         unit_id,
         run_id,
@@ -433,11 +492,11 @@ def _csv_cells(
         status,
         decision,
         _feedback(decision, feedback),
-        _dollars(bonus),
+        bonus,
         accepted_at,
         submitted_at,
         duration,
-        None if accepted is None else _cell(bool(late)),
+        None if accepted_at is None else _late(accepted_at, late),
     ]
     cells += _fields(inputs, input_keys)
     cells += _fields(outputs, answer_keys)
@@ -475,31 +534,11 @@ def _feedback(decision: str | None, reason: str | None) -> str | None:
     return None if decision is None else reason or ""
 
 
-def _dollars(amount: Any) -> str | None:
-    """A sum of payments as dollars and cents ("0.50"); SQLite sums as floats."""
-    if amount is None:
-        return None
-    return str(Decimal(str(amount)).quantize(CENT, ROUND_HALF_UP))
-
-
-def _timings(
-    accepted: datetime | None, submitted: datetime | None
-) -> tuple[str | None, str | None, float | None]:
-    duration = (
-        round((submitted - accepted).total_seconds(), 3)
-        if accepted is not None and submitted is not None
-        else None
-    )
-    return _iso(accepted), _iso(submitted), duration
-
-
-def _iso(moment: datetime | None) -> str | None:
-    """ISO 8601 in UTC ("2025-01-31T12:00:00.000000Z"). SQLite's are naive UTC."""
-    if moment is None:
-        return None
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC).replace(tzinfo=None)
-    return moment.isoformat(timespec="microseconds") + "Z"
+def _late(accepted_at: str | None, late: bool | None) -> str:
+    """The agent's late flag in JSON; null when there is no agent."""
+    if accepted_at is None:
+        return "null"
+    return "true" if late else "false"
 
 
 class _Lines:
