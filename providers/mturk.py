@@ -45,6 +45,8 @@ if TYPE_CHECKING:
     from tasks_app.run_config import RunConfig
 
 REGION = "us-east-1"
+# Where botocore sends MTurk calls when no endpoint is configured.
+LIVE_ENDPOINT = "https://mturk-requester.us-east-1.amazonaws.com"
 SANDBOX_ENDPOINT = "https://mturk-requester-sandbox.us-east-1.amazonaws.com"
 EXTERNAL_QUESTION_XMLNS = (
     "http://mechanicalturk.amazonaws.com/"
@@ -216,11 +218,28 @@ class MTurkProvider(ReviewNotYetSupported, Provider):
 
     @cached_property
     def client(self) -> BaseClient:
-        """The boto3 MTurk client, built on first use from the usual AWS chain."""
+        """The boto3 MTurk client, built on first use from the usual AWS chain.
+
+        An endpoint configured the botocore way (`AWS_ENDPOINT_URL_MTURK`, then
+        `AWS_ENDPOINT_URL`, then the config file's) wins over the provider's own,
+        for the sandbox as for live (DESIGN §7): that is how test doubles and
+        private gateways stand in for MTurk.
+        """
+        client = self._build_client(endpoint_url=None)
+        if self.endpoint_url is not None and client.meta.endpoint_url == (
+            LIVE_ENDPOINT
+        ):
+            # botocore found no configured endpoint and fell back to live MTurk;
+            # an explicit endpoint_url would have hidden a configured one, so it
+            # is only given now.
+            client = self._build_client(endpoint_url=self.endpoint_url)
+        return client
+
+    def _build_client(self, *, endpoint_url: str | None) -> BaseClient:
         return boto3.session.Session().client(
             "mturk",
             region_name=REGION,
-            endpoint_url=self.endpoint_url,
+            endpoint_url=endpoint_url,
             config=Config(
                 connect_timeout=10,
                 read_timeout=30,

@@ -38,6 +38,8 @@ def fake_aws(monkeypatch, tmp_path):
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_MTURK"):
+        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture(autouse=True)
@@ -387,6 +389,32 @@ def test_sandbox_and_live_talk_to_their_own_endpoints():
     assert sandbox.meta.endpoint_url == SANDBOX_ENDPOINT
     assert live.meta.endpoint_url == "https://mturk-requester.us-east-1.amazonaws.com"
     assert sandbox.meta.region_name == live.meta.region_name == "us-east-1"
+
+
+@pytest.mark.parametrize("provider_class", [MTurkProvider, MTurkSandboxProvider])
+def test_the_mturk_endpoint_env_var_overrides_the_endpoint(provider_class, monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL_MTURK", "http://127.0.0.1:8765")
+
+    assert provider_class().client.meta.endpoint_url == "http://127.0.0.1:8765"
+
+
+@pytest.mark.parametrize("provider_class", [MTurkProvider, MTurkSandboxProvider])
+def test_the_global_endpoint_env_var_overrides_the_endpoint_too(
+    provider_class, monkeypatch
+):
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:8766")
+
+    assert provider_class().client.meta.endpoint_url == "http://127.0.0.1:8766"
+
+
+@pytest.mark.parametrize("provider_class", [MTurkProvider, MTurkSandboxProvider])
+def test_the_mturk_endpoint_env_var_wins_over_the_global_one(
+    provider_class, monkeypatch
+):
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:8766")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_MTURK", "http://127.0.0.1:8765")
+
+    assert provider_class().client.meta.endpoint_url == "http://127.0.0.1:8765"
 
 
 def test_sandbox_worker_names_carry_a_suffix_and_live_ones_do_not():
