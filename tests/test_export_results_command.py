@@ -619,3 +619,31 @@ def test_from_the_terminal_a_refusal_exits_1_with_the_reason_on_stderr(
 def test_naming_neither_a_run_nor_a_task_is_refused():
     with pytest.raises(CommandError, match="one of the arguments --run --task-name"):
         export()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_the_export_reads_in_one_and_ends_it(tmp_path):
+    # As from the terminal: no test transaction around the command.
+    run = TaskRunFactory(task_reward=Decimal("0.50"))
+    submitted(run, "alice", {"rating": "good"})
+
+    export("--run", str(run.pk), "--output", str(tmp_path / "a.jsonl"))
+    export("--run", str(run.pk), "--output", str(tmp_path / "a.csv"))
+
+    assert json.loads((tmp_path / "a.jsonl").read_text())["outputs"] == {
+        "rating": "good"
+    }
+    assert (
+        (tmp_path / "a.csv")
+        .read_text()
+        .splitlines()[0]
+        .endswith("Input.text,Answer.rating")
+    )
+    assert not connection.in_atomic_block
+    if connection.vendor == "sqlite":
+        assert not connection.connection.in_transaction
+    else:
+        import psycopg
+
+        status = connection.connection.info.transaction_status
+        assert status == psycopg.pq.TransactionStatus.IDLE
