@@ -1,0 +1,490 @@
+"""A stateful stand-in for the MTurk requester API, for offline tests.
+
+It answers on the client's botocore `before-send.mturk` event, so the real boto3
+client serializes, signs, retries, parses and paginates; only the socket is
+replaced. Requests and answers follow botocore's service model for MTurk
+(JSON 1.1, `X-Amz-Target: MTurkRequesterServiceV20170117.<Operation>`), and
+refusals are the `RequestError`s MTurk gives.
+
+    def test_something(mturk):          # the fixture: every MTurk client is hooked
+        hit_id = ...                    # launch through crowdsite
+        assignment_id = mturk.submit(hit_id, worker_id="A1WORKER")
+        mturk.fail_next(2, "throttle")  # the next two requests are throttled
+
+A test module takes the fixture by importing it under its name with a redundant
+alias: `from tests.mturk_fake import mturk_fixture as mturk_fixture`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from botocore.awsrequest import AWSPreparedRequest, AWSResponse
+from botocore.exceptions import ReadTimeoutError
+
+TARGET_PREFIX = "MTurkRequesterServiceV20170117."
+# How long MTurk remembers a UniqueRequestToken.
+TOKEN_MEMORY = timedelta(hours=24)
+# The most workers one NotifyWorkers call may name.
+NOTIFY_LIMIT = 100
+FAULTS = ("throttle", "server_error", "drop")
+
+
+class Refused(Exception):
+    """A request MTurk refuses: answered 400 with a RequestError body."""
+
+    def __init__(self, message: str, turk_code: str = "") -> None:
+        super().__init__(message)
+        self.turk_code = turk_code
+
+
+class _Body:
+    """The `raw` of an AWSResponse: what botocore reads the body from."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def stream(self, **kwargs: Any) -> Any:
+        yield self._data
+
+
+@dataclass
+class Fault:
+    kind: str
+    remaining: int
+    operation: str | None
+
+
+@dataclass
+class MTurkFake:
+    """An MTurk requester account: its HIT types, HITs, assignments and money."""
+
+    balance: Decimal = Decimal("10000.00")
+    hit_types: dict[str, dict[str, Any]] = field(default_factory=dict)
+    hits: dict[str, dict[str, Any]] = field(default_factory=dict)
+    assignments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    bonuses: list[dict[str, Any]] = field(default_factory=list)
+    blocks: dict[str, str] = field(default_factory=dict)
+    notifications: list[dict[str, Any]] = field(default_factory=list)
+    # Workers NotifyWorkers can't reach (MTurk answers a HardFailure for them).
+    unreachable: set[str] = field(default_factory=set)
+    # Every request received, retries included: (operation, parameters).
+    requests: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    # How far the fake's clock is ahead of the real one (`advance`).
+    offset: timedelta = timedelta(0)
+    _tokens: dict[str, tuple[datetime, str]] = field(default_factory=dict)
+    _faults: list[Fault] = field(default_factory=list)
+    _ids: Any = field(default_factory=lambda: itertools.count(1))
+
+    # --- the test's side -------------------------------------------------------
+
+    def install(self, client: Any) -> None:
+        """Answer every request `client` makes from now on."""
+        client.meta.events.register("before-send.mturk", self.handle)
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def advance(self, delta: timedelta) -> None:
+        """Move the fake's clock on (MTurk forgets request tokens after 24 h)."""
+        self.offset += delta
+
+    def fail_next(self, count: int, kind: str, *, operation: str | None = None) -> None:
+        """Make the next `count` requests (of `operation`, if given) fail.
+
+        `throttle`: answered 400 ThrottlingException, nothing done. `server_error`:
+        answered 500 ServiceFault, nothing done. `drop`: done, but the answer is
+        lost (a read timeout), so the caller can't tell whether it happened.
+        """
+        if kind not in FAULTS:
+            raise ValueError(f"unknown fault {kind!r}; one of {FAULTS}")
+        self._faults.append(Fault(kind, count, operation))
+
+    def accept(self, hit_id: str, worker_id: str) -> str:
+        """Worker `worker_id` accepts HIT `hit_id`; the new assignment's id."""
+        hit = self.hits[hit_id]
+        if hit["NumberOfAssignmentsAvailable"] < 1:
+            raise ValueError(f"HIT {hit_id} has no assignment left")
+        hit["NumberOfAssignmentsAvailable"] -= 1
+        hit["NumberOfAssignmentsPending"] += 1
+        assignment_id = self._new_id("ASSIGN")
+        now = self.now()
+        self.assignments[assignment_id] = {
+            "AssignmentId": assignment_id,
+            "WorkerId": worker_id,
+            "HITId": hit_id,
+            "AssignmentStatus": "Accepted",
+            "AcceptTime": now,
+            "Deadline": now + timedelta(seconds=hit["AssignmentDurationInSeconds"]),
+        }
+        return assignment_id
+
+    def submit(
+        self, hit_id: str, worker_id: str, *, assignment_id: str | None = None
+    ) -> str:
+        """Worker `worker_id` submits HIT `hit_id` (accepting it first if needed)."""
+        if assignment_id is None:
+            assignment_id = self.accept(hit_id, worker_id)
+        assignment = self.assignments[assignment_id]
+        now = self.now()
+        hit = self.hits[hit_id]
+        hit["NumberOfAssignmentsPending"] -= 1
+        hit["NumberOfAssignmentsCompleted"] += 1
+        assignment.update(
+            AssignmentStatus="Submitted",
+            SubmitTime=now,
+            AutoApprovalTime=now + timedelta(seconds=hit["AutoApprovalDelayInSeconds"]),
+            Answer="<QuestionFormAnswers/>",
+        )
+        return assignment_id
+
+    def count(self, operation: str) -> int:
+        """How many requests of `operation` were received (retries included)."""
+        return sum(1 for name, _ in self.requests if name == operation)
+
+    def params(self, operation: str) -> list[dict[str, Any]]:
+        """The parameters of each request of `operation`, in order."""
+        return [params for name, params in self.requests if name == operation]
+
+    def bonuses_for(self, assignment_id: str) -> list[dict[str, Any]]:
+        return [b for b in self.bonuses if b["AssignmentId"] == assignment_id]
+
+    # --- botocore's side -------------------------------------------------------
+
+    def handle(self, request: AWSPreparedRequest, **kwargs: Any) -> AWSResponse:
+        target = request.headers["X-Amz-Target"]
+        if isinstance(target, bytes):
+            target = target.decode()
+        operation = target.removeprefix(TARGET_PREFIX)
+        body = request.body or b"{}"
+        params = json.loads(body.decode() if isinstance(body, bytes) else body)
+        self.requests.append((operation, params))
+        fault = self._take_fault(operation)
+        if fault == "throttle":
+            return self._answer(
+                request,
+                400,
+                {"__type": "ThrottlingException", "message": "Rate exceeded"},
+            )
+        if fault == "server_error":
+            return self._answer(
+                request,
+                500,
+                {
+                    "__type": "ServiceFault",
+                    "Message": "Amazon Mechanical Turk is temporarily unable to "
+                    "process your request. Try your call again.",
+                },
+            )
+        handler = getattr(self, f"_op_{operation}", None)
+        try:
+            if handler is None:
+                raise Refused(f"the MTurk fake does not implement {operation}")
+            result = handler(params)
+        except Refused as exc:
+            error = {"__type": "RequestError", "Message": f"{exc} ({self._stamp()})"}
+            if exc.turk_code:
+                error["TurkErrorCode"] = exc.turk_code
+            response = self._answer(request, 400, error)
+        else:
+            response = self._answer(request, 200, _jsonable(result))
+        if fault == "drop":
+            # Done on MTurk's side; the answer never arrives.
+            raise ReadTimeoutError(endpoint_url=request.url)
+        return response
+
+    def _take_fault(self, operation: str) -> str | None:
+        for fault in self._faults:
+            if fault.remaining > 0 and fault.operation in (None, operation):
+                fault.remaining -= 1
+                return fault.kind
+        return None
+
+    def _answer(
+        self, request: AWSPreparedRequest, status: int, payload: dict[str, Any]
+    ) -> AWSResponse:
+        headers = {
+            "x-amzn-RequestId": str(uuid.uuid4()),
+            "Content-Type": "application/x-amz-json-1.1",
+        }
+        return AWSResponse(
+            request.url, status, headers, _Body(json.dumps(payload).encode())
+        )
+
+    def _stamp(self) -> int:
+        return int(self.now().timestamp() * 1000)
+
+    def _new_id(self, prefix: str) -> str:
+        # MTurk's ids are 30 upper-case letters and digits.
+        return f"{prefix}{next(self._ids):0{30 - len(prefix)}d}"
+
+    def _use_token(self, token: str | None, made: str) -> None:
+        """Remember `token`; refuse it if MTurk still remembers it."""
+        if not token:
+            return
+        seen = self._tokens.get(token)
+        if seen is not None and self.now() - seen[0] < TOKEN_MEMORY:
+            raise Refused(
+                f'The idempotency token "{token}" has already been processed.'
+            )
+        self._tokens[token] = (self.now(), made)
+
+    def _assignment(self, assignment_id: str) -> dict[str, Any]:
+        assignment = self.assignments.get(assignment_id)
+        if assignment is None or assignment["AssignmentStatus"] == "Accepted":
+            raise Refused(
+                f"Assignment {assignment_id} does not exist.",
+                "AWS.MechanicalTurk.AssignmentDoesNotExist",
+            )
+        return assignment
+
+    @staticmethod
+    def _page(items: list[Any], params: dict[str, Any], key: str) -> dict[str, Any]:
+        start = int(params.get("NextToken") or 0)
+        size = int(params.get("MaxResults") or 10)
+        page = items[start : start + size]
+        result: dict[str, Any] = {"NumResults": len(page), key: page}
+        if start + size < len(items):
+            result["NextToken"] = str(start + size)
+        return result
+
+    # --- operations ------------------------------------------------------------
+
+    def _op_GetAccountBalance(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {"AvailableBalance": f"{self.balance:.2f}"}
+
+    def _op_CreateHITType(self, params: dict[str, Any]) -> dict[str, Any]:
+        # Equal parameters give the same HIT type, as on MTurk.
+        key = json.dumps(params, sort_keys=True)
+        for hit_type_id, known in self.hit_types.items():
+            if known["key"] == key:
+                return {"HITTypeId": hit_type_id}
+        hit_type_id = self._new_id("TYPE")
+        self.hit_types[hit_type_id] = {"key": key, **params}
+        return {"HITTypeId": hit_type_id}
+
+    def _op_CreateHITWithHITType(self, params: dict[str, Any]) -> dict[str, Any]:
+        hit_type = self.hit_types.get(params["HITTypeId"])
+        if hit_type is None:
+            raise Refused(f"Hit type {params['HITTypeId']} does not exist.")
+        hit_id = self._new_id("HIT")
+        self._use_token(params.get("UniqueRequestToken"), hit_id)
+        now = self.now()
+        hit = {
+            "HITId": hit_id,
+            "HITTypeId": params["HITTypeId"],
+            "HITGroupId": params["HITTypeId"],
+            "CreationTime": now,
+            "Title": hit_type["Title"],
+            "Description": hit_type["Description"],
+            "Question": params.get("Question", ""),
+            "HITStatus": "Assignable",
+            "MaxAssignments": params.get("MaxAssignments", 1),
+            "Reward": hit_type["Reward"],
+            "AutoApprovalDelayInSeconds": hit_type.get(
+                "AutoApprovalDelayInSeconds", 2592000
+            ),
+            "Expiration": now + timedelta(seconds=params["LifetimeInSeconds"]),
+            "AssignmentDurationInSeconds": hit_type["AssignmentDurationInSeconds"],
+            "RequesterAnnotation": params.get("RequesterAnnotation", ""),
+            "NumberOfAssignmentsPending": 0,
+            "NumberOfAssignmentsAvailable": params.get("MaxAssignments", 1),
+            "NumberOfAssignmentsCompleted": 0,
+        }
+        self.hits[hit_id] = hit
+        return {"HIT": hit}
+
+    def _op_ListHITs(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self._page(list(self.hits.values()), params, "HITs")
+
+    def _op_UpdateExpirationForHIT(self, params: dict[str, Any]) -> dict[str, Any]:
+        hit = self.hits.get(params["HITId"])
+        if hit is None:
+            raise Refused(f"Hit {params['HITId']} does not exist.")
+        expire_at = datetime.fromtimestamp(float(params["ExpireAt"]), UTC)
+        hit["Expiration"] = expire_at
+        if expire_at <= self.now():
+            hit["HITStatus"] = "Unassignable"
+            hit["NumberOfAssignmentsAvailable"] = 0
+        return {}
+
+    def _op_GetAssignment(self, params: dict[str, Any]) -> dict[str, Any]:
+        assignment = self._assignment(params["AssignmentId"])
+        return {"Assignment": assignment, "HIT": self.hits[assignment["HITId"]]}
+
+    def _op_ListAssignmentsForHIT(self, params: dict[str, Any]) -> dict[str, Any]:
+        if params["HITId"] not in self.hits:
+            raise Refused(f"Hit {params['HITId']} does not exist.")
+        statuses = params.get("AssignmentStatuses") or [
+            "Submitted",
+            "Approved",
+            "Rejected",
+        ]
+        found = [
+            a
+            for a in self.assignments.values()
+            if a["HITId"] == params["HITId"] and a["AssignmentStatus"] in statuses
+        ]
+        return self._page(found, params, "Assignments")
+
+    def _check_submitted(self, assignment: dict[str, Any]) -> None:
+        if assignment["AssignmentStatus"] != "Submitted":
+            raise Refused(
+                "This operation can be called with a status of: Submitted",
+                "AWS.MechanicalTurk.InvalidAssignmentState",
+            )
+
+    def _op_ApproveAssignment(self, params: dict[str, Any]) -> dict[str, Any]:
+        assignment = self._assignment(params["AssignmentId"])
+        if assignment["AssignmentStatus"] == "Rejected" and params.get(
+            "OverrideRejection"
+        ):
+            pass
+        else:
+            self._check_submitted(assignment)
+        reward = Decimal(self.hits[assignment["HITId"]]["Reward"])
+        self.balance -= reward
+        assignment.update(AssignmentStatus="Approved", ApprovalTime=self.now())
+        if params.get("RequesterFeedback"):
+            assignment["RequesterFeedback"] = params["RequesterFeedback"]
+        return {}
+
+    def _op_RejectAssignment(self, params: dict[str, Any]) -> dict[str, Any]:
+        assignment = self._assignment(params["AssignmentId"])
+        if not params.get("RequesterFeedback"):
+            raise Refused("RequesterFeedback is required to reject an assignment.")
+        self._check_submitted(assignment)
+        assignment.update(
+            AssignmentStatus="Rejected",
+            RejectionTime=self.now(),
+            RequesterFeedback=params["RequesterFeedback"],
+        )
+        return {}
+
+    def _op_SendBonus(self, params: dict[str, Any]) -> dict[str, Any]:
+        assignment = self._assignment(params["AssignmentId"])
+        if assignment["WorkerId"] != params["WorkerId"]:
+            raise Refused(
+                f"Assignment {params['AssignmentId']} does not belong to worker "
+                f"{params['WorkerId']}."
+            )
+        if not params.get("Reason"):
+            raise Refused("Reason is required to send a bonus.")
+        amount = Decimal(params["BonusAmount"])
+        if amount <= 0 or amount > self.balance:
+            raise Refused(f"Cannot pay a bonus of {params['BonusAmount']}.")
+        self._use_token(params.get("UniqueRequestToken"), params["AssignmentId"])
+        self.balance -= amount
+        self.bonuses.append(
+            {
+                "WorkerId": params["WorkerId"],
+                "BonusAmount": params["BonusAmount"],
+                "AssignmentId": params["AssignmentId"],
+                "Reason": params["Reason"],
+                "GrantTime": self.now(),
+            }
+        )
+        return {}
+
+    def _op_ListBonusPayments(self, params: dict[str, Any]) -> dict[str, Any]:
+        if params.get("AssignmentId"):
+            found = self.bonuses_for(params["AssignmentId"])
+        elif params.get("HITId"):
+            assignments = {
+                a["AssignmentId"]
+                for a in self.assignments.values()
+                if a["HITId"] == params["HITId"]
+            }
+            found = [b for b in self.bonuses if b["AssignmentId"] in assignments]
+        else:
+            raise Refused("Either HITId or AssignmentId must be given.")
+        return self._page(found, params, "BonusPayments")
+
+    def _op_NotifyWorkers(self, params: dict[str, Any]) -> dict[str, Any]:
+        workers = params["WorkerIds"]
+        if not 1 <= len(workers) <= NOTIFY_LIMIT:
+            raise Refused(
+                f"WorkerIds must name between 1 and {NOTIFY_LIMIT} workers "
+                f"(got {len(workers)})."
+            )
+        failures = [
+            {
+                "NotifyWorkersFailureCode": "HardFailure",
+                "NotifyWorkersFailureMessage": "Cannot send notification to "
+                f"{worker}: the worker has not done work for you.",
+                "WorkerId": worker,
+            }
+            for worker in workers
+            if worker in self.unreachable
+        ]
+        self.notifications.append(
+            {
+                "Subject": params["Subject"],
+                "MessageText": params["MessageText"],
+                "WorkerIds": [w for w in workers if w not in self.unreachable],
+            }
+        )
+        return {"NotifyWorkersFailureStatuses": failures}
+
+    def _op_CreateWorkerBlock(self, params: dict[str, Any]) -> dict[str, Any]:
+        if not params.get("Reason"):
+            raise Refused("Reason is required to block a worker.")
+        self.blocks[params["WorkerId"]] = params["Reason"]
+        return {}
+
+    def _op_DeleteWorkerBlock(self, params: dict[str, Any]) -> dict[str, Any]:
+        self.blocks.pop(params["WorkerId"], None)
+        return {}
+
+
+def _jsonable(value: Any) -> Any:
+    """`value` as MTurk's JSON carries it: timestamps as epoch seconds."""
+    if isinstance(value, datetime):
+        return value.timestamp()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+@pytest.fixture(name="mturk")
+def mturk_fixture(monkeypatch, tmp_path) -> MTurkFake:
+    """An MTurk fake that answers every MTurk client crowdsite builds.
+
+    Fake credentials, no config file, and an endpoint that can't resolve, so a
+    request the fake misses can't reach AWS; botocore's retry pauses are zero.
+    """
+    from botocore.retries import standard
+
+    from providers.mturk import MTurkProvider
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_MTURK", "https://mturk-fake.invalid")
+    monkeypatch.setattr(standard.ExponentialBackoff, "delay_amount", lambda *a: 0)
+
+    fake = MTurkFake()
+    build = MTurkProvider._build_client
+
+    def build_and_install(self: MTurkProvider, **kwargs: Any) -> Any:
+        client = build(self, **kwargs)
+        fake.install(client)
+        return client
+
+    monkeypatch.setattr(MTurkProvider, "_build_client", build_and_install)
+    return fake
