@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -174,15 +175,44 @@ class Provider(ABC):
 
     @abstractmethod
     def pay_bonus(
-        self, *, work: WorkRef, amount: Decimal, reason: str, token: str
+        self,
+        *,
+        work: WorkRef,
+        amount: Decimal,
+        reason: str,
+        token: str,
+        requested_at: datetime | None = None,
     ) -> dict[str, Any]:
-        """Pay the worker `amount` (dollars) on top of the reward, saying why."""
+        """Pay the worker `amount` (dollars) on top of the reward, saying why.
+
+        `requested_at` is when the bonus was first asked for (no later than its
+        first attempt): a provider whose request tokens expire tells from it
+        whether a retry's token is still remembered.
+        """
 
     @abstractmethod
     def block_worker(
         self, *, worker_name: str, reason: str, token: str
     ) -> dict[str, Any]:
         """Keep the worker from the requester's tasks on the provider's side."""
+
+    def notify_workers(
+        self, *, worker_names: Sequence[str], subject: str, message: str
+    ) -> dict[str, Any]:
+        """Send the workers a message (by email, on MTurk) from the requester."""
+        raise not_yet_supported(self.provider_type, "notifying workers")
+
+    def account_balance(self) -> Decimal:
+        """What the requester account can still pay, in dollars."""
+        raise not_yet_supported(self.provider_type, "reading the account balance")
+
+    def check_balance(self, *, cost: Decimal) -> None:
+        """Raise ConfigError if the account can't pay `cost` (dollars).
+
+        Asked before a launch writes anything; the default checks nothing, for
+        providers that don't say what the account holds.
+        """
+        return None
 
     def describe_call(self, operation: str, **request: Any) -> dict[str, Any]:
         """What the call log records about a call (no secrets)."""
@@ -204,7 +234,13 @@ class ReviewNotYetSupported:
         raise not_yet_supported(self.provider_type, "rejecting work")
 
     def pay_bonus(
-        self, *, work: WorkRef, amount: Decimal, reason: str, token: str
+        self,
+        *,
+        work: WorkRef,
+        amount: Decimal,
+        reason: str,
+        token: str,
+        requested_at: datetime | None = None,
     ) -> dict[str, Any]:
         raise not_yet_supported(self.provider_type, "paying a bonus")
 

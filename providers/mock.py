@@ -8,6 +8,7 @@ provider call log so that the flow is the same as for a real provider.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -68,7 +69,13 @@ class MockProvider(Provider):
         return {"rejected": work.worker_name, "feedback": feedback, "token": token}
 
     def pay_bonus(
-        self, *, work: WorkRef, amount: Decimal, reason: str, token: str
+        self,
+        *,
+        work: WorkRef,
+        amount: Decimal,
+        reason: str,
+        token: str,
+        requested_at: datetime | None = None,
     ) -> dict[str, Any]:
         return {
             "paid": work.worker_name,
@@ -81,3 +88,12 @@ class MockProvider(Provider):
         self, *, worker_name: str, reason: str, token: str
     ) -> dict[str, Any]:
         return {"blocked": worker_name, "reason": reason, "token": token}
+
+    def notify_workers(
+        self, *, worker_names: Sequence[str], subject: str, message: str
+    ) -> dict[str, Any]:
+        return {"notified": list(worker_names), "subject": subject}
+
+    def account_balance(self) -> Decimal:
+        # The mock crowd is paid by no one: there is nothing to hold.
+        return Decimal("0.00")

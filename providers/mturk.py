@@ -9,9 +9,11 @@ and the HIT the first attempt made is looked up by its annotation instead.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import hashlib
+import re
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -32,12 +34,12 @@ from providers.base import (
     Arrival,
     Provider,
     ProviderError,
-    ReviewNotYetSupported,
+    WorkRef,
     url_param,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Mapping
 
     from botocore.client import BaseClient
 
@@ -59,6 +61,12 @@ AUTO_APPROVAL_DELAY_SECONDS = 60 * 60 * 24 * 7
 EXPIRED_AT = datetime(2015, 1, 1)
 # The assignmentId MTurk sends while a worker only previews the HIT.
 PREVIEW_ASSIGNMENT_ID = "ASSIGNMENT_ID_NOT_AVAILABLE"
+
+# How long MTurk remembers a UniqueRequestToken (24 hours), less a margin for
+# clocks and for the time between asking for a call and its first attempt.
+TOKEN_MEMORY = timedelta(hours=23)
+# The most workers one NotifyWorkers call may name.
+NOTIFY_BATCH = 100
 
 # Error codes that say "try again later" rather than "this request is wrong".
 # ServiceFault is MTurk's own "temporarily unable to process your request".
@@ -91,6 +99,22 @@ def run_token_prefix(run: TaskRun) -> str:
 def hit_request_token(run: TaskRun, unit_id: int) -> str:
     """The `UniqueRequestToken` of `unit_id`'s HIT: at most 64 chars, never changing."""
     return f"{run_token_prefix(run)}{unit_id}"
+
+
+def bonus_request_token(token: str, requested_at: datetime | None) -> str:
+    """The `UniqueRequestToken` of the bonus call `token`: at most 64 chars.
+
+    The time the bonus was asked for tells apart calls that share a name across
+    databases (a reset development database paying from the same account), as
+    the run's creation time does for HITs.
+    """
+    name = re.sub(r"[^A-Za-z0-9]+", "-", token).strip("-")
+    stamp = f"-{int(requested_at.timestamp())}" if requested_at is not None else ""
+    unique = f"crowdsite-{name}{stamp}"
+    if len(unique) > 64:
+        digest = hashlib.sha256(unique.encode()).hexdigest()[:40]
+        unique = f"crowdsite-{digest}{stamp}"
+    return unique
 
 
 def external_question(url: str) -> str:
@@ -153,7 +177,7 @@ def _aws_errors(operation: str) -> Iterator[None]:
         ) from exc
 
 
-class MTurkProvider(ReviewNotYetSupported, Provider):
+class MTurkProvider(Provider):
     """Live MTurk: real workers, real money."""
 
     provider_type = "mturk"
@@ -293,6 +317,246 @@ class MTurkProvider(ReviewNotYetSupported, Provider):
         for hit_id in provider_unit_ids:
             with _aws_errors("update_expiration_for_hit"):
                 self.client.update_expiration_for_hit(HITId=hit_id, ExpireAt=EXPIRED_AT)
+
+    # Review and money. Each first reads the assignment back from MTurk: money
+    # moves only if it is that worker's assignment of that HIT.
+
+    def approve_work(self, *, work: WorkRef, token: str) -> dict[str, Any]:
+        """Approve the assignment (paying its reward). Approved already: done."""
+        assignment = self._confirmed_assignment(work, "approve_assignment")
+        if assignment["AssignmentStatus"] == "Approved":
+            return self._decided(assignment, already=True)
+        if assignment["AssignmentStatus"] == "Rejected":
+            raise ProviderError(
+                f"MTurk approve_assignment refused: assignment "
+                f"{work.provider_assignment_id} was rejected on MTurk; approving it "
+                "now would override that rejection, which is not done automatically"
+            )
+        try:
+            with _aws_errors("approve_assignment"):
+                self.client.approve_assignment(AssignmentId=work.provider_assignment_id)
+        except ProviderError:
+            # A lost answer retried by botocore finds it approved: that is done.
+            settled = self._settled(work, "Approved")
+            if settled is None:
+                raise
+            return settled
+        return {"assignment": work.provider_assignment_id, "status": "Approved"}
+
+    def reject_work(
+        self, *, work: WorkRef, feedback: str, token: str
+    ) -> dict[str, Any]:
+        """Reject the assignment, telling the worker why. Rejected already: done."""
+        if not feedback.strip():
+            raise ProviderError(
+                "MTurk reject_assignment needs feedback for the worker; nothing "
+                "was sent"
+            )
+        assignment = self._confirmed_assignment(work, "reject_assignment")
+        if assignment["AssignmentStatus"] == "Rejected":
+            return self._decided(assignment, already=True)
+        if assignment["AssignmentStatus"] == "Approved":
+            raise ProviderError(
+                f"MTurk reject_assignment refused: assignment "
+                f"{work.provider_assignment_id} is already approved on MTurk "
+                "(perhaps automatically, after the HIT type's auto-approval "
+                "delay); its reward was paid and can't be taken back"
+            )
+        try:
+            with _aws_errors("reject_assignment"):
+                self.client.reject_assignment(
+                    AssignmentId=work.provider_assignment_id,
+                    RequesterFeedback=feedback,
+                )
+        except ProviderError:
+            settled = self._settled(work, "Rejected")
+            if settled is None:
+                raise
+            return settled
+        return {"assignment": work.provider_assignment_id, "status": "Rejected"}
+
+    def pay_bonus(
+        self,
+        *,
+        work: WorkRef,
+        amount: Decimal,
+        reason: str,
+        token: str,
+        requested_at: datetime | None = None,
+    ) -> dict[str, Any]:
+        """Send the worker a bonus on their assignment, at most once.
+
+        A retry after a lost answer is made with the same UniqueRequestToken;
+        MTurk refusing it as used, or a token too old for MTurk to remember, is
+        settled by the assignment's bonus listing, never by sending again blind.
+        """
+        bonus_amount = f"{amount:.2f}"
+        assignment = self._confirmed_assignment(work, "send_bonus")
+        unique = bonus_request_token(token, requested_at)
+        if requested_at is not None and datetime.now(UTC) - requested_at > (
+            TOKEN_MEMORY
+        ):
+            # MTurk may have forgotten the token: a repeat would pay again.
+            paid = self._listed_bonus(work, bonus_amount, reason)
+            if paid is not None:
+                return paid
+        try:
+            with _aws_errors("send_bonus"):
+                self.client.send_bonus(
+                    WorkerId=assignment["WorkerId"],
+                    AssignmentId=work.provider_assignment_id,
+                    BonusAmount=bonus_amount,
+                    Reason=reason,
+                    UniqueRequestToken=unique,
+                )
+        except ProviderError as exc:
+            cause = exc.__cause__
+            if not (isinstance(cause, ClientError) and _is_repeated_token(cause)):
+                raise
+            paid = self._listed_bonus(work, bonus_amount, reason)
+            if paid is None:
+                raise ProviderError(
+                    f"MTurk send_bonus: token {unique} was already used but the "
+                    f"bonus is not listed on assignment "
+                    f"{work.provider_assignment_id} yet",
+                    transient=True,
+                ) from exc
+            return paid
+        return {
+            "assignment": work.provider_assignment_id,
+            "amount": bonus_amount,
+            "token": unique,
+        }
+
+    def block_worker(
+        self, *, worker_name: str, reason: str, token: str
+    ) -> dict[str, Any]:
+        """Block the worker from this requester's HITs. Blocking twice is harmless."""
+        worker_id = self.provider_worker_id(worker_name)
+        with _aws_errors("create_worker_block"):
+            self.client.create_worker_block(WorkerId=worker_id, Reason=reason)
+        return {"blocked": worker_id}
+
+    def notify_workers(
+        self, *, worker_names: Sequence[str], subject: str, message: str
+    ) -> dict[str, Any]:
+        """Email the workers through MTurk, 100 at a time; who could not be reached."""
+        worker_ids = [self.provider_worker_id(name) for name in worker_names]
+        failed: dict[str, str] = {}
+        for start in range(0, len(worker_ids), NOTIFY_BATCH):
+            with _aws_errors("notify_workers"):
+                response = self.client.notify_workers(
+                    Subject=subject,
+                    MessageText=message,
+                    WorkerIds=worker_ids[start : start + NOTIFY_BATCH],
+                )
+            for failure in response.get("NotifyWorkersFailureStatuses", []):
+                failed[failure["WorkerId"]] = failure.get(
+                    "NotifyWorkersFailureMessage", ""
+                )
+        return {
+            "notified": len(worker_ids) - len(failed),
+            "failed": failed,
+        }
+
+    def account_balance(self) -> Decimal:
+        """The requester account's available balance, in dollars."""
+        with _aws_errors("get_account_balance"):
+            response = self.client.get_account_balance()
+        return Decimal(response["AvailableBalance"])
+
+    def check_balance(self, *, cost: Decimal) -> None:
+        """Raise ConfigError if the account's balance is less than `cost`."""
+        balance = self.account_balance()
+        if balance < cost:
+            raise ConfigError(
+                f"the {self.provider_type} account's balance is ${balance}, less "
+                f"than this launch's ${cost} (rewards and MTurk's fee); add funds "
+                "or launch fewer units",
+                key="mephisto.task.task_reward",
+            )
+
+    @classmethod
+    def provider_worker_id(cls, worker_name: str) -> str:
+        """MTurk's worker id for crowdsite's worker `worker_name`."""
+        suffix = cls.worker_name_suffix
+        if suffix and worker_name.endswith(suffix):
+            return worker_name[: -len(suffix)]
+        return worker_name
+
+    def _confirmed_assignment(self, work: WorkRef, operation: str) -> dict[str, Any]:
+        """The assignment, read back from MTurk, after checking whose it is.
+
+        Raises a ProviderError (not transient) when MTurk says it is another
+        worker's or another HIT's: nothing is approved, rejected or paid.
+        """
+        if not work.provider_assignment_id:
+            raise ProviderError(
+                f"MTurk {operation}: {work.worker_name}'s submission has no MTurk "
+                "assignment id; nothing was sent"
+            )
+        with _aws_errors("get_assignment"):
+            assignment = self.client.get_assignment(
+                AssignmentId=work.provider_assignment_id
+            )["Assignment"]
+        owner = self.worker_name(assignment.get("WorkerId", ""))
+        hit_id = assignment.get("HITId", "")
+        if owner != work.worker_name or (
+            work.provider_unit_id and hit_id != work.provider_unit_id
+        ):
+            raise ProviderError(
+                f"MTurk {operation} refused: assignment "
+                f"{work.provider_assignment_id} belongs to worker {owner} on HIT "
+                f"{hit_id}, not to {work.worker_name} on HIT "
+                f"{work.provider_unit_id or '(unknown)'}; nothing was sent"
+            )
+        return assignment
+
+    def _settled(self, work: WorkRef, status: str) -> dict[str, Any] | None:
+        """The decision's result if MTurk now shows the assignment `status`."""
+        try:
+            with _aws_errors("get_assignment"):
+                assignment = self.client.get_assignment(
+                    AssignmentId=work.provider_assignment_id
+                )["Assignment"]
+        except ProviderError:
+            return None
+        if assignment.get("AssignmentStatus") != status:
+            return None
+        return self._decided(assignment, already=True)
+
+    @staticmethod
+    def _decided(assignment: dict[str, Any], *, already: bool) -> dict[str, Any]:
+        return {
+            "assignment": assignment["AssignmentId"],
+            "status": assignment["AssignmentStatus"],
+            "already": already,
+        }
+
+    def _listed_bonus(
+        self, work: WorkRef, amount: str, reason: str
+    ) -> dict[str, Any] | None:
+        """The bonus of `amount` for `reason` MTurk lists on the assignment, if any."""
+        params: dict[str, Any] = {
+            "AssignmentId": work.provider_assignment_id,
+            "MaxResults": 100,
+        }
+        while True:
+            with _aws_errors("list_bonus_payments"):
+                page = self.client.list_bonus_payments(**params)
+            for bonus in page.get("BonusPayments", []):
+                if (
+                    Decimal(bonus.get("BonusAmount", "0")) == Decimal(amount)
+                    and bonus.get("Reason") == reason
+                ):
+                    return {
+                        "assignment": work.provider_assignment_id,
+                        "amount": amount,
+                        "reconciled": True,
+                    }
+            if not page.get("BonusPayments") or not page.get("NextToken"):
+                return None
+            params["NextToken"] = page["NextToken"]
 
     def _create_hit_type(self, run: TaskRun) -> str:
         # MTurk answers equal parameters with the same HIT type id, so a

@@ -301,7 +301,7 @@ def test_replaying_the_provider_call_pays_once(execute, calls):
 
 
 def test_a_provider_that_cant_review_yet_says_so_and_the_payment_is_failed(execute):
-    unit = submitted_unit(provider_type="mturk_sandbox")
+    unit = submitted_unit(provider_type="prolific")
 
     execute(lambda: services.approve_unit(unit_id=unit.pk))
 
@@ -309,7 +309,7 @@ def test_a_provider_that_cant_review_yet_says_so_and_the_payment_is_failed(execu
     assert unit.status == UnitStatus.ACCEPTED  # the decision stands
     [payment] = Payment.objects.filter(kind="reward")
     assert payment.state == PaymentState.FAILED
-    assert "approving work is not yet supported on mturk_sandbox" in payment.error
+    assert "approving work is not yet supported on prolific" in payment.error
     call = ProviderCall.objects.get(operation="approve_work")
     assert call.status == CallStatus.FAILED
 

@@ -557,7 +557,12 @@ def send_review(*, review_id: int) -> Any:
 
         def call() -> Any:
             return provider.pay_bonus(
-                work=work, amount=amount, reason=review.reason, token=key
+                work=work,
+                amount=amount,
+                reason=review.reason,
+                token=key,
+                # Before the first attempt: how old the call's token may be.
+                requested_at=review.created_at,
             )
     else:
         raise ReviewError(f"review {review.pk} ({action}) has no provider call")

@@ -1,0 +1,455 @@
+"""Review and money on MTurk, end to end: a run launched on the sandbox, workers
+accepting and submitting through the MTurk fake and our API, and decisions and
+bonuses reaching MTurk once, whatever is retried, throttled or lost."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from rest_framework.test import APIClient
+
+from crowdsite.config_errors import ConfigError
+from providers.base import ProviderError, WorkRef
+from providers.models import CallStatus, ProviderCall
+from providers.mturk import MTurkProvider, MTurkSandboxProvider
+from qualifications_app.models import WorkerReview
+from tasks_app import services
+from tasks_app.models import Agent, Payment, PaymentState, TaskRun, Unit, UnitStatus
+from tasks_app.run_config import load_run_config
+from tasks_app.services.review import send_review
+from tests.mturk_fake import MTurkFake
+from tests.mturk_fake import mturk_fixture as mturk_fixture
+from tests.worker_calls import submit_task
+
+pytestmark = pytest.mark.django_db
+
+# What one boto3 call makes at most: the request and botocore's three retries.
+ATTEMPTS = 4
+
+CONFIG = """\
+#@package _global_
+defaults:
+  - /mephisto/blueprint: static_react_task
+  - /mephisto/architect: server
+  - /mephisto/provider: mturk_sandbox
+mephisto:
+  blueprint:
+    task_source: ${task_dir}/bundle.js
+    data_jsonl: ${task_dir}/rows.jsonl
+    units_per_assignment: 1
+  task:
+    task_name: mturk-review
+    task_title: Rate a sentence
+    task_description: Say whether the sentence reads well.
+    task_reward: 0.50
+    assignment_duration_in_seconds: 600
+"""
+
+
+@pytest.fixture
+def execute(django_capture_on_commit_callbacks):
+    """Run `action()` and the Celery tasks it enqueues at commit (in-process)."""
+
+    def _execute(action):
+        with django_capture_on_commit_callbacks(execute=True):
+            return action()
+
+    return _execute
+
+
+@pytest.fixture
+def launch(tmp_path, settings, execute, mturk):
+    """Launch a run of `rows` units on the MTurk sandbox (the fake)."""
+    settings.PUBLIC_URL = "https://crowd.example.org"
+
+    def _launch(rows: int = 1) -> TaskRun:
+        (tmp_path / "bundle.js").write_text("// bundle\n")
+        (tmp_path / "rows.jsonl").write_text(
+            "".join(f'{{"text": "row {i}"}}\n' for i in range(rows))
+        )
+        (tmp_path / "run.yaml").write_text(CONFIG)
+        config = load_run_config(tmp_path / "run.yaml")
+        run = execute(lambda: services.launch_run(config=config))
+        run.refresh_from_db()
+        return run
+
+    return _launch
+
+
+def work(
+    mturk: MTurkFake,
+    run: TaskRun,
+    worker_id: str,
+    *,
+    assignment_id: str | None = None,
+) -> Unit:
+    """`worker_id` accepts a HIT of `run` on MTurk, does it on our page, submits.
+
+    `assignment_id` forges the assignment the page reports (another worker's).
+    """
+    unit = Unit.objects.filter(run=run, status=UnitStatus.LAUNCHED).order_by("pk")[0]
+    hit_id = unit.provider_unit_id
+    accepted = mturk.accept(hit_id, worker_id)
+    reported = assignment_id or accepted
+    client = APIClient()
+    response = client.post(
+        f"/request_agent?task_run_id={run.pk}",
+        {
+            "provider_data": {
+                "worker_name": worker_id,
+                "assignment_id": reported,
+                "hit_id": hit_id,
+                "agent_registration_id": f"{worker_id}-{reported}",
+                "provider_type": run.provider_type,
+            },
+            "client_timestamp": 1700000000.0,
+        },
+        format="json",
+    )
+    agent_id = response.json()["data"]["agent_id"]
+    assert agent_id, response.json()
+    assert submit_task(client, run, agent_id, {"rating": "good"}).status_code == 200
+    mturk.submit(hit_id, worker_id, assignment_id=accepted)
+    return Unit.objects.get(pk=unit.pk)
+
+
+def assignment_of(unit: Unit) -> str:
+    return Agent.objects.get(unit=unit).provider_assignment_id
+
+
+def reward(unit: Unit) -> Payment:
+    return Payment.objects.get(unit=unit, kind="reward")
+
+
+def bonus(unit: Unit) -> Payment:
+    return Payment.objects.get(unit=unit, kind="bonus")
+
+
+# --- launch -----------------------------------------------------------------------
+
+
+def test_a_sandbox_launch_posts_one_hit_per_unit_to_mturk(launch, mturk):
+    run = launch(rows=2)
+
+    units = Unit.objects.filter(run=run)
+    assert {u.status for u in units} == {UnitStatus.LAUNCHED}
+    assert {u.provider_unit_id for u in units} == set(mturk.hits)
+    assert mturk.count("GetAccountBalance") == 1
+    assert mturk.count("CreateHITWithHITType") == 2
+
+
+def test_a_launch_the_account_cannot_pay_is_refused_with_the_figures(launch, mturk):
+    mturk.balance = Decimal("0.75")
+
+    with pytest.raises(ConfigError) as raised:
+        launch(rows=2)  # 2 × $0.50 plus MTurk's 20%: $1.20
+
+    assert "$0.75" in str(raised.value)
+    assert "$1.20" in str(raised.value)
+    assert not TaskRun.objects.exists()
+    assert not mturk.hits
+
+
+def test_the_balance_is_read_from_mturk_as_a_decimal(mturk):
+    mturk.balance = Decimal("123.45")
+
+    assert MTurkSandboxProvider().account_balance() == Decimal("123.45")
+
+
+# --- approve and reject -----------------------------------------------------------
+
+
+def test_approving_approves_the_assignment_on_mturk_once_and_pays_the_reward(
+    launch, mturk, execute
+):
+    run = launch()
+    unit = work(mturk, run, "AWORKER1")
+
+    execute(lambda: services.approve_unit(unit_id=unit.pk))
+
+    assert mturk.params("ApproveAssignment") == [{"AssignmentId": assignment_of(unit)}]
+    assert mturk.assignments[assignment_of(unit)]["AssignmentStatus"] == "Approved"
+    assert reward(unit).state == PaymentState.PAID
+    unit.refresh_from_db()
+    assert unit.status == UnitStatus.ACCEPTED
+
+
+def test_replaying_an_approval_sends_nothing_more(launch, mturk, execute):
+    run = launch()
+    unit = work(mturk, run, "AWORKER1")
+    execute(lambda: services.approve_unit(unit_id=unit.pk))
+    review = WorkerReview.objects.get(unit=unit)
+
+    send_review(review_id=review.pk)
+    ProviderCall.objects.filter(idempotency_key=f"review:{review.pk}").update(
+        status=CallStatus.AMBIGUOUS
+    )
+    send_review(review_id=review.pk)  # the log lost its success: MTurk says done
+
+    assert mturk.count("ApproveAssignment") == 1
+    assert reward(unit).state == PaymentState.PAID
+
+
+def test_an_approval_whose_answer_was_lost_counts_as_done(launch, mturk, execute):
+    run = launch()
+    unit = work(mturk, run, "AWORKER1")
+    mturk.fail_next(1, "drop", operation="ApproveAssignment")
+
+    execute(lambda: services.approve_unit(unit_id=unit.pk))
+
+    # botocore retried; MTurk refused the second approval, GetAssignment settled it.
+    assert mturk.count("ApproveAssignment") == 2
+    assert mturk.assignments[assignment_of(unit)]["AssignmentStatus"] == "Approved"
+    assert reward(unit).state == PaymentState.PAID
+
+
+def test_brief_throttling_is_absorbed_and_the_approval_made_once(
+    launch, mturk, execute
+):
+    run = launch()
+    unit = work(mturk, run, "AWORKER1")
+    mturk.fail_next(2, "throttle", operation="ApproveAssignment")
+
+    execute(lambda: services.approve_unit(unit_id=unit.pk))
+
+    # Two throttled attempts and the third, within botocore's retries.
+    assert mturk.count("ApproveAssignment") == 3
+    assert mturk.assignments[assignment_of(unit)]["AssignmentStatus"] == "Approved"
+    assert reward(unit).state == PaymentState.PAID
+
+
+def test_lasting_throttling_is_transient_and_a_later_retry_approves_once(launch, mturk):
+    run = launch()
+    unit = work(mturk, run, "AWORKER1")
+    services.approve_unit(unit_id=unit.pk)  # the task is not run: sent below
+    review = WorkerReview.objects.get(unit=unit)
+    mturk.fail_next(ATTEMPTS, "throttle", operation="ApproveAssignment")
+
+    with pytest.raises(ProviderError) as raised:
+        send_review(review_id=review.pk)
+    assert raised.value.transient
+    assert reward(unit).state == PaymentState.AMBIGUOUS
+
+    send_review(review_id=review.pk)  # Celery's retry, with backoff
+
+    assert mturk.count("ApproveAssignment") == ATTEMPTS + 1
+    assert mturk.assignments[assignment_of(unit)]["AssignmentStatus"] == "Approved"
+    assert reward(unit).state == PaymentState.PAID
+
+
+def test_server_errors_are_transient(launch, mturk):
+    run = launch()
+    unit = work(mturk, run, "AWORKER1")
+    mturk.fail_next(ATTEMPTS, "server_error")
+
+    with pytest.raises(ProviderError) as raised:
+        MTurkSandboxProvider().approve_work(
+            work=WorkRef(
+                worker_name="AWORKER1_sandbox",
+                provider_unit_id=unit.provider_unit_id,
+                provider_assignment_id=assignment_of(unit),
+            ),
+            token="review:1",
+        )
+
+    assert raised.value.transient
+    assert mturk.count("ApproveAssignment") == 0
+
+
+def test_rejecting_sends_the_feedback_and_pays_nothing(launch, mturk, execute):
+    run = launch()
+    unit = work(mturk, run, "AWORKER1")
+
+    execute(lambda: services.reject_unit(unit_id=unit.pk, feedback="Empty answer"))
+
+    assert mturk.params("RejectAssignment") == [
+        {"AssignmentId": assignment_of(unit), "RequesterFeedback": "Empty answer"}
+    ]
+    assert mturk.assignments[assignment_of(unit)]["AssignmentStatus"] == "Rejected"
+    assert not Payment.objects.exists()
+    review = WorkerReview.objects.get(unit=unit)
+    assert ProviderCall.objects.get(idempotency_key=f"review:{review.pk}").status == (
+        CallStatus.SUCCEEDED
+    )
+
+
+def test_rejecting_work_mturk_already_approved_is_refused_and_says_why(
+    launch, mturk, execute
+):
+    run = launch()
+    unit = work(mturk, run, "AWORKER1")
+    mturk.assignments[assignment_of(unit)]["AssignmentStatus"] = "Approved"
+
+    execute(lambda: services.reject_unit(unit_id=unit.pk, feedback="Empty answer"))
+
+    review = WorkerReview.objects.get(unit=unit)
+    call = ProviderCall.objects.get(idempotency_key=f"review:{review.pk}")
+    assert call.status == CallStatus.FAILED
+    assert "already approved on MTurk" in call.error
+    assert mturk.count("RejectAssignment") == 0
+
+
+def test_a_forged_worker_is_refused_and_nothing_paid(launch, mturk, execute):
+    run = launch(rows=2)
+    # AOTHER accepts the first HIT on MTurk; AFORGER reports its assignment.
+    first = Unit.objects.filter(run=run).order_by("pk")[0]
+    theirs = mturk.accept(first.provider_unit_id, "AOTHER")
+    mturk.submit(first.provider_unit_id, "AOTHER", assignment_id=theirs)
+    Unit.objects.filter(pk=first.pk).update(status=UnitStatus.EXPIRED)
+    unit = work(mturk, run, "AFORGER", assignment_id=theirs)
+
+    execute(lambda: services.approve_unit(unit_id=unit.pk))
+
+    assert mturk.count("ApproveAssignment") == 0
+    assert mturk.assignments[theirs]["AssignmentStatus"] == "Submitted"
+    payment = reward(unit)
+    assert payment.state == PaymentState.FAILED
+    assert "belongs to worker AOTHER_sandbox" in payment.error
+    assert "not to AFORGER_sandbox" in payment.error
+
+
+# --- bonuses ----------------------------------------------------------------------
+
+
+def approved(launch, mturk, execute) -> Unit:
+    run = launch()
+    unit = work(mturk, run, "AWORKER1")
+    execute(lambda: services.approve_unit(unit_id=unit.pk))
+    return unit
+
+
+def test_a_bonus_is_sent_once_with_its_amount_reason_and_token(launch, mturk, execute):
+    unit = approved(launch, mturk, execute)
+
+    execute(
+        lambda: services.pay_bonus(unit_id=unit.pk, amount="0.25", reason="Careful")
+    )
+    review = WorkerReview.objects.get(unit=unit, action="bonus")
+    send_review(review_id=review.pk)  # a replay: the log says it is done
+
+    [sent] = mturk.params("SendBonus")
+    assert sent["WorkerId"] == "AWORKER1"
+    assert sent["AssignmentId"] == assignment_of(unit)
+    assert (sent["BonusAmount"], sent["Reason"]) == ("0.25", "Careful")
+    stamp = int(review.created_at.timestamp())
+    assert sent["UniqueRequestToken"] == f"crowdsite-review-{review.pk}-{stamp}"
+    assert len(mturk.bonuses_for(assignment_of(unit))) == 1
+    assert bonus(unit).state == PaymentState.PAID
+
+
+def test_a_bonus_whose_answer_was_lost_is_reconciled_not_sent_again(
+    launch, mturk, execute
+):
+    unit = approved(launch, mturk, execute)
+    services.pay_bonus(unit_id=unit.pk, amount="0.25", reason="Careful")
+    review = WorkerReview.objects.get(unit=unit, action="bonus")
+    # Every one of botocore's attempts loses its answer; the first paid.
+    mturk.fail_next(ATTEMPTS, "drop", operation="SendBonus")
+
+    with pytest.raises(ProviderError) as raised:
+        send_review(review_id=review.pk)
+    assert raised.value.transient
+    assert bonus(unit).state == PaymentState.AMBIGUOUS
+
+    send_review(review_id=review.pk)  # Celery's retry
+
+    assert len(mturk.bonuses_for(assignment_of(unit))) == 1
+    assert mturk.count("ListBonusPayments") == 1
+    assert bonus(unit).state == PaymentState.PAID
+    assert bonus(unit).provider_response["reconciled"] is True
+
+
+def test_a_bonus_retried_after_mturk_forgot_its_token_is_looked_up_not_resent(
+    launch, mturk, execute
+):
+    unit = approved(launch, mturk, execute)
+    services.pay_bonus(unit_id=unit.pk, amount="0.25", reason="Careful")
+    review = WorkerReview.objects.get(unit=unit, action="bonus")
+    mturk.fail_next(ATTEMPTS, "drop", operation="SendBonus")
+    with pytest.raises(ProviderError):
+        send_review(review_id=review.pk)
+    # A day later MTurk would take the token as new and pay again.
+    mturk.advance(timedelta(hours=25))
+    WorkerReview.objects.filter(pk=review.pk).update(
+        created_at=review.created_at - timedelta(hours=25)
+    )
+    sends = mturk.count("SendBonus")
+
+    send_review(review_id=review.pk)
+
+    assert mturk.count("SendBonus") == sends
+    assert len(mturk.bonuses_for(assignment_of(unit))) == 1
+    assert bonus(unit).state == PaymentState.PAID
+
+
+def test_an_old_bonus_that_mturk_never_paid_is_sent(launch, mturk, execute):
+    unit = approved(launch, mturk, execute)
+    services.pay_bonus(unit_id=unit.pk, amount="0.25", reason="Careful")
+    review = WorkerReview.objects.get(unit=unit, action="bonus")
+    WorkerReview.objects.filter(pk=review.pk).update(
+        created_at=review.created_at - timedelta(hours=25)
+    )
+
+    send_review(review_id=review.pk)
+
+    assert mturk.count("ListBonusPayments") == 1
+    assert len(mturk.bonuses_for(assignment_of(unit))) == 1
+    assert bonus(unit).state == PaymentState.PAID
+
+
+def test_a_bonus_on_another_workers_assignment_is_refused(launch, mturk, execute):
+    run = launch(rows=2)
+    first = Unit.objects.filter(run=run).order_by("pk")[0]
+    theirs = mturk.accept(first.provider_unit_id, "AOTHER")
+    mturk.submit(first.provider_unit_id, "AOTHER", assignment_id=theirs)
+    Unit.objects.filter(pk=first.pk).update(status=UnitStatus.EXPIRED)
+    unit = work(mturk, run, "AFORGER", assignment_id=theirs)
+
+    execute(
+        lambda: services.pay_bonus(unit_id=unit.pk, amount="0.25", reason="Careful")
+    )
+
+    assert mturk.count("SendBonus") == 0
+    assert not mturk.bonuses
+    assert bonus(unit).state == PaymentState.FAILED
+
+
+# --- block, notify ----------------------------------------------------------------
+
+
+def test_blocking_blocks_the_worker_on_mturk_with_the_reason(launch, mturk, execute):
+    run = launch()
+    unit = work(mturk, run, "AWORKER1")
+
+    execute(lambda: services.block_from_review(unit_id=unit.pk, reason="Spam"))
+
+    assert mturk.params("CreateWorkerBlock") == [
+        {"WorkerId": "AWORKER1", "Reason": "Spam"}
+    ]
+    assert mturk.blocks == {"AWORKER1": "Spam"}
+
+
+def test_notifying_many_workers_sends_batches_of_100(mturk):
+    names = [f"AW{i:04d}_sandbox" for i in range(250)]
+    mturk.unreachable = {"AW0007"}
+
+    result = MTurkSandboxProvider().notify_workers(
+        worker_names=names, subject="New HITs", message="More work is up."
+    )
+
+    assert [len(p["WorkerIds"]) for p in mturk.params("NotifyWorkers")] == [
+        100,
+        100,
+        50,
+    ]
+    assert mturk.params("NotifyWorkers")[0]["WorkerIds"][0] == "AW0000"
+    assert result["notified"] == 249
+    assert list(result["failed"]) == ["AW0007"]
+
+
+def test_live_worker_names_are_mturk_worker_ids(mturk):
+    MTurkProvider().block_worker(worker_name="AWORKER9", reason="Spam", token="t")
+
+    assert mturk.blocks == {"AWORKER9": "Spam"}
