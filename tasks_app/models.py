@@ -257,6 +257,10 @@ class Unit(models.Model):
                 condition=~Q(provider_unit_id=""),
                 name="unit_provider_unit_idx",
             ),
+            # The admin's units list of a run, in id order: a page is the first
+            # rows of this index (LIMIT stops there) however many units the run
+            # has; the claim index's order (status first) would sort them all.
+            models.Index(fields=["run", "id"], name="unit_run_list_idx"),
         ]
         permissions = [
             ("review_unit", "Can approve, reject and soft-reject units and pay bonuses")
