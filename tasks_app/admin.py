@@ -22,6 +22,7 @@ from qualifications_app.admin import (
 from qualifications_app.models import Qualification
 from qualifications_app.services import QualificationError
 from tasks_app import (
+    admin_dashboard,
     admin_lifecycle,
     admin_review,
     admin_units,
@@ -185,6 +186,15 @@ class TaskRunAdmin(admin.ModelAdmin):
         if protected:
             return [], {}, set(), protected
         return super().get_deleted_objects(objs, request)
+
+    # The run's dashboard above its fields and its config history below them.
+    change_form_template = "admin/tasks_app/taskrun/change_form.html"
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra = admin_dashboard.run_page_context(self, request, object_id)
+        return super().change_view(
+            request, object_id, form_url, {**(extra_context or {}), **extra}
+        )
 
     def get_urls(self):
         return [*admin_review.review_urls(self), *super().get_urls()]
