@@ -23,6 +23,7 @@ from qualifications_app.models import Qualification
 from qualifications_app.services import QualificationError
 from tasks_app import (
     admin_dashboard,
+    admin_export,
     admin_lifecycle,
     admin_review,
     admin_units,
@@ -93,6 +94,7 @@ class TaskRunAdmin(admin.ModelAdmin):
         "provider_type",
         "task_page",
         "review_queue",
+        "results_export",
         "config_path",
         "config_overrides",
         "config_hash",
@@ -115,7 +117,16 @@ class TaskRunAdmin(admin.ModelAdmin):
     fieldsets = [
         (
             None,
-            {"fields": ["task", "requester", "status", "task_page", "review_queue"]},
+            {
+                "fields": [
+                    "task",
+                    "requester",
+                    "status",
+                    "task_page",
+                    "review_queue",
+                    "results_export",
+                ]
+            },
         ),
         (
             "What workers see",
@@ -197,11 +208,19 @@ class TaskRunAdmin(admin.ModelAdmin):
         )
 
     def get_urls(self):
-        return [*admin_review.review_urls(self), *super().get_urls()]
+        return [
+            *admin_review.review_urls(self),
+            *admin_export.export_urls(self),
+            *super().get_urls(),
+        ]
 
     @admin.display(description="review")
     def review_queue(self, obj: TaskRun) -> str:
         return admin_review.review_link(obj)
+
+    @admin.display(description="results")
+    def results_export(self, obj: TaskRun) -> str:
+        return admin_export.export_links(obj)
 
     @admin.display(description="done / units")
     def unit_progress(self, obj: TaskRun) -> str:

@@ -1,0 +1,87 @@
+"""A run's results downloaded from the admin, as `manage.py export_results` writes them.
+
+Mounted under the run's admin URL by `TaskRunAdmin.get_urls`:
+`<run id>/export.jsonl` and `<run id>/export.csv`, each optionally filtered by
+`?status=` (repeated, or a comma list). The download is streamed from the
+database (tasks_app/export.py) in constant memory. It changes nothing, so it
+answers GET only, to staff who may view task runs.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponseBadRequest,
+    StreamingHttpResponse,
+)
+from django.http.response import HttpResponseBase
+from django.shortcuts import get_object_or_404
+from django.template.loader import render_to_string
+from django.urls import path
+from django.utils.http import content_disposition_header
+from django.utils.safestring import SafeString
+from django.utils.text import get_valid_filename
+from django.views.decorators.http import require_GET
+
+from tasks_app.export import (
+    FORMATS,
+    ExportError,
+    ResultsExport,
+    content_type,
+    parse_statuses,
+)
+from tasks_app.models import TaskRun
+
+
+def export_urls(model_admin: admin.ModelAdmin) -> list:
+    """The downloads' URLs, for TaskRunAdmin.get_urls."""
+
+    @require_GET
+    def view(request: HttpRequest, pk: int, format: str) -> HttpResponseBase:
+        return export_view(model_admin, request, pk, format)
+
+    return [
+        path(
+            "<int:pk>/export.<str:format>",
+            model_admin.admin_site.admin_view(view),
+            name="tasks_app_taskrun_export",
+        ),
+    ]
+
+
+def export_view(
+    model_admin: admin.ModelAdmin, request: HttpRequest, pk: int, format: str
+) -> HttpResponseBase:
+    """The run's results as an attachment, streamed: JSONL or CSV."""
+    if not model_admin.has_view_permission(request):
+        raise PermissionDenied("downloading results needs the view task run permission")
+    if format not in FORMATS:
+        raise Http404(f"no export format {format!r}; valid: {', '.join(FORMATS)}")
+    run = get_object_or_404(TaskRun.objects.select_related("task"), pk=pk)
+    try:
+        statuses = parse_statuses(request.GET.getlist("status"))
+    except ExportError as exc:
+        return HttpResponseBadRequest(
+            f"status: {exc}", content_type="text/plain; charset=utf-8"
+        )
+    export = ResultsExport(run_ids=[run.pk], statuses=statuses)
+    response = StreamingHttpResponse(
+        export.chunks(format), content_type=content_type(format)
+    )
+    suffix = f"-{'-'.join(statuses)}" if statuses else ""
+    name = get_valid_filename(f"{run.task.task_name}-run-{run.pk}{suffix}.{format}")
+    response["Content-Disposition"] = (
+        content_disposition_header(True, name) or "attachment"
+    )
+    return response
+
+
+def export_links(run: TaskRun) -> SafeString:
+    """The run's download links, as the change page shows them (the review queue
+    includes the same template)."""
+    return SafeString(
+        render_to_string("admin/tasks_app/taskrun/export_links.html", {"run": run})
+    )
