@@ -34,6 +34,17 @@ def postgres(db) -> None:
 
 
 @pytest.fixture
+def execute(django_capture_on_commit_callbacks):
+    """Run `action()` and the tasks it enqueues at commit (in-process)."""
+
+    def _execute(action):
+        with django_capture_on_commit_callbacks(execute=True):
+            return action()
+
+    return _execute
+
+
+@pytest.fixture
 def example_config() -> Path:
     return EXAMPLE_CONF / "local_testing.yaml"
 

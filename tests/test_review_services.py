@@ -48,17 +48,6 @@ def calls(monkeypatch):
     return made
 
 
-@pytest.fixture
-def execute(django_capture_on_commit_callbacks):
-    """Run `action()` and the tasks it enqueues at commit (in-process)."""
-
-    def _execute(action):
-        with django_capture_on_commit_callbacks(execute=True):
-            return action()
-
-    return _execute
-
-
 def submitted_unit(provider_type="mock", worker="w1", reward="0.50") -> Unit:
     """A unit of a one-unit run whose worker has submitted."""
     run = TaskRunFactory(units=1, provider_type=provider_type, task_reward=reward)

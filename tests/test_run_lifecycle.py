@@ -30,17 +30,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def execute(django_capture_on_commit_callbacks):
-    """Run `action()` and the tasks it enqueues at commit (in-process)."""
-
-    def _execute(action):
-        with django_capture_on_commit_callbacks(execute=True):
-            return action()
-
-    return _execute
-
-
-@pytest.fixture
 def expired_on_provider(monkeypatch):
     """The provider ids each expire_units call of the mock was given."""
     calls: list[list[str]] = []
