@@ -202,15 +202,21 @@ class Provider(ABC):
         """Send the workers a message (by email, on MTurk) from the requester."""
         raise not_yet_supported(self.provider_type, "notifying workers")
 
-    def account_balance(self) -> Decimal:
-        """What the requester account can still pay, in dollars."""
-        raise not_yet_supported(self.provider_type, "reading the account balance")
+    def account_balance(self) -> Decimal | None:
+        """What the requester account can still pay, in dollars.
+
+        None (the default) for a provider that keeps no balance crowdsite can
+        read: a launch then checks none. A provider that reads one raises
+        ProviderError when it can't.
+        """
+        return None
 
     def check_balance(self, *, cost: Decimal) -> None:
         """Raise ConfigError if the account can't pay `cost` (dollars).
 
-        For a launch to ask before it writes anything; the default checks
-        nothing, for providers that don't say what the account holds.
+        For a caller holding only a cost; a launch compares `account_balance()`
+        with its plan's figures instead (LaunchPlan.check_funded). The default
+        checks nothing, for providers that don't say what the account holds.
         """
         return None
 

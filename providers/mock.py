@@ -94,6 +94,6 @@ class MockProvider(Provider):
     ) -> dict[str, Any]:
         return {"notified": list(worker_names), "subject": subject}
 
-    def account_balance(self) -> Decimal:
-        # The mock crowd is paid by no one: there is nothing to hold.
-        return Decimal("0.00")
+    def account_balance(self) -> Decimal | None:
+        # The mock crowd is paid by no one: there is no balance to check.
+        return None

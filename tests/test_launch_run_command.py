@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from io import StringIO
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from django.core.management import CommandError, call_command
 
 from qualifications_app.models import Qualification
 from tasks_app.models import Assignment, Requester, Task, TaskRun, Unit
+from tests.mturk_fake import mturk_fixture as mturk_fixture
 
 pytestmark = pytest.mark.django_db
 
@@ -167,7 +169,7 @@ def test_launch_applies_command_line_overrides():
     assert Task.objects.get().task_name == "my-task-pilot-2"
 
 
-def test_pilot_dry_run_prices_the_sandbox_run(settings):
+def test_pilot_dry_run_prices_the_sandbox_run(settings, mturk):
     settings.PUBLIC_URL = "https://crowd.example.org"
     Qualification.objects.create(name="sentence-rating-allowlist")
     before = row_counts()
@@ -178,8 +180,53 @@ def test_pilot_dry_run_prices_the_sandbox_run(settings):
     assert "units:       5 (5 assignments)" in out
     assert "reward:      $0.10 per unit" in out
     assert "est. cost:   $0.60" in out  # 5 × $0.10 plus MTurk's 20% fee
+    assert "balance:     $10000.00 (covers the cost)" in out
     assert "requires:    sentence-rating-allowlist DoesNotExist" in out
     assert row_counts() == before
+    assert [operation for operation, _ in mturk.requests] == ["GetAccountBalance"]
+
+
+def test_a_dry_run_says_when_the_balance_would_refuse_the_launch(settings, mturk):
+    settings.PUBLIC_URL = "https://crowd.example.org"
+    Qualification.objects.create(name="sentence-rating-allowlist")
+    mturk.balance = Decimal("0.59")
+
+    out = launch("--config", str(PILOT), "--dry-run")
+    plan = json.loads(launch("--config", str(PILOT), "--dry-run", "--json"))
+
+    assert "balance:     $0.59 (LESS THAN THE COST: a launch would be refused)" in out
+    assert (plan["estimated_cost"], plan["balance"], plan["funded"]) == (
+        "0.60",
+        "0.59",
+        False,
+    )
+    assert row_counts()["TaskRun"] == 0
+
+
+def test_a_dry_run_without_aws_credentials_says_the_balance_was_not_read(
+    settings, mturk, monkeypatch
+):
+    settings.PUBLIC_URL = "https://crowd.example.org"
+    Qualification.objects.create(name="sentence-rating-allowlist")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name)
+
+    out = launch("--config", str(PILOT), "--dry-run")
+
+    assert "est. cost:   $0.60" in out
+    assert (
+        "balance:     not read (MTurk get_account_balance failed: no AWS "
+        "credentials found); a launch reads it first" in out
+    )
+    assert not mturk.requests
+
+
+def test_a_mock_dry_run_shows_no_balance():
+    out = launch("--config", str(LOCAL), "--dry-run")
+    plan = json.loads(launch("--config", str(LOCAL), "--dry-run", "--json"))
+
+    assert "balance:" not in out
+    assert (plan["balance"], plan["balance_error"], plan["funded"]) == (None, "", True)
 
 
 def test_collecting_dry_run_without_the_allowlist_names_the_unknown_qualification(

@@ -139,6 +139,50 @@ def test_a_sandbox_launch_posts_one_hit_per_unit_to_mturk(launch, mturk):
     assert mturk.count("CreateHITWithHITType") == 2
 
 
+def test_a_launch_reads_the_balance_first_and_goes_ahead_when_it_covers_the_cost(
+    launch, mturk
+):
+    mturk.balance = Decimal("1.20")  # 2 × $0.50 plus MTurk's 20%: exactly enough
+
+    run = launch(rows=2)
+
+    assert run.units.count() == 2
+    operations = [operation for operation, _ in mturk.requests]
+    assert operations.count("GetAccountBalance") == 1
+    assert operations.index("GetAccountBalance") < operations.index("CreateHITType")
+
+
+def test_a_launch_the_account_cannot_pay_is_refused_with_the_figures(launch, mturk):
+    mturk.balance = Decimal("1.19")
+
+    with pytest.raises(ConfigError) as raised:
+        launch(rows=2)
+
+    message = str(raised.value)
+    assert message.startswith("mephisto.provider: the mturk_sandbox account's")
+    assert "balance is $1.19, less than this launch's $1.20" in message
+    assert "2 units at $0.50, plus $0.20 provider fee" in message
+    assert not TaskRun.objects.exists()
+    assert not Unit.objects.exists()
+    assert mturk.count("CreateHITType") == 0
+    assert not mturk.hits
+
+
+def test_a_launch_whose_balance_cannot_be_read_is_refused_and_writes_nothing(
+    launch, mturk
+):
+    # Every attempt botocore makes is throttled.
+    mturk.fail_next(ATTEMPTS, "throttle", operation="GetAccountBalance")
+
+    with pytest.raises(ConfigError) as raised:
+        launch(rows=1)
+
+    assert "could not read the mturk_sandbox account's balance" in str(raised.value)
+    assert "ThrottlingException" in str(raised.value)
+    assert not TaskRun.objects.exists()
+    assert not mturk.hits
+
+
 def test_a_balance_below_a_cost_is_refused_with_the_figures(mturk):
     mturk.balance = Decimal("0.75")
     provider = MTurkSandboxProvider()

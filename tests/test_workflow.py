@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import itertools
 import json
+from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
@@ -244,6 +245,8 @@ def test_on_the_mturk_sandbox_the_allowlist_names_sandbox_workers(monkeypatch):
         "launch_units",
         lambda self, *, run, unit_ids, **_: {u: f"HIT{u}" for u in unit_ids},
     )
+    # The launch reads the account's balance before it writes anything.
+    monkeypatch.setattr(MTurkProvider, "account_balance", lambda self: Decimal("100"))
     command("qualifications", "create", ALLOWLIST)
     command("qualifications", "grant", ALLOWLIST, "mturk_sandbox:A1B2C3")
     config = load_run_config(PILOT)

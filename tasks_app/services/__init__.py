@@ -28,6 +28,7 @@ from tasks_app.services.launch import (
     plan_launch,
     requester_name_for,
     stored_config_text,
+    with_balance,
 )
 from tasks_app.services.lifecycle import (
     Shutdown,
@@ -103,6 +104,7 @@ __all__ = [
     "return_unit",
     "run_hooks",
     "stored_config_text",
+    "with_balance",
     "submit_metadata",
     "submit_onboarding",
     "submit_unit",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -12,6 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from crowdsite.config_errors import ConfigError
+from providers.base import ProviderError
 from providers.registry import get_provider, get_provider_class
 from providers.services import enqueue_on_commit, run_logged_call
 from qualifications_app import selectors as qualification_selectors
@@ -51,6 +52,11 @@ class LaunchPlan:
     qualifications: list[dict[str, Any]]
     created_qualifications: list[str]
     config_hash: str
+    # The provider account's balance in dollars once read (`with_balance`);
+    # None for a provider that keeps none (the mock) or before it is read.
+    balance: Decimal | None = None
+    # Why the balance could not be read, when a dry run went on without it.
+    balance_error: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -70,6 +76,9 @@ class LaunchPlan:
             "qualifications": self.qualifications,
             "creates_qualifications": self.created_qualifications,
             "config_hash": self.config_hash,
+            "balance": str(self.balance) if self.balance is not None else None,
+            "balance_error": self.balance_error,
+            "funded": self.funded,
         }
 
     @property
@@ -86,6 +95,42 @@ class LaunchPlan:
                 "fewer units",
                 key="mephisto.task.budget",
             )
+
+    @property
+    def funded(self) -> bool:
+        """Whether the account's balance covers the cost (True if none was read)."""
+        return self.balance is None or self.estimated_cost <= self.balance
+
+    def check_funded(self) -> None:
+        """Refuse a launch the provider account can't pay for, with the figures."""
+        if not self.funded:
+            raise ConfigError(
+                f"the {self.provider_type} account's balance is ${self.balance}, "
+                f"less than this launch's ${self.estimated_cost} ({self.units} "
+                f"units at ${self.reward}, plus ${self.provider_fee} provider "
+                "fee); add funds to the account or launch fewer units",
+                key="mephisto.provider",
+            )
+
+
+def with_balance(plan: LaunchPlan, *, strict: bool = True) -> LaunchPlan:
+    """`plan` with its provider account's balance, read from the provider now.
+
+    A provider that keeps no balance (the mock) leaves it None. A balance that
+    can't be read (no credentials, MTurk unreachable) raises ConfigError, or
+    with `strict=False` (a dry run) is kept as `balance_error`.
+    """
+    try:
+        balance = get_provider(plan.provider_type).account_balance()
+    except ProviderError as exc:
+        if not strict:
+            return replace(plan, balance_error=str(exc))
+        raise ConfigError(
+            f"could not read the {plan.provider_type} account's balance, which is "
+            f"checked against the launch's cost before anything is written: {exc}",
+            key="mephisto.provider",
+        ) from exc
+    return replace(plan, balance=balance)
 
 
 def plan_launch(*, config: RunConfig) -> LaunchPlan:
@@ -144,17 +189,26 @@ def automatic_qualification_names(config: RunConfig) -> list[str]:
     return names
 
 
-@transaction.atomic
 def launch_run(*, config: RunConfig) -> TaskRun:
     """Create the Task (by name), the TaskRun and all its units; enqueue the launch.
 
-    Everything is written in one transaction with bulk inserts; the provider is
-    only called after commit, from a Celery task.
+    Refused (ConfigError, nothing written) over the budget, without the
+    provider's credentials, or when the provider account's balance is less than
+    the cost. Everything is written in one transaction with bulk inserts; the
+    units are posted only after commit, from a Celery task.
     """
     plan = plan_launch(config=config)
     plan.check_budget()
-    provider_class = get_provider_class(config.provider_type)
-    provider_class.check_can_launch(config=config)
+    get_provider_class(config.provider_type).check_can_launch(config=config)
+    # The one provider call a launch makes itself (GetAccountBalance on MTurk),
+    # before the transaction: no lock is held while it waits on the network.
+    with_balance(plan).check_funded()
+    return _write_run(config=config, plan=plan)
+
+
+@transaction.atomic
+def _write_run(*, config: RunConfig, plan: LaunchPlan) -> TaskRun:
+    """launch_run's writes, in one transaction."""
     qualification_services.ensure_qualifications(
         names=[*automatic_qualification_names(config), *plan.created_qualifications]
     )

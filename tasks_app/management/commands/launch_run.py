@@ -51,7 +51,10 @@ class Command(BaseCommand):
         "With a broker (CELERY_BROKER_URL) the broker is checked before anything is\n"
         "written: if it is down the launch is refused and nothing is created. If it\n"
         "is lost just after the run is written, the run stays 'launching' and Celery\n"
-        "beat finishes the launch when the broker is back; --resume N does it now."
+        "beat finishes the launch when the broker is back; --resume N does it now.\n\n"
+        "On MTurk (live and sandbox) the account's balance is read before anything\n"
+        "is written (GetAccountBalance): a launch costing more (rewards plus MTurk's\n"
+        "fee) is refused with both figures; --dry-run shows the balance."
     )
 
     def create_parser(self, prog_name: str, subcommand: str, **kwargs):
@@ -107,7 +110,11 @@ class Command(BaseCommand):
             config = load_run_config(options["config"], options["overrides"])
             with project_log_level(config.resolved["mephisto"]["log_level"]):
                 if options["dry_run"]:
-                    plan = services.plan_launch(config=config)
+                    # The balance too, when the provider keeps one: a dry run
+                    # that can't read it says why and goes on.
+                    plan = services.with_balance(
+                        services.plan_launch(config=config), strict=False
+                    )
                 else:
                     # Before anything is written: a launch the broker can't take
                     # would leave a run no worker ever launches.
@@ -239,6 +246,18 @@ class Command(BaseCommand):
         if plan.budget is not None:
             verdict = "within it" if plan.within_budget else "OVER BUDGET: refused"
             lines.append(f"  budget:      ${plan.budget} ({verdict})")
+        if plan.balance is not None:
+            verdict = (
+                "covers the cost"
+                if plan.funded
+                else "LESS THAN THE COST: a launch would be refused"
+            )
+            lines.append(f"  balance:     ${plan.balance} ({verdict})")
+        elif plan.balance_error:
+            lines.append(
+                f"  balance:     not read ({plan.balance_error}); a launch reads "
+                "it first and is refused if it can't"
+            )
         for requirement in plan.qualifications:
             value = requirement["value"]
             lines.append(
