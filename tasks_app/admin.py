@@ -69,7 +69,7 @@ class TaskAdmin(admin.ModelAdmin):
 
 
 @admin.register(TaskRun)
-class TaskRunAdmin(admin.ModelAdmin):
+class TaskRunAdmin(admin_lifecycle.KeepsWorkedOn, admin.ModelAdmin):
     list_display = [
         "id",
         "task",
@@ -192,11 +192,8 @@ class TaskRunAdmin(admin.ModelAdmin):
     def has_shutdown_permission(self, request) -> bool:
         return request.user.has_perm(admin_lifecycle.SHUTDOWN_PERMISSION)
 
-    def get_deleted_objects(self, objs, request):
-        protected = admin_lifecycle.protected_runs(objs)
-        if protected:
-            return [], {}, set(), protected
-        return super().get_deleted_objects(objs, request)
+    # A run workers took part in is kept: its delete page says why.
+    protected_reasons = staticmethod(admin_lifecycle.protected_runs)
 
     # The run's dashboard above its fields and its config history below them.
     change_form_template = "admin/tasks_app/taskrun/change_form.html"
@@ -254,7 +251,7 @@ class UnitInline(admin.TabularInline):
 
 
 @admin.register(Assignment)
-class AssignmentAdmin(admin.ModelAdmin):
+class AssignmentAdmin(admin_lifecycle.KeepsWorkedOn, admin.ModelAdmin):
     list_display = ["id", "run", "row_index", "data"]
     list_select_related = ["run"]
     list_filter = ["run__task"]
@@ -265,15 +262,12 @@ class AssignmentAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         return False
 
-    def get_deleted_objects(self, objs, request):
-        protected = admin_lifecycle.protected_assignments(objs)
-        if protected:
-            return [], {}, set(), protected
-        return super().get_deleted_objects(objs, request)
+    # A assignment workers took part in is kept: its delete page says why.
+    protected_reasons = staticmethod(admin_lifecycle.protected_assignments)
 
 
 @admin.register(Unit)
-class UnitAdmin(admin.ModelAdmin):
+class UnitAdmin(admin_lifecycle.KeepsWorkedOn, admin.ModelAdmin):
     list_display = [
         "id",
         "run_link",
@@ -322,11 +316,8 @@ class UnitAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         return False
 
-    def get_deleted_objects(self, objs, request):
-        protected = admin_lifecycle.protected_units(objs)
-        if protected:
-            return [], {}, set(), protected
-        return super().get_deleted_objects(objs, request)
+    # A unit workers took part in is kept: its delete page says why.
+    protected_reasons = staticmethod(admin_lifecycle.protected_units)
 
     # The actions write grants, not units: viewing units is not enough, the user
     # needs the qualifications app's own permission (the one its pages check).
@@ -487,7 +478,7 @@ class WorkerAdmin(admin.ModelAdmin):
 
 
 @admin.register(Agent)
-class AgentAdmin(admin.ModelAdmin):
+class AgentAdmin(admin_lifecycle.KeepsWorkedOn, admin.ModelAdmin):
     list_display = ["id", "unit", "worker", "run", "status", "is_late", "submitted_at"]
     list_filter = ["status", "is_late", "run__task"]
     list_select_related = ["unit", "worker", "run"]
@@ -512,11 +503,8 @@ class AgentAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         return False
 
-    def get_deleted_objects(self, objs, request):
-        protected = admin_lifecycle.protected_agents(objs)
-        if protected:
-            return [], {}, set(), protected
-        return super().get_deleted_objects(objs, request)
+    # A agent workers took part in is kept: its delete page says why.
+    protected_reasons = staticmethod(admin_lifecycle.protected_agents)
 
 
 @admin.register(OnboardingAgent)

@@ -8,7 +8,7 @@ have deleted (a 100,000-unit run would make that page enormous).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.contrib import admin, messages
@@ -76,6 +76,19 @@ def shutdown_runs(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset):
     return TemplateResponse(
         request, "admin/tasks_app/taskrun/shutdown_confirm.html", context
     )
+
+
+class KeepsWorkedOn:
+    """ModelAdmin mixin: deleting objects that workers took part in is refused,
+    with `protected_reasons(objs)` as the reasons the delete page lists."""
+
+    protected_reasons: Callable[[Iterable[Any]], list[str]]
+
+    def get_deleted_objects(self, objs, request):
+        protected = self.protected_reasons(objs)
+        if protected:
+            return [], {}, set(), protected
+        return super().get_deleted_objects(objs, request)  # type: ignore[misc]
 
 
 def protected_runs(runs: Iterable[TaskRun]) -> list[str]:
