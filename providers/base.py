@@ -131,12 +131,16 @@ class Provider(ABC):
         unit_ids: list[int],
         task_url: str,
         launched_before: Sequence[str] = (),
+        requirements: Sequence[Mapping[str, Any]] = (),
     ) -> dict[int, str]:
         """Post `unit_ids` to the provider; return the provider's id for each.
 
         `task_url` is where workers open the run's task page; `launched_before`
-        the provider ids of the run's units launched earlier. Must be idempotent:
-        launching the same unit twice posts it once.
+        the provider ids of the run's units launched earlier; `requirements`
+        the run's qualification requirements that apply to this provider (the
+        automatic block and onboarding ones included), for a provider that can
+        enforce them itself (DESIGN §6.3). Must be idempotent: launching the
+        same unit twice posts it once.
         """
 
     # Whether grants and revokes are repeated on this provider (see below).
@@ -149,7 +153,7 @@ class Provider(ABC):
         return {"mirrored": False}
 
     def revoke_qualification(
-        self, *, worker_name: str, qualification_name: str
+        self, *, worker_name: str, qualification_name: str, reason: str = ""
     ) -> dict[str, Any]:
         """Take the qualification away on the provider's side, if mirrored."""
         return {"mirrored": False}
@@ -195,6 +199,12 @@ class Provider(ABC):
         self, *, worker_name: str, reason: str, token: str
     ) -> dict[str, Any]:
         """Keep the worker from the requester's tasks on the provider's side."""
+
+    def unblock_worker(
+        self, *, worker_name: str, reason: str, token: str
+    ) -> dict[str, Any]:
+        """Lift the provider-side block of `block_worker`."""
+        raise not_yet_supported(self.provider_type, "unblocking a worker")
 
     def notify_workers(
         self, *, worker_names: Sequence[str], subject: str, message: str

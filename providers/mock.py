@@ -7,7 +7,7 @@ provider call log so that the flow is the same as for a real provider.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -33,6 +33,7 @@ class MockProvider(Provider):
         unit_ids: list[int],
         task_url: str,
         launched_before: Sequence[str] = (),
+        requirements: Sequence[Mapping[str, Any]] = (),
     ) -> dict[int, str]:
         # Mock units need no provider-side id: the unit id itself is the address.
         return {}
@@ -54,7 +55,7 @@ class MockProvider(Provider):
         }
 
     def revoke_qualification(
-        self, *, worker_name: str, qualification_name: str
+        self, *, worker_name: str, qualification_name: str, reason: str = ""
     ) -> dict:
         return {"worker": worker_name, "qualification": qualification_name}
 
@@ -88,6 +89,11 @@ class MockProvider(Provider):
         self, *, worker_name: str, reason: str, token: str
     ) -> dict[str, Any]:
         return {"blocked": worker_name, "reason": reason, "token": token}
+
+    def unblock_worker(
+        self, *, worker_name: str, reason: str, token: str
+    ) -> dict[str, Any]:
+        return {"unblocked": worker_name, "reason": reason, "token": token}
 
     def notify_workers(
         self, *, worker_names: Sequence[str], subject: str, message: str

@@ -1,10 +1,14 @@
 """Amazon Mechanical Turk, live and sandbox, through boto3.
 
 One HIT per unit, all of a run's HITs under one HIT type, each HIT an
-ExternalQuestion that opens the run's task page. Every HIT carries a
-deterministic `UniqueRequestToken` (also stored as its `RequesterAnnotation`),
-so a retried launch never posts a unit twice: MTurk refuses the repeated token
-and the HIT the first attempt made is looked up by its annotation instead.
+ExternalQuestion that opens the run's task page. The run's qualification
+requirements ride on the HIT type, so MTurk keeps ineligible workers from
+accepting; grants and revokes are mirrored on MTurk's qualification types.
+
+Every HIT carries a deterministic `UniqueRequestToken` (also stored as its
+`RequesterAnnotation`), so a retried launch never posts a unit twice: MTurk
+refuses the repeated token and the HIT the first attempt made is looked up by
+its annotation instead.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from providers.base import (
     WorkRef,
     url_param,
 )
+from providers.services import run_logged_call
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -67,6 +72,12 @@ PREVIEW_ASSIGNMENT_ID = "ASSIGNMENT_ID_NOT_AVAILABLE"
 TOKEN_MEMORY = timedelta(hours=23)
 # The most workers one NotifyWorkers call may name.
 NOTIFY_BATCH = 100
+# Requirements keep ineligible workers from accepting; they may still preview.
+ACTIONS_GUARDED = "Accept"
+# Our comparators are MTurk's own names (DESIGN §4); these take no value.
+VALUELESS_COMPARATORS = ("Exists", "DoesNotExist")
+# What a revoke tells the worker when the requester gave no reason.
+DEFAULT_REVOKE_REASON = "The requester withdrew this qualification."
 
 # Error codes that say "try again later" rather than "this request is wrong".
 # ServiceFault is MTurk's own "temporarily unable to process your request".
@@ -280,11 +291,17 @@ class MTurkProvider(Provider):
         unit_ids: list[int],
         task_url: str,
         launched_before: Sequence[str] = (),
+        requirements: Sequence[Mapping[str, Any]] = (),
     ) -> dict[int, str]:
-        """Post one HIT per unit; return {unit_id: HITId}. Safe to retry."""
+        """Post one HIT per unit; return {unit_id: HITId}. Safe to retry.
+
+        `requirements` (ours, applicable to this provider) become the HIT type's
+        QualificationRequirements, with the run's `mturk_specific_qualifications`
+        passed through as given.
+        """
         if not unit_ids:
             return {}
-        hit_type_id = self._create_hit_type(run)
+        hit_type_id = self._create_hit_type(run, requirements)
         question = external_question(task_url)
         lifetime = int(
             run.resolved_config.get("mephisto", {})
@@ -317,6 +334,154 @@ class MTurkProvider(Provider):
         for hit_id in provider_unit_ids:
             with _aws_errors("update_expiration_for_hit"):
                 self.client.update_expiration_for_hit(HITId=hit_id, ExpireAt=EXPIRED_AT)
+
+    # Qualifications. Each of ours has an MTurk qualification type of the same
+    # name, created the first time it is needed; sandbox and live are separate
+    # MTurk accounts, and their ids are remembered apart (see below).
+
+    mirrors_qualifications = True
+
+    def grant_qualification(
+        self, *, worker_name: str, qualification_name: str, value: int
+    ) -> dict[str, Any]:
+        """Give the worker the qualification on MTurk, silently. Safe to repeat:
+        granting again sets the same value."""
+        type_id = self.qualification_type_id(qualification_name)
+        worker_id = self.provider_worker_id(worker_name)
+        with _aws_errors("associate_qualification_with_worker"):
+            self.client.associate_qualification_with_worker(
+                QualificationTypeId=type_id,
+                WorkerId=worker_id,
+                IntegerValue=value,
+                SendNotification=False,
+            )
+        return {"qualification_type": type_id, "worker": worker_id, "value": value}
+
+    def revoke_qualification(
+        self, *, worker_name: str, qualification_name: str, reason: str = ""
+    ) -> dict[str, Any]:
+        """Take the qualification away on MTurk. A worker who no longer holds it
+        there (a repeat, or never mirrored) counts as done."""
+        type_id = self.qualification_type_id(qualification_name)
+        worker_id = self.provider_worker_id(worker_name)
+        try:
+            with _aws_errors("disassociate_qualification_from_worker"):
+                self.client.disassociate_qualification_from_worker(
+                    QualificationTypeId=type_id,
+                    WorkerId=worker_id,
+                    Reason=reason.strip() or DEFAULT_REVOKE_REASON,
+                )
+        except ProviderError as exc:
+            if exc.transient or self._holds_qualification(type_id, worker_id):
+                raise
+            return {"qualification_type": type_id, "worker": worker_id, "held": False}
+        return {"qualification_type": type_id, "worker": worker_id}
+
+    def qualification_requirements(
+        self, requirements: Sequence[Mapping[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """Our requirements as MTurk's QualificationRequirements (creating the
+        qualification types they name)."""
+        converted = []
+        for requirement in requirements:
+            comparator = requirement["comparator"]
+            entry: dict[str, Any] = {
+                "QualificationTypeId": self.qualification_type_id(
+                    requirement["qualification_name"]
+                ),
+                "Comparator": comparator,
+                "ActionsGuarded": ACTIONS_GUARDED,
+            }
+            if comparator not in VALUELESS_COMPARATORS:
+                value = requirement["value"]
+                values = value if isinstance(value, list) else [value]
+                entry["IntegerValues"] = [int(v) for v in values]
+            converted.append(entry)
+        return converted
+
+    def qualification_type_id(self, name: str) -> str:
+        """MTurk's id for our qualification `name`, its type created if missing.
+
+        The id is remembered in the provider call log, keyed by provider type
+        and name: the log already keeps "done once, found again" for every
+        outside call, so the mapping needs no table of its own, the sandbox's
+        and live's ids can't mix, and the admin shows when each was made. The
+        first lookup lists MTurk's types before creating one, so a retry after
+        a lost answer, or a database reset against the same account, finds the
+        type instead of making a second.
+        """
+        known = self._qualification_type_ids.get(name)
+        if known is None:
+            result = run_logged_call(
+                provider_type=self.provider_type,
+                operation="create_qualification_type",
+                key=f"qualification_type:{self.provider_type}:{name}",
+                run_id=None,
+                request={"name": name},
+                call=lambda: {
+                    "QualificationTypeId": self._find_or_create_type(name),
+                    "Name": name,
+                },
+            )
+            known = self._qualification_type_ids[name] = result["QualificationTypeId"]
+        return known
+
+    @cached_property
+    def _qualification_type_ids(self) -> dict[str, str]:
+        return {}
+
+    def _find_or_create_type(self, name: str) -> str:
+        found = self._listed_qualification_type(name)
+        if found is not None:
+            return found
+        try:
+            with _aws_errors("create_qualification_type"):
+                response = self.client.create_qualification_type(
+                    Name=name,
+                    Description=f"crowdsite qualification {name}",
+                    QualificationTypeStatus="Active",
+                )
+        except ProviderError:
+            # Made meanwhile (another process), or by a create whose answer
+            # was lost and retried by botocore: MTurk refuses the name.
+            found = self._listed_qualification_type(name)
+            if found is None:
+                raise
+            return found
+        return response["QualificationType"]["QualificationTypeId"]
+
+    def _listed_qualification_type(self, name: str) -> str | None:
+        """The id of this account's qualification type named exactly `name`."""
+        params: dict[str, Any] = {
+            "Query": name,
+            "MustBeRequestable": False,
+            "MustBeOwnedByCaller": True,
+            "MaxResults": 100,
+        }
+        while True:
+            with _aws_errors("list_qualification_types"):
+                page = self.client.list_qualification_types(**params)
+            types = page.get("QualificationTypes", [])
+            for qualification_type in types:
+                # Query is a text search: it also finds names that contain ours.
+                if qualification_type.get("Name") == name:
+                    return qualification_type["QualificationTypeId"]
+            if not types or not page.get("NextToken"):
+                return None
+            params["NextToken"] = page["NextToken"]
+
+    def _holds_qualification(self, type_id: str, worker_id: str) -> bool:
+        """Whether MTurk shows the worker holding the qualification type."""
+        try:
+            with _aws_errors("get_qualification_score"):
+                response = self.client.get_qualification_score(
+                    QualificationTypeId=type_id, WorkerId=worker_id
+                )
+        except ProviderError as exc:
+            if exc.transient:
+                raise
+            return False
+        return response.get("Qualification", {}).get("Status") == "Granted"
 
     # Review and money. Each first reads the assignment back from MTurk: money
     # moves only if it is that worker's assignment of that HIT.
@@ -436,6 +601,18 @@ class MTurkProvider(Provider):
         with _aws_errors("create_worker_block"):
             self.client.create_worker_block(WorkerId=worker_id, Reason=reason)
         return {"blocked": worker_id}
+
+    def unblock_worker(
+        self, *, worker_name: str, reason: str, token: str
+    ) -> dict[str, Any]:
+        """Lift the worker's block on MTurk. Unblocking twice is harmless."""
+        worker_id = self.provider_worker_id(worker_name)
+        with _aws_errors("delete_worker_block"):
+            self.client.delete_worker_block(
+                WorkerId=worker_id,
+                Reason=reason.strip() or "Unblocked by the requester.",
+            )
+        return {"unblocked": worker_id}
 
     def notify_workers(
         self, *, worker_names: Sequence[str], subject: str, message: str
@@ -558,7 +735,9 @@ class MTurkProvider(Provider):
                 return None
             params["NextToken"] = page["NextToken"]
 
-    def _create_hit_type(self, run: TaskRun) -> str:
+    def _create_hit_type(
+        self, run: TaskRun, requirements: Sequence[Mapping[str, Any]]
+    ) -> str:
         # MTurk answers equal parameters with the same HIT type id, so a
         # retried launch reuses the type its first attempt made.
         params: dict[str, Any] = {
@@ -570,6 +749,12 @@ class MTurkProvider(Provider):
         }
         if run.task_tags:
             params["Keywords"] = run.task_tags
+        qualification_requirements = [
+            *self.qualification_requirements(requirements),
+            *(run.shared_state or {}).get("mturk_specific_qualifications", []),
+        ]
+        if qualification_requirements:
+            params["QualificationRequirements"] = qualification_requirements
         with _aws_errors("create_hit_type"):
             return self.client.create_hit_type(**params)["HITTypeId"]
 

@@ -206,6 +206,7 @@ class ProlificProvider(ReviewNotYetSupported, Provider):
         unit_ids: list[int],
         task_url: str,
         launched_before: Sequence[str] = (),
+        requirements: Sequence[Mapping[str, Any]] = (),
     ) -> dict[int, str]:
         """Open one place per unit on the run's study; return {unit_id: study id}.
 

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 from django.utils import timezone
 
+from providers.base import ProviderError
 from providers.registry import WorkerRef, get_provider, parse_worker_ref
 from providers.services import enqueue_on_commit, run_logged_call
 from qualifications_app.models import (
@@ -30,6 +32,9 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
     from tasks_app.models import Unit
+
+
+logger = logging.getLogger(__name__)
 
 
 class QualificationError(Exception):
@@ -334,19 +339,25 @@ def set_blocked(
     unit: Unit | None = None,
     created_by: User | None = None,
 ) -> bool:
-    """Put `worker` on (or take them off) the local blocklist; False if unchanged."""
+    """Put `worker` on (or take them off) the local blocklist; False if unchanged.
+
+    The local blocklist is the hard block: after commit the block (or its end)
+    is repeated on the worker's provider too (MTurk's worker blocks).
+    """
     changed = Worker.objects.filter(pk=worker.pk, is_blocked=not blocked).update(
         is_blocked=blocked
     )
     if changed:
         worker.is_blocked = blocked
-        _audit(
+        review = _audit(
             worker=worker,
             action=ReviewAction.BLOCK if blocked else ReviewAction.UNBLOCK,
             reason=reason,
             unit=unit,
             created_by=created_by,
-        ).save()
+        )
+        review.save()
+        _mirror(review)
     return bool(changed)
 
 
@@ -401,13 +412,16 @@ def _add(
 
 
 def mirror_qualification(*, review_id: int) -> bool:
-    """Repeat a grant/revoke audit row on the worker's provider, at most once.
+    """Repeat a grant/revoke/block/unblock audit row on the worker's provider, at
+    most once.
 
-    False when the provider doesn't mirror qualifications.
+    False when the provider doesn't mirror qualifications, or can't block.
     """
-    review = WorkerReview.objects.select_related("worker", "qualification").get(
+    review = WorkerReview.objects.select_related("worker", "qualification", "unit").get(
         pk=review_id
     )
+    if review.action in (ReviewAction.BLOCK, ReviewAction.UNBLOCK):
+        return mirror_block(review=review)
     worker = review.worker
     provider = get_provider(worker.provider_type)
     if not provider.mirrors_qualifications or review.qualification is None:
@@ -424,7 +438,9 @@ def mirror_qualification(*, review_id: int) -> bool:
 
         def call():
             return provider.revoke_qualification(
-                worker_name=worker.worker_name, qualification_name=name
+                worker_name=worker.worker_name,
+                qualification_name=name,
+                reason=review.reason,
             )
 
     run_logged_call(
@@ -435,4 +451,47 @@ def mirror_qualification(*, review_id: int) -> bool:
         request={"worker": worker.worker_name, "qualification": name},
         call=call,
     )
+    return True
+
+
+def mirror_block(*, review: WorkerReview) -> bool:
+    """Block or unblock the worker on their provider as `review` did locally, at
+    most once; False (the call logged failed) when the provider can't.
+
+    Keyed `review:<pk>`, as blocks sent from a review always were, so a block
+    also queued by an older release is still made once.
+    """
+    worker = review.worker
+    provider = get_provider(worker.provider_type)
+    key = f"review:{review.pk}"
+    if review.action == ReviewAction.BLOCK:
+        operation = "block_worker"
+
+        def call() -> dict[str, Any]:
+            return provider.block_worker(
+                worker_name=worker.worker_name, reason=review.reason, token=key
+            )
+    else:
+        operation = "unblock_worker"
+
+        def call() -> dict[str, Any]:
+            return provider.unblock_worker(
+                worker_name=worker.worker_name, reason=review.reason, token=key
+            )
+
+    try:
+        run_logged_call(
+            provider_type=worker.provider_type,
+            operation=operation,
+            key=key,
+            run_id=review.unit.run_id if review.unit is not None else None,
+            request={"worker": worker.worker_name, "reason": review.reason},
+            call=call,
+        )
+    except ProviderError as exc:
+        if exc.transient:
+            raise
+        # The local block stands; the refusal is on the call log to see.
+        logger.error("%s of %s not sent: %s", operation, worker.worker_name, exc)
+        return False
     return True

@@ -770,7 +770,42 @@ def _build_shared_state(resolved: dict[str, Any], task_dir: Path) -> dict[str, A
             f"valid keys: {', '.join(SHARED_STATE_KEYS)}",
             key="mephisto.blueprint.hooks",
         )
+    if state.get("prolific_specific_qualifications"):
+        # Never accepted and ignored: Prolific's filters aren't applied yet.
+        raise ConfigError(
+            "build_shared_state returned prolific_specific_qualifications, which "
+            "crowdsite does not apply yet: it would ignore them; use "
+            "mephisto.task.qualifications instead",
+            key="mephisto.blueprint.hooks",
+        )
+    _check_mturk_specific(state.get("mturk_specific_qualifications"))
     return state
+
+
+def _check_mturk_specific(requirements: Any) -> None:
+    """MTurk's own QualificationRequirements, sent as given: check their shape."""
+    if requirements is None:
+        return
+    key = "mephisto.blueprint.hooks"
+    if not isinstance(requirements, list):
+        raise ConfigError(
+            "mturk_specific_qualifications must be a list of MTurk "
+            f"QualificationRequirements, not {type(requirements).__name__}",
+            key=key,
+        )
+    for index, item in enumerate(requirements):
+        if not (
+            isinstance(item, dict)
+            and isinstance(item.get("QualificationTypeId"), str)
+            and item.get("Comparator") in schema.QUALIFICATION_COMPARATORS
+        ):
+            raise ConfigError(
+                f"mturk_specific_qualifications[{index}] must be an MTurk "
+                "QualificationRequirement with QualificationTypeId and one of "
+                f"the comparators {', '.join(schema.QUALIFICATION_COMPARATORS)} "
+                f"(got {item!r})",
+                key=key,
+            )
 
 
 def _load_rows(resolved: dict[str, Any], shared_state: dict[str, Any]) -> list[dict]:

@@ -72,6 +72,9 @@ class MTurkFake:
     assignments: dict[str, dict[str, Any]] = field(default_factory=dict)
     bonuses: list[dict[str, Any]] = field(default_factory=list)
     blocks: dict[str, str] = field(default_factory=dict)
+    qualification_types: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # (QualificationTypeId, WorkerId) -> the worker's IntegerValue.
+    scores: dict[tuple[str, str], int] = field(default_factory=dict)
     notifications: list[dict[str, Any]] = field(default_factory=list)
     # Workers NotifyWorkers can't reach (MTurk answers a HardFailure for them).
     unreachable: set[str] = field(default_factory=set)
@@ -108,10 +111,25 @@ class MTurkFake:
         self._faults.append(Fault(kind, count, operation))
 
     def accept(self, hit_id: str, worker_id: str) -> str:
-        """Worker `worker_id` accepts HIT `hit_id`; the new assignment's id."""
+        """Worker `worker_id` accepts HIT `hit_id`; the new assignment's id.
+
+        Raises ValueError, as MTurk's worker site refuses, when the worker is
+        blocked or fails a requirement of the HIT type that guards accepting.
+        """
         hit = self.hits[hit_id]
         if hit["NumberOfAssignmentsAvailable"] < 1:
             raise ValueError(f"HIT {hit_id} has no assignment left")
+        if worker_id in self.blocks:
+            raise ValueError(f"worker {worker_id} is blocked by this requester")
+        for requirement in self.hit_types[hit["HITTypeId"]].get(
+            "QualificationRequirements", []
+        ):
+            if requirement.get("ActionsGuarded") and not self.meets(
+                worker_id, requirement
+            ):
+                raise ValueError(
+                    f"worker {worker_id} does not meet requirement {requirement}"
+                )
         hit["NumberOfAssignmentsAvailable"] -= 1
         hit["NumberOfAssignmentsPending"] += 1
         assignment_id = self._new_id("ASSIGN")
@@ -143,6 +161,50 @@ class MTurkFake:
             AutoApprovalTime=now + timedelta(seconds=hit["AutoApprovalDelayInSeconds"]),
             Answer="<QuestionFormAnswers/>",
         )
+        return assignment_id
+
+    def meets(self, worker_id: str, requirement: dict[str, Any]) -> bool:
+        """Whether the worker meets one QualificationRequirement, as MTurk judges."""
+        held = self.scores.get((requirement["QualificationTypeId"], worker_id))
+        comparator = requirement["Comparator"]
+        if comparator == "Exists":
+            return held is not None
+        if comparator == "DoesNotExist":
+            return held is None
+        if held is None:
+            return False
+        values = requirement.get("IntegerValues", [])
+        tests = {
+            "EqualTo": lambda: held == values[0],
+            "NotEqualTo": lambda: held != values[0],
+            "GreaterThan": lambda: held > values[0],
+            "GreaterThanOrEqualTo": lambda: held >= values[0],
+            "LessThan": lambda: held < values[0],
+            "LessThanOrEqualTo": lambda: held <= values[0],
+            "In": lambda: held in values,
+            "NotIn": lambda: held not in values,
+        }
+        return tests[comparator]()
+
+    def qualification_type_named(self, name: str) -> dict[str, Any] | None:
+        for qualification_type in self.qualification_types.values():
+            if qualification_type["Name"] == name:
+                return qualification_type
+        return None
+
+    def score(self, name: str, worker_id: str) -> int | None:
+        """The worker's value of the qualification type `name`, if they hold it."""
+        qualification_type = self.qualification_type_named(name)
+        if qualification_type is None:
+            return None
+        return self.scores.get((qualification_type["QualificationTypeId"], worker_id))
+
+    def add_assignment(
+        self, hit_id: str, worker_id: str, *, answer: str = "<QuestionFormAnswers/>"
+    ) -> str:
+        """`worker_id` accepts and submits HIT `hit_id` with the Answer XML `answer`."""
+        assignment_id = self.submit(hit_id, worker_id)
+        self.assignments[assignment_id]["Answer"] = answer
         return assignment_id
 
     def count(self, operation: str) -> int:
@@ -261,6 +323,12 @@ class MTurkFake:
         return {"AvailableBalance": f"{self.balance:.2f}"}
 
     def _op_CreateHITType(self, params: dict[str, Any]) -> dict[str, Any]:
+        for requirement in params.get("QualificationRequirements", []):
+            if requirement["QualificationTypeId"] not in self.qualification_types:
+                raise Refused(
+                    f"QualificationType {requirement['QualificationTypeId']} "
+                    "does not exist."
+                )
         # Equal parameters give the same HIT type, as on MTurk.
         key = json.dumps(params, sort_keys=True)
         for hit_type_id, known in self.hit_types.items():
@@ -432,6 +500,84 @@ class MTurkFake:
             }
         )
         return {"NotifyWorkersFailureStatuses": failures}
+
+    def _op_CreateQualificationType(self, params: dict[str, Any]) -> dict[str, Any]:
+        for required in ("Name", "Description", "QualificationTypeStatus"):
+            if not params.get(required):
+                raise Refused(f"{required} is required.")
+        if self.qualification_type_named(params["Name"]) is not None:
+            raise Refused(
+                "You have already created a QualificationType with this name. "
+                "A QualificationType's name must be unique among all of the "
+                "QualificationTypes created by the same user."
+            )
+        type_id = self._new_id("QUAL")
+        qualification_type = {
+            "QualificationTypeId": type_id,
+            "CreationTime": self.now(),
+            "Name": params["Name"],
+            "Description": params["Description"],
+            "QualificationTypeStatus": params["QualificationTypeStatus"],
+            "IsRequestable": False,
+            "AutoGranted": False,
+        }
+        self.qualification_types[type_id] = qualification_type
+        return {"QualificationType": qualification_type}
+
+    def _op_ListQualificationTypes(self, params: dict[str, Any]) -> dict[str, Any]:
+        if "MustBeRequestable" not in params:
+            raise Refused("MustBeRequestable is required.")
+        query = (params.get("Query") or "").lower()
+        # A text search: names containing the query match, as on MTurk.
+        found = [
+            t
+            for t in self.qualification_types.values()
+            if query in t["Name"].lower() or query in t["Description"].lower()
+        ]
+        return self._page(found, params, "QualificationTypes")
+
+    def _qualification_type(self, type_id: str) -> dict[str, Any]:
+        if type_id not in self.qualification_types:
+            raise Refused(f"QualificationType {type_id} does not exist.")
+        return self.qualification_types[type_id]
+
+    def _op_AssociateQualificationWithWorker(
+        self, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        self._qualification_type(params["QualificationTypeId"])
+        key = (params["QualificationTypeId"], params["WorkerId"])
+        self.scores[key] = int(params.get("IntegerValue", 1))
+        return {}
+
+    def _op_DisassociateQualificationFromWorker(
+        self, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        self._qualification_type(params["QualificationTypeId"])
+        key = (params["QualificationTypeId"], params["WorkerId"])
+        if key not in self.scores:
+            raise Refused(
+                f"You requested a Qualification that does not exist for worker "
+                f"{params['WorkerId']}."
+            )
+        del self.scores[key]
+        return {}
+
+    def _op_GetQualificationScore(self, params: dict[str, Any]) -> dict[str, Any]:
+        self._qualification_type(params["QualificationTypeId"])
+        key = (params["QualificationTypeId"], params["WorkerId"])
+        if key not in self.scores:
+            raise Refused(
+                f"You requested a Qualification that does not exist for worker "
+                f"{params['WorkerId']}."
+            )
+        return {
+            "Qualification": {
+                "QualificationTypeId": key[0],
+                "WorkerId": key[1],
+                "IntegerValue": self.scores[key],
+                "Status": "Granted",
+            }
+        }
 
     def _op_CreateWorkerBlock(self, params: dict[str, Any]) -> dict[str, Any]:
         if not params.get("Reason"):

@@ -17,7 +17,7 @@ from providers.registry import get_provider, get_provider_class
 from providers.services import enqueue_on_commit, run_logged_call
 from qualifications_app import selectors as qualification_selectors
 from qualifications_app import services as qualification_services
-from tasks_app import selectors
+from tasks_app import eligibility, selectors
 from tasks_app.models import (
     Assignment,
     Requester,
@@ -299,6 +299,9 @@ def launch_units(*, run_id: int) -> int:
             .values_list("provider_unit_id", flat=True)
         )
         url = selectors.task_url(run)
+        # The same list the arrival checks (DESIGN §6.3): a provider that can
+        # enforce requirements keeps ineligible workers from accepting at all.
+        requirements = eligibility.requirements(run)
         marked: list[int] = []
 
         def record(provider_ids: dict[str, str]) -> None:
@@ -322,6 +325,7 @@ def launch_units(*, run_id: int) -> int:
                     unit_ids=unit_ids,
                     task_url=url,
                     launched_before=launched_before,
+                    requirements=requirements,
                 ).items()
             },
             record=record,

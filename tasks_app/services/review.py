@@ -27,7 +27,7 @@ from providers.base import ProviderError, WorkRef
 from providers.registry import get_provider, get_provider_class
 from providers.services import enqueue_on_commit, run_logged_call
 from qualifications_app.models import DECISION_ACTIONS, ReviewAction, WorkerReview
-from qualifications_app.services import set_blocked
+from qualifications_app.services import mirror_block, set_blocked
 from tasks_app import review_sql, selectors
 from tasks_app.db import ids_param
 from tasks_app.exceptions import ReviewError
@@ -484,13 +484,7 @@ def block_from_review(
             unit=unit,
             created_by=_user(reviewer),
         )
-        if blocked:
-            # The block's audit row, just written: the provider is told too.
-            review = WorkerReview.objects.filter(
-                worker=agent.worker, action=ReviewAction.BLOCK
-            ).first()
-            assert review is not None, "set_blocked audits the block it makes"
-            _send_on_commit(review)
+        # set_blocked tells the provider too, after commit.
         return blocked
 
 
@@ -595,20 +589,13 @@ def send_review(*, review_id: int) -> Any:
 
 
 def _send_block(review: WorkerReview) -> Any:
-    """Block the worker on the provider's side too, at most once."""
-    worker = review.worker
-    provider = get_provider(worker.provider_type)
-    key = f"review:{review.pk}"
-    return run_logged_call(
-        provider_type=worker.provider_type,
-        operation="block_worker",
-        key=key,
-        run_id=review.unit.run_id if review.unit is not None else None,
-        request={"worker": worker.worker_name, "reason": review.reason},
-        call=lambda: provider.block_worker(
-            worker_name=worker.worker_name, reason=review.reason, token=key
-        ),
-    )
+    """Block the worker on the provider's side too, at most once.
+
+    Blocks are mirrored by the qualifications app now (set_blocked); this
+    serves a block's send_review still queued by an older release, under the
+    same call-log key, so it is made once.
+    """
+    return mirror_block(review=review)
 
 
 def _send_on_commit(review: WorkerReview) -> None:
