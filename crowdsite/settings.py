@@ -294,6 +294,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "tasks_app.tasks.auto_approve_units",
         "schedule": 300.0,
     },
+    # Submissions MTurk lists that the task page failed to report.
+    "recover-submissions": {
+        "task": "tasks_app.tasks.recover_submissions",
+        "schedule": 300.0,
+    },
 }
 
 LOGGING = {

@@ -9,7 +9,7 @@ attributes and class methods the task page view reads; none of them calls out.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -58,6 +58,21 @@ class WorkRef:
     # the mock.
     provider_unit_id: str = ""
     provider_assignment_id: str = ""
+
+
+@dataclass(frozen=True)
+class SubmittedWork:
+    """A submission the provider lists, as it has it (see `submitted_work`)."""
+
+    provider_unit_id: str
+    provider_assignment_id: str
+    # crowdsite's name for the worker (MTurk sandbox names end `_sandbox`).
+    worker_name: str
+    # The answer as the provider keeps it (MTurk's Answer XML), and the fields
+    # read from it; {} when it could not be read.
+    raw_answer: str = ""
+    answer: dict[str, Any] = field(default_factory=dict)
+    submitted_at: datetime | None = None
 
 
 def not_yet_supported(provider_type: str, operation: str) -> ProviderError:
@@ -205,6 +220,17 @@ class Provider(ABC):
     ) -> dict[str, Any]:
         """Lift the provider-side block of `block_worker`."""
         raise not_yet_supported(self.provider_type, "unblocking a worker")
+
+    # Whether `submitted_work` asks the provider: the recovery sweep polls only
+    # the providers that say so.
+    lists_submitted_work: ClassVar[bool] = False
+
+    def submitted_work(
+        self, *, provider_unit_ids: Sequence[str]
+    ) -> list[SubmittedWork]:
+        """The submissions waiting for review on these units, as the provider
+        lists them (for those the task page failed to report); none here."""
+        return []
 
     def notify_workers(
         self, *, worker_names: Sequence[str], subject: str, message: str

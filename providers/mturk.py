@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -38,6 +39,7 @@ from providers.base import (
     Arrival,
     Provider,
     ProviderError,
+    SubmittedWork,
     WorkRef,
     url_param,
 )
@@ -137,6 +139,46 @@ def external_question(url: str) -> str:
         "<FrameHeight>0</FrameHeight>"
         "</ExternalQuestion>"
     )
+
+
+def parse_answer(xml: str) -> dict[str, Any]:
+    """The fields of MTurk's Answer XML (QuestionFormAnswers): {identifier: value}.
+
+    FreeText gives a string, selections a list, an upload its file key. {} when
+    the text is not such a document; the caller keeps the raw text either way.
+    """
+    # No DTDs: entity tricks in a document from outside are not expanded.
+    if not xml.strip() or "<!DOCTYPE" in xml.upper():
+        return {}
+    try:
+        root = ElementTree.fromstring(xml)
+    except ElementTree.ParseError:
+        return {}
+    fields: dict[str, Any] = {}
+    for answer in root:
+        if _local(answer.tag) != "Answer":
+            continue
+        parts = {_local(child.tag): child for child in answer}
+        identifier = parts.get("QuestionIdentifier")
+        if identifier is None or not (identifier.text or "").strip():
+            continue
+        name = identifier.text.strip()  # type: ignore[union-attr]
+        if "FreeText" in parts:
+            fields[name] = parts["FreeText"].text or ""
+        elif "UploadedFileKey" in parts:
+            fields[name] = {"uploaded_file_key": parts["UploadedFileKey"].text or ""}
+        else:
+            selections = [
+                child.text or ""
+                for child in answer
+                if _local(child.tag) in ("SelectionIdentifier", "OtherSelectionText")
+            ]
+            fields[name] = selections
+    return fields
+
+
+def _local(tag: str) -> str:
+    return tag.rpartition("}")[2]
 
 
 def _is_transient(exc: ClientError) -> bool:
@@ -482,6 +524,43 @@ class MTurkProvider(Provider):
                 raise
             return False
         return response.get("Qualification", {}).get("Status") == "Granted"
+
+    # Submissions MTurk has that the task page may have failed to report.
+
+    lists_submitted_work = True
+
+    def submitted_work(
+        self, *, provider_unit_ids: Sequence[str]
+    ) -> list[SubmittedWork]:
+        """Each HIT's Submitted assignments (awaiting review), one
+        ListAssignmentsForHIT call per page of each HIT."""
+        found = []
+        for hit_id in provider_unit_ids:
+            params: dict[str, Any] = {
+                "HITId": hit_id,
+                "AssignmentStatuses": ["Submitted"],
+                "MaxResults": 100,
+            }
+            while True:
+                with _aws_errors("list_assignments_for_hit"):
+                    page = self.client.list_assignments_for_hit(**params)
+                assignments = page.get("Assignments", [])
+                for assignment in assignments:
+                    raw = assignment.get("Answer") or ""
+                    found.append(
+                        SubmittedWork(
+                            provider_unit_id=assignment.get("HITId") or hit_id,
+                            provider_assignment_id=assignment["AssignmentId"],
+                            worker_name=self.worker_name(assignment["WorkerId"]),
+                            raw_answer=raw,
+                            answer=parse_answer(raw),
+                            submitted_at=assignment.get("SubmitTime"),
+                        )
+                    )
+                if not assignments or not page.get("NextToken"):
+                    break
+                params["NextToken"] = page["NextToken"]
+        return found
 
     # Review and money. Each first reads the assignment back from MTurk: money
     # moves only if it is that worker's assignment of that HIT.

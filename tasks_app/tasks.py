@@ -117,3 +117,23 @@ def auto_approve_units() -> int:
     Safe to run twice or concurrently: each unit gets one decision.
     """
     return services.auto_approve_due()
+
+
+@shared_task
+def recover_submissions() -> int:
+    """Poll providers that list submitted work for submissions the task page
+    failed to report, one task per run. Safe to run twice: what is already
+    recorded is left alone."""
+    run_ids = services.runs_to_poll()
+    for run_id in run_ids:
+        recover_run_submissions.delay(run_id)
+    return len(run_ids)
+
+
+@shared_task(bind=True, max_retries=8)
+def recover_run_submissions(self, run_id: int) -> int:
+    """Record one run's submissions its provider lists and we don't have, for
+    review. Safe to run twice or concurrently."""
+    return len(
+        call_with_retry(self, lambda: services.recover_submissions(run_id=run_id))
+    )

@@ -1,9 +1,10 @@
 """Every write to tasks, runs, assignments, units and agents, by workflow.
 
 `launch` writes a run and launches its units, `arrival` gives an arriving
-worker an agent, `work` takes what the worker sends, `review` decides on it and
-pays, `lifecycle` ends the run. Callers use the names
-re-exported here (`services.launch_run`), whichever module holds them.
+worker an agent, `work` takes what the worker sends, `recovery` what a provider
+lists that the page failed to send, `review` decides on it and pays,
+`lifecycle` ends the run. Callers use the names re-exported here
+(`services.launch_run`), whichever module holds them.
 """
 
 from tasks_app.exceptions import WorkerRequestError
@@ -37,6 +38,11 @@ from tasks_app.services.lifecycle import (
     shut_down_stale_runs,
     shutdown_run,
 )
+from tasks_app.services.recovery import (
+    Recovered,
+    recover_submissions,
+    runs_to_poll,
+)
 from tasks_app.services.review import (
     SEND_BATCH,
     BulkApproval,
@@ -63,6 +69,9 @@ from tasks_app.services.work import (
 from tasks_app.uploads import SavedFile
 
 __all__ = [
+    "Recovered",
+    "recover_submissions",
+    "runs_to_poll",
     "Shutdown",
     "complete_finished_runs",
     "expire_units_on_provider",
