@@ -73,17 +73,6 @@ def build_shared_state(cfg):
 
 
 @pytest.fixture
-def execute(django_capture_on_commit_callbacks):
-    """Run `action()` and the Celery tasks it enqueues at commit (in-process)."""
-
-    def _execute(action):
-        with django_capture_on_commit_callbacks(execute=True):
-            return action()
-
-    return _execute
-
-
-@pytest.fixture
 def launch(tmp_path, settings, execute, mturk):
     """Launch a one-unit run of CONFIG on the fake (`hooks`: with HOOKS)."""
     settings.PUBLIC_URL = "https://crowd.example.org"
@@ -334,6 +323,19 @@ def test_a_throttled_grant_is_transient_and_grants_once_on_retry(mturk):
     assert mturk.score("lab-allowlist", "A1W") == 1
 
 
+def test_a_grant_mturk_refuses_stands_here_and_is_logged_failed(mturk, execute):
+    worker = WorkerFactory(provider_type="mturk_sandbox", worker_name="A1W_sandbox")
+    MTurkSandboxProvider().qualification_type_id("lab-allowlist")
+    mturk.qualification_types.clear()  # disposed of on MTurk since
+
+    grant = execute(lambda: grant_qualification(worker=worker, name="lab-allowlist"))
+
+    assert grant.pk is not None
+    call = ProviderCall.objects.get(operation="grant_qualification")
+    assert call.status == CallStatus.FAILED
+    assert "does not exist" in call.error
+
+
 # --- the local hard block -----------------------------------------------------------
 
 
@@ -369,6 +371,27 @@ def test_prolific_specific_qualifications_are_refused_by_name(tmp_path, settings
     )
 
     with pytest.raises(ConfigError, match="prolific_specific_qualifications"):
+        load_run_config(tmp_path / "run.yaml")
+
+
+def test_mturk_specific_qualifications_of_the_wrong_shape_are_refused(
+    tmp_path, settings
+):
+    settings.PUBLIC_URL = "https://crowd.example.org"
+    (tmp_path / "shape_hooks.py").write_text(
+        "def build_shared_state(cfg):\n"
+        '    return {"mturk_specific_qualifications": [{"Comparator": "Exists"}]}\n'
+    )
+    (tmp_path / "bundle.js").write_text("// bundle\n")
+    (tmp_path / "rows.jsonl").write_text('{"text": "row 0"}\n')
+    (tmp_path / "run.yaml").write_text(
+        CONFIG.replace(
+            "    units_per_assignment: 1\n",
+            "    units_per_assignment: 1\n    hooks: shape_hooks\n",
+        )
+    )
+
+    with pytest.raises(ConfigError, match=r"mturk_specific_qualifications\[0\]"):
         load_run_config(tmp_path / "run.yaml")
 
 
