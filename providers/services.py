@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import random
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
@@ -107,16 +108,30 @@ def run_logged_call(
 def call_with_retry(task: Any, call: Callable[[], T]) -> T:
     """Run a provider call from a bound Celery task; retry only transient failures.
 
-    Throttling and 5xx back off 2, 4, 8 ... seconds, at most 5 minutes apart;
-    anything else fails the task at once. Every app's provider tasks use this.
+    Throttling and 5xx back off about 2, 4, 8 ... seconds, at most 5 minutes
+    apart; anything else fails the task at once. Every app's provider tasks use
+    this.
     """
     try:
         return call()
     except ProviderError as exc:
         if exc.transient:
-            countdown = min(2 ** (task.request.retries + 1), 300)
-            raise task.retry(exc=exc, countdown=countdown) from exc
+            raise task.retry(
+                exc=exc, countdown=retry_delay(task.request.retries)
+            ) from exc
         raise
+
+
+def retry_delay(retries: int) -> float:
+    """Seconds before retry number `retries` + 1 of a transient provider failure.
+
+    Exponential (2, 4, 8 ... at most 300) with "equal jitter": each delay is
+    drawn from its upper half, so tasks throttled together (a bulk approval's
+    batches, a launch's waves) don't all come back at the same moment and get
+    throttled again.
+    """
+    ceiling = min(2 ** (retries + 1), 300)
+    return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 
 # ---------------------------------------------------------------------------
