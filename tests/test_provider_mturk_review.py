@@ -49,17 +49,6 @@ mephisto:
 
 
 @pytest.fixture
-def execute(django_capture_on_commit_callbacks):
-    """Run `action()` and the Celery tasks it enqueues at commit (in-process)."""
-
-    def _execute(action):
-        with django_capture_on_commit_callbacks(execute=True):
-            return action()
-
-    return _execute
-
-
-@pytest.fixture
 def launch(tmp_path, settings, execute, mturk):
     """Launch a run of `rows` units on the MTurk sandbox (the fake)."""
     settings.PUBLIC_URL = "https://crowd.example.org"
