@@ -247,15 +247,6 @@ class Provider(ABC):
         """
         return None
 
-    def check_balance(self, *, cost: Decimal) -> None:
-        """Raise ConfigError if the account can't pay `cost` (dollars).
-
-        For a caller holding only a cost; a launch compares `account_balance()`
-        with its plan's figures instead (LaunchPlan.check_funded). The default
-        checks nothing, for providers that don't say what the account holds.
-        """
-        return None
-
     def describe_call(self, operation: str, **request: Any) -> dict[str, Any]:
         """What the call log records about a call (no secrets)."""
         return {"operation": operation, **request}

@@ -721,17 +721,6 @@ class MTurkProvider(Provider):
             response = self.client.get_account_balance()
         return Decimal(response["AvailableBalance"])
 
-    def check_balance(self, *, cost: Decimal) -> None:
-        """Raise ConfigError if the account's balance is less than `cost`."""
-        balance = self.account_balance()
-        if balance < cost:
-            raise ConfigError(
-                f"the {self.provider_type} account's balance is ${balance}, less "
-                f"than this launch's ${cost} (rewards and MTurk's fee); add funds "
-                "or launch fewer units",
-                key="mephisto.task.task_reward",
-            )
-
     @classmethod
     def provider_worker_id(cls, worker_name: str) -> str:
         """MTurk's worker id for crowdsite's worker `worker_name`."""

@@ -172,18 +172,6 @@ def test_a_launch_whose_balance_cannot_be_read_is_refused_and_writes_nothing(
     assert not mturk.hits
 
 
-def test_a_balance_below_a_cost_is_refused_with_the_figures(mturk):
-    mturk.balance = Decimal("0.75")
-    provider = MTurkSandboxProvider()
-
-    provider.check_balance(cost=Decimal("0.75"))
-    with pytest.raises(ConfigError) as raised:
-        provider.check_balance(cost=Decimal("1.20"))
-
-    assert "$0.75" in str(raised.value)
-    assert "$1.20" in str(raised.value)
-
-
 def test_the_balance_is_read_from_mturk_as_a_decimal(mturk):
     mturk.balance = Decimal("123.45")
 
