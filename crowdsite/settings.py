@@ -30,8 +30,13 @@ SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 # The public HTTPS address workers reach; required by the `server` architect.
 PUBLIC_URL = env.str("PUBLIC_URL", default="").rstrip("/")
 
-# Prolific's API token (MTurk uses the standard AWS credential chain).
+# Prolific's API token (MTurk uses the standard AWS credential chain), and the
+# API's base URL (a stand-in Prolific for tests and staging).
 PROLIFIC_API_KEY = env.str("PROLIFIC_API_KEY", default="")
+PROLIFIC_API_URL = (
+    env.str("PROLIFIC_API_URL", default="https://api.prolific.com/api/v1/").rstrip("/")
+    + "/"
+)
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])

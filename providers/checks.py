@@ -309,17 +309,9 @@ def _check_prolific() -> list[Check]:
     def found(check: str, status: str, detail: str, fix: str = "") -> Check:
         return Check(check, status, detail, fix, "prolific")
 
-    configured = os.environ.get("PROLIFIC_API_URL", "")
-    if configured and configured.rstrip("/") != prolific.API_URL.rstrip("/"):
-        endpoint = found(
-            "endpoint",
-            FAILED,
-            f"PROLIFIC_API_URL is {configured}, but crowdsite does not read it "
-            f"yet: calls go to {prolific.API_URL}",
-            "unset PROLIFIC_API_URL (only Prolific's own API is supported)",
-        )
-    else:
-        endpoint = found("endpoint", OK, prolific.API_URL)
+    url = prolific.api_url()
+    source = " (from PROLIFIC_API_URL)" if url != prolific.API_URL else ""
+    endpoint = found("endpoint", OK, url + source)
     balance = found(
         "balance", SKIPPED, "not checked: crowdsite does not read a Prolific balance"
     )
@@ -350,7 +342,7 @@ def _check_prolific() -> list[Check]:
             endpoint = found(
                 "endpoint",
                 FAILED,
-                f"{prolific.API_URL} could not be reached: {exc}",
+                f"{url} could not be reached: {exc}",
                 "check the network (and any proxy) between this host and Prolific",
             )
         else:

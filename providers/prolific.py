@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from tasks_app.models import TaskRun
     from tasks_app.run_config import RunConfig
 
+# Prolific's own API; PROLIFIC_API_URL (settings) may point elsewhere.
 API_URL = "https://api.prolific.com/api/v1/"
 # (connect, read) seconds: a hung call must fail, not hold a Celery worker.
 TIMEOUT = (10, 30)
@@ -73,6 +74,12 @@ def _http() -> requests.Session:
 
 def _api_key() -> str:
     return getattr(settings, "PROLIFIC_API_KEY", "") or ""
+
+
+def api_url() -> str:
+    """The base URL calls go to: PROLIFIC_API_URL, ending in a slash."""
+    configured = getattr(settings, "PROLIFIC_API_URL", "") or API_URL
+    return configured.rstrip("/") + "/"
 
 
 def study_internal_name(run: TaskRun) -> str:
@@ -121,7 +128,7 @@ def _error_message(response: requests.Response) -> str:
 
 
 def _request(method: str, url: str, *, operation: str, json: Any = None) -> Any:
-    """Call Prolific at `url` (relative to API_URL) and return the decoded body."""
+    """Call Prolific at `url` (relative to `api_url()`), return the decoded body."""
     api_key = _api_key()
     if not api_key:
         raise ProlificError(
@@ -131,7 +138,7 @@ def _request(method: str, url: str, *, operation: str, json: Any = None) -> Any:
     try:
         response = _http().request(
             method,
-            urljoin(API_URL, url),
+            urljoin(api_url(), url),
             json=json,
             headers={"Authorization": f"Token {api_key}"},
             timeout=TIMEOUT,

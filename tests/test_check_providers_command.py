@@ -94,6 +94,20 @@ def test_everything_configured_and_answering_passes(mturk, prolific_token):
     assert mturk.count("GetAccountBalance") == 2  # live and sandbox
 
 
+def test_prolific_api_url_is_the_endpoint_checked_and_shown(prolific_token, settings):
+    settings.PROLIFIC_API_URL = "http://prolific-stand-in.test/api/v1/"
+    prolific_token.get("http://prolific-stand-in.test/api/v1/users/me/", json={})
+
+    out, error = run("--provider", "prolific", "--json")
+
+    assert error is None
+    endpoint = by_name(out)["prolific", "endpoint"]
+    assert endpoint["status"] == "ok"
+    assert endpoint["detail"] == (
+        "http://prolific-stand-in.test/api/v1/ (from PROLIFIC_API_URL)"
+    )
+
+
 def test_json_lists_every_check_and_the_skipped_providers(mturk):
     out, error = run("--json")
 

@@ -378,3 +378,28 @@ def test_launching_with_an_api_key_passes_the_check():
 
 def test_prolific_fee_estimate():
     assert ProlificProvider.fee_rate == Decimal("0.333")
+
+
+def test_calls_go_to_the_base_url_prolific_api_url_names(prolific, settings):
+    # DESIGN §7: PROLIFIC_API_URL points the provider at a stand-in Prolific.
+    settings.PROLIFIC_API_URL = "http://prolific-stand-in.test/api/v1"
+    prolific.get(
+        "http://prolific-stand-in.test/api/v1/users/me/",
+        json={"id": "me"},
+        match=[AUTH],
+    )
+
+    from providers import prolific as provider_module
+
+    assert provider_module.api_url() == "http://prolific-stand-in.test/api/v1/"
+    assert provider_module._request("GET", "users/me/", operation="users/me") == {
+        "id": "me"
+    }
+
+
+def test_without_prolific_api_url_calls_go_to_prolifics_own_api(settings):
+    from providers import prolific as provider_module
+
+    settings.PROLIFIC_API_URL = ""
+
+    assert provider_module.api_url() == "https://api.prolific.com/api/v1/"
