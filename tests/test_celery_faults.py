@@ -324,7 +324,7 @@ from providers.mock import MockProvider
 
 LEDGER, DELAY = os.environ["FAKE_LEDGER"], float(os.environ["FAKE_DELAY"])
 
-def launch_units(self, *, run, unit_ids, task_url, launched_before=()):
+def launch_units(self, *, run, unit_ids, task_url, launched_before=(), requirements=()):
     with open(LEDGER, "a") as ledger:
         ledger.write(json.dumps({"call": unit_ids}) + "\\n")
     time.sleep(DELAY)
