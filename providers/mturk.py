@@ -130,6 +130,18 @@ def bonus_request_token(token: str, requested_at: datetime | None) -> str:
     return unique
 
 
+def auto_approval_delay(run: TaskRun) -> int:
+    """When MTurk approves an assignment nobody reviewed: the run's own
+    `mephisto.task.auto_approve_delay_in_seconds` (the config allows at most
+    MTurk's 30 days), so MTurk and crowdsite's auto-approval agree."""
+    delay = (
+        run.resolved_config.get("mephisto", {})
+        .get("task", {})
+        .get("auto_approve_delay_in_seconds")
+    )
+    return AUTO_APPROVAL_DELAY_SECONDS if delay is None else int(delay)
+
+
 def external_question(url: str) -> str:
     """The ExternalQuestion XML that shows `url` in the worker's HIT frame."""
     # FrameHeight 0 lets the task page take the whole window, as in Mephisto.
@@ -809,7 +821,7 @@ class MTurkProvider(Provider):
         # MTurk answers equal parameters with the same HIT type id, so a
         # retried launch reuses the type its first attempt made.
         params: dict[str, Any] = {
-            "AutoApprovalDelayInSeconds": AUTO_APPROVAL_DELAY_SECONDS,
+            "AutoApprovalDelayInSeconds": auto_approval_delay(run),
             "AssignmentDurationInSeconds": run.assignment_duration_in_seconds,
             "Reward": f"{run.task_reward:.2f}",
             "Title": run.task_title,

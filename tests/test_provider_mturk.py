@@ -642,3 +642,27 @@ def test_the_balance_is_mturks_available_balance():
             "get_account_balance", {"AvailableBalance": "10.25"}, expected_params={}
         )
         assert provider.account_balance() == Decimal("10.25")
+
+
+def test_the_hit_type_auto_approves_after_the_runs_own_delay():
+    run = make_run(units=1)
+    run.resolved_config["mephisto"]["task"]["auto_approve_delay_in_seconds"] = 3600
+    provider = MTurkSandboxProvider()
+    stub = Stubber(provider.client)
+    stub.add_response(
+        "create_hit_type",
+        {"HITTypeId": "HITTYPE1"},
+        expected_params={
+            "AutoApprovalDelayInSeconds": 3600,
+            "AssignmentDurationInSeconds": 1800,
+            "Reward": "0.50",
+            "Title": "Label some images",
+            "Description": "Pick the label that fits each image.",
+            "Keywords": "images,labels",
+        },
+    )
+
+    with stub:
+        assert provider._create_hit_type(run, []) == "HITTYPE1"
+
+    stub.assert_no_pending_responses()
