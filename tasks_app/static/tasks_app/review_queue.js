@@ -95,15 +95,21 @@
 
   // Mephisto's review-bundle protocol: the bundle gets {REVIEW_DATA: {inputs,
   // outputs}} once loaded, and may answer {IFRAME_DATA: {height}}.
+  function sendReviewData(frame) {
+    var data = document.getElementById(frame.dataset.review);
+    if (!data || !frame.contentWindow) { return; }
+    var message = { REVIEW_DATA: JSON.parse(data.textContent) };
+    // The frame's origin is opaque (sandboxed), so only "*" reaches it.
+    frame.contentWindow.postMessage(JSON.stringify(message), "*");
+  }
+
   function connectFrames() {
     document.querySelectorAll("iframe.review-frame").forEach(function (frame) {
-      frame.addEventListener("load", function () {
-        var data = document.getElementById(frame.dataset.review);
-        if (!data || !frame.contentWindow) { return; }
-        var message = { REVIEW_DATA: JSON.parse(data.textContent) };
-        // The frame's origin is opaque (sandboxed), so only "*" reaches it.
-        frame.contentWindow.postMessage(JSON.stringify(message), "*");
-      });
+      frame.addEventListener("load", function () { sendReviewData(frame); });
+      // A frame may have loaded before this script ran (its load event is
+      // gone): send now too. If it is still loading, this reaches the blank
+      // document it replaces and the load event sends again.
+      sendReviewData(frame);
     });
     window.addEventListener("message", function (event) {
       var frame = Array.prototype.find.call(
