@@ -255,7 +255,8 @@ def baseline(run_id: int, output: Path, database_url: str) -> float:
 
         path = database_url.removeprefix("sqlite:///")
         with sqlite3.connect(path) as raw, output.open("w", newline="") as file:
-            # Django's placeholders and escaped % signs, as sqlite3 takes them.
+            # Django-style SQL (%s placeholders, %% for a literal %) in
+            # sqlite3's own style (? placeholders, a bare %).
             query = sql.replace("%s", "?").replace("%%", "%")
             cursor = raw.execute(query, params)
             csv.writer(file).writerows(cursor)

@@ -22,7 +22,7 @@ import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from json.encoder import encode_basestring
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import connection, transaction
 
@@ -404,6 +404,30 @@ def snapshot() -> Iterator[None]:
 
 # --- formatting -------------------------------------------------------------------
 
+
+class ExportRow(NamedTuple):
+    """One row of the export's SELECT, in its column order."""
+
+    unit_id: int
+    run_id: int
+    task_name: str
+    assignment_id: int
+    inputs: str | None  # JSON text, as the database holds it
+    outputs: str | None
+    submission_files: str | None  # JSON text of a list, or NULL
+    metadata_files: str | None
+    provider: str | None
+    worker_name: str | None
+    status: str
+    decision: str | None
+    feedback: str | None
+    bonus: str | None
+    accepted_at: str | None
+    submitted_at: str | None
+    duration: float | None
+    late: bool | None
+
+
 _encode = json.JSONEncoder(ensure_ascii=False).encode
 # A JSON string of `text` (non-ASCII kept), in C.
 _string = encode_basestring
@@ -413,93 +437,58 @@ def _text(value: str | None) -> str:
     return "null" if value is None else _string(value)
 
 
-def _jsonl_line(row: tuple) -> str:
+def _jsonl_line(raw: tuple) -> str:
     """One unit as a JSONL line. The inputs and outputs are the database's own
     JSON text, written unparsed: parsing and re-encoding them would be most of
     the export's time."""
-    (
-        unit_id,
-        run_id,
-        task_name,
-        assignment_id,
-        inputs,
-        outputs,
-        _,
-        _,
-        provider,
-        worker_name,
-        status,
-        decision,
-        feedback,
-        bonus,
-        accepted_at,
-        submitted_at,
-        duration,
-        late,
-    ) = row
+    row = ExportRow._make(raw)
     worker = (
         "null"
-        if provider is None
-        else f'{{"provider": {_string(provider)}, "id": {_string(worker_name)}}}'
+        if row.provider is None
+        else f'{{"provider": {_string(row.provider)}, '
+        f'"id": {_text(row.worker_name)}}}'
     )
     files = _file_records(row)
+    duration = "null" if row.duration is None else repr(row.duration)
     return (
-        f'{{"unit_id": {unit_id}, "task_run_id": {run_id}, '
-        f'"task_name": {_string(task_name)}, "assignment_id": {assignment_id}, '
-        f'"inputs": {inputs or "null"}, "outputs": {outputs or "null"}, '
+        f'{{"unit_id": {row.unit_id}, "task_run_id": {row.run_id}, '
+        f'"task_name": {_string(row.task_name)}, '
+        f'"assignment_id": {row.assignment_id}, '
+        f'"inputs": {row.inputs or "null"}, "outputs": {row.outputs or "null"}, '
         f'"files": {_encode(files) if files else "[]"}, "worker": {worker}, '
-        f'"status": {_string(status)}, '
-        f'"review": {{"decision": {_text(decision)}, '
-        f'"feedback": {_text(_feedback(decision, feedback))}, '
-        f'"bonus": {_text(bonus)}}}, '
-        f'"timings": {{"accepted_at": {_text(accepted_at)}, '
-        f'"submitted_at": {_text(submitted_at)}, '
-        f'"duration_s": {"null" if duration is None else repr(duration)}}}, '
-        f'"late": {_late(accepted_at, late)}}}\n'
+        f'"status": {_string(row.status)}, '
+        f'"review": {{"decision": {_text(row.decision)}, '
+        f'"feedback": {_text(_feedback(row.decision, row.feedback))}, '
+        f'"bonus": {_text(row.bonus)}}}, '
+        f'"timings": {{"accepted_at": {_text(row.accepted_at)}, '
+        f'"submitted_at": {_text(row.submitted_at)}, '
+        f'"duration_s": {duration}}}, '
+        f'"late": {_late(row.accepted_at, row.late)}}}\n'
     )
 
 
 def _csv_cells(
-    row: tuple, input_keys: list[str | None], answer_keys: list[str | None]
+    raw: tuple, input_keys: list[str | None], answer_keys: list[str | None]
 ) -> list[Any]:
-    (
-        unit_id,
-        run_id,
-        task_name,
-        assignment_id,
-        inputs,
-        outputs,
-        _,
-        _,
-        provider,
-        worker_name,
-        status,
-        decision,
-        feedback,
-        bonus,
-        accepted_at,
-        submitted_at,
-        duration,
-        late,
-    ) = row
+    row = ExportRow._make(raw)
     cells = [
-        unit_id,
-        run_id,
-        task_name,
-        assignment_id,
-        provider,
-        worker_name,
-        status,
-        decision,
-        _feedback(decision, feedback),
-        bonus,
-        accepted_at,
-        submitted_at,
-        duration,
-        None if accepted_at is None else _late(accepted_at, late),
+        row.unit_id,
+        row.run_id,
+        row.task_name,
+        row.assignment_id,
+        row.provider,
+        row.worker_name,
+        row.status,
+        row.decision,
+        _feedback(row.decision, row.feedback),
+        row.bonus,
+        row.accepted_at,
+        row.submitted_at,
+        row.duration,
+        None if row.accepted_at is None else _late(row.accepted_at, row.late),
     ]
-    cells += _fields(inputs, input_keys)
-    cells += _fields(outputs, answer_keys)
+    cells += _fields(row.inputs, input_keys)
+    cells += _fields(row.outputs, answer_keys)
     return cells
 
 
@@ -520,11 +509,11 @@ def _cell(value: Any) -> Any:
     return _encode(value)
 
 
-def _file_records(row: tuple) -> list[dict[str, Any]]:
+def _file_records(row: ExportRow) -> list[dict[str, Any]]:
     """The stored files of the submission, then of the metadata (as the review
     pages list them)."""
     records = []
-    for text in (row[6], row[7]):
+    for text in (row.submission_files, row.metadata_files):
         if text is not None:
             records += [entry for entry in json.loads(text) if is_file_record(entry)]
     return records

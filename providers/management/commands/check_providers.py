@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from argparse import RawDescriptionHelpFormatter
 from decimal import Decimal, InvalidOperation
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from crowdsite.commands import ExamplesCommand
 from providers import checks
 from providers.registry import PROVIDER_CLASSES
 
@@ -46,17 +46,13 @@ MARKS = {
 }
 
 
-class Command(BaseCommand):
+class Command(ExamplesCommand):
     help = (
         "Check provider credentials, endpoints and balances, the Celery broker "
         "and beat; say what is wrong and how to fix it."
     )
 
-    def create_parser(self, prog_name: str, subcommand: str, **kwargs):
-        parser = super().create_parser(prog_name, subcommand, **kwargs)
-        parser.formatter_class = RawDescriptionHelpFormatter
-        parser.epilog = EXAMPLES
-        return parser
+    examples = EXAMPLES
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(

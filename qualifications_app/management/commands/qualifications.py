@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
-from argparse import RawDescriptionHelpFormatter
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.db.models import Count
 
 from crowdsite import csv_safety
+from crowdsite.commands import ExamplesCommand
 from providers.registry import parse_worker_ref
 from qualifications_app import services
 from qualifications_app.models import GrantedQualification, Qualification
@@ -35,14 +35,10 @@ Examples:
 """
 
 
-class Command(BaseCommand):
+class Command(ExamplesCommand):
     help = "Manage qualifications and the workers on them (allowlists, blocklists)."
 
-    def create_parser(self, prog_name: str, subcommand: str, **kwargs):
-        parser = super().create_parser(prog_name, subcommand, **kwargs)
-        parser.formatter_class = RawDescriptionHelpFormatter
-        parser.epilog = EXAMPLES
-        return parser
+    examples = EXAMPLES
 
     def add_arguments(self, parser: CommandParser) -> None:
         actions = parser.add_subparsers(dest="action", required=True)

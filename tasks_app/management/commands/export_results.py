@@ -11,11 +11,11 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from argparse import RawDescriptionHelpFormatter
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from crowdsite.commands import ExamplesCommand
 from tasks_app.export import FORMATS, ExportError, ResultsExport, find_runs
 from tasks_app.export import parse_statuses as parse_status_filter
 
@@ -51,14 +51,10 @@ soft_rejected, expired.
 """
 
 
-class Command(BaseCommand):
+class Command(ExamplesCommand):
     help = "Export a run's results (or every run of a task) as JSONL or CSV."
 
-    def create_parser(self, prog_name: str, subcommand: str, **kwargs):
-        parser = super().create_parser(prog_name, subcommand, **kwargs)
-        parser.formatter_class = RawDescriptionHelpFormatter
-        parser.epilog = EXAMPLES
-        return parser
+    examples = EXAMPLES
 
     def add_arguments(self, parser: CommandParser) -> None:
         which = parser.add_mutually_exclusive_group(required=True)

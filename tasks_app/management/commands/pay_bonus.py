@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from argparse import RawDescriptionHelpFormatter
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from crowdsite.commands import ExamplesCommand
 from tasks_app import services
 from tasks_app.exceptions import ReviewError
 from tasks_app.management.commands._reviewing import find_reviewer
@@ -27,14 +27,10 @@ has no submission or was rejected; a --reviewer without the review permission.
 """
 
 
-class Command(BaseCommand):
+class Command(ExamplesCommand):
     help = "Pay the worker of a submitted unit a bonus, with the reason they are shown."
 
-    def create_parser(self, prog_name: str, subcommand: str, **kwargs):
-        parser = super().create_parser(prog_name, subcommand, **kwargs)
-        parser.formatter_class = RawDescriptionHelpFormatter
-        parser.epilog = EXAMPLES
-        return parser
+    examples = EXAMPLES
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--unit", type=int, required=True, metavar="UNIT_ID")

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import json
 import sys
-from argparse import RawDescriptionHelpFormatter
 from collections.abc import Callable
 from decimal import Decimal
 from typing import IO, TYPE_CHECKING, Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.db import transaction
 
+from crowdsite.commands import ExamplesCommand
 from providers.registry import parse_worker_ref
 from qualifications_app import services as qualification_services
 from qualifications_app.admin import GRANT_PERMISSION
@@ -85,16 +85,12 @@ KEYS = (
 )
 
 
-class Command(BaseCommand):
+class Command(ExamplesCommand):
     help = "Review a run's submissions: interactively, or approve/reject by unit id."
     # Tests (and scripts) hand the interactive review its input.
     stealth_options = ("stdin",)
 
-    def create_parser(self, prog_name: str, subcommand: str, **kwargs):
-        parser = super().create_parser(prog_name, subcommand, **kwargs)
-        parser.formatter_class = RawDescriptionHelpFormatter
-        parser.epilog = EXAMPLES
-        return parser
+    examples = EXAMPLES
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--run", type=int, required=True, help="The task run id.")

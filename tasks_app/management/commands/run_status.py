@@ -6,10 +6,10 @@ The same figures as the run's dashboard in the admin (tasks_app/run_stats.py).
 from __future__ import annotations
 
 import json
-from argparse import RawDescriptionHelpFormatter
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from crowdsite.commands import ExamplesCommand
 from tasks_app import run_stats
 from tasks_app.models import TaskRun, UnitStatus
 
@@ -43,17 +43,13 @@ An unknown run exits with status 1.
 """
 
 
-class Command(BaseCommand):
+class Command(ExamplesCommand):
     help = (
         "Show a run's progress: units by status, approval rate, money spent and "
         "committed against the budget, work time, workers, provider failures."
     )
 
-    def create_parser(self, prog_name: str, subcommand: str, **kwargs):
-        parser = super().create_parser(prog_name, subcommand, **kwargs)
-        parser.formatter_class = RawDescriptionHelpFormatter
-        parser.epilog = EXAMPLES
-        return parser
+    examples = EXAMPLES
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--run", type=int, required=True, help="The task run id.")

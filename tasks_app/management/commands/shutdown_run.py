@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from argparse import RawDescriptionHelpFormatter
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from crowdsite.commands import ExamplesCommand
 from tasks_app import services
 from tasks_app.exceptions import RunLifecycleError
 
@@ -30,14 +30,10 @@ already ended (completed or shut_down).
 DEFAULT_REASON = "shut down by the operator (shutdown_run)"
 
 
-class Command(BaseCommand):
+class Command(ExamplesCommand):
     help = "Shut a run down: expire its untaken units (on the provider too)."
 
-    def create_parser(self, prog_name: str, subcommand: str, **kwargs):
-        parser = super().create_parser(prog_name, subcommand, **kwargs)
-        parser.formatter_class = RawDescriptionHelpFormatter
-        parser.epilog = EXAMPLES
-        return parser
+    examples = EXAMPLES
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--run", type=int, required=True, help="The task run id.")
