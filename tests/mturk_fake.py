@@ -634,3 +634,35 @@ def mturk_fixture(monkeypatch, tmp_path) -> MTurkFake:
 
     monkeypatch.setattr(MTurkProvider, "_build_client", build_and_install)
     return fake
+
+
+@pytest.fixture(name="stub_aws")
+def stub_aws_fixture(monkeypatch, tmp_path) -> None:
+    """Fake AWS credentials and no configured endpoint, for Stubber tests (the
+    client is built but Stubber answers; nothing reaches AWS)."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_MTURK"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def launch_task(tmp_path, execute, config: str, rows: int = 1):
+    """Launch `config` (a run YAML naming `${task_dir}/bundle.js` and
+    `${task_dir}/rows.jsonl`) with `rows` data rows, its tasks run at commit."""
+    from tasks_app import services
+    from tasks_app.run_config import load_run_config
+
+    (tmp_path / "bundle.js").write_text("// bundle\n")
+    (tmp_path / "rows.jsonl").write_text(
+        "".join(f'{{"text": "row {i}"}}\n' for i in range(rows))
+    )
+    (tmp_path / "run.yaml").write_text(config)
+    run = execute(
+        lambda: services.launch_run(config=load_run_config(tmp_path / "run.yaml"))
+    )
+    run.refresh_from_db()
+    return run

@@ -17,12 +17,12 @@ from qualifications_app.services import (
     revoke_qualification,
     set_blocked,
 )
-from tasks_app import services
 from tasks_app.models import TaskRun, Unit
 from tasks_app.run_config import ConfigError, load_run_config
 from tests.factories import TaskRunFactory, WorkerFactory
-from tests.mturk_fake import MTurkFake
+from tests.mturk_fake import MTurkFake, launch_task
 from tests.mturk_fake import mturk_fixture as mturk_fixture
+from tests.mturk_fake import stub_aws_fixture as stub_aws_fixture
 
 pytestmark = pytest.mark.django_db
 
@@ -85,8 +85,6 @@ def launch(tmp_path, settings, execute, mturk):
                     worker=WorkerFactory(provider_type="mturk_sandbox"), name=name
                 )
             )
-        (tmp_path / "bundle.js").write_text("// bundle\n")
-        (tmp_path / "rows.jsonl").write_text('{"text": "row 0"}\n')
         config = CONFIG
         if hooks:
             (tmp_path / "lab_hooks.py").write_text(HOOKS)
@@ -94,12 +92,7 @@ def launch(tmp_path, settings, execute, mturk):
                 "    units_per_assignment: 1\n",
                 "    units_per_assignment: 1\n    hooks: lab_hooks\n",
             )
-        (tmp_path / "run.yaml").write_text(config)
-        run = execute(
-            lambda: services.launch_run(config=load_run_config(tmp_path / "run.yaml"))
-        )
-        run.refresh_from_db()
-        return run
+        return launch_task(tmp_path, execute, config)
 
     return _launch
 
@@ -396,18 +389,6 @@ def test_mturk_specific_qualifications_of_the_wrong_shape_are_refused(
 
 
 # --- Stubber: the calls' parameters ---------------------------------------------------
-
-
-@pytest.fixture
-def stub_aws(monkeypatch, tmp_path):
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_MTURK"):
-        monkeypatch.delenv(name, raising=False)
 
 
 def expect_type_lookup(stub: Stubber, name: str, listed: list[dict]) -> None:

@@ -24,11 +24,11 @@ from tasks_app.models import (
     UnitStatus,
     Worker,
 )
-from tasks_app.run_config import load_run_config
 from tasks_app.services.recovery import LISTING_KEY
 from tests.factories import TaskRunFactory
-from tests.mturk_fake import MTurkFake
+from tests.mturk_fake import MTurkFake, launch_task
 from tests.mturk_fake import mturk_fixture as mturk_fixture
+from tests.mturk_fake import stub_aws_fixture as stub_aws_fixture
 from tests.worker_calls import submit_task
 
 pytestmark = pytest.mark.django_db
@@ -73,16 +73,7 @@ def launch(tmp_path, settings, execute, mturk):
     settings.PUBLIC_URL = "https://crowd.example.org"
 
     def _launch(rows: int = 1) -> TaskRun:
-        (tmp_path / "bundle.js").write_text("// bundle\n")
-        (tmp_path / "rows.jsonl").write_text(
-            "".join(f'{{"text": "row {i}"}}\n' for i in range(rows))
-        )
-        (tmp_path / "run.yaml").write_text(CONFIG)
-        run = execute(
-            lambda: services.launch_run(config=load_run_config(tmp_path / "run.yaml"))
-        )
-        run.refresh_from_db()
-        return run
+        return launch_task(tmp_path, execute, CONFIG, rows)
 
     return _launch
 
@@ -282,18 +273,6 @@ def test_answer_xml_fields_are_read_and_anything_else_gives_nothing():
 
 
 # --- Stubber: the listing's parameters --------------------------------------------
-
-
-@pytest.fixture
-def stub_aws(monkeypatch, tmp_path):
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_MTURK"):
-        monkeypatch.delenv(name, raising=False)
 
 
 def test_stub_the_listing_asks_for_submitted_assignments_page_by_page(stub_aws):

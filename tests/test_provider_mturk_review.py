@@ -17,9 +17,8 @@ from providers.mturk import MTurkProvider, MTurkSandboxProvider
 from qualifications_app.models import WorkerReview
 from tasks_app import services
 from tasks_app.models import Agent, Payment, PaymentState, TaskRun, Unit, UnitStatus
-from tasks_app.run_config import load_run_config
 from tasks_app.services.review import send_review
-from tests.mturk_fake import MTurkFake
+from tests.mturk_fake import MTurkFake, launch_task
 from tests.mturk_fake import mturk_fixture as mturk_fixture
 from tests.worker_calls import submit_task
 
@@ -54,15 +53,7 @@ def launch(tmp_path, settings, execute, mturk):
     settings.PUBLIC_URL = "https://crowd.example.org"
 
     def _launch(rows: int = 1) -> TaskRun:
-        (tmp_path / "bundle.js").write_text("// bundle\n")
-        (tmp_path / "rows.jsonl").write_text(
-            "".join(f'{{"text": "row {i}"}}\n' for i in range(rows))
-        )
-        (tmp_path / "run.yaml").write_text(CONFIG)
-        config = load_run_config(tmp_path / "run.yaml")
-        run = execute(lambda: services.launch_run(config=config))
-        run.refresh_from_db()
-        return run
+        return launch_task(tmp_path, execute, CONFIG, rows)
 
     return _launch
 
