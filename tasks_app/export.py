@@ -445,8 +445,7 @@ def _jsonl_line(raw: tuple) -> str:
     worker = (
         "null"
         if row.provider is None
-        else f'{{"provider": {_string(row.provider)}, '
-        f'"id": {_text(row.worker_name)}}}'
+        else f'{{"provider": {_string(row.provider)}, "id": {_text(row.worker_name)}}}'
     )
     files = _file_records(row)
     duration = "null" if row.duration is None else repr(row.duration)
