@@ -23,11 +23,20 @@ if TYPE_CHECKING:
 
 
 class ProviderError(Exception):
-    """A provider call failed. `transient` says whether retrying may help."""
+    """A provider call failed. `transient` says whether retrying may help.
 
-    def __init__(self, message: str, *, transient: bool = False) -> None:
+    `ambiguous` says the call may have happened anyway (a lost answer). It
+    defaults to `transient`; a call that must never be repeated blindly (a
+    Prolific bonus payment) raises ambiguous but not transient, so it is kept
+    for reconciliation and not retried.
+    """
+
+    def __init__(
+        self, message: str, *, transient: bool = False, ambiguous: bool | None = None
+    ) -> None:
         super().__init__(message)
         self.transient = transient
+        self.ambiguous = transient if ambiguous is None else ambiguous
 
 
 @dataclass(frozen=True)
@@ -75,6 +84,17 @@ class SubmittedWork:
     submitted_at: datetime | None = None
 
 
+@dataclass(frozen=True)
+class AbandonedWork:
+    """An assignment the provider says its worker gave up (returned, timed out)."""
+
+    provider_unit_id: str
+    provider_assignment_id: str
+    worker_name: str
+    # The provider's word for it (Prolific's RETURNED, TIMED-OUT).
+    status: str
+
+
 def not_yet_supported(provider_type: str, operation: str) -> ProviderError:
     """The error of a review or money call a provider class can't make yet."""
     return ProviderError(
@@ -105,6 +125,17 @@ class Provider(ABC):
 
         The default accepts every config; providers that need credentials check
         for them here, before anything is written.
+        """
+        return None
+
+    @classmethod
+    def check_provider_args(
+        cls, *, provider_args: Mapping[str, Any], shared_state: Mapping[str, Any]
+    ) -> None:
+        """Raise ConfigError (its key `mephisto.provider.<name>`, or
+        `mephisto.blueprint.hooks` for `shared_state`) for a provider setting
+        this provider can't honour; called when a run config is loaded, before
+        anything is written. The default accepts them all.
         """
         return None
 
@@ -231,6 +262,35 @@ class Provider(ABC):
         """The submissions waiting for review on these units, as the provider
         lists them (for those the task page failed to report); none here."""
         return []
+
+    # Whether `abandoned_work` asks the provider (the recovery sweep polls them).
+    lists_abandoned_work: ClassVar[bool] = False
+
+    def abandoned_work(
+        self, *, provider_unit_ids: Sequence[str]
+    ) -> list[AbandonedWork]:
+        """The assignments on these units their workers returned or let time
+        out, as the provider lists them, so their units can be freed; none here."""
+        return []
+
+    # Whether `verify_arrival` asks the provider: the arrival view calls only
+    # the providers that say so, and then first refuses an assignment id that
+    # another worker already arrived with.
+    verifies_arrivals: ClassVar[bool] = False
+
+    def verify_arrival(self, arrival: Arrival) -> str:
+        """Why the provider says `arrival` is not who it claims to be, or "".
+
+        "" also when the provider can't tell yet (MTurk shows an assignment
+        only once submitted); raises ProviderError when it can't be asked.
+        """
+        return ""
+
+    def paid_bonuses(self, *, work: WorkRef) -> list[Decimal] | None:
+        """The bonuses (dollars) the provider records as paid on `work`, for
+        reconciling a payment whose outcome was lost; None when it keeps no
+        such record crowdsite can read."""
+        return None
 
     def notify_workers(
         self, *, worker_names: Sequence[str], subject: str, message: str

@@ -70,8 +70,10 @@ def run_logged_call(
     If the log says the call already succeeded, its recorded response is returned
     and the provider is not called again.
 
-    The call itself runs outside any transaction or row lock. A transient error is
-    logged as ambiguous (it may have happened) and re-raised for Celery to retry.
+    The call itself runs outside any transaction or row lock. An error after which
+    the call may have happened (`ProviderError.ambiguous`) is logged as
+    ambiguous, any other as failed; either is re-raised, and Celery retries only
+    a transient one.
 
     `record(result)` writes what the call means to our own rows. It commits with
     the success in the log, so a worker killed in between leaves the call pending
@@ -95,7 +97,7 @@ def run_logged_call(
     try:
         result = call()
     except ProviderError as exc:
-        status = CallStatus.AMBIGUOUS if exc.transient else CallStatus.FAILED
+        status = CallStatus.AMBIGUOUS if exc.ambiguous else CallStatus.FAILED
         finish_call(call_id=logged.pk, status=status, error=str(exc))
         raise
     with transaction.atomic():

@@ -581,7 +581,7 @@ def send_review(*, review_id: int) -> Any:
             record=record,
         )
     except ProviderError as exc:
-        state = PaymentState.AMBIGUOUS if exc.transient else PaymentState.FAILED
+        state = PaymentState.AMBIGUOUS if exc.ambiguous else PaymentState.FAILED
         review.payments.exclude(state=PaymentState.PAID).update(
             state=state, error=str(exc)[:2000]
         )
