@@ -33,6 +33,11 @@ PUBLIC_URL = env.str("PUBLIC_URL", default="").rstrip("/")
 # Prolific's API token (MTurk uses the standard AWS credential chain), and the
 # API's base URL (a stand-in Prolific for tests and staging).
 PROLIFIC_API_KEY = env.str("PROLIFIC_API_KEY", default="")
+# How many MTurk requests per second one process sends at most (a burst of
+# twice as many is let through at once); 0 sends without pacing. MTurk
+# throttles an account that calls too fast: with several Celery workers, share
+# the rate between them.
+MTURK_MAX_REQUESTS_PER_SECOND = env.float("MTURK_MAX_REQUESTS_PER_SECOND", default=10.0)
 PROLIFIC_API_URL = (
     env.str("PROLIFIC_API_URL", default="https://api.prolific.com/api/v1/").rstrip("/")
     + "/"

@@ -14,7 +14,10 @@ its annotation instead.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
+import threading
+import time
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -33,6 +36,8 @@ from botocore.exceptions import (
     NoCredentialsError,
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
+from django.conf import settings
+from django.core.cache import cache
 
 from crowdsite.config_errors import ConfigError
 from providers.base import (
@@ -52,6 +57,8 @@ if TYPE_CHECKING:
 
     from tasks_app.models import TaskRun
     from tasks_app.run_config import RunConfig
+
+logger = logging.getLogger(__name__)
 
 REGION = "us-east-1"
 # Where botocore sends MTurk calls when no endpoint is configured.
@@ -80,6 +87,11 @@ ACTIONS_GUARDED = "Accept"
 VALUELESS_COMPARATORS = ("Exists", "DoesNotExist")
 # What a revoke tells the worker when the requester gave no reason.
 DEFAULT_REVOKE_REASON = "The requester withdrew this qualification."
+
+# How long an arrival remembers what MTurk said of an assignment: whose it is
+# once submitted (that never changes), or that MTurk doesn't show it yet.
+ASSIGNMENT_OWNER_CACHE_SECONDS = 60 * 60 * 24
+NOT_SHOWN_YET_CACHE_SECONDS = 60
 
 # Error codes that say "try again later" rather than "this request is wrong".
 # ServiceFault is MTurk's own "temporarily unable to process your request".
@@ -216,6 +228,53 @@ def _is_repeated_token(exc: ClientError) -> bool:
     )
 
 
+class RequestPacer:
+    """A token bucket: at most `rate` requests a second, `burst` at once.
+
+    Shared by every MTurk client of the process (MTurk throttles per account,
+    not per client), so Celery's threads and retries don't outrun it together.
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Any = time.monotonic,
+        sleep: Any = time.sleep,
+    ) -> None:
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._tokens: float | None = None
+        self._last = 0.0
+
+    def wait(self, rate: float) -> float:
+        """Block until one more request may go at `rate` a second; the pause."""
+        if rate <= 0:
+            return 0.0
+        burst = max(1.0, 2 * rate)
+        with self._lock:
+            now = self._clock()
+            if self._tokens is None:
+                self._tokens = burst
+            else:
+                self._tokens = min(burst, self._tokens + (now - self._last) * rate)
+            self._last = now
+            self._tokens -= 1
+            pause = 0.0 if self._tokens >= 0 else -self._tokens / rate
+        # Sleep outside the lock: the next caller's share is already counted.
+        if pause:
+            self._sleep(pause)
+        return pause
+
+
+PACER = RequestPacer()
+
+
+def _pace(**kwargs: Any) -> None:
+    """botocore's `before-send` hook: every attempt, retries too, is paced."""
+    PACER.wait(settings.MTURK_MAX_REQUESTS_PER_SECOND)
+
+
 @contextmanager
 def _aws_errors(operation: str) -> Iterator[None]:
     """Turn botocore failures inside the block into ProviderError."""
@@ -325,7 +384,7 @@ class MTurkProvider(Provider):
         return client
 
     def _build_client(self, *, endpoint_url: str | None) -> BaseClient:
-        return boto3.session.Session().client(
+        client = boto3.session.Session().client(
             "mturk",
             region_name=REGION,
             endpoint_url=endpoint_url,
@@ -337,6 +396,8 @@ class MTurkProvider(Provider):
                 retries={"mode": "standard", "max_attempts": 3},
             ),
         )
+        client.meta.events.register("before-send.mturk", _pace)
+        return client
 
     def launch_units(
         self,
@@ -741,6 +802,70 @@ class MTurkProvider(Provider):
             return worker_name[: -len(suffix)]
         return worker_name
 
+    verifies_arrivals = True
+
+    def verify_arrival(self, arrival: Arrival) -> str:
+        """Why MTurk says the assignment is another worker's or HIT's, or "".
+
+        MTurk shows its requester an assignment only once it is submitted: a
+        worker arriving at an assignment they just accepted can't be checked
+        yet (that comes before any money, `_confirmed_assignment`); one
+        arriving with an assignment already submitted is checked, so a forged
+        workerId can't take over another worker's work. Answers are cached.
+        """
+        if arrival.preview:
+            return ""
+        key = self._assignment_cache_key(arrival.assignment_id)
+        known = cache.get(key)
+        if known is None:
+            known = self._assignment_owner(arrival.assignment_id)
+            cache.set(
+                key,
+                known,
+                ASSIGNMENT_OWNER_CACHE_SECONDS
+                if known
+                else NOT_SHOWN_YET_CACHE_SECONDS,
+            )
+        if not known:
+            return ""
+        worker_id, _, hit_id = known.partition("\t")
+        if worker_id != arrival.worker_id or (
+            arrival.unit_id and hit_id != arrival.unit_id
+        ):
+            logger.warning(
+                "MTurk arrival refused: assignment %s is worker %s's on HIT %s, "
+                "but the page claimed worker %s on HIT %s",
+                arrival.assignment_id,
+                worker_id,
+                hit_id,
+                arrival.worker_id,
+                arrival.unit_id or "(none)",
+            )
+            return (
+                "This assignment belongs to another MTurk worker. Please open the "
+                "HIT from your own MTurk account."
+            )
+        return ""
+
+    def _assignment_cache_key(self, assignment_id: str) -> str:
+        digest = hashlib.sha256(assignment_id.encode()).hexdigest()[:32]
+        return f"crowdsite:{self.provider_type}:assignment-owner:{digest}"
+
+    def _assignment_owner(self, assignment_id: str) -> str:
+        """ "<WorkerId>\t<HITId>" of a submitted assignment; "" while MTurk
+        doesn't show it (accepted, not yet submitted) or knows no such id."""
+        try:
+            with _aws_errors("get_assignment"):
+                assignment = self.client.get_assignment(AssignmentId=assignment_id)[
+                    "Assignment"
+                ]
+        except ProviderError as exc:
+            if exc.transient:
+                raise
+            # MTurk's RequestError "Assignment ... does not exist": not shown yet.
+            return ""
+        return f"{assignment.get('WorkerId', '')}\t{assignment.get('HITId', '')}"
+
     def _confirmed_assignment(self, work: WorkRef, operation: str) -> dict[str, Any]:
         """The assignment, read back from MTurk, after checking whose it is.
 
@@ -761,6 +886,15 @@ class MTurkProvider(Provider):
         if owner != work.worker_name or (
             work.provider_unit_id and hit_id != work.provider_unit_id
         ):
+            logger.warning(
+                "MTurk %s refused: assignment %s is %s's on HIT %s, not %s's on %s",
+                operation,
+                work.provider_assignment_id,
+                owner,
+                hit_id,
+                work.worker_name,
+                work.provider_unit_id or "(unknown)",
+            )
             raise ProviderError(
                 f"MTurk {operation} refused: assignment "
                 f"{work.provider_assignment_id} belongs to worker {owner} on HIT "

@@ -20,6 +20,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from providers.base import Arrival
 from providers.registry import get_provider_class
 from tasks_app import selectors, services
 from tasks_app import uploads as uploads_app
@@ -193,12 +194,18 @@ class RequestAgentView(WorkerAPIView):
         if len(registration) > MAX_ID_LENGTH:
             # Long ids joined can pass the column's size: keep a stable digest.
             registration = hashlib.sha256(registration.encode()).hexdigest()
-        details = services.register_agent(
+        hit_id = data.get("hit_id") or ""
+        arrival = Arrival(
+            worker_id=data["worker_name"], assignment_id=assignment_id, unit_id=hit_id
+        )
+        details = services.refuse_forged_arrival(
+            run=run, worker_name=worker_name, arrival=arrival
+        ) or services.register_agent(
             run=run,
             worker_name=worker_name,
             registration_id=registration,
             provider_assignment_id=assignment_id,
-            provider_unit_id=data.get("hit_id") or "",
+            provider_unit_id=hit_id,
         )
         return Response(details.as_packet())
 

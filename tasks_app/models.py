@@ -342,6 +342,13 @@ class Agent(models.Model):
                 condition=Q(status__in=[s.value for s in AGENT_LIVE_STATUSES]),
                 name="agent_live_deadline_idx",
             ),
+            # Who arrived with a provider's assignment id (the arrival check,
+            # the recovery sweep); the mock's agents have none.
+            models.Index(
+                fields=["run", "provider_assignment_id"],
+                condition=~Q(provider_assignment_id=""),
+                name="agent_provider_assignment_idx",
+            ),
         ]
         constraints = [
             models.UniqueConstraint(

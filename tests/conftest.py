@@ -55,12 +55,16 @@ def fresh_process_state():
     Celery runs tasks in-process, and the run cache, the sweep times, the claim
     positions and Prolific's HTTP session are empty (ids repeat on SQLite after a
     rolled-back test). Yields the Celery app."""
+    from django.core.cache import cache
+
     from crowdsite.celery import app
     from providers import prolific
     from tasks_app import services, worker_sql
     from tasks_app.selectors import forget_cached_runs
 
     def forget() -> None:
+        # What providers remember of assignments (fake ids repeat across tests).
+        cache.clear()
         forget_cached_runs()
         services.forget_sweeps()
         worker_sql.forget_claim_positions()

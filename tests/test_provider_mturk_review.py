@@ -304,12 +304,13 @@ def test_rejecting_work_mturk_already_approved_is_refused_and_says_why(
 
 def test_a_forged_worker_is_refused_and_nothing_paid(launch, mturk, execute):
     run = launch(rows=2)
-    # AOTHER accepts the first HIT on MTurk; AFORGER reports its assignment.
+    # AOTHER accepts the first HIT on MTurk; AFORGER reports its assignment
+    # while MTurk can't show it yet (not submitted), so arrival can't tell.
     first = Unit.objects.filter(run=run).order_by("pk")[0]
     theirs = mturk.accept(first.provider_unit_id, "AOTHER")
-    mturk.submit(first.provider_unit_id, "AOTHER", assignment_id=theirs)
     Unit.objects.filter(pk=first.pk).update(status=UnitStatus.EXPIRED)
     unit = work(mturk, run, "AFORGER", assignment_id=theirs)
+    mturk.submit(first.provider_unit_id, "AOTHER", assignment_id=theirs)
 
     execute(lambda: services.approve_unit(unit_id=unit.pk))
 
@@ -319,6 +320,91 @@ def test_a_forged_worker_is_refused_and_nothing_paid(launch, mturk, execute):
     assert payment.state == PaymentState.FAILED
     assert "belongs to worker AOTHER_sandbox" in payment.error
     assert "not to AFORGER_sandbox" in payment.error
+
+
+# --- identity at arrival ----------------------------------------------------------
+
+
+def arrive(run: TaskRun, worker_id: str, assignment_id: str, hit_id: str) -> dict:
+    """The agent_details data of `worker_id` arriving with that assignment."""
+    response = APIClient().post(
+        f"/request_agent?task_run_id={run.pk}",
+        {
+            "provider_data": {
+                "worker_name": worker_id,
+                "assignment_id": assignment_id,
+                "hit_id": hit_id,
+                "provider_type": run.provider_type,
+            },
+            "client_timestamp": 1700000000.0,
+        },
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+    return response.json()["data"]
+
+
+def test_arriving_with_another_workers_submitted_assignment_is_refused(launch, mturk):
+    run = launch(rows=2)
+    first, second = Unit.objects.filter(run=run).order_by("pk")
+    theirs = mturk.submit(first.provider_unit_id, "AOTHER")
+
+    data = arrive(run, "AFORGER", theirs, first.provider_unit_id)
+
+    assert data["agent_id"] is None
+    assert "belongs to another MTurk worker" in data["failure_reason"]
+    assert not Agent.objects.filter(run=run).exists()
+    # The real owner, or the same assignment on another HIT, is told apart.
+    assert (
+        "belongs"
+        in arrive(run, "AOTHER", theirs, second.provider_unit_id)["failure_reason"]
+    )
+    assert arrive(run, "AOTHER", theirs, first.provider_unit_id)["agent_id"]
+
+
+def test_an_assignment_another_worker_arrived_with_is_refused_without_asking_mturk(
+    launch, mturk
+):
+    run = launch()
+    hit_id = Unit.objects.get(run=run).provider_unit_id
+    theirs = mturk.accept(hit_id, "AOTHER")
+    assert arrive(run, "AOTHER", theirs, hit_id)["agent_id"]
+    asked = mturk.count("GetAssignment")
+
+    data = arrive(run, "AFORGER", theirs, hit_id)
+
+    assert data["agent_id"] is None
+    assert "opened by another worker" in data["failure_reason"]
+    assert mturk.count("GetAssignment") == asked
+    assert Agent.objects.get(run=run).worker.worker_name == "AOTHER_sandbox"
+
+
+def test_an_arrival_asks_mturk_once_and_remembers_the_answer(launch, mturk):
+    run = launch(rows=2)
+    first = Unit.objects.filter(run=run).order_by("pk")[0]
+    theirs = mturk.submit(first.provider_unit_id, "AOTHER")
+
+    for _ in range(3):
+        assert arrive(run, "AFORGER", theirs, first.provider_unit_id)["failure_reason"]
+
+    assert mturk.count("GetAssignment") == 1
+
+
+def test_an_arrival_mturk_cant_answer_is_let_in_and_checked_before_money(
+    launch, mturk, execute
+):
+    run = launch(rows=2)
+    first = Unit.objects.filter(run=run).order_by("pk")[0]
+    theirs = mturk.submit(first.provider_unit_id, "AOTHER")
+    Unit.objects.filter(pk=first.pk).update(status=UnitStatus.EXPIRED)
+    # Throttled past botocore's own retries: arrival can't ask MTurk.
+    mturk.fail_next(ATTEMPTS, "throttle", operation="GetAssignment")
+
+    unit = work(mturk, run, "AFORGER", assignment_id=theirs)
+    execute(lambda: services.approve_unit(unit_id=unit.pk))
+
+    assert mturk.count("ApproveAssignment") == 0
+    assert reward(unit).state == PaymentState.FAILED
 
 
 # --- bonuses ----------------------------------------------------------------------
@@ -414,9 +500,9 @@ def test_a_bonus_on_another_workers_assignment_is_refused(launch, mturk, execute
     run = launch(rows=2)
     first = Unit.objects.filter(run=run).order_by("pk")[0]
     theirs = mturk.accept(first.provider_unit_id, "AOTHER")
-    mturk.submit(first.provider_unit_id, "AOTHER", assignment_id=theirs)
     Unit.objects.filter(pk=first.pk).update(status=UnitStatus.EXPIRED)
     unit = work(mturk, run, "AFORGER", assignment_id=theirs)
+    mturk.submit(first.provider_unit_id, "AOTHER", assignment_id=theirs)
 
     execute(
         lambda: services.pay_bonus(unit_id=unit.pk, amount="0.25", reason="Careful")

@@ -14,6 +14,7 @@ from tasks_app.services.arrival import (
     claim_unit,
     forget_sweeps,
     new_agent_id,
+    refuse_forged_arrival,
     register_agent,
     submit_onboarding,
 )
@@ -107,6 +108,7 @@ __all__ = [
     "mark_units_launched",
     "new_agent_id",
     "plan_launch",
+    "refuse_forged_arrival",
     "register_agent",
     "requester_name_for",
     "return_agent",

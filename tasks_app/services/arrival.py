@@ -13,6 +13,8 @@ from typing import Any
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from providers.base import Arrival, ProviderError
+from providers.registry import get_provider, get_provider_class
 from qualifications_app import services as qualification_services
 from tasks_app import eligibility, worker_sql
 from tasks_app.db import as_health_check, prepared_cursor
@@ -100,6 +102,63 @@ def register_agent(
         "provider_unit_id": provider_unit_id,
     }
     return _arrive_in_one_statement(**arrival) or _arrive_under_lock(**arrival)
+
+
+ASSIGNMENT_TAKEN = (
+    "This assignment was opened by another worker. Please open the task from "
+    "your own account."
+)
+
+
+def refuse_forged_arrival(
+    *, run: TaskRun, worker_name: str, arrival: Arrival
+) -> AgentDetails | None:
+    """A refusal when `arrival`'s assignment is another worker's, else None.
+
+    Only for providers whose assignment ids are theirs (`verifies_arrivals`):
+    an assignment id another worker already arrived with here is refused, and
+    the provider is asked whose it is (it may not know yet: MTurk shows an
+    assignment only once submitted; every payment checks again).
+    """
+    if not arrival.assignment_id:
+        return None
+    if not get_provider_class(run.provider_type).verifies_arrivals:
+        return None
+    taken = any(
+        model.objects.filter(
+            run_id=run.pk, provider_assignment_id=arrival.assignment_id
+        )
+        .exclude(worker__worker_name=worker_name)
+        .exists()
+        for model in (Agent, OnboardingAgent)
+    )
+    if taken:
+        logger.warning(
+            "Arrival refused on run %s: assignment %s was opened by another "
+            "worker before %s",
+            run.pk,
+            arrival.assignment_id,
+            worker_name,
+        )
+        return AgentDetails(
+            worker_id=None, agent_id=None, failure_reason=ASSIGNMENT_TAKEN
+        )
+    try:
+        reason = get_provider(run.provider_type).verify_arrival(arrival)
+    except ProviderError as exc:
+        # Not asked now is not refused: the worker keeps working, and no money
+        # moves before the provider confirms the assignment.
+        logger.warning(
+            "Arrival of %s on run %s not checked with %s: %s",
+            worker_name,
+            run.pk,
+            run.provider_type,
+            exc,
+        )
+        return None
+    if reason:
+        return AgentDetails(worker_id=None, agent_id=None, failure_reason=reason)
+    return None
 
 
 def _arrive_in_one_statement(
