@@ -9,8 +9,12 @@ study an earlier attempt may have made, by its deterministic `internal_name`.
 from __future__ import annotations
 
 import base64
+import logging
 import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
@@ -20,16 +24,18 @@ from django.utils.crypto import salted_hmac
 
 from crowdsite.config_errors import ConfigError
 from providers.base import (
+    AbandonedWork,
     Arrival,
     Provider,
     ProviderError,
-    ReviewNotYetSupported,
+    SubmittedWork,
+    WorkRef,
     url_param,
 )
+from providers.models import CallStatus, ProviderCall
+from providers.services import run_logged_call
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
-
     from tasks_app.models import TaskRun
     from tasks_app.run_config import RunConfig
 
@@ -49,6 +55,98 @@ UNPUBLISHED = "UNPUBLISHED"
 # A stopped study ends in one of these; a draft never let anyone in.
 NOT_TAKING_PARTICIPANTS = frozenset({"AWAITING REVIEW", "COMPLETED", UNPUBLISHED})
 
+# Mephisto's names for where crowdsite's Prolific groups and studies live.
+DEFAULT_WORKSPACE_NAME = "My Workspace"
+DEFAULT_PROJECT_NAME = "Project"
+# The group every study blocks; block_worker adds to it.
+BLOCK_LIST_GROUP_NAME = "Block list"
+# Mephisto's default allow-list group name: a config that leaves it there
+# names no allow list.
+MEPHISTO_ALLOW_LIST_GROUP_NAME = "Allow list"
+# Mephisto's default place count; crowdsite's places follow the units launched.
+MEPHISTO_TOTAL_AVAILABLE_PLACES = 1
+# Prolific's participant-group filters: only members / no members of the groups.
+ALLOWLIST = "participant_group_allowlist"
+BLOCKLIST = "participant_group_blocklist"
+AWAITING_REVIEW = "AWAITING REVIEW"
+ABANDONED = frozenset({"RETURNED", "TIMED-OUT"})
+# Prolific's rejection categories (the transition's `rejection_category`).
+REJECTION_CATEGORIES = (
+    "TOO_QUICKLY",
+    "TOO_SLOWLY",
+    "FAILED_INSTRUCTIONS",
+    "INCOMP_LONGITUDINAL",
+    "FAILED_CHECK",
+    "LOW_EFFORT",
+    "MALINGERING",
+    "NO_CODE",
+    "BAD_CODE",
+    "NO_DATA",
+    "UNSUPP_DEVICE",
+    "OTHER",
+)
+DEFAULT_REJECTION_CATEGORY = "OTHER"
+# Prolific's rule for the message a rejection sends the participant.
+MIN_REJECTION_MESSAGE = 100
+# A pay attempt in these states may have paid: it is never followed blind.
+UNSETTLED = frozenset({CallStatus.AMBIGUOUS, CallStatus.PENDING})
+
+# Mephisto's Prolific eligibility requirements crowdsite sends, and their
+# parameters. Participant-id lists become a participant group of the run's.
+LIST_REQUIREMENTS: dict[str, tuple[str, str]] = {
+    "CustomWhitelistEligibilityRequirement": ("white_list", ALLOWLIST),
+    "CustomBlacklistEligibilityRequirement": ("black_list", BLOCKLIST),
+}
+# name: (Prolific range filter, lower bound parameter, upper bound parameter,
+# smallest and largest value).
+RANGE_REQUIREMENTS: dict[str, tuple[str, str, str]] = {
+    "ApprovalRateEligibilityRequirement": (
+        "approval_rate",
+        "minimum_approval_rate",
+        "maximum_approval_rate",
+    ),
+    "ApprovalNumbersEligibilityRequirement": (
+        "approval_numbers",
+        "minimum_approvals",
+        "maximum_approvals",
+    ),
+    "AgeRangeEligibilityRequirement": ("age", "min_age", "max_age"),
+}
+RANGE_LIMITS: dict[str, tuple[int, int | None]] = {
+    "ApprovalRateEligibilityRequirement": (0, 100),
+    "ApprovalNumbersEligibilityRequirement": (0, None),
+    "AgeRangeEligibilityRequirement": (18, 100),
+}
+ELIGIBILITY_PARAMS: dict[str, tuple[str, ...]] = {
+    **{name: (param,) for name, (param, _) in LIST_REQUIREMENTS.items()},
+    "ParticipantGroupEligibilityRequirement": ("id",),
+    **{name: (lower, upper) for name, (_, lower, upper) in RANGE_REQUIREMENTS.items()},
+}
+# Mephisto names crowdsite refuses, and why.
+REFUSED_REQUIREMENTS = {
+    "JoinedBeforeEligibilityRequirement": (
+        "Prolific's current filters document no join-date filter crowdsite could "
+        "send it as (the old eligibility_requirements field is deprecated)"
+    ),
+}
+# The `prolific_*` keys of `mephisto.provider` crowdsite knows (each is
+# honoured or refused by value in check_provider_args).
+PROVIDER_KEYS = frozenset(
+    {
+        "prolific_eligibility_requirements",
+        "prolific_estimated_completion_time_in_minutes",
+        "prolific_project_name",
+        "prolific_allow_list_group_name",
+        "prolific_block_list_group_name",
+        "prolific_workspace_name",
+        "prolific_id_option",
+        "prolific_total_available_places",
+        "prolific_external_study_url",
+    }
+)
+
+logger = logging.getLogger(__name__)
+
 _session: requests.Session | None = None
 _session_lock = threading.Lock()
 
@@ -57,9 +155,14 @@ class ProlificError(ProviderError):
     """A Prolific call failed; `status_code` is the HTTP status, if any came back."""
 
     def __init__(
-        self, message: str, *, transient: bool, status_code: int | None = None
+        self,
+        message: str,
+        *,
+        transient: bool,
+        status_code: int | None = None,
+        ambiguous: bool | None = None,
     ) -> None:
-        super().__init__(message, transient=transient)
+        super().__init__(message, transient=transient, ambiguous=ambiguous)
         self.status_code = status_code
 
 
@@ -127,14 +230,29 @@ def _error_message(response: requests.Response) -> str:
     return " - ".join(part for part in parts if part) or response.text[:500]
 
 
-def _request(method: str, url: str, *, operation: str, json: Any = None) -> Any:
-    """Call Prolific at `url` (relative to `api_url()`), return the decoded body."""
+def _request(
+    method: str,
+    url: str,
+    *,
+    operation: str,
+    json: Any = None,
+    repeatable: bool = True,
+) -> Any:
+    """Call Prolific at `url` (relative to `api_url()`), return the decoded body.
+
+    429 and 5xx are transient. A call that is not `repeatable` (paying a bonus,
+    which Prolific documents as not idempotent) is never left to be retried
+    blind: an outcome that can't be known (no answer after sending, a 5xx, a
+    body that can't be read) is raised ambiguous and not transient, so it is
+    reconciled instead; a 429 (not done) stays transient.
+    """
     api_key = _api_key()
     if not api_key:
         raise ProlificError(
             f"Prolific {operation} failed: PROLIFIC_API_KEY is not set",
             transient=False,
         )
+    unknown = {} if repeatable else {"transient": False, "ambiguous": True}
     try:
         response = _http().request(
             method,
@@ -143,10 +261,18 @@ def _request(method: str, url: str, *, operation: str, json: Any = None) -> Any:
             headers={"Authorization": f"Token {api_key}"},
             timeout=TIMEOUT,
         )
-    except (requests.ConnectionError, requests.Timeout) as exc:
+    except requests.ConnectTimeout as exc:
+        # No connection was made, so nothing was sent.
         raise ProlificError(
             f"Prolific {operation} failed: could not reach Prolific: {exc}",
             transient=True,
+            ambiguous=False,
+        ) from exc
+    except (requests.ConnectionError, requests.Timeout) as exc:
+        raise ProlificError(
+            f"Prolific {operation} failed: could not reach Prolific, or its answer "
+            f"was lost: {exc}",
+            **({"transient": True} | unknown),
         ) from exc
     except requests.RequestException as exc:
         raise ProlificError(
@@ -154,10 +280,14 @@ def _request(method: str, url: str, *, operation: str, json: Any = None) -> Any:
         ) from exc
     status = response.status_code
     if status >= 400:
+        outcome: dict[str, Any] = {"transient": status == 429 or status >= 500}
+        if not repeatable:
+            # A 429 is "not done, slow down"; a 5xx may have been done.
+            outcome = unknown if status >= 500 else outcome | {"ambiguous": False}
         raise ProlificError(
             f"Prolific {operation} failed: HTTP {status}: {_error_message(response)}",
-            transient=status == 429 or status >= 500,
             status_code=status,
+            **outcome,
         )
     if not response.content:
         return None
@@ -167,12 +297,24 @@ def _request(method: str, url: str, *, operation: str, json: Any = None) -> Any:
         # A success we can't read may still have happened: retry and look again.
         raise ProlificError(
             f"Prolific {operation} answered HTTP {status} with a body that is not JSON",
-            transient=True,
             status_code=status,
+            **({"transient": True} | unknown),
         ) from exc
 
 
-class ProlificProvider(ReviewNotYetSupported, Provider):
+def _listed(url: str, *, operation: str) -> Iterator[dict[str, Any]]:
+    """Every result of the paginated listing at `url`, following `_links.next`.
+
+    Prolific's next link may be absolute; urljoin keeps it as it is.
+    """
+    next_url: str | None = url
+    while next_url:
+        page = _request("GET", next_url, operation=operation) or {}
+        yield from page.get("results") or []
+        next_url = ((page.get("_links") or {}).get("next") or {}).get("href")
+
+
+class ProlificProvider(Provider):
     """Prolific: one study per run, its places opened as units launch."""
 
     provider_type = "prolific"
@@ -191,6 +333,55 @@ class ProlificProvider(ReviewNotYetSupported, Provider):
                 "API tokens) and set PROLIFIC_API_KEY in the environment",
                 key="mephisto.provider",
             )
+
+    @classmethod
+    def check_provider_args(
+        cls, *, provider_args: Mapping[str, Any], shared_state: Mapping[str, Any]
+    ) -> None:
+        """Refuse, by name, every `prolific_*` setting crowdsite can't honour.
+
+        Honoured: prolific_eligibility_requirements (the names in
+        ELIGIBILITY_PARAMS), prolific_estimated_completion_time_in_minutes,
+        prolific_project_name, prolific_allow_list_group_name (an existing
+        group the study then admits only), and the shared state's
+        prolific_specific_qualifications. Accepted only at the value crowdsite
+        uses anyway: prolific_id_option (url_parameters),
+        prolific_workspace_name (workspace_name()), prolific_block_list_group_name
+        (BLOCK_LIST_GROUP_NAME), prolific_total_available_places (Mephisto's
+        default; places follow the units launched) and
+        prolific_external_study_url (empty, or crowdsite's own site).
+        """
+        for key in provider_args:
+            if key.startswith("prolific_") and key not in PROVIDER_KEYS:
+                raise ConfigError(
+                    "crowdsite does not know this Prolific setting and would ignore "
+                    "it; remove it",
+                    key=f"mephisto.provider.{key}",
+                )
+        _check_fixed_provider_args(provider_args)
+        minutes = provider_args.get("prolific_estimated_completion_time_in_minutes")
+        if minutes is not None and (
+            isinstance(minutes, bool) or not isinstance(minutes, int) or minutes < 1
+        ):
+            raise ConfigError(
+                f"must be a whole number of minutes, 1 or more (got {minutes!r})",
+                key="mephisto.provider.prolific_estimated_completion_time_in_minutes",
+            )
+        for name in ("prolific_project_name", "prolific_allow_list_group_name"):
+            value = provider_args.get(name)
+            if value is not None and not str(value).strip():
+                raise ConfigError(
+                    "must not be empty; remove it to use the default",
+                    key=f"mephisto.provider.{name}",
+                )
+        check_eligibility_requirements(
+            provider_args.get("prolific_eligibility_requirements") or [],
+            key="mephisto.provider.prolific_eligibility_requirements",
+        )
+        check_eligibility_requirements(
+            shared_state.get("prolific_specific_qualifications") or [],
+            key="mephisto.blueprint.hooks",
+        )
 
     @classmethod
     def arrival_params(cls, params: Mapping[str, str]) -> Arrival:
@@ -217,8 +408,10 @@ class ProlificProvider(ReviewNotYetSupported, Provider):
     ) -> dict[int, str]:
         """Open one place per unit on the run's study; return {unit_id: study id}.
 
-        Creates and publishes the study on the first launch. Safe to retry: the
-        place count is the units launched before plus these, not added to.
+        Creates and publishes the study on the first launch, its `filters` made
+        from `requirements` and the run's Prolific eligibility requirements
+        (see `study_filters`). Safe to retry: the place count is the units
+        launched before plus these, not added to.
         """
         if not unit_ids:
             return {}
@@ -233,7 +426,9 @@ class ProlificProvider(ReviewNotYetSupported, Provider):
                 "POST",
                 "studies/",
                 operation="create study",
-                json=self.study_draft(run, places=places, task_url=task_url),
+                json=self.study_draft(
+                    run, places=places, task_url=task_url, requirements=requirements
+                ),
             )
         elif (study.get("total_available_places") or 0) < places:
             # Prolific only ever raises places; a study that had filled up and
@@ -263,14 +458,20 @@ class ProlificProvider(ReviewNotYetSupported, Provider):
                 if study.get("status") not in NOT_TAKING_PARTICIPANTS:
                     raise
 
-    @staticmethod
-    def study_draft(run: TaskRun, *, places: int, task_url: str) -> dict[str, Any]:
+    def study_draft(
+        self,
+        run: TaskRun,
+        *,
+        places: int,
+        task_url: str,
+        requirements: Sequence[Mapping[str, Any]] = (),
+    ) -> dict[str, Any]:
         """The body that creates `run`'s study as a draft with `places` places."""
-        provider_config = run.resolved_config.get("mephisto", {}).get("provider", {})
+        provider_config = provider_args(run)
         minutes = provider_config.get(
             "prolific_estimated_completion_time_in_minutes", DEFAULT_COMPLETION_MINUTES
         )
-        return {
+        draft: dict[str, Any] = {
             "name": run.task_title,
             "internal_name": study_internal_name(run),
             "description": run.task_description,
@@ -292,17 +493,512 @@ class ProlificProvider(ReviewNotYetSupported, Provider):
             # Prolific's docs mark `filters` required; an empty list admits anyone.
             "filters": [],
         }
+        if needs_workspace(run, requirements):
+            workspace_id = self.workspace_id()
+            draft["project"] = self.project_id(
+                workspace_id,
+                provider_config.get("prolific_project_name") or DEFAULT_PROJECT_NAME,
+            )
+            draft["filters"] = self.study_filters(run, requirements, workspace_id)
+        return draft
+
+    # Eligibility. crowdsite always checks every requirement itself when a
+    # worker arrives (DESIGN §6.3); what Prolific can enforce is sent too, so an
+    # ineligible participant never takes a place:
+    #
+    # - `Exists`, and every comparator with a value: the study admits only the
+    #   members of the qualification's group (`participant_group_allowlist`),
+    #   which holds exactly the workers granted it (grants and revokes are
+    #   mirrored). A worker without the qualification fails every valued
+    #   comparator, so this never turns away someone crowdsite would admit; the
+    #   value itself (GreaterThan 3, In [1, 2], ...) is checked only by
+    #   crowdsite, as Prolific groups carry no values.
+    # - `DoesNotExist` (the automatic block and `<onboarding>-failed` ones
+    #   included): the qualification's group is blocked
+    #   (`participant_group_blocklist`), with the block-list group.
+    # - The Mephisto eligibility requirements of ELIGIBILITY_PARAMS become the
+    #   filters `eligibility_filters` makes; they are Prolific's alone (crowdsite
+    #   knows no approval rate or age).
+
+    mirrors_qualifications = True
+
+    def study_filters(
+        self,
+        run: TaskRun,
+        requirements: Sequence[Mapping[str, Any]],
+        workspace_id: str,
+    ) -> list[dict[str, Any]]:
+        """The study's `filters` for `requirements` and the run's eligibility
+        requirements, their participant groups found or made in the workspace."""
+        allowed: list[str] = []
+        blocked = [self.group_id(workspace_id, BLOCK_LIST_GROUP_NAME)]
+        for requirement in requirements:
+            group = self.group_id(workspace_id, requirement["qualification_name"])
+            if requirement["comparator"] == "DoesNotExist":
+                blocked.append(group)
+            else:
+                allowed.append(group)
+        allow_list = provider_args(run).get("prolific_allow_list_group_name")
+        if allow_list and allow_list != MEPHISTO_ALLOW_LIST_GROUP_NAME:
+            allowed.append(self.group_id(workspace_id, allow_list, create=False))
+        filters = []
+        for requirement in run_eligibility_requirements(run):
+            made = self.eligibility_filter(run, requirement, workspace_id)
+            if made["filter_id"] == BLOCKLIST:
+                blocked.extend(made["selected_values"])
+            elif made["filter_id"] == ALLOWLIST:
+                allowed.extend(made["selected_values"])
+            else:
+                filters.append(made)
+        # Several values of one select filter admit a member of any of them:
+        # each allow-list group gets a filter of its own, so all must hold.
+        return [
+            *(
+                {"filter_id": ALLOWLIST, "selected_values": [group]}
+                for group in dict.fromkeys(allowed)
+            ),
+            {"filter_id": BLOCKLIST, "selected_values": list(dict.fromkeys(blocked))},
+            *filters,
+        ]
+
+    def eligibility_filter(
+        self, run: TaskRun, requirement: Mapping[str, Any], workspace_id: str
+    ) -> dict[str, Any]:
+        """One Mephisto eligibility requirement (checked) as a Prolific filter."""
+        name = requirement["name"]
+        if name in LIST_REQUIREMENTS:
+            param, filter_id = LIST_REQUIREMENTS[name]
+            group = self.group_id(
+                workspace_id,
+                f"{study_internal_name(run)}-{param.replace('_', '-')}",
+                members=[str(p) for p in requirement[param]],
+            )
+            return {"filter_id": filter_id, "selected_values": [group]}
+        if name == "ParticipantGroupEligibilityRequirement":
+            return {"filter_id": ALLOWLIST, "selected_values": [str(requirement["id"])]}
+        filter_id, lower, upper = RANGE_REQUIREMENTS[name]
+        selected = {
+            bound: int(requirement[param])
+            for bound, param in (("lower", lower), ("upper", upper))
+            if requirement.get(param) is not None
+        }
+        return {"filter_id": filter_id, "selected_range": selected}
+
+    def grant_qualification(
+        self, *, worker_name: str, qualification_name: str, value: int
+    ) -> dict[str, Any]:
+        """Add the participant to the qualification's group (made if missing).
+        Safe to repeat: Prolific ignores a participant already in the group."""
+        group = self.group_id(self.workspace_id(), qualification_name)
+        _members("POST", group, [worker_name], operation="add to participant group")
+        return {"participant_group": group, "participant": worker_name}
+
+    def revoke_qualification(
+        self, *, worker_name: str, qualification_name: str, reason: str = ""
+    ) -> dict[str, Any]:
+        """Take the participant out of the qualification's group. Safe to repeat:
+        Prolific ignores a participant who isn't in it."""
+        group = self.group_id(self.workspace_id(), qualification_name)
+        _members(
+            "DELETE", group, [worker_name], operation="remove from participant group"
+        )
+        return {"participant_group": group, "participant": worker_name}
+
+    def block_worker(
+        self, *, worker_name: str, reason: str, token: str
+    ) -> dict[str, Any]:
+        """Add the participant to the block-list group, which every study
+        crowdsite makes blocks. Blocking twice is harmless."""
+        group = self.group_id(self.workspace_id(), BLOCK_LIST_GROUP_NAME)
+        _members("POST", group, [worker_name], operation="add to block list")
+        return {"blocked": worker_name, "participant_group": group}
+
+    def unblock_worker(
+        self, *, worker_name: str, reason: str, token: str
+    ) -> dict[str, Any]:
+        """Take the participant off the block-list group. Harmless to repeat."""
+        group = self.group_id(self.workspace_id(), BLOCK_LIST_GROUP_NAME)
+        _members("DELETE", group, [worker_name], operation="remove from block list")
+        return {"unblocked": worker_name, "participant_group": group}
+
+    # Workspaces, projects and participant groups are found by name and made
+    # when missing. Each id is remembered in the provider call log under its
+    # name (as MTurk's qualification types are), so it is looked for once; the
+    # first look lists Prolific's before making one, so a retry after a lost
+    # answer, or a database reset against the same account, finds it again.
+
+    def workspace_id(self, name: str | None = None) -> str:
+        """The id of the workspace `name` (workspace_name()), made if missing."""
+        name = name or workspace_name()
+        return self._remembered(
+            f"workspace:{name}",
+            lambda: self._find_or_create(
+                "workspaces/",
+                match={"title": name},
+                create={"title": name},
+                what="workspace",
+            ),
+        )
+
+    def project_id(self, workspace_id: str, name: str) -> str:
+        """The id of the workspace's project `name`, made if missing."""
+        return self._remembered(
+            f"project:{workspace_id}:{name}",
+            lambda: self._find_or_create(
+                f"workspaces/{workspace_id}/projects/",
+                match={"title": name},
+                create={"title": name},
+                what="project",
+            ),
+        )
+
+    def group_id(
+        self,
+        workspace_id: str,
+        name: str,
+        *,
+        members: Sequence[str] = (),
+        create: bool = True,
+    ) -> str:
+        """The id of the workspace's participant group `name`, made if missing
+        (`create`), with `members` in it; a group that must exist already
+        (`create=False`) and doesn't is a non-transient ProviderError."""
+
+        def find_or_create() -> str:
+            listing = f"participant-groups/?workspace_id={workspace_id}"
+            found = self._find(listing, {"name": name}, what="participant groups")
+            if found is not None:
+                return found
+            if not create:
+                raise ProlificError(
+                    f"Prolific has no participant group named {name!r} in workspace "
+                    f"{workspace_id}: create it on Prolific (with the participants "
+                    "it should admit), or remove prolific_allow_list_group_name",
+                    transient=False,
+                )
+            return self._find_or_create(
+                listing,
+                match={"name": name},
+                create={"name": name, "workspace_id": workspace_id},
+                what="participant group",
+                create_url="participant-groups/",
+            )
+
+        group = self._remembered(
+            f"participant_group:{workspace_id}:{name}", find_or_create
+        )
+        if members:
+            _members("POST", group, members, operation="add to participant group")
+        return group
+
+    def _remembered(self, name: str, find: Callable[[], str]) -> str:
+        known = self._known_ids.get(name)
+        if known is None:
+            result = run_logged_call(
+                provider_type=self.provider_type,
+                operation="find_or_create",
+                key=f"{self.provider_type}:{name}",
+                run_id=None,
+                request={"name": name},
+                call=lambda: {"id": find()},
+            )
+            known = self._known_ids[name] = result["id"]
+        return known
+
+    @cached_property
+    def _known_ids(self) -> dict[str, str]:
+        return {}
+
+    @staticmethod
+    def _find(listing: str, match: Mapping[str, str], *, what: str) -> str | None:
+        for item in _listed(listing, operation=f"list {what}"):
+            if all(item.get(k) == v for k, v in match.items()) and not item.get(
+                "is_deleted"
+            ):
+                return str(item["id"])
+        return None
+
+    def _find_or_create(
+        self,
+        listing: str,
+        *,
+        match: Mapping[str, str],
+        create: dict[str, Any],
+        what: str,
+        create_url: str | None = None,
+    ) -> str:
+        found = self._find(listing, match, what=f"{what}s")
+        if found is not None:
+            return found
+        made = _request(
+            "POST", create_url or listing, operation=f"create {what}", json=create
+        )
+        return str(made["id"])
+
+    # Identity: every submission is read back from Prolific before anything
+    # is paid or decided on it, and an arrival is checked the same way.
+
+    verifies_arrivals = True
+
+    def verify_arrival(self, arrival: Arrival) -> str:
+        """Why Prolific says the arrival's submission is not that participant's
+        in that study, or "" when it is (or there is no submission to check)."""
+        if not arrival.assignment_id:
+            return ""
+        try:
+            submission = _submission(arrival.assignment_id)
+        except ProlificError as exc:
+            if exc.status_code == 404:
+                return (
+                    f"Prolific has no submission {arrival.assignment_id}; open the "
+                    "study again from Prolific"
+                )
+            raise
+        return _mismatch(
+            submission,
+            participant=arrival.worker_id,
+            study=arrival.unit_id,
+        )
+
+    def _confirmed_submission(self, work: WorkRef, operation: str) -> dict[str, Any]:
+        """The submission, read back from Prolific, after checking whose it is.
+
+        A submission that is another participant's or another study's is a
+        non-transient ProviderError (and logged): nothing is sent.
+        """
+        if not work.provider_assignment_id:
+            raise ProlificError(
+                f"Prolific {operation}: {work.worker_name}'s submission has no "
+                "Prolific submission id; nothing was sent",
+                transient=False,
+            )
+        submission = _submission(work.provider_assignment_id)
+        mismatch = _mismatch(
+            submission, participant=work.worker_name, study=work.provider_unit_id
+        )
+        if mismatch:
+            logger.warning(
+                "Prolific %s refused for %s on study %s: %s",
+                operation,
+                work.worker_name,
+                work.provider_unit_id,
+                mismatch,
+            )
+            raise ProlificError(
+                f"Prolific {operation} refused: {mismatch}; nothing was sent",
+                transient=False,
+            )
+        return submission
+
+    # Review and money.
+
+    def approve_work(self, *, work: WorkRef, token: str) -> dict[str, Any]:
+        """Approve the submission (paying its reward). Approved already: done."""
+        submission = self._confirmed_submission(work, "approve submission")
+        status = submission.get("status")
+        if status == "APPROVED":
+            return _decided(submission, already=True)
+        if status != AWAITING_REVIEW:
+            raise ProlificError(
+                f"Prolific approve submission refused: submission "
+                f"{work.provider_assignment_id} is {status} on Prolific, and only a "
+                f"submission {AWAITING_REVIEW} can be approved",
+                transient=False,
+            )
+        return self._transition_submission(work, {"action": "APPROVE"}, "APPROVED")
+
+    def reject_work(
+        self, *, work: WorkRef, feedback: str, token: str
+    ) -> dict[str, Any]:
+        """Reject the submission, telling the participant why. Rejected already:
+        done. Prolific's rules are checked before anything is sent (see
+        `rejection`)."""
+        body = rejection(feedback)
+        submission = self._confirmed_submission(work, "reject submission")
+        status = submission.get("status")
+        if status == "REJECTED":
+            return _decided(submission, already=True)
+        if status != AWAITING_REVIEW:
+            raise ProlificError(
+                f"Prolific reject submission refused: submission "
+                f"{work.provider_assignment_id} is {status} on Prolific, and only a "
+                f"submission {AWAITING_REVIEW} can be rejected"
+                + (
+                    " (an approved one was paid and can't be taken back)"
+                    if status == "APPROVED"
+                    else ""
+                ),
+                transient=False,
+            )
+        return self._transition_submission(work, body, "REJECTED")
+
+    def _transition_submission(
+        self, work: WorkRef, body: dict[str, Any], status: str
+    ) -> dict[str, Any]:
+        submission_id = work.provider_assignment_id
+        try:
+            _request(
+                "POST",
+                f"submissions/{submission_id}/transition/",
+                operation=f"{body['action'].lower()} submission",
+                json=body,
+            )
+        except ProlificError as exc:
+            if not exc.transient:
+                raise
+            # Prolific documents the transition as idempotent; a lost answer
+            # may still have done it: look before retrying.
+            try:
+                submission = _submission(submission_id)
+            except ProlificError:
+                raise exc from None
+            # After a decision a submission may show PROCESSING for a while.
+            if submission.get("status") not in (status, "PROCESSING"):
+                raise
+            return _decided(submission, already=True)
+        return {"submission": submission_id, "status": status}
+
+    def pay_bonus(
+        self,
+        *,
+        work: WorkRef,
+        amount: Decimal,
+        reason: str,
+        token: str,
+        requested_at: datetime | None = None,
+    ) -> dict[str, Any]:
+        """Pay the participant a bonus on their study, in Prolific's two steps.
+
+        First a bonus is set up (Prolific's bulk bonus of one line, participant
+        id and amount in the study's currency); that moves no money and is
+        remembered in the call log under `token`, so a retry pays the same one.
+        Then it is paid. Prolific documents paying as not idempotent: paying a
+        set-up bonus twice pays twice. So the pay call is never repeated
+        automatically: an unknown outcome is raised ambiguous and not transient,
+        and a later attempt under the same token that finds an earlier pay
+        attempt of unknown outcome refuses, for `paid_bonuses` to settle. Prolific
+        takes no reason with a bonus; crowdsite keeps it in its own review.
+        """
+        if amount <= 0:
+            raise ProlificError(
+                f"Prolific bonus refused: the amount must be more than 0 (got "
+                f"{amount}); nothing was sent",
+                transient=False,
+            )
+        submission = self._confirmed_submission(work, "pay bonus")
+        study_id = submission.get("study_id") or work.provider_unit_id
+        participant = submission.get("participant") or work.worker_name
+        line = f"{participant},{amount:.2f}"
+        bonus = run_logged_call(
+            provider_type=self.provider_type,
+            operation="set_up_bonus",
+            key=f"{self.provider_type}:bonus_set_up:{token}",
+            run_id=None,
+            request={"study_id": study_id, "csv_bonuses": line},
+            call=lambda: _request(
+                "POST",
+                "submissions/bonus-payments/",
+                operation="set up bonus",
+                json={"study_id": study_id, "csv_bonuses": f"{line}\n"},
+            ),
+        )
+        pay_key = f"{self.provider_type}:bonus_pay:{token}"
+        earlier = ProviderCall.objects.filter(idempotency_key=pay_key).first()
+        if earlier is not None and earlier.status in UNSETTLED:
+            raise ProlificError(
+                f"Prolific pay bonus {bonus['id']}: an earlier attempt to pay it "
+                f"ended without a known outcome ({earlier.error or earlier.status}); "
+                "it may have been paid, and paying again would pay twice, so "
+                "nothing was sent: compare the submission's bonuses on Prolific "
+                "(paid_bonuses) before deciding",
+                transient=False,
+                ambiguous=True,
+            )
+        run_logged_call(
+            provider_type=self.provider_type,
+            operation="pay_bonus",
+            key=pay_key,
+            run_id=None,
+            request={"bulk_bonus_payment": bonus["id"]},
+            call=lambda: (
+                _request(
+                    "POST",
+                    f"bulk-bonus-payments/{bonus['id']}/pay/",
+                    operation="pay bonus",
+                    repeatable=False,
+                )
+                or {}
+            ),
+        )
+        return {
+            "submission": work.provider_assignment_id,
+            "participant": participant,
+            "study": study_id,
+            "amount": f"{amount:.2f}",
+            "bulk_bonus_payment": bonus["id"],
+        }
+
+    def paid_bonuses(self, *, work: WorkRef) -> list[Decimal] | None:
+        """The bonuses (dollars) Prolific lists as paid on the submission.
+
+        Prolific pays bonuses asynchronously, "in the following minutes": a
+        bonus paid just now may not be listed yet.
+        """
+        submission = self._confirmed_submission(work, "list bonuses")
+        return [
+            Decimal(str(cents)) / 100
+            for cents in submission.get("bonus_payments") or []
+        ]
+
+    # Submissions Prolific has that the task page may have failed to report,
+    # and places given up.
+
+    lists_submitted_work = True
+
+    def submitted_work(
+        self, *, provider_unit_ids: Sequence[str]
+    ) -> list[SubmittedWork]:
+        """Each study's submissions AWAITING REVIEW. Prolific keeps no answers
+        (they are on crowdsite's page), so `answer` is empty."""
+        return [
+            SubmittedWork(
+                provider_unit_id=study_id,
+                provider_assignment_id=submission["id"],
+                worker_name=self.worker_name(_participant(submission)),
+                submitted_at=_timestamp(submission.get("completed_at")),
+            )
+            for study_id, submission in _study_submissions(provider_unit_ids)
+            if submission.get("status") == AWAITING_REVIEW
+        ]
+
+    lists_abandoned_work = True
+
+    def abandoned_work(
+        self, *, provider_unit_ids: Sequence[str]
+    ) -> list[AbandonedWork]:
+        """Each study's submissions its participants RETURNED or let time out."""
+        return [
+            AbandonedWork(
+                provider_unit_id=study_id,
+                provider_assignment_id=submission["id"],
+                worker_name=self.worker_name(_participant(submission)),
+                status=submission["status"],
+            )
+            for study_id, submission in _study_submissions(provider_unit_ids)
+            if submission.get("status") in ABANDONED
+        ]
+
+    # notify_workers: Prolific's messages name a study (`study_id` is required
+    # on each), and crowdsite's notification names none, so it stays
+    # not_yet_supported. account_balance: Prolific keeps a balance per
+    # workspace; it stays None (no check at launch), see docs/providers/prolific.md.
 
     @staticmethod
     def _find_study(internal_name: str) -> dict[str, Any] | None:
         """This account's study named `internal_name`, or None."""
-        url: str | None = "studies/"
-        while url:
-            page = _request("GET", url, operation="list studies") or {}
-            for study in page.get("results", []):
-                if study.get("internal_name") == internal_name:
-                    return study
-            url = ((page.get("_links") or {}).get("next") or {}).get("href")
+        for study in _listed("studies/", operation="list studies"):
+            if study.get("internal_name") == internal_name:
+                return study
         return None
 
 
@@ -323,3 +1019,267 @@ def _transition(study_id: str, action: str) -> Any:
         operation=f"{action.lower()} study",
         json={"action": action},
     )
+
+
+def workspace_name() -> str:
+    """The workspace crowdsite keeps its Prolific groups and studies in."""
+    return getattr(settings, "PROLIFIC_WORKSPACE_NAME", "") or DEFAULT_WORKSPACE_NAME
+
+
+def provider_args(run: TaskRun) -> dict[str, Any]:
+    """The run's `mephisto.provider` settings."""
+    return (run.resolved_config or {}).get("mephisto", {}).get("provider", {}) or {}
+
+
+def run_eligibility_requirements(run: TaskRun) -> list[Mapping[str, Any]]:
+    """The run's Mephisto eligibility requirements: the config's and the shared
+    state's `prolific_specific_qualifications`, checked (a bad one is a
+    non-transient ProviderError, as the config check would have refused it)."""
+    found = [
+        *(provider_args(run).get("prolific_eligibility_requirements") or []),
+        *((run.shared_state or {}).get("prolific_specific_qualifications") or []),
+    ]
+    try:
+        check_eligibility_requirements(found, key="prolific eligibility requirements")
+    except ConfigError as exc:
+        raise ProlificError(f"{exc}; nothing was sent", transient=False) from exc
+    return found
+
+
+def needs_workspace(run: TaskRun, requirements: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether the run's study needs crowdsite's workspace, project and groups.
+
+    A run with no requirement and no Prolific setting of its own (a draft
+    launched by hand) is made as before, in the account's default place.
+    """
+    args = provider_args(run)
+    return bool(
+        requirements
+        or run_eligibility_requirements(run)
+        or args.get("prolific_allow_list_group_name")
+        not in (None, MEPHISTO_ALLOW_LIST_GROUP_NAME)
+        or args.get("prolific_project_name") not in (None, DEFAULT_PROJECT_NAME)
+    )
+
+
+def _check_fixed_provider_args(args: Mapping[str, Any]) -> None:
+    """Refuse a setting crowdsite takes only at the value it uses anyway."""
+    fixed = {
+        "prolific_id_option": (
+            "url_parameters",
+            "crowdsite reads the participant, study and submission from the study "
+            "URL's parameters; remove it or set it to 'url_parameters'",
+        ),
+        "prolific_workspace_name": (
+            workspace_name(),
+            "crowdsite keeps its participant groups (qualifications, block list) "
+            f"in one workspace, {workspace_name()!r}, and a study elsewhere could "
+            "not use them; remove it (or set PROLIFIC_WORKSPACE_NAME for the "
+            "whole site)",
+        ),
+        "prolific_block_list_group_name": (
+            BLOCK_LIST_GROUP_NAME,
+            f"crowdsite blocks workers in one group, {BLOCK_LIST_GROUP_NAME!r}, "
+            "that every study blocks; a group of another name would not be kept; "
+            f"remove it or set it to {BLOCK_LIST_GROUP_NAME!r}",
+        ),
+        "prolific_total_available_places": (
+            MEPHISTO_TOTAL_AVAILABLE_PLACES,
+            "crowdsite opens one place per unit launched; remove it and set the "
+            "number of units instead",
+        ),
+    }
+    for key, (accepted, why) in fixed.items():
+        if key in args and args[key] != accepted:
+            raise ConfigError(
+                f"{why} (got {args[key]!r})", key=f"mephisto.provider.{key}"
+            )
+    url = args.get("prolific_external_study_url") or ""
+    public = getattr(settings, "PUBLIC_URL", "") or ""
+    if url and not (public and _same_site(url, public)):
+        raise ConfigError(
+            "crowdsite sends participants to its own task page, with the "
+            f"parameters it reads; remove this URL (got {url!r})",
+            key="mephisto.provider.prolific_external_study_url",
+        )
+
+
+def _same_site(url: str, other: str) -> bool:
+    a, b = urlsplit(url), urlsplit(other)
+    return (a.scheme, a.netloc) == (b.scheme, b.netloc)
+
+
+def check_eligibility_requirements(requirements: Any, *, key: str) -> None:
+    """Raise ConfigError (under `key`) unless each is a Mephisto eligibility
+    requirement crowdsite sends to Prolific, with its parameters right."""
+    if not isinstance(requirements, list | tuple):
+        raise ConfigError(
+            f"must be a list of eligibility requirements (got {requirements!r})",
+            key=key,
+        )
+    for index, requirement in enumerate(requirements):
+        where = f"{key}[{index}]"
+        if not isinstance(requirement, Mapping) or not requirement.get("name"):
+            raise ConfigError(
+                "each eligibility requirement needs a `name`, e.g. "
+                f"ApprovalRateEligibilityRequirement (got {requirement!r})",
+                key=where,
+            )
+        name = str(requirement["name"])
+        if name in REFUSED_REQUIREMENTS:
+            raise ConfigError(
+                f"{name} is not supported: {REFUSED_REQUIREMENTS[name]}; remove it",
+                key=where,
+            )
+        if name not in ELIGIBILITY_PARAMS:
+            raise ConfigError(
+                f"unknown eligibility requirement {name!r}; crowdsite sends "
+                + ", ".join(sorted(ELIGIBILITY_PARAMS)),
+                key=where,
+            )
+        params = ELIGIBILITY_PARAMS[name]
+        extra = sorted(set(requirement) - {"name", *params})
+        if extra:
+            raise ConfigError(
+                f"{name} takes {', '.join(params)}; crowdsite would ignore "
+                f"{', '.join(extra)}: remove it",
+                key=where,
+            )
+        _check_params(name, requirement, where)
+
+
+def _check_params(name: str, requirement: Mapping[str, Any], where: str) -> None:
+    if name in LIST_REQUIREMENTS:
+        param = LIST_REQUIREMENTS[name][0]
+        ids = requirement.get(param)
+        if (
+            not isinstance(ids, list | tuple)
+            or not ids
+            or not all(isinstance(i, str) and i.strip() for i in ids)
+        ):
+            raise ConfigError(
+                f"{name}.{param} must be a non-empty list of Prolific participant "
+                f"ids (got {ids!r})",
+                key=where,
+            )
+        return
+    if name == "ParticipantGroupEligibilityRequirement":
+        group = requirement.get("id")
+        if not isinstance(group, str) or not group.strip():
+            raise ConfigError(
+                f"{name}.id must be a Prolific participant group id (got {group!r})",
+                key=where,
+            )
+        return
+    _, lower, upper = RANGE_REQUIREMENTS[name]
+    smallest, largest = RANGE_LIMITS[name]
+    bounds = {}
+    for param in (lower, upper):
+        value = requirement.get(param)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(
+                f"{name}.{param} must be a whole number (got {value!r})", key=where
+            )
+        if value < smallest or (largest is not None and value > largest):
+            limit = (
+                f"{smallest} to {largest}"
+                if largest is not None
+                else (f"{smallest} or more")
+            )
+            raise ConfigError(
+                f"{name}.{param} must be {limit} (got {value})", key=where
+            )
+        bounds[param] = value
+    if not bounds:
+        raise ConfigError(f"{name} needs {lower} or {upper}", key=where)
+    if len(bounds) == 2 and bounds[lower] > bounds[upper]:
+        raise ConfigError(
+            f"{name}.{lower} ({bounds[lower]}) is more than {upper} ({bounds[upper]})",
+            key=where,
+        )
+
+
+def rejection(feedback: str) -> dict[str, Any]:
+    """The transition body that rejects with `feedback`, checked against
+    Prolific's rules first (a non-transient ProviderError, nothing sent).
+
+    The feedback is the message the participant reads; Prolific wants at least
+    100 characters. A category may lead it, `LOW_EFFORT: ...` (one of
+    REJECTION_CATEGORIES, which is then not part of the message); without one
+    the category is OTHER.
+    """
+    category, _, rest = feedback.partition(":")
+    if category.strip() in REJECTION_CATEGORIES and rest.strip():
+        category, message = category.strip(), rest.strip()
+    else:
+        category, message = DEFAULT_REJECTION_CATEGORY, feedback.strip()
+    if len(message) < MIN_REJECTION_MESSAGE:
+        raise ProlificError(
+            "Prolific reject submission refused: Prolific wants the message to the "
+            f"participant to be at least {MIN_REJECTION_MESSAGE} characters long, "
+            f"and this feedback is {len(message)}; say more about why, and reject "
+            "again. Nothing was sent",
+            transient=False,
+        )
+    return {"action": "REJECT", "message": message, "rejection_category": category}
+
+
+def _members(
+    method: str, group_id: str, participant_ids: Sequence[str], *, operation: str
+) -> Any:
+    return _request(
+        method,
+        f"participant-groups/{group_id}/participants/",
+        operation=operation,
+        json={"participant_ids": list(participant_ids)},
+    )
+
+
+def _submission(submission_id: str) -> dict[str, Any]:
+    return _request("GET", f"submissions/{submission_id}/", operation="get submission")
+
+
+def _participant(submission: Mapping[str, Any]) -> str:
+    return str(submission.get("participant") or submission.get("participant_id") or "")
+
+
+def _mismatch(submission: Mapping[str, Any], *, participant: str, study: str) -> str:
+    """Why `submission` is not `participant`'s in `study` (any study if ""), or ""."""
+    owner = _participant(submission)
+    its_study = str(submission.get("study_id") or "")
+    if owner != participant or (study and its_study != study):
+        return (
+            f"Prolific says submission {submission.get('id')} is participant "
+            f"{owner or '(none)'}'s in study {its_study or '(none)'}, not "
+            f"{participant or '(none)'}'s in study {study or '(unknown)'}"
+        )
+    return ""
+
+
+def _decided(submission: Mapping[str, Any], *, already: bool) -> dict[str, Any]:
+    return {
+        "submission": submission.get("id"),
+        "status": submission.get("status"),
+        "already": already,
+    }
+
+
+def _study_submissions(
+    study_ids: Sequence[str],
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    for study_id in dict.fromkeys(study_ids):
+        for submission in _listed(
+            f"submissions/?study={study_id}", operation="list submissions"
+        ):
+            yield study_id, submission
+
+
+def _timestamp(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
