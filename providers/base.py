@@ -292,10 +292,39 @@ class Provider(ABC):
         such record crowdsite can read."""
         return None
 
+    # The longest subject and message `notify_workers` sends; None: no limit.
+    notify_limits: ClassVar[tuple[int, int] | None] = None
+    # How many workers one `notify_workers` call may name.
+    notify_batch: ClassVar[int] = 100
+
+    @classmethod
+    def check_notification(cls, *, subject: str, message: str) -> None:
+        """Raise ValueError, saying what is wrong, for a message this provider
+        would refuse; before anything is queued."""
+        if cls.notify_workers is Provider.notify_workers:
+            raise ValueError(f"{cls.provider_type} can't send workers messages")
+        if not subject.strip():
+            raise ValueError("the subject is empty")
+        if not message.strip():
+            raise ValueError("the message is empty")
+        if cls.notify_limits is not None:
+            longest_subject, longest_message = cls.notify_limits
+            if len(subject) > longest_subject:
+                raise ValueError(
+                    f"the subject is {len(subject)} characters; {cls.provider_type} "
+                    f"takes at most {longest_subject}"
+                )
+            if len(message) > longest_message:
+                raise ValueError(
+                    f"the message is {len(message)} characters; {cls.provider_type} "
+                    f"takes at most {longest_message}"
+                )
+
     def notify_workers(
         self, *, worker_names: Sequence[str], subject: str, message: str
     ) -> dict[str, Any]:
-        """Send the workers a message (by email, on MTurk) from the requester."""
+        """Send the workers (at most `notify_batch`) a message from the
+        requester (by email, on MTurk); who could not be reached."""
         raise not_yet_supported(self.provider_type, "notifying workers")
 
     def account_balance(self) -> Decimal | None:

@@ -79,8 +79,6 @@ PREVIEW_ASSIGNMENT_ID = "ASSIGNMENT_ID_NOT_AVAILABLE"
 # How long MTurk remembers a UniqueRequestToken (24 hours), less a margin for
 # clocks and for the time between asking for a call and its first attempt.
 TOKEN_MEMORY = timedelta(hours=23)
-# The most workers one NotifyWorkers call may name.
-NOTIFY_BATCH = 100
 # Requirements keep ineligible workers from accepting; they may still preview.
 ACTIONS_GUARDED = "Accept"
 # Our comparators are MTurk's own names (DESIGN §4); these take no value.
@@ -319,6 +317,8 @@ class MTurkProvider(Provider):
     # MTurk shows the task page in an iframe on its worker sites.
     frame_ancestors = "https://worker.mturk.com https://www.mturk.com"
     wrap_script = "mturk.js"
+    # NotifyWorkers: a subject of at most 200 characters, a message of 4,096.
+    notify_limits = (200, 4096)
 
     @classmethod
     def check_can_launch(cls, *, config: RunConfig) -> None:
@@ -772,12 +772,12 @@ class MTurkProvider(Provider):
         """Email the workers through MTurk, 100 at a time; who could not be reached."""
         worker_ids = [self.provider_worker_id(name) for name in worker_names]
         failed: dict[str, str] = {}
-        for start in range(0, len(worker_ids), NOTIFY_BATCH):
+        for start in range(0, len(worker_ids), self.notify_batch):
             with _aws_errors("notify_workers"):
                 response = self.client.notify_workers(
                     Subject=subject,
                     MessageText=message,
-                    WorkerIds=worker_ids[start : start + NOTIFY_BATCH],
+                    WorkerIds=worker_ids[start : start + self.notify_batch],
                 )
             for failure in response.get("NotifyWorkersFailureStatuses", []):
                 failed[failure["WorkerId"]] = failure.get(

@@ -18,6 +18,7 @@ pytestmark = pytest.mark.django_db
         ("explain_eligibility", "manage.py explain_eligibility --run 12 --worker"),
         ("review_run", "manage.py review_run --run 12 --approve-all --grant-allowlist"),
         ("pay_bonus", "manage.py pay_bonus --unit 41 --amount 0.50 --reason"),
+        ("notify_workers", "manage.py notify_workers --run 7 --subject"),
         ("shutdown_run", "manage.py shutdown_run --run 12 --reason"),
         ("export_results", "manage.py export_results --run 12 --format csv --output"),
         ("run_status", "manage.py run_status --run 12 --json"),
