@@ -20,6 +20,7 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 from django.conf import settings
+from django.db import transaction
 from django.utils.crypto import salted_hmac
 
 from crowdsite.config_errors import ConfigError
@@ -33,7 +34,7 @@ from providers.base import (
     url_param,
 )
 from providers.models import CallStatus, ProviderCall
-from providers.services import run_logged_call
+from providers.services import finish_call, run_logged_call
 
 if TYPE_CHECKING:
     from tasks_app.models import TaskRun
@@ -903,33 +904,22 @@ class ProlificProvider(Provider):
             ),
         )
         pay_key = f"{self.provider_type}:bonus_pay:{token}"
-        earlier = ProviderCall.objects.filter(idempotency_key=pay_key).first()
-        if earlier is not None and earlier.status in UNSETTLED:
-            raise ProlificError(
-                f"Prolific pay bonus {bonus['id']}: an earlier attempt to pay it "
-                f"ended without a known outcome ({earlier.error or earlier.status}); "
-                "it may have been paid, and paying again would pay twice, so "
-                "nothing was sent: compare the submission's bonuses on Prolific "
-                "(paid_bonuses) before deciding",
-                transient=False,
-                ambiguous=True,
-            )
-        run_logged_call(
-            provider_type=self.provider_type,
-            operation="pay_bonus",
-            key=pay_key,
-            run_id=None,
-            request={"bulk_bonus_payment": bonus["id"]},
-            call=lambda: (
-                _request(
+        pay_call = self._claim_pay(pay_key, bonus["id"])
+        if pay_call is not None:
+            try:
+                paid = _request(
                     "POST",
                     f"bulk-bonus-payments/{bonus['id']}/pay/",
                     operation="pay bonus",
                     repeatable=False,
                 )
-                or {}
-            ),
-        )
+            except ProviderError as exc:
+                status = CallStatus.AMBIGUOUS if exc.ambiguous else CallStatus.FAILED
+                finish_call(call_id=pay_call, status=status, error=str(exc))
+                raise
+            finish_call(
+                call_id=pay_call, status=CallStatus.SUCCEEDED, response=paid or {}
+            )
         return {
             "submission": work.provider_assignment_id,
             "participant": participant,
@@ -937,6 +927,41 @@ class ProlificProvider(Provider):
             "amount": f"{amount:.2f}",
             "bulk_bonus_payment": bonus["id"],
         }
+
+    @transaction.atomic
+    def _claim_pay(self, key: str, bonus_id: str) -> int | None:
+        """The call-log row this attempt pays bonus `bonus_id` under, or None
+        when it was paid already.
+
+        The row is locked while it is claimed, so of two attempts at once one
+        pays and the other finds it pending. A pay attempt that may have paid
+        (pending, or ambiguous) is refused as ambiguous and not transient: the
+        outcome is for `paid_bonuses` to settle, never a second payment.
+        """
+        call, created = ProviderCall.objects.select_for_update().get_or_create(
+            idempotency_key=key,
+            defaults={
+                "provider_type": self.provider_type,
+                "operation": "pay_bonus",
+                "request": {"bulk_bonus_payment": bonus_id},
+            },
+        )
+        if call.status == CallStatus.SUCCEEDED:
+            return None
+        if not created and call.status in UNSETTLED:
+            raise ProlificError(
+                f"Prolific pay bonus {bonus_id}: an earlier attempt to pay it ended "
+                f"without a known outcome ({call.error or 'still pending'}); it may "
+                "have been paid, and paying again would pay twice, so nothing was "
+                "sent: compare the submission's bonuses on Prolific (paid_bonuses) "
+                "before deciding",
+                transient=False,
+                ambiguous=True,
+            )
+        call.attempts += 1
+        call.status = CallStatus.PENDING
+        call.save(update_fields=["attempts", "status", "updated_at"])
+        return call.pk
 
     def paid_bonuses(self, *, work: WorkRef) -> list[Decimal] | None:
         """The bonuses (dollars) Prolific lists as paid on the submission.

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 
 from crowdsite.config_errors import ConfigError
 from providers.base import Arrival, ProviderError, WorkRef
@@ -692,3 +694,45 @@ def test_notifying_workers_is_not_yet_supported_and_sends_nothing(prolific):
 
     assert "not yet supported" in str(raised.value)
     assert prolific.requests == []
+
+
+# --- at once (PostgreSQL) --------------------------------------------------------
+
+
+def at_once(actions) -> list[object]:
+    """Run each action in its own thread and database connection, together."""
+    barrier = threading.Barrier(len(actions), timeout=30)
+    outcomes: list[object] = [None] * len(actions)
+
+    def run(index, action):
+        try:
+            barrier.wait()
+            outcomes[index] = action()
+        except Exception as exc:
+            outcomes[index] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=pair) for pair in enumerate(actions)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return outcomes
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_bonus_paid_from_many_processes_at_once_is_paid_once(
+    postgres, prolific
+):
+    study_id = launch(make_run(), [BLOCK])
+    ref = work(prolific, study_id)
+
+    outcomes = at_once([lambda: pay(ref, token="review:5")] * 6)
+
+    assert prolific.paid_to("P1") == [Decimal("0.75")]
+    assert prolific.count("POST", r"/pay/$") == 1
+    paid = [o for o in outcomes if isinstance(o, dict)]
+    refused = [o for o in outcomes if isinstance(o, ProviderError)]
+    assert paid and len(paid) + len(refused) == 6, outcomes
+    assert all(o.ambiguous and not o.transient for o in refused)
