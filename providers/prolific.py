@@ -9,6 +9,7 @@ study an earlier attempt may have made, by its deterministic `internal_name`.
 from __future__ import annotations
 
 import base64
+import hashlib
 import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -321,6 +322,10 @@ class ProlificProvider(Provider):
     provider_type = "prolific"
     # Prolific's standard service fee; an estimate.
     fee_rate = Decimal("0.333")
+    # Mephisto reads task_reward in cents on Prolific; a run's units are places
+    # on its one study.
+    reward_unit = "cents"
+    units_are_places = True
     # Prolific sends participants to the study URL; it doesn't frame it.
     frame_ancestors = "'self'"
     wrap_script = "prolific.js"
@@ -698,7 +703,7 @@ class ProlificProvider(Provider):
             result = run_logged_call(
                 provider_type=self.provider_type,
                 operation="find_or_create",
-                key=f"{self.provider_type}:{name}",
+                key=_log_key(f"{self.provider_type}:{name}"),
                 run_id=None,
                 request={"name": name},
                 call=lambda: {"id": find()},
@@ -1249,6 +1254,13 @@ def rejection(feedback: str) -> dict[str, Any]:
             transient=False,
         )
     return {"action": "REJECT", "message": message, "rejection_category": category}
+
+
+def _log_key(key: str) -> str:
+    """`key` as the call log can keep it (200 characters at most)."""
+    if len(key) <= 200:
+        return key
+    return f"{key[:130]}~{hashlib.sha256(key.encode()).hexdigest()}"
 
 
 def _members(

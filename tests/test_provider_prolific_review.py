@@ -156,6 +156,20 @@ def test_grants_and_revokes_are_mirrored_as_group_membership(prolific):
     assert prolific.count("POST", r"^participant-groups/$") == 1
 
 
+def test_a_long_qualification_name_is_mirrored_and_found_again(prolific):
+    name = "sentence-rating-" + "x" * 180
+    ProlificProvider().grant_qualification(
+        worker_name="P1", qualification_name=name, value=1
+    )
+
+    ProlificProvider().grant_qualification(
+        worker_name="P2", qualification_name=name, value=1
+    )
+
+    assert prolific.members(name) == ["P1", "P2"]
+    assert prolific.count("POST", r"^participant-groups/$") == 1
+
+
 def test_blocking_adds_to_the_block_list_group_every_study_blocks(prolific, study):
     provider = ProlificProvider()
 
