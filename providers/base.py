@@ -115,6 +115,13 @@ class Provider(ABC):
     provider_type: ClassVar[str]
     # The provider's commission on rewards and bonuses, for cost estimates.
     fee_rate: ClassVar[Decimal] = Decimal("0")
+    # What a config's `mephisto.task.task_reward` counts for this provider, as
+    # Mephisto reads it: dollars, or cents (Prolific). Budgets and bonuses are
+    # dollars everywhere.
+    reward_unit: ClassVar[str] = "dollars"
+    # Whether the run's units are places on one provider object (a Prolific
+    # study) rather than an object each (an MTurk HIT).
+    units_are_places: ClassVar[bool] = False
     # Where the task page may hand a finished assignment back (MTurk's
     # externalSubmit), the first being the default; empty for other providers.
     submit_hosts: ClassVar[tuple[str, ...]] = ()

@@ -32,6 +32,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from crowdsite.config_errors import ConfigError
+from providers.registry import get_provider_class
 from tasks_app import hooks as task_hooks
 from tasks_app import run_config_schema as schema
 from tasks_app.json_values import unstorable_reason
@@ -177,6 +178,11 @@ def load_run_config(
     _check_not_yet_supported(resolved)
 
     shared_state = _build_shared_state(resolved, task_dir)
+    provider_args = resolved["mephisto"]["provider"]
+    # What only the provider can judge (Prolific's eligibility requirements).
+    get_provider_class(provider_args["_provider_type"]).check_provider_args(
+        provider_args=provider_args, shared_state=shared_state
+    )
     rows = _load_rows(resolved, shared_state)
     qualifications = _check_qualifications(
         [

@@ -253,3 +253,49 @@ def test_dry_run_shows_the_cost_against_the_budget():
     assert "budget:      $0.10 (OVER BUDGET: refused)" in over
     assert (plan["budget"], plan["within_budget"]) == ("0.10", False)
     assert row_counts()["TaskRun"] == 0
+
+
+def prolific_dry_run(*overrides: str, as_json: bool = False) -> str:
+    return launch(
+        "--config",
+        str(LOCAL),
+        "mephisto/provider=prolific",
+        "mephisto/architect=server",
+        "mephisto.architect.public_url=https://crowd.example.org",
+        *overrides,
+        "--dry-run",
+        *(["--json"] if as_json else []),
+    )
+
+
+def test_a_prolific_reward_is_read_in_cents_as_mephisto_does(settings):
+    settings.PROLIFIC_API_KEY = ""
+    before = row_counts()
+
+    out = prolific_dry_run("mephisto.task.task_reward=150", "+mephisto.task.budget=20")
+
+    assert "reward:      $1.50 per unit (task_reward 150 is read in cents" in out
+    assert "places:      6 on one study" in out
+    # 6 places at $1.50 = $9.00, plus Prolific's 33.3%.
+    assert "provider fee: $3.00 (33.3% of rewards)" in out
+    assert "est. cost:   $12.00" in out
+    assert "budget:      $20.00 (within it)" in out
+    assert row_counts() == before
+
+
+def test_a_prolific_dry_run_json_says_what_the_reward_counts():
+    plan = json.loads(prolific_dry_run("mephisto.task.task_reward=150", as_json=True))
+
+    assert (plan["task_reward"], plan["task_reward_unit"]) == ("150", "cents")
+    assert (plan["reward_per_unit"], plan["places"]) == ("1.50", 6)
+    assert plan["provider_fee_rate"] == "0.333"
+
+
+def test_a_fraction_of_a_cent_on_prolific_is_refused_not_rounded():
+    with pytest.raises(CommandError) as caught:
+        prolific_dry_run("mephisto.task.task_reward=0.5")
+
+    message = str(caught.value)
+    assert "mephisto.task.task_reward" in message
+    assert "read in cents" in message
+    assert "150 for $1.50" in message

@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from crowdsite.config_errors import ConfigError
-from providers.base import ProviderError
+from providers.base import Provider, ProviderError
 from providers.registry import get_provider, get_provider_class
 from providers.services import enqueue_on_commit, run_logged_call
 from qualifications_app import selectors as qualification_selectors
@@ -57,6 +57,13 @@ class LaunchPlan:
     balance: Decimal | None = None
     # Why the balance could not be read, when a dry run went on without it.
     balance_error: str = ""
+    # mephisto.task.task_reward as written, and what it counts (`reward` is
+    # always dollars): "dollars", or "cents" on Prolific, as Mephisto reads it.
+    config_reward: str = ""
+    reward_unit: str = "dollars"
+    fee_rate: Decimal = Decimal("0")
+    # Whether the units are places on one study (Prolific).
+    units_are_places: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -69,6 +76,10 @@ class LaunchPlan:
             "assignments": self.assignments,
             "units": self.units,
             "reward_per_unit": str(self.reward),
+            "task_reward": self.config_reward,
+            "task_reward_unit": self.reward_unit,
+            "places": self.units if self.units_are_places else None,
+            "provider_fee_rate": str(self.fee_rate),
             "provider_fee": str(self.provider_fee),
             "estimated_cost": str(self.estimated_cost),
             "budget": str(self.budget) if self.budget is not None else None,
@@ -138,7 +149,7 @@ def plan_launch(*, config: RunConfig) -> LaunchPlan:
     provider_class = get_provider_class(config.provider_type)
     automatic = automatic_qualification_names(config)
     check_requirements_exist(requirements=config.qualifications, also_known=automatic)
-    reward = Decimal(str(config.task["task_reward"])).quantize(CENT, ROUND_HALF_UP)
+    reward = reward_in_dollars(config, provider_class)
     units = config.unit_count
     subtotal = reward * units
     fee = (subtotal * provider_class.fee_rate).quantize(CENT, ROUND_HALF_UP)
@@ -161,7 +172,30 @@ def plan_launch(*, config: RunConfig) -> LaunchPlan:
             *created_empty(requirements=config.qualifications),
         ],
         config_hash=config.config_hash,
+        config_reward=f"{Decimal(str(config.task['task_reward'])).normalize():f}",
+        reward_unit=provider_class.reward_unit,
+        fee_rate=provider_class.fee_rate,
+        units_are_places=provider_class.units_are_places,
     )
+
+
+def reward_in_dollars(config: RunConfig, provider_class: type[Provider]) -> Decimal:
+    """A unit's reward in dollars, from `task_reward` in the provider's unit.
+
+    On Prolific `task_reward` is cents, as Mephisto reads it there (150 is
+    $1.50); a fraction of a cent is refused, not rounded.
+    """
+    written = Decimal(str(config.task["task_reward"]))
+    if provider_class.reward_unit != "cents":
+        return written.quantize(CENT, ROUND_HALF_UP)
+    if written != written.to_integral_value():
+        raise ConfigError(
+            f"on {provider_class.provider_type} task_reward is read in cents, as "
+            f"Mephisto reads it there: {written} would be a fraction of a cent; "
+            f"write a whole number of cents (150 for $1.50)",
+            key="mephisto.task.task_reward",
+        )
+    return (written * CENT).quantize(CENT)
 
 
 def budget_of(task_config: dict[str, Any]) -> Decimal | None:

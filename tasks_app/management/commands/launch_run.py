@@ -54,7 +54,10 @@ class Command(BaseCommand):
         "beat finishes the launch when the broker is back; --resume N does it now.\n\n"
         "On MTurk (live and sandbox) the account's balance is read before anything\n"
         "is written (GetAccountBalance): a launch costing more (rewards plus MTurk's\n"
-        "fee) is refused with both figures; --dry-run shows the balance."
+        "fee) is refused with both figures; --dry-run shows the balance.\n\n"
+        "On Prolific task_reward is read in cents, as Mephisto reads it there\n"
+        "(task_reward: 150 pays $1.50); --dry-run shows the reward in dollars, the\n"
+        "study's places, Prolific's fee and the budget (always in dollars)."
     )
 
     def create_parser(self, prog_name: str, subcommand: str, **kwargs):
@@ -227,6 +230,15 @@ class Command(BaseCommand):
             )
         )
 
+    @staticmethod
+    def _reward_note(plan: services.LaunchPlan) -> str:
+        if plan.reward_unit == "dollars":
+            return ""
+        return (
+            f" (task_reward {plan.config_reward} is read in {plan.reward_unit} on "
+            f"{plan.provider_type}, as Mephisto does)"
+        )
+
     def _print_plan(self, plan: services.LaunchPlan, *, as_json: bool) -> None:
         if as_json:
             self.stdout.write(json.dumps({"dry_run": True, **plan.as_dict()}))
@@ -239,8 +251,17 @@ class Command(BaseCommand):
             f"  architect:   {plan.architect_type}",
             f"  provider:    {plan.provider_type} (requester {plan.requester_name})",
             f"  units:       {plan.units} ({plan.assignments} assignments)",
-            f"  reward:      ${plan.reward} per unit",
-            f"  provider fee: ${plan.provider_fee}",
+            f"  reward:      ${plan.reward} per unit{self._reward_note(plan)}",
+        ]
+        if plan.units_are_places:
+            lines.append(f"  places:      {plan.units} on one study")
+        lines += [
+            f"  provider fee: ${plan.provider_fee}"
+            + (
+                f" ({(plan.fee_rate * 100).normalize():f}% of rewards)"
+                if plan.fee_rate
+                else ""
+            ),
             f"  est. cost:   ${plan.estimated_cost}",
         ]
         if plan.budget is not None:
