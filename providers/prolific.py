@@ -4,6 +4,12 @@ Prolific has no per-unit object: a run is one study, its `total_available_places
 raised to the number of units launched so far, and every unit's provider id is
 the study id. Prolific takes no idempotency keys, so a launch first looks for the
 study an earlier attempt may have made, by its deterministic `internal_name`.
+
+Qualifications are mirrored as participant groups and sent as the study's
+filters; decisions go through the submission transition, after the submission
+is read back and found to be that participant's in that study; a bonus is set up
+and then paid, the pay call (documented as not idempotent) never repeated blind.
+docs/providers/prolific.md says which Prolific endpoints are used and why.
 """
 
 from __future__ import annotations
@@ -1142,63 +1148,72 @@ def _same_site(url: str, other: str) -> bool:
 def check_eligibility_requirements(requirements: Any, *, key: str) -> None:
     """Raise ConfigError (under `key`) unless each is a Mephisto eligibility
     requirement crowdsite sends to Prolific, with its parameters right."""
-    if not isinstance(requirements, list | tuple):
+    if not _is_list(requirements):
         raise ConfigError(
             f"must be a list of eligibility requirements (got {requirements!r})",
             key=key,
         )
     for index, requirement in enumerate(requirements):
-        where = f"{key}[{index}]"
-        if not isinstance(requirement, Mapping) or not requirement.get("name"):
+        try:
+            _check_requirement(requirement)
+        except ValueError as exc:
             raise ConfigError(
-                "each eligibility requirement needs a `name`, e.g. "
-                f"ApprovalRateEligibilityRequirement (got {requirement!r})",
-                key=where,
-            )
-        name = str(requirement["name"])
-        if name in REFUSED_REQUIREMENTS:
-            raise ConfigError(
-                f"{name} is not supported: {REFUSED_REQUIREMENTS[name]}; remove it",
-                key=where,
-            )
-        if name not in ELIGIBILITY_PARAMS:
-            raise ConfigError(
-                f"unknown eligibility requirement {name!r}; crowdsite sends "
-                + ", ".join(sorted(ELIGIBILITY_PARAMS)),
-                key=where,
-            )
-        params = ELIGIBILITY_PARAMS[name]
-        extra = sorted(set(requirement) - {"name", *params})
-        if extra:
-            raise ConfigError(
-                f"{name} takes {', '.join(params)}; crowdsite would ignore "
-                f"{', '.join(extra)}: remove it",
-                key=where,
-            )
-        _check_params(name, requirement, where)
+                f"eligibility requirement {index + 1} of {len(requirements)}: {exc}",
+                key=key,
+            ) from None
 
 
-def _check_params(name: str, requirement: Mapping[str, Any], where: str) -> None:
+def _is_list(value: Any) -> bool:
+    # A list as the config gives it: a list, or OmegaConf's ListConfig.
+    return isinstance(value, Sequence) and not isinstance(value, str | bytes)
+
+
+def _check_requirement(requirement: Any) -> None:
+    """Raise ValueError saying what is wrong with one eligibility requirement."""
+    if not isinstance(requirement, Mapping) or not requirement.get("name"):
+        raise ValueError(
+            "each eligibility requirement needs a `name`, e.g. "
+            f"ApprovalRateEligibilityRequirement (got {requirement!r})"
+        )
+    name = str(requirement["name"])
+    if name in REFUSED_REQUIREMENTS:
+        raise ValueError(
+            f"{name} is not supported: {REFUSED_REQUIREMENTS[name]}; remove it"
+        )
+    if name not in ELIGIBILITY_PARAMS:
+        raise ValueError(
+            f"unknown eligibility requirement {name!r}; crowdsite sends "
+            + ", ".join(sorted(ELIGIBILITY_PARAMS))
+        )
+    params = ELIGIBILITY_PARAMS[name]
+    extra = sorted(set(requirement) - {"name", *params})
+    if extra:
+        raise ValueError(
+            f"{name} takes {', '.join(params)}; crowdsite would ignore "
+            f"{', '.join(extra)}: remove it"
+        )
+    _check_params(name, requirement)
+
+
+def _check_params(name: str, requirement: Mapping[str, Any]) -> None:
     if name in LIST_REQUIREMENTS:
         param = LIST_REQUIREMENTS[name][0]
         ids = requirement.get(param)
         if (
-            not isinstance(ids, list | tuple)
+            not _is_list(ids)
             or not ids
             or not all(isinstance(i, str) and i.strip() for i in ids)
         ):
-            raise ConfigError(
+            raise ValueError(
                 f"{name}.{param} must be a non-empty list of Prolific participant "
-                f"ids (got {ids!r})",
-                key=where,
+                f"ids (got {ids!r})"
             )
         return
     if name == "ParticipantGroupEligibilityRequirement":
         group = requirement.get("id")
         if not isinstance(group, str) or not group.strip():
-            raise ConfigError(
-                f"{name}.id must be a Prolific participant group id (got {group!r})",
-                key=where,
+            raise ValueError(
+                f"{name}.id must be a Prolific participant group id (got {group!r})"
             )
         return
     _, lower, upper = RANGE_REQUIREMENTS[name]
@@ -1209,25 +1224,20 @@ def _check_params(name: str, requirement: Mapping[str, Any], where: str) -> None
         if value is None:
             continue
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(
-                f"{name}.{param} must be a whole number (got {value!r})", key=where
-            )
+            raise ValueError(f"{name}.{param} must be a whole number (got {value!r})")
         if value < smallest or (largest is not None and value > largest):
             limit = (
                 f"{smallest} to {largest}"
                 if largest is not None
-                else (f"{smallest} or more")
+                else f"{smallest} or more"
             )
-            raise ConfigError(
-                f"{name}.{param} must be {limit} (got {value})", key=where
-            )
+            raise ValueError(f"{name}.{param} must be {limit} (got {value})")
         bounds[param] = value
     if not bounds:
-        raise ConfigError(f"{name} needs {lower} or {upper}", key=where)
+        raise ValueError(f"{name} needs {lower} or {upper}")
     if len(bounds) == 2 and bounds[lower] > bounds[upper]:
-        raise ConfigError(
-            f"{name}.{lower} ({bounds[lower]}) is more than {upper} ({bounds[upper]})",
-            key=where,
+        raise ValueError(
+            f"{name}.{lower} ({bounds[lower]}) is more than {upper} ({bounds[upper]})"
         )
 
 

@@ -333,7 +333,7 @@ def test_mephistos_defaults_and_honoured_settings_pass_the_check():
         ({"prolific_study_labels": ["x"]}, "prolific_study_labels", "does not know"),
         (
             {"prolific_eligibility_requirements": [{"name": "FluencyRequirement"}]},
-            "prolific_eligibility_requirements[0]",
+            "prolific_eligibility_requirements",
             "unknown eligibility requirement 'FluencyRequirement'",
         ),
         (
@@ -345,7 +345,7 @@ def test_mephistos_defaults_and_honoured_settings_pass_the_check():
                     }
                 ]
             },
-            "prolific_eligibility_requirements[0]",
+            "prolific_eligibility_requirements",
             "JoinedBeforeEligibilityRequirement is not supported",
         ),
         (
@@ -354,7 +354,7 @@ def test_mephistos_defaults_and_honoured_settings_pass_the_check():
                     {"name": "AgeRangeEligibilityRequirement", "min_age": 12}
                 ]
             },
-            "prolific_eligibility_requirements[0]",
+            "prolific_eligibility_requirements",
             "18 to 100",
         ),
         (
@@ -363,7 +363,7 @@ def test_mephistos_defaults_and_honoured_settings_pass_the_check():
                     {"name": "CustomWhitelistEligibilityRequirement", "white_list": []}
                 ]
             },
-            "prolific_eligibility_requirements[0]",
+            "prolific_eligibility_requirements",
             "non-empty list",
         ),
         (
@@ -376,7 +376,7 @@ def test_mephistos_defaults_and_honoured_settings_pass_the_check():
                     }
                 ]
             },
-            "prolific_eligibility_requirements[0]",
+            "prolific_eligibility_requirements",
             "would ignore min_rate",
         ),
     ],
@@ -396,7 +396,8 @@ def test_a_bad_shared_state_requirement_is_refused_under_the_hooks_key():
             shared_state={"prolific_specific_qualifications": [{"nom": "x"}]},
         )
 
-    assert raised.value.key == "mephisto.blueprint.hooks[0]"
+    assert raised.value.key == "mephisto.blueprint.hooks"
+    assert "eligibility requirement 1 of 1" in str(raised.value)
 
 
 def test_crowdsites_own_study_url_is_accepted():
@@ -750,3 +751,17 @@ def test_the_same_bonus_paid_from_many_processes_at_once_is_paid_once(
     refused = [o for o in outcomes if isinstance(o, ProviderError)]
     assert paid and len(paid) + len(refused) == 6, outcomes
     assert all(o.ambiguous and not o.transient for o in refused)
+
+
+def test_settings_as_omegaconf_gives_them_are_checked_the_same():
+    from omegaconf import OmegaConf
+
+    args = OmegaConf.create(
+        {
+            "prolific_eligibility_requirements": [
+                {"name": "AgeRangeEligibilityRequirement", "min_age": 30}
+            ]
+        }
+    )
+
+    ProlificProvider.check_provider_args(provider_args=args, shared_state={})
