@@ -34,6 +34,7 @@ urlpatterns = [
     path("submit_task", api.SubmitTaskView.as_view(), name="submit-task"),
     path("submit_metadata", api.SubmitMetadataView.as_view(), name="submit-metadata"),
     path("log_error", api.LogErrorView.as_view(), name="log-error"),
+    path("completion_code", api.CompletionCodeView.as_view(), name="completion-code"),
     # crowdsite's own: give a unit back from the page.
     path("return_unit", api.ReturnUnitView.as_view(), name="return-unit"),
 ]

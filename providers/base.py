@@ -176,6 +176,13 @@ class Provider(ABC):
         """Extra keys of the task page's config, for the wrap script; none here."""
         return {}
 
+    @classmethod
+    def completion_code_for(cls, run: TaskRun) -> str:
+        """The code a worker hands the provider once their work is stored here
+        (Prolific's completion code); "" for a provider that takes none. Never
+        on the page: the page asks for it after submitting."""
+        return ""
+
     @abstractmethod
     def launch_units(
         self,

@@ -37,6 +37,7 @@ from tasks_app.exceptions import (
 from tasks_app.models import TaskRun
 from tasks_app.serializers import (
     MAX_ID_LENGTH,
+    CompletionCodeSerializer,
     LogErrorSerializer,
     RequestAgentSerializer,
     ReturnUnitSerializer,
@@ -208,6 +209,22 @@ class RequestAgentView(WorkerAPIView):
             provider_unit_id=hit_id,
         )
         return Response(details.as_packet())
+
+
+class CompletionCodeView(WorkerAPIView):
+    """`POST /completion_code`: the provider's completion code (Prolific's), for a
+    worker whose submission is stored; refused (409) before that."""
+
+    def post(self, request: Request) -> Response:
+        run = self.get_run(request)
+        data = self.parse(request, CompletionCodeSerializer)
+        provider_class = get_provider_class(run.provider_type)
+        code = services.completion_code(
+            run=run,
+            worker_name=provider_class.worker_name(data["worker_name"]),
+            provider_assignment_id=data["assignment_id"],
+        )
+        return Response({"completion_code": code})
 
 
 class SubmitOnboardingView(WorkerAPIView):

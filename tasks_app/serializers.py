@@ -183,3 +183,10 @@ class LogErrorSerializer(serializers.Serializer):
 class ReturnUnitSerializer(serializers.Serializer):
     USED_AGENT_ID = serializers.CharField(max_length=MAX_ID_LENGTH)
     client_timestamp = serializers.FloatField(required=False, allow_null=True)
+
+
+class CompletionCodeSerializer(serializers.Serializer):
+    """`POST /completion_code`: who submitted, as the provider's URL names them."""
+
+    worker_name = serializers.CharField(max_length=MAX_ID_LENGTH)
+    assignment_id = serializers.CharField(max_length=MAX_ID_LENGTH)

@@ -170,12 +170,11 @@ def test_mturk_tells_the_page_where_to_submit(provider, submit_to, submit_hosts)
 
 
 @pytest.mark.django_db
-def test_prolific_gives_the_page_the_runs_completion_code():
+def test_prolific_keeps_the_completion_code_off_the_page():
     run = TaskRunFactory(units=1, provider_type="prolific")
 
-    config = ProlificProvider.page_config(run)
-
-    assert config == {"completion_code": completion_code(run)}
+    assert "completion_code" not in ProlificProvider.page_config(run)
+    assert ProlificProvider.completion_code_for(run) == completion_code(run)
 
 
 @pytest.mark.django_db

@@ -58,6 +58,7 @@ from tasks_app.services.review import (
     soft_reject_unit,
 )
 from tasks_app.services.work import (
+    completion_code,
     expire_agent,
     expire_overdue_agents,
     find_agent,
@@ -109,6 +110,7 @@ __all__ = [
     "new_agent_id",
     "plan_launch",
     "refuse_forged_arrival",
+    "completion_code",
     "register_agent",
     "requester_name_for",
     "return_agent",

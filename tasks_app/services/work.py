@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from providers.registry import get_provider_class
 from tasks_app import selectors, worker_sql
 from tasks_app.db import as_health_check
 from tasks_app.exceptions import (
@@ -133,6 +134,34 @@ def _after_submit(run_id: int, unit_id: int) -> None:
 
 
 @transaction.atomic
+def completion_code(
+    *, run: TaskRun, worker_name: str, provider_assignment_id: str
+) -> str:
+    """The provider's completion code for a worker whose submission is stored.
+
+    Refused (UnitStateConflict) until this worker's agent on that assignment
+    has submitted, so the code never reaches a page that has stored nothing.
+    """
+    code = get_provider_class(run.provider_type).completion_code_for(run)
+    if not code:
+        raise BadWorkerRequest(
+            f"this run's provider ({run.provider_type}) takes no completion code"
+        )
+    submitted = Agent.objects.filter(
+        run_id=run.pk,
+        worker__provider_type=run.provider_type,
+        worker__worker_name=worker_name,
+        provider_assignment_id=provider_assignment_id,
+        submitted_at__isnull=False,
+    ).exists()
+    if not submitted:
+        raise UnitStateConflict(
+            "no submission of yours is stored for this task yet: submit the task "
+            "first, then you get the completion code"
+        )
+    return code
+
+
 def submit_metadata(
     *,
     agent_id: str,
