@@ -13,17 +13,28 @@ refusals are the `RequestError`s MTurk gives.
 
 A test module takes the fixture by importing it under its name with a redundant
 alias: `from tests.mturk_fake import mturk_fixture as mturk_fixture`.
+
+`SharedMTurkFake` is the same account seen by several processes (the test and a
+Celery worker it starts): its state lives in a file, read and written back under
+a lock around every request and every action of the test's.
 """
 
 from __future__ import annotations
 
+import fcntl
 import itertools
 import json
+import os
+import pickle
+import time
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
@@ -35,6 +46,11 @@ TOKEN_MEMORY = timedelta(hours=24)
 # The most workers one NotifyWorkers call may name.
 NOTIFY_LIMIT = 100
 FAULTS = ("throttle", "server_error", "drop")
+# How long a request made to hang waits after doing its work: longer than any
+# test takes to kill the process making it.
+HANG_SECONDS = 600
+
+T = TypeVar("T")
 
 
 class Refused(Exception):
@@ -603,28 +619,32 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-@pytest.fixture(name="mturk")
-def mturk_fixture(monkeypatch, tmp_path) -> MTurkFake:
-    """An MTurk fake that answers every MTurk client crowdsite builds.
+def fake_aws_env(tmp_path: Path) -> dict[str, str]:
+    """Fake credentials, no config file, and an endpoint that can't resolve, so a
+    request no fake answers can't reach AWS. (AWS_PROFILE must be unset too.)"""
+    return {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_CONFIG_FILE": str(tmp_path / "no-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-credentials"),
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_ENDPOINT_URL_MTURK": "https://mturk-fake.invalid",
+    }
 
-    Fake credentials, no config file, and an endpoint that can't resolve, so a
-    request the fake misses can't reach AWS; botocore's retry pauses are zero.
-    """
+
+def answer_every_client(
+    fake: MTurkFake | SharedMTurkFake,
+    patch: Callable[[Any, str, Any], None] = setattr,
+) -> None:
+    """Hook `fake` on every MTurk client crowdsite builds from now on, with
+    botocore's retry pauses zero. `patch` is `monkeypatch.setattr` in a test, so
+    the hook is undone after it; a worker process keeps it for its life."""
     from botocore.retries import standard
 
     from providers.mturk import MTurkProvider
 
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.setenv("AWS_ENDPOINT_URL_MTURK", "https://mturk-fake.invalid")
-    monkeypatch.setattr(standard.ExponentialBackoff, "delay_amount", lambda *a: 0)
-
-    fake = MTurkFake()
+    patch(standard.ExponentialBackoff, "delay_amount", lambda *a: 0)
     build = MTurkProvider._build_client
 
     def build_and_install(self: MTurkProvider, **kwargs: Any) -> Any:
@@ -632,7 +652,140 @@ def mturk_fixture(monkeypatch, tmp_path) -> MTurkFake:
         fake.install(client)
         return client
 
-    monkeypatch.setattr(MTurkProvider, "_build_client", build_and_install)
+    patch(MTurkProvider, "_build_client", build_and_install)
+
+
+@pytest.fixture(name="mturk")
+def mturk_fixture(monkeypatch, tmp_path) -> MTurkFake:
+    """An MTurk fake that answers every MTurk client crowdsite builds."""
+    for name, value in fake_aws_env(tmp_path).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    fake = MTurkFake()
+    answer_every_client(fake, monkeypatch.setattr)
+    return fake
+
+
+class SharedMTurkFake:
+    """One MTurk account shared by processes: an MTurkFake kept in the file `path`.
+
+    Every request a hooked client makes, and every action of the test's, loads
+    the account, acts on it and saves it back while holding an exclusive lock,
+    so each process sees the others' HITs, assignments and payments, in order.
+    A process killed while it holds the lock loses it with its file descriptor.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._lock_path = self.path.with_name(f"{self.path.name}.lock")
+        with self._locked():
+            if not self.path.exists():
+                self._save(MTurkFake(), hangs={})
+
+    # --- the test's side -------------------------------------------------------
+
+    def install(self, client: Any) -> None:
+        """Answer every request `client` makes from now on."""
+        client.meta.events.register("before-send.mturk", self.handle)
+
+    def act(self, action: Callable[[MTurkFake], T]) -> T:
+        """Run `action` on the account and keep what it changed."""
+        with self._state() as (fake, _):
+            return action(fake)
+
+    def snapshot(self) -> MTurkFake:
+        """The account as it is now, to read (changes to it are not kept)."""
+        with self._state() as (fake, _):
+            return fake
+
+    def accept(self, hit_id: str, worker_id: str) -> str:
+        return self.act(lambda fake: fake.accept(hit_id, worker_id))
+
+    def submit(
+        self, hit_id: str, worker_id: str, *, assignment_id: str | None = None
+    ) -> str:
+        return self.act(
+            lambda fake: fake.submit(hit_id, worker_id, assignment_id=assignment_id)
+        )
+
+    def fail_next(self, count: int, kind: str, *, operation: str | None = None) -> None:
+        self.act(lambda fake: fake.fail_next(count, kind, operation=operation))
+
+    def hang_after(self, operation: str, marker: Path) -> None:
+        """Make the next request of `operation` hang once MTurk has done it.
+
+        The request is applied and saved like any other; then the process making
+        it creates `marker` and sleeps, so a test can kill that process inside
+        the call, after MTurk acted and before its caller heard the answer.
+        """
+        with self._state() as (_, hangs):
+            hangs[operation] = str(marker)
+
+    # --- botocore's side -------------------------------------------------------
+
+    def handle(self, request: AWSPreparedRequest, **kwargs: Any) -> AWSResponse:
+        lost: ReadTimeoutError | None = None
+        with self._state() as (fake, hangs):
+            try:
+                response = fake.handle(request)
+            except ReadTimeoutError as exc:  # a "drop": done, the answer lost
+                lost = exc
+            marker = hangs.pop(fake.requests[-1][0], None)
+        # Outside the lock: the other processes go on while this one hangs.
+        if marker is not None:
+            Path(marker).write_text(str(os.getpid()))
+            time.sleep(HANG_SECONDS)
+        if lost is not None:
+            raise lost
+        return response
+
+    # --- the file ----------------------------------------------------------------
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        with open(self._lock_path, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    @contextmanager
+    def _state(self) -> Iterator[tuple[MTurkFake, dict[str, str]]]:
+        """The account and the pending hangs, saved back on the way out (an
+        exception included: a dropped answer is still a request MTurk did)."""
+        with self._locked():
+            saved = pickle.loads(self.path.read_bytes())
+            fake = saved["fake"]
+            fake._ids = itertools.count(saved["next_id"])
+            try:
+                yield fake, saved["hangs"]
+            finally:
+                self._save(fake, hangs=saved["hangs"])
+
+    def _save(self, fake: MTurkFake, *, hangs: dict[str, str]) -> None:
+        # The id counter is kept as its next value: itertools.count objects
+        # can't be pickled from Python 3.14 on.
+        next_id = next(fake._ids)
+        fake._ids = None
+        data = pickle.dumps({"fake": fake, "next_id": next_id, "hangs": hangs})
+        fake._ids = itertools.count(next_id)
+        # Written aside and renamed: a process killed mid-write leaves the old
+        # state whole.
+        partial = self.path.with_name(f"{self.path.name}.{os.getpid()}")
+        partial.write_bytes(data)
+        os.replace(partial, self.path)
+
+
+@pytest.fixture(name="shared_mturk")
+def shared_mturk_fixture(monkeypatch, tmp_path) -> SharedMTurkFake:
+    """A SharedMTurkFake that answers this process's MTurk clients, with the fake
+    AWS environment set, for worker processes to inherit."""
+    for name, value in fake_aws_env(tmp_path).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    fake = SharedMTurkFake(tmp_path / "mturk-account.pickle")
+    answer_every_client(fake, monkeypatch.setattr)
     return fake
 
 
