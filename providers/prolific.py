@@ -405,9 +405,10 @@ class ProlificProvider(Provider):
         )
 
     @classmethod
-    def page_config(cls, run: TaskRun) -> dict[str, Any]:
-        """The completion code prolific.js hands back to Prolific on submit."""
-        return {"completion_code": completion_code(run)}
+    def completion_code_for(cls, run: TaskRun) -> str:
+        """The code prolific.js fetches after the submission is stored, and hands
+        back to Prolific; never on the page itself (not even in preview)."""
+        return completion_code(run)
 
     def launch_units(
         self,
@@ -438,9 +439,10 @@ class ProlificProvider(Provider):
                 "POST",
                 "studies/",
                 operation="create study",
-                json=self.study_draft(
-                    run, places=places, task_url=task_url, requirements=requirements
-                ),
+                json={
+                    **self.study_draft(run, places=places, task_url=task_url),
+                    **self.study_eligibility(run, requirements),
+                },
             )
         elif (study.get("total_available_places") or 0) < places:
             # Prolific only ever raises places; a study that had filled up and
@@ -470,20 +472,14 @@ class ProlificProvider(Provider):
                 if study.get("status") not in NOT_TAKING_PARTICIPANTS:
                     raise
 
-    def study_draft(
-        self,
-        run: TaskRun,
-        *,
-        places: int,
-        task_url: str,
-        requirements: Sequence[Mapping[str, Any]] = (),
-    ) -> dict[str, Any]:
+    @staticmethod
+    def study_draft(run: TaskRun, *, places: int, task_url: str) -> dict[str, Any]:
         """The body that creates `run`'s study as a draft with `places` places."""
         provider_config = provider_args(run)
         minutes = provider_config.get(
             "prolific_estimated_completion_time_in_minutes", DEFAULT_COMPLETION_MINUTES
         )
-        draft: dict[str, Any] = {
+        return {
             "name": run.task_title,
             "internal_name": study_internal_name(run),
             "description": run.task_description,
@@ -505,14 +501,20 @@ class ProlificProvider(Provider):
             # Prolific's docs mark `filters` required; an empty list admits anyone.
             "filters": [],
         }
-        if needs_workspace(run, requirements):
-            workspace_id = self.workspace_id()
-            draft["project"] = self.project_id(
-                workspace_id,
-                provider_config.get("prolific_project_name") or DEFAULT_PROJECT_NAME,
-            )
-            draft["filters"] = self.study_filters(run, requirements, workspace_id)
-        return draft
+
+    def study_eligibility(
+        self, run: TaskRun, requirements: Sequence[Mapping[str, Any]]
+    ) -> dict[str, Any]:
+        """The draft's `project` and `filters` for `requirements` and the run's
+        Prolific settings; none for a run with neither (see needs_workspace)."""
+        if not needs_workspace(run, requirements):
+            return {}
+        workspace_id = self.workspace_id()
+        project = provider_args(run).get("prolific_project_name")
+        return {
+            "project": self.project_id(workspace_id, project or DEFAULT_PROJECT_NAME),
+            "filters": self.study_filters(run, requirements, workspace_id),
+        }
 
     # Eligibility. crowdsite always checks every requirement itself when a
     # worker arrives (DESIGN §6.3); what Prolific can enforce is sent too, so an
