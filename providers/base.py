@@ -222,6 +222,12 @@ class Provider(ABC):
     def expire_units(self, *, run: TaskRun, provider_unit_ids: list[str]) -> None:
         """Withdraw units from the provider so no new worker can take them."""
 
+    def end_run(self, *, run: TaskRun, provider_unit_ids: list[str]) -> dict[str, Any]:
+        """Close what the provider keeps open for a run that was shut down or
+        completed (Prolific's study), so no one new can start. Safe to repeat.
+        Nothing by default: MTurk's HITs are expired unit by unit."""
+        return {}
+
     # Review and money (DESIGN §7, §8). Each is called once per logical call
     # through the call log, with `token` naming that call: a provider that takes
     # a request token (MTurk's UniqueRequestToken) passes it on, so a retry after

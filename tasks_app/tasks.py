@@ -102,6 +102,13 @@ def expire_units_on_provider(self, run_id: int) -> int:
     )
 
 
+@shared_task(bind=True, max_retries=8)
+def end_run_on_provider(self, run_id: int) -> object:
+    """Close an ended run on its provider (stop a Prolific study). Safe to run
+    twice: the call log keys the call by the run."""
+    return call_with_retry(self, lambda: services.end_run_on_provider(run_id=run_id))
+
+
 @shared_task
 def end_runs() -> dict[str, list[int]]:
     """Shut down runs past their patience or lifetime; complete the runs whose
@@ -133,7 +140,10 @@ def recover_submissions() -> int:
 @shared_task(bind=True, max_retries=8)
 def recover_run_submissions(self, run_id: int) -> int:
     """Record one run's submissions its provider lists and we don't have, for
-    review. Safe to run twice or concurrently."""
-    return len(
-        call_with_retry(self, lambda: services.recover_submissions(run_id=run_id))
+    review, and free the units of work its workers gave up there. Safe to run
+    twice or concurrently."""
+    recovered = call_with_retry(
+        self, lambda: services.recover_submissions(run_id=run_id)
     )
+    call_with_retry(self, lambda: services.free_abandoned_units(run_id=run_id))
+    return len(recovered)

@@ -35,12 +35,14 @@ from tasks_app.services.launch import (
 from tasks_app.services.lifecycle import (
     Shutdown,
     complete_finished_runs,
+    end_run_on_provider,
     expire_units_on_provider,
     shut_down_stale_runs,
     shutdown_run,
 )
 from tasks_app.services.recovery import (
     Recovered,
+    free_abandoned_units,
     recover_submissions,
     runs_to_poll,
 )
@@ -73,9 +75,11 @@ from tasks_app.uploads import SavedFile
 __all__ = [
     "Recovered",
     "recover_submissions",
+    "free_abandoned_units",
     "runs_to_poll",
     "Shutdown",
     "complete_finished_runs",
+    "end_run_on_provider",
     "expire_units_on_provider",
     "shut_down_stale_runs",
     "shutdown_run",

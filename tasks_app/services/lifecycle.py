@@ -87,6 +87,9 @@ def shutdown_run(*, run_id: int, reason: str) -> Shutdown:
         enqueue_on_commit(
             task="tasks_app.tasks.expire_units_on_provider", kwargs={"run_id": run.pk}
         )
+        enqueue_on_commit(
+            task="tasks_app.tasks.end_run_on_provider", kwargs={"run_id": run.pk}
+        )
     return Shutdown(run_id=run.pk, expired=expired, held=held, reason=reason)
 
 
@@ -157,7 +160,38 @@ def complete_finished_runs() -> list[int]:
                 end_reason="every unit was reviewed or expired",
             ):
                 completed.append(run_id)
+                enqueue_on_commit(
+                    task="tasks_app.tasks.end_run_on_provider",
+                    kwargs={"run_id": run_id},
+                )
     return completed
+
+
+def end_run_on_provider(*, run_id: int) -> Any:
+    """Close what the provider keeps open for an ended run (Prolific's study).
+
+    Once per run: the call log keys it by the run, so a retry, or a shutdown
+    followed by the completion sweep, calls the provider once.
+    """
+    run = TaskRun.objects.get(pk=run_id)
+    provider_ids = sorted(
+        set(
+            Unit.objects.filter(run=run)
+            .exclude(provider_unit_id="")
+            .values_list("provider_unit_id", flat=True)
+        )
+    )
+    if not provider_ids:
+        return {}
+    provider = get_provider(run.provider_type)
+    return run_logged_call(
+        provider_type=run.provider_type,
+        operation="end_run",
+        key=f"end_run:run={run.pk}",
+        run_id=run.pk,
+        request={"provider_unit_ids": provider_ids[:10], "count": len(provider_ids)},
+        call=lambda: provider.end_run(run=run, provider_unit_ids=provider_ids),
+    )
 
 
 def shut_down_stale_runs(*, now: datetime | None = None) -> list[Shutdown]:

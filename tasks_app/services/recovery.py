@@ -25,6 +25,7 @@ from django.utils import timezone
 from providers.base import SubmittedWork
 from providers.registry import PROVIDER_CLASSES, get_provider, get_provider_class
 from tasks_app.models import (
+    AGENT_LIVE_STATUSES,
     Agent,
     AgentStatus,
     TaskRun,
@@ -34,7 +35,7 @@ from tasks_app.models import (
     Worker,
 )
 from tasks_app.services.arrival import new_agent_id
-from tasks_app.services.work import submit_unit
+from tasks_app.services.work import release_agent, submit_unit
 
 # Units whose HIT may hold a submission we don't have: not yet submitted here.
 UNREPORTED_UNIT_STATUSES = (
@@ -67,6 +68,7 @@ def runs_to_poll() -> list[int]:
         name
         for name in PROVIDER_CLASSES
         if get_provider_class(name).lists_submitted_work
+        or get_provider_class(name).lists_abandoned_work
     ]
     since = timezone.now() - SHUT_DOWN_POLL_WINDOW
     return list(
@@ -88,6 +90,8 @@ def recover_submissions(*, run_id: int) -> list[Recovered]:
     `submit_unit`, which keeps only the first.
     """
     run = TaskRun.objects.get(pk=run_id)
+    if not get_provider_class(run.provider_type).lists_submitted_work:
+        return []
     units = dict(
         Unit.objects.filter(run=run, status__in=UNREPORTED_UNIT_STATUSES)
         .exclude(provider_unit_id="")
@@ -123,6 +127,43 @@ def recover_submissions(*, run_id: int) -> list[Recovered]:
         if recovered is not None:
             found.append(recovered)
     return found
+
+
+def free_abandoned_units(*, run_id: int) -> list[int]:
+    """Free the units of agents whose workers the provider says gave up.
+
+    Prolific lists a participant who returned the study, or ran out of time,
+    as RETURNED or TIMED-OUT and opens the place again: the unit goes back to
+    `launched` here too (`expired` in a shut-down run), the agent `returned`
+    or `timeout`. A submission already stored is never undone. Returns the
+    agents freed; safe to run twice (a freed agent is no longer live).
+    """
+    run = TaskRun.objects.get(pk=run_id)
+    if not get_provider_class(run.provider_type).lists_abandoned_work:
+        return []
+    held = list(
+        Agent.objects.filter(
+            run=run, status__in=AGENT_LIVE_STATUSES, submitted_at__isnull=True
+        )
+        .exclude(provider_assignment_id="")
+        .values_list("provider_assignment_id", "unit__provider_unit_id", "pk")
+    )
+    if not held:
+        return []
+    agents = {assignment: pk for assignment, _, pk in held}
+    # Outside any transaction: no row is locked while the provider answers.
+    abandoned = get_provider(run.provider_type).abandoned_work(
+        provider_unit_ids=sorted({unit for _, unit, _ in held if unit})
+    )
+    freed = []
+    for work in abandoned:
+        agent_id = agents.get(work.provider_assignment_id)
+        if agent_id is None:
+            continue
+        timed_out = work.status.upper().replace("_", "-") == "TIMED-OUT"
+        if release_agent(agent_id=agent_id, timed_out=timed_out):
+            freed.append(agent_id)
+    return freed
 
 
 def _workers(provider_type: str, names: list[str]) -> dict[str, Worker]:

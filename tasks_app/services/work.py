@@ -272,6 +272,17 @@ def expire_agent(*, agent_id: int) -> bool:
 
 
 @transaction.atomic
+def release_agent(*, agent_id: int, timed_out: bool) -> bool:
+    """The provider says the worker gave the unit up (returned it, or let it time
+    out there): free it at once. False if the agent had already finished."""
+    return _release_agent(
+        agent_id=agent_id,
+        status=AgentStatus.TIMEOUT if timed_out else AgentStatus.RETURNED,
+        only_overdue=False,
+    )
+
+
+@transaction.atomic
 def return_agent(*, agent_id: int) -> bool:
     """The worker gave the unit back: free it at once. False if already finished."""
     return _release_agent(
