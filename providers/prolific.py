@@ -1029,7 +1029,9 @@ class ProlificProvider(Provider):
     # notify_workers: Prolific's messages name a study (`study_id` is required
     # on each), and crowdsite's notification names none, so it stays
     # not_yet_supported. account_balance: Prolific keeps a balance per
-    # workspace; it stays None (no check at launch), see docs/providers/prolific.md.
+    # workspace (GET workspaces/<id>/balance/, in the workspace's minor unit);
+    # it stays None, so a launch checks none, until the launch's cost and the
+    # workspace's currency can be compared (docs/providers/prolific.md).
 
     @staticmethod
     def _find_study(internal_name: str) -> dict[str, Any] | None:

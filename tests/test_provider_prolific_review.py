@@ -765,3 +765,22 @@ def test_settings_as_omegaconf_gives_them_are_checked_the_same():
     )
 
     ProlificProvider.check_provider_args(provider_args=args, shared_state={})
+
+
+def test_the_fake_refuses_what_prolific_would_refuse(prolific):
+    from providers import prolific as provider_module
+
+    with pytest.raises(ProviderError) as unknown:
+        provider_module._request(
+            "POST", "workspaces/", operation="create workspace", json={"name": "x"}
+        )
+    with pytest.raises(ProviderError) as missing:
+        provider_module._request(
+            "POST", "submissions/bonus-payments/", operation="set up", json={}
+        )
+
+    assert "HTTP 400" in str(unknown.value)
+    assert "title: This field is required." in str(unknown.value)
+    assert "name: Unknown field." in str(unknown.value)
+    assert "csv_bonuses: This field is required." in str(missing.value)
+    assert not unknown.value.transient
