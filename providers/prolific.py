@@ -77,6 +77,8 @@ MEPHISTO_TOTAL_AVAILABLE_PLACES = 1
 ALLOWLIST = "participant_group_allowlist"
 BLOCKLIST = "participant_group_blocklist"
 AWAITING_REVIEW = "AWAITING REVIEW"
+# Shown for a short while after a decision, before APPROVED or REJECTED.
+PROCESSING = "PROCESSING"
 ABANDONED = frozenset({"RETURNED", "TIMED-OUT"})
 # Prolific's rejection categories (the transition's `rejection_category`).
 REJECTION_CATEGORIES = (
@@ -812,6 +814,7 @@ class ProlificProvider(Provider):
         status = submission.get("status")
         if status == "APPROVED":
             return _decided(submission, already=True)
+        _check_not_processing(submission, "approve submission")
         if status != AWAITING_REVIEW:
             raise ProlificError(
                 f"Prolific approve submission refused: submission "
@@ -832,6 +835,7 @@ class ProlificProvider(Provider):
         status = submission.get("status")
         if status == "REJECTED":
             return _decided(submission, already=True)
+        _check_not_processing(submission, "reject submission")
         if status != AWAITING_REVIEW:
             raise ProlificError(
                 f"Prolific reject submission refused: submission "
@@ -867,7 +871,7 @@ class ProlificProvider(Provider):
             except ProlificError:
                 raise exc from None
             # After a decision a submission may show PROCESSING for a while.
-            if submission.get("status") not in (status, "PROCESSING"):
+            if submission.get("status") not in (status, PROCESSING):
                 raise
             return _decided(submission, already=True)
         return {"submission": submission_id, "status": status}
@@ -900,7 +904,7 @@ class ProlificProvider(Provider):
                 transient=False,
             )
         submission = self._confirmed_submission(work, "pay bonus")
-        study_id = submission.get("study_id") or work.provider_unit_id
+        study_id = _study_of(submission) or work.provider_unit_id
         participant = submission.get("participant") or work.worker_name
         line = f"{participant},{amount:.2f}"
         bonus = run_logged_call(
@@ -1296,10 +1300,14 @@ def _participant(submission: Mapping[str, Any]) -> str:
     return str(submission.get("participant") or submission.get("participant_id") or "")
 
 
+def _study_of(submission: Mapping[str, Any]) -> str:
+    return str(submission.get("study_id") or submission.get("study") or "")
+
+
 def _mismatch(submission: Mapping[str, Any], *, participant: str, study: str) -> str:
     """Why `submission` is not `participant`'s in `study` (any study if ""), or ""."""
     owner = _participant(submission)
-    its_study = str(submission.get("study_id") or "")
+    its_study = _study_of(submission)
     if owner != participant or (study and its_study != study):
         return (
             f"Prolific says submission {submission.get('id')} is participant "
@@ -1307,6 +1315,19 @@ def _mismatch(submission: Mapping[str, Any], *, participant: str, study: str) ->
             f"{participant or '(none)'}'s in study {study or '(unknown)'}"
         )
     return ""
+
+
+def _check_not_processing(submission: Mapping[str, Any], operation: str) -> None:
+    """Raise a transient error while Prolific is still applying a decision (its
+    PROCESSING status, shown for a short while after one): retried later, the
+    submission shows how it ended."""
+    if submission.get("status") == PROCESSING:
+        raise ProlificError(
+            f"Prolific {operation}: submission {submission.get('id')} is still "
+            "PROCESSING an earlier decision; try again shortly",
+            transient=True,
+            ambiguous=False,
+        )
 
 
 def _decided(submission: Mapping[str, Any], *, already: bool) -> dict[str, Any]:

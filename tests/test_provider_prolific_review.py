@@ -784,3 +784,14 @@ def test_the_fake_refuses_what_prolific_would_refuse(prolific):
     assert "name: Unknown field." in str(unknown.value)
     assert "csv_bonuses: This field is required." in str(missing.value)
     assert not unknown.value.transient
+
+
+def test_a_submission_still_processing_a_decision_is_retried_later(prolific, study):
+    ref = work(prolific, study)
+    prolific.submissions[ref.provider_assignment_id]["status"] = "PROCESSING"
+
+    with pytest.raises(ProviderError) as raised:
+        ProlificProvider().approve_work(work=ref, token="r:1")
+
+    assert raised.value.transient
+    assert prolific.bodies("POST", r"^submissions/.+/transition/$") == []
