@@ -533,7 +533,7 @@ class ProlificProvider(Provider):
     #   included): the qualification's group is blocked
     #   (`participant_group_blocklist`), with the block-list group.
     # - The Mephisto eligibility requirements of ELIGIBILITY_PARAMS become the
-    #   filters `eligibility_filters` makes; they are Prolific's alone (crowdsite
+    #   filters `eligibility_filter` makes; they are Prolific's alone (crowdsite
     #   knows no approval rate or age).
 
     mirrors_qualifications = True
