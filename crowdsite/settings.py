@@ -304,6 +304,16 @@ CELERY_BEAT_SCHEDULE = {
         "task": "tasks_app.tasks.auto_approve_units",
         "schedule": 300.0,
     },
+    # Decisions and bonuses whose provider call never finished (a lost message,
+    # a killed worker), and lost Prolific bonus payments, from its records.
+    "resend-stalled-reviews": {
+        "task": "tasks_app.tasks.resend_stalled_reviews",
+        "schedule": 300.0,
+    },
+    "reconcile-lost-bonuses": {
+        "task": "tasks_app.tasks.reconcile_lost_bonuses",
+        "schedule": 600.0,
+    },
     # Submissions MTurk lists that the task page failed to report.
     "recover-submissions": {
         "task": "tasks_app.tasks.recover_submissions",

@@ -283,6 +283,11 @@ class Provider(ABC):
         lists them (for those the task page failed to report); none here."""
         return []
 
+    # Whether a bonus payment may be attempted again after an attempt whose
+    # outcome was lost: MTurk dedupes by UniqueRequestToken; Prolific's pay call
+    # can't be deduplicated, so its lost outcomes are reconciled, never resent.
+    bonus_is_repeatable: ClassVar[bool] = True
+
     # Whether `abandoned_work` asks the provider (the recovery sweep polls them).
     lists_abandoned_work: ClassVar[bool] = False
 
@@ -359,34 +364,3 @@ class Provider(ABC):
     def describe_call(self, operation: str, **request: Any) -> dict[str, Any]:
         """What the call log records about a call (no secrets)."""
         return {"operation": operation, **request}
-
-
-class ReviewNotYetSupported:
-    """Review and money calls of a provider class that doesn't make them yet: each
-    raises a ProviderError that says so (never a silent success)."""
-
-    provider_type: ClassVar[str]
-
-    def approve_work(self, *, work: WorkRef, token: str) -> dict[str, Any]:
-        raise not_yet_supported(self.provider_type, "approving work")
-
-    def reject_work(
-        self, *, work: WorkRef, feedback: str, token: str
-    ) -> dict[str, Any]:
-        raise not_yet_supported(self.provider_type, "rejecting work")
-
-    def pay_bonus(
-        self,
-        *,
-        work: WorkRef,
-        amount: Decimal,
-        reason: str,
-        token: str,
-        requested_at: datetime | None = None,
-    ) -> dict[str, Any]:
-        raise not_yet_supported(self.provider_type, "paying a bonus")
-
-    def block_worker(
-        self, *, worker_name: str, reason: str, token: str
-    ) -> dict[str, Any]:
-        raise not_yet_supported(self.provider_type, "blocking a worker")

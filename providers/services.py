@@ -23,13 +23,28 @@ T = TypeVar("T")
 logger = logging.getLogger(__name__)
 
 
+class NotRepeated(ProviderError):
+    """A call that must not be repeated was attempted before, with no known
+    outcome (in flight, killed, or its answer lost): it is left to be
+    reconciled from the provider's records, never sent again."""
+
+
 @transaction.atomic
 def start_call(
-    *, provider_type: str, operation: str, key: str, run_id: int | None, request: dict
+    *,
+    provider_type: str,
+    operation: str,
+    key: str,
+    run_id: int | None,
+    request: dict,
+    repeatable: bool = True,
 ) -> ProviderCall:
     """Find or create the log row of the logical call `key`, counting an attempt.
 
     A row that already succeeded is returned unchanged: the caller must not call.
+    A call that is not `repeatable` (Prolific's bonus payment) is attempted once
+    unless an attempt failed for sure: an earlier attempt still pending or
+    ambiguous raises NotRepeated.
     """
     call, _ = ProviderCall.objects.select_for_update().get_or_create(
         idempotency_key=key,
@@ -42,6 +57,14 @@ def start_call(
     )
     if call.status == CallStatus.SUCCEEDED:
         return call
+    if not repeatable and call.attempts and call.status != CallStatus.FAILED:
+        raise NotRepeated(
+            f"{operation} on {provider_type} was attempted before and its outcome "
+            f"is not known ({call.status}): it is not sent again, and is "
+            "reconciled from the provider's records",
+            transient=False,
+            ambiguous=True,
+        )
     call.attempts += 1
     call.status = CallStatus.PENDING
     call.save(update_fields=["attempts", "status", "updated_at"])
@@ -67,6 +90,7 @@ def run_logged_call(
     request: dict,
     call: Callable[[], T],
     record: Callable[[T], Any] | None = None,
+    repeatable: bool = True,
 ) -> T:
     """Make one provider call through the log, at most once with success.
 
@@ -83,6 +107,10 @@ def run_logged_call(
     (and retried under the same key), never "succeeded" with the rows unchanged;
     it runs again from the recorded response when the log already says succeeded,
     so it must be safe to repeat.
+
+    `repeatable=False` marks a call the provider can't deduplicate (Prolific's
+    bonus payment): it is never attempted again after an attempt with no known
+    outcome (see `start_call`).
     """
     logged = start_call(
         provider_type=provider_type,
@@ -90,6 +118,7 @@ def run_logged_call(
         key=key,
         run_id=run_id,
         request=request,
+        repeatable=repeatable,
     )
     if logged.status == CallStatus.SUCCEEDED:
         # What the call returned the first time, as the log kept it (JSON).

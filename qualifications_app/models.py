@@ -113,6 +113,8 @@ class WorkerReview(models.Model):
             models.Index(
                 fields=["worker", "-created_at"], name="workerreview_worker_idx"
             ),
+            # The resend sweep: recent reviews whose provider call never ran.
+            models.Index(fields=["created_at"], name="workerreview_created_idx"),
         ]
         constraints = [
             # One decision per agent, whoever races to make it.

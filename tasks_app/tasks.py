@@ -93,6 +93,28 @@ def send_reviews(self, review_ids: list[int]) -> int:
     return len(review_ids)
 
 
+@shared_task
+def resend_stalled_reviews() -> int:
+    """Send again the decisions and bonuses whose provider call never finished
+    (a lost message, a killed worker). Safe to run twice: each review's call is
+    logged and paid once, and a call that can't be repeated is refused."""
+    review_ids = services.stalled_reviews()
+    for start in range(0, len(review_ids), services.SEND_BATCH):
+        send_reviews.delay(review_ids[start : start + services.SEND_BATCH])
+    return len(review_ids)
+
+
+@shared_task
+def reconcile_lost_bonuses() -> dict[str, int]:
+    """Settle lost bonus payments of providers whose pay call is never repeated
+    (Prolific) from the provider's records. Safe to run twice."""
+    settled = services.reconcile_lost_bonuses()
+    return {
+        "paid": sum(1 for r in settled if r.paid),
+        "not_paid": sum(1 for r in settled if not r.paid),
+    }
+
+
 @shared_task(bind=True, max_retries=8)
 def expire_units_on_provider(self, run_id: int) -> int:
     """Withdraw a shut-down run's expired units from its provider. Safe to run

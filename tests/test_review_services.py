@@ -13,6 +13,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
+from providers.base import ProviderError
 from providers.mock import MockProvider
 from providers.models import CallStatus, ProviderCall
 from qualifications_app.models import ReviewAction, WorkerReview
@@ -289,8 +290,15 @@ def test_replaying_the_provider_call_pays_once(execute, calls):
     assert ProviderCall.objects.filter(operation="bonus").get().attempts == 1
 
 
-def test_a_provider_that_cant_review_yet_says_so_and_the_payment_is_failed(execute):
-    unit = submitted_unit(provider_type="prolific")
+def test_a_provider_refusing_the_call_fails_the_payment_and_the_decision_stands(
+    execute, monkeypatch
+):
+    unit = submitted_unit()
+
+    def refuse(self, **kwargs):
+        raise ProviderError("the provider refused: assignment not found")
+
+    monkeypatch.setattr(MockProvider, "approve_work", refuse)
 
     execute(lambda: services.approve_unit(unit_id=unit.pk))
 
@@ -298,7 +306,7 @@ def test_a_provider_that_cant_review_yet_says_so_and_the_payment_is_failed(execu
     assert unit.status == UnitStatus.ACCEPTED  # the decision stands
     [payment] = Payment.objects.filter(kind="reward")
     assert payment.state == PaymentState.FAILED
-    assert "approving work is not yet supported on prolific" in payment.error
+    assert "assignment not found" in payment.error
     call = ProviderCall.objects.get(operation="approve_work")
     assert call.status == CallStatus.FAILED
 

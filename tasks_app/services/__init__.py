@@ -55,9 +55,11 @@ from tasks_app.services.review import (
     auto_approve_due,
     block_from_review,
     pay_bonus,
+    reconcile_lost_bonuses,
     reject_unit,
     send_review,
     soft_reject_unit,
+    stalled_reviews,
 )
 from tasks_app.services.work import (
     completion_code,
@@ -92,6 +94,8 @@ __all__ = [
     "auto_approve_due",
     "block_from_review",
     "pay_bonus",
+    "reconcile_lost_bonuses",
+    "stalled_reviews",
     "reject_unit",
     "send_review",
     "soft_reject_unit",

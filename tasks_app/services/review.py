@@ -24,7 +24,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from providers.base import ProviderError, WorkRef
-from providers.registry import get_provider, get_provider_class
+from providers.models import CallStatus, ProviderCall
+from providers.registry import PROVIDER_CLASSES, get_provider, get_provider_class
 from providers.services import enqueue_on_commit, run_logged_call
 from qualifications_app.models import DECISION_ACTIONS, ReviewAction, WorkerReview
 from qualifications_app.services import mirror_block, set_blocked
@@ -570,6 +571,9 @@ def send_review(*, review_id: int) -> Any:
         return run_logged_call(
             provider_type=worker.provider_type,
             operation=f"{action}_work" if action != ReviewAction.BONUS else "bonus",
+            # Prolific's pay call is made once; a lost outcome is reconciled.
+            repeatable=action != ReviewAction.BONUS
+            or get_provider_class(worker.provider_type).bonus_is_repeatable,
             key=key,
             run_id=agent.run_id,
             request={
@@ -586,6 +590,181 @@ def send_review(*, review_id: int) -> Any:
             state=state, error=str(exc)[:2000]
         )
         raise
+
+
+# A review whose provider call has not finished this long after it was asked
+# for (its message lost with a broker's restart, its worker killed) is sent
+# again by beat's resend sweep; reviews are looked for this far back.
+STALLED_AFTER = timedelta(minutes=15)
+STALLED_WINDOW = timedelta(days=8)
+SENT_ACTIONS = (*PAID_DECISIONS, ReviewAction.REJECT, ReviewAction.BONUS)
+
+
+def stalled_reviews(*, now: datetime | None = None, limit: int = 1000) -> list[int]:
+    """Reviews to send again: asked for over STALLED_AFTER ago, and their call
+    never made (no log row) or left pending or ambiguous.
+
+    Sending again is safe: the call log keys the call by the review, MTurk's
+    tokens dedupe it, and a call that can't be repeated (Prolific's bonus pay)
+    is refused by the log and left to `reconcile_lost_bonuses`.
+    """
+    now = now or timezone.now()
+    cutoff = now - STALLED_AFTER
+    unfinished = {
+        int(key.removeprefix("review:"))
+        for key in ProviderCall.objects.filter(
+            status__in=[CallStatus.PENDING, CallStatus.AMBIGUOUS],
+            updated_at__lt=cutoff,
+            idempotency_key__startswith="review:",
+        ).values_list("idempotency_key", flat=True)[:limit]
+    }
+    asked = list(
+        WorkerReview.objects.filter(
+            action__in=SENT_ACTIONS,
+            agent__isnull=False,
+            created_at__gte=now - STALLED_WINDOW,
+            created_at__lt=cutoff,
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+    logged = set(
+        ProviderCall.objects.filter(
+            idempotency_key__in=[f"review:{pk}" for pk in asked]
+        ).values_list("idempotency_key", flat=True)
+    )
+    never_made = {pk for pk in asked if f"review:{pk}" not in logged}
+    stalled = sorted(unfinished | never_made)
+    # A non-repeatable bonus left pending or ambiguous is reconciled instead.
+    return [pk for pk in stalled if _may_resend(pk)]
+
+
+def _may_resend(review_id: int) -> bool:
+    review = (
+        WorkerReview.objects.filter(pk=review_id)
+        .values_list("action", "worker__provider_type")
+        .first()
+    )
+    if review is None:
+        return False
+    action, provider_type = review
+    return (
+        action != ReviewAction.BONUS
+        or get_provider_class(provider_type).bonus_is_repeatable
+    )
+
+
+# How long after a lost bonus payment the provider's records are read: Prolific
+# pays "in the following minutes".
+RECONCILE_AFTER = timedelta(minutes=30)
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    """A bonus payment whose lost outcome was read from the provider's records."""
+
+    review_id: int
+    paid: bool
+
+
+def reconcile_lost_bonuses(
+    *, now: datetime | None = None, limit: int = 200
+) -> list[Reconciled]:
+    """Settle bonuses whose payment outcome was lost, on providers whose pay
+    call is never repeated (Prolific), from the provider's own records.
+
+    The bonus counts as paid when the provider records more bonuses of that
+    amount on the submission than the ledger has paid there; otherwise, once
+    RECONCILE_AFTER has passed, as failed (not paid), for the requester to send
+    again on purpose. Safe to run twice: a settled payment is not pending or
+    ambiguous any more.
+    """
+    now = now or timezone.now()
+    unrepeatable = [
+        name
+        for name in PROVIDER_CLASSES
+        if not get_provider_class(name).bonus_is_repeatable
+    ]
+    if not unrepeatable:
+        return []
+    reviews = list(
+        WorkerReview.objects.filter(
+            action=ReviewAction.BONUS,
+            worker__provider_type__in=unrepeatable,
+            payments__kind=PaymentKind.BONUS,
+            payments__state__in=[PaymentState.AMBIGUOUS, PaymentState.PENDING],
+            created_at__lt=now - RECONCILE_AFTER,
+        )
+        .select_related("agent__unit", "worker")
+        .distinct()
+        .order_by("pk")[:limit]
+    )
+    settled = []
+    for review in reviews:
+        call = ProviderCall.objects.filter(
+            idempotency_key=f"review:{review.pk}"
+        ).first()
+        if call is None or call.status == CallStatus.SUCCEEDED:
+            continue  # never attempted (the resend sweep's), or settled already
+        if (
+            call.status == CallStatus.PENDING
+            and call.updated_at > now - RECONCILE_AFTER
+        ):
+            continue  # maybe still in flight
+        outcome = _bonus_outcome(review)
+        if outcome is not None:
+            settled.append(outcome)
+    return settled
+
+
+def _bonus_outcome(review: WorkerReview) -> Reconciled | None:
+    agent = review.agent
+    assert agent is not None and review.amount is not None
+    work = WorkRef(
+        worker_name=review.worker.worker_name,
+        provider_unit_id=agent.unit.provider_unit_id,
+        provider_assignment_id=agent.provider_assignment_id,
+    )
+    # Outside any transaction: no row is locked while the provider answers.
+    recorded = get_provider(review.worker.provider_type).paid_bonuses(work=work)
+    if recorded is None:
+        return None
+    with transaction.atomic():
+        payments = review.payments.select_for_update().exclude(
+            state__in=[PaymentState.PAID, PaymentState.FAILED]
+        )
+        if not payments:
+            return None
+        already_paid = Payment.objects.filter(
+            agent=agent,
+            kind=PaymentKind.BONUS,
+            state=PaymentState.PAID,
+            amount=review.amount,
+        ).count()
+        paid = recorded.count(review.amount) > already_paid
+        key = f"review:{review.pk}"
+        if paid:
+            payments.update(
+                state=PaymentState.PAID,
+                provider_response={"reconciled": True, "recorded": len(recorded)},
+                error="",
+            )
+            ProviderCall.objects.filter(idempotency_key=key).update(
+                status=CallStatus.SUCCEEDED,
+                response={"reconciled": True},
+                error="",
+            )
+        else:
+            why = (
+                f"{review.worker.provider_type}'s records show no such bonus "
+                f"{RECONCILE_AFTER.seconds // 60} minutes after it was sent: not "
+                "paid; pay it again if you mean to"
+            )
+            payments.update(state=PaymentState.FAILED, error=why)
+            ProviderCall.objects.filter(idempotency_key=key).update(
+                status=CallStatus.FAILED, error=why
+            )
+    return Reconciled(review_id=review.pk, paid=paid)
 
 
 def _send_block(review: WorkerReview) -> Any:
