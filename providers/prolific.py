@@ -474,6 +474,13 @@ class ProlificProvider(Provider):
                 if study.get("status") not in NOT_TAKING_PARTICIPANTS:
                     raise
 
+    def end_run(self, *, run: TaskRun, provider_unit_ids: list[str]) -> dict[str, Any]:
+        """Stop the ended run's study, so no one new can start; participants
+        with a place may still submit. Safe to repeat."""
+        studies = list(dict.fromkeys(provider_unit_ids))
+        self.expire_units(run=run, provider_unit_ids=studies)
+        return {"stopped": studies}
+
     @staticmethod
     def study_draft(run: TaskRun, *, places: int, task_url: str) -> dict[str, Any]:
         """The body that creates `run`'s study as a draft with `places` places."""
@@ -808,6 +815,10 @@ class ProlificProvider(Provider):
 
     # Review and money.
 
+    # Paying a set-up bonus can't be deduplicated (see pay_bonus): the review's
+    # own call is not repeated after an outcome that is not known.
+    bonus_is_repeatable = False
+
     def approve_work(self, *, work: WorkRef, token: str) -> dict[str, Any]:
         """Approve the submission (paying its reward). Approved already: done."""
         submission = self._confirmed_submission(work, "approve submission")
@@ -903,23 +914,17 @@ class ProlificProvider(Provider):
                 f"{amount}); nothing was sent",
                 transient=False,
             )
-        submission = self._confirmed_submission(work, "pay bonus")
-        study_id = _study_of(submission) or work.provider_unit_id
-        participant = submission.get("participant") or work.worker_name
-        line = f"{participant},{amount:.2f}"
-        bonus = run_logged_call(
-            provider_type=self.provider_type,
-            operation="set_up_bonus",
-            key=f"{self.provider_type}:bonus_set_up:{token}",
-            run_id=None,
-            request={"study_id": study_id, "csv_bonuses": line},
-            call=lambda: _request(
-                "POST",
-                "submissions/bonus-payments/",
-                operation="set up bonus",
-                json={"study_id": study_id, "csv_bonuses": f"{line}\n"},
-            ),
-        )
+        try:
+            bonus, study_id, participant = self._set_up_bonus(work, amount, token)
+        except ProviderError as exc:
+            # Nothing is paid before the pay call: a failure here may be
+            # retried, whatever it was.
+            raise ProlificError(
+                str(exc),
+                transient=exc.transient,
+                status_code=getattr(exc, "status_code", None),
+                ambiguous=False,
+            ) from exc
         pay_key = f"{self.provider_type}:bonus_pay:{token}"
         pay_call = self._claim_pay(pay_key, bonus["id"])
         if pay_call is not None:
@@ -944,6 +949,30 @@ class ProlificProvider(Provider):
             "amount": f"{amount:.2f}",
             "bulk_bonus_payment": bonus["id"],
         }
+
+    def _set_up_bonus(
+        self, work: WorkRef, amount: Decimal, token: str
+    ) -> tuple[dict[str, Any], str, str]:
+        """The bulk bonus of one line set up for `work` (the same one on every
+        attempt under `token`), its study and participant. Moves no money."""
+        submission = self._confirmed_submission(work, "pay bonus")
+        study_id = _study_of(submission) or work.provider_unit_id
+        participant = _participant(submission) or work.worker_name
+        line = f"{participant},{amount:.2f}"
+        bonus = run_logged_call(
+            provider_type=self.provider_type,
+            operation="set_up_bonus",
+            key=f"{self.provider_type}:bonus_set_up:{token}",
+            run_id=None,
+            request={"study_id": study_id, "csv_bonuses": line},
+            call=lambda: _request(
+                "POST",
+                "submissions/bonus-payments/",
+                operation="set up bonus",
+                json={"study_id": study_id, "csv_bonuses": f"{line}\n"},
+            ),
+        )
+        return bonus, study_id, participant
 
     @transaction.atomic
     def _claim_pay(self, key: str, bonus_id: str) -> int | None:

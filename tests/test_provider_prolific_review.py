@@ -82,6 +82,8 @@ def pay(ref: WorkRef, token: str = "review:1", amount: str = "0.75"):
     return run_logged_call(
         provider_type="prolific",
         operation="bonus",
+        # As crowdsite's review service calls it for Prolific.
+        repeatable=ProlificProvider.bonus_is_repeatable,
         key=token,
         run_id=None,
         request={},
@@ -602,12 +604,18 @@ def test_a_pay_call_of_unknown_outcome_is_ambiguous_and_never_repeated(
     outer = ProviderCall.objects.get(idempotency_key="review:1")
     assert outer.status == CallStatus.AMBIGUOUS
 
-    # Run again by hand: the earlier pay attempt is not followed blind.
+    # Run again: the review's call log refuses to repeat it, and so does the
+    # provider itself, asked directly under the same token.
     with pytest.raises(ProviderError) as again:
         pay(ref)
+    with pytest.raises(ProviderError) as direct:
+        ProlificProvider().pay_bonus(
+            work=ref, amount=Decimal("0.75"), reason="great work", token="review:1"
+        )
 
     assert again.value.ambiguous and not again.value.transient
-    assert "paying again would pay twice" in str(again.value)
+    assert direct.value.ambiguous and not direct.value.transient
+    assert "paying again would pay twice" in str(direct.value)
     assert prolific.count("POST", r"/pay/$") == 1
     paid = [Decimal("0.75")] if kind != "server_error" else []
     assert ProlificProvider().paid_bonuses(work=ref) == paid
@@ -635,7 +643,7 @@ def test_a_bonus_set_up_whose_answer_was_lost_is_set_up_again_and_paid_once(
 
     with pytest.raises(ProviderError) as raised:
         pay(ref)
-    assert raised.value.transient
+    assert raised.value.transient and not raised.value.ambiguous
 
     pay(ref)
 
@@ -795,3 +803,18 @@ def test_a_submission_still_processing_a_decision_is_retried_later(prolific, stu
 
     assert raised.value.transient
     assert prolific.bodies("POST", r"^submissions/.+/transition/$") == []
+
+
+def test_ending_the_run_stops_its_study_once(prolific, study):
+    run = make_run()
+    provider = ProlificProvider()
+
+    result = provider.end_run(run=run, provider_unit_ids=[study, study])
+    provider.end_run(run=run, provider_unit_ids=[study])
+
+    assert result == {"stopped": [study]}
+    assert prolific.studies[study]["status"] == "AWAITING REVIEW"
+    assert prolific.bodies("POST", r"^studies/.+/transition/$")[-2:] == [
+        {"action": "STOP"},
+        {"action": "STOP"},
+    ]
