@@ -237,6 +237,12 @@ class Provider(ABC):
     def approve_work(self, *, work: WorkRef, token: str) -> dict[str, Any]:
         """Accept the worker's submission and pay its reward."""
 
+    @classmethod
+    def check_rejection(cls, feedback: str) -> None:
+        """Raise ValueError, saying what is wrong, for rejection feedback this
+        provider would refuse; before the decision is recorded. Any here."""
+        return None
+
     @abstractmethod
     def reject_work(
         self, *, work: WorkRef, feedback: str, token: str

@@ -835,6 +835,18 @@ class ProlificProvider(Provider):
             )
         return self._transition_submission(work, {"action": "APPROVE"}, "APPROVED")
 
+    @classmethod
+    def check_rejection(cls, feedback: str) -> None:
+        """Prolific's rules for the rejection message (see `rejection`)."""
+        try:
+            rejection(feedback)
+        except ProlificError as exc:
+            raise ValueError(
+                str(exc)
+                .removeprefix("Prolific reject submission refused: ")
+                .removesuffix(". Nothing was sent")
+            ) from exc
+
     def reject_work(
         self, *, work: WorkRef, feedback: str, token: str
     ) -> dict[str, Any]:

@@ -519,12 +519,13 @@ def _unset_to_none(value: Any) -> Any:
     return None if value == "???" else value
 
 
-# Mephisto keys crowdsite doesn't act on yet. Left at their default they mean
-# "off" (or what crowdsite does anyway); set otherwise, the launch is refused, so
-# nobody believes a screening task, gold units or a Prolific setting is on.
 # MTurk's longest AutoApprovalDelayInSeconds.
 MAX_AUTO_APPROVE_DELAY = 60 * 60 * 24 * 30
 
+# Mephisto keys crowdsite doesn't act on yet. Left at their default they mean
+# "off"; set otherwise, the launch is refused, so nobody believes a screening
+# task or gold units are on. (Prolific's settings are the provider's to judge:
+# `check_provider_args`.)
 NOT_YET_SUPPORTED: dict[str, tuple[str, dict[str, Any]]] = {
     "blueprint": (
         "screening tasks and gold units are not supported yet",
@@ -537,21 +538,6 @@ NOT_YET_SUPPORTED: dict[str, tuple[str, dict[str, Any]]] = {
             "max_gold_units": None,
             "min_golds": 1,
             "max_incorrect_golds": 0,
-        },
-    ),
-    "provider": (
-        "crowdsite does not apply this Prolific setting yet",
-        {
-            "prolific_external_study_url": "",
-            # crowdsite always reads the participant from the study URL.
-            "prolific_id_option": "url_parameters",
-            # The places come from the run's units.
-            "prolific_total_available_places": 1,
-            "prolific_eligibility_requirements": [],
-            "prolific_workspace_name": "My Workspace",
-            "prolific_project_name": "Project",
-            "prolific_allow_list_group_name": "Allow list",
-            "prolific_block_list_group_name": "Block list",
         },
     ),
 }
@@ -776,16 +762,26 @@ def _build_shared_state(resolved: dict[str, Any], task_dir: Path) -> dict[str, A
             f"valid keys: {', '.join(SHARED_STATE_KEYS)}",
             key="mephisto.blueprint.hooks",
         )
-    if state.get("prolific_specific_qualifications"):
-        # Never accepted and ignored: Prolific's filters aren't applied yet.
-        raise ConfigError(
-            "build_shared_state returned prolific_specific_qualifications, which "
-            "crowdsite does not apply yet: it would ignore them; use "
-            "mephisto.task.qualifications instead",
-            key="mephisto.blueprint.hooks",
-        )
+    # Each provider's own requirements reach that provider only: on another one
+    # they would be accepted and ignored, so they are refused.
+    provider = resolved["mephisto"]["provider"]["_provider_type"]
+    for key, providers in PROVIDER_SPECIFIC_STATE.items():
+        if state.get(key) and provider not in providers:
+            raise ConfigError(
+                f"build_shared_state returned {key}, which only "
+                f"{' and '.join(providers)} applies; this run is on {provider}, "
+                "which would ignore them: return them only for that provider, "
+                "or use mephisto.task.qualifications",
+                key="mephisto.blueprint.hooks",
+            )
     _check_mturk_specific(state.get("mturk_specific_qualifications"))
     return state
+
+
+PROVIDER_SPECIFIC_STATE = {
+    "mturk_specific_qualifications": ("mturk", "mturk_sandbox"),
+    "prolific_specific_qualifications": ("prolific",),
+}
 
 
 def _check_mturk_specific(requirements: Any) -> None:

@@ -348,23 +348,36 @@ def test_a_hard_block_and_unblock_reach_mturk(mturk, execute):
 # --- config ----------------------------------------------------------------------
 
 
-def test_prolific_specific_qualifications_are_refused_by_name(tmp_path, settings):
+@pytest.mark.parametrize(
+    ("provider", "returned"),
+    [
+        ("mturk_sandbox", '{"prolific_specific_qualifications": [{"name": "x"}]}'),
+        ("prolific", '{"mturk_specific_qualifications": [{"Comparator": "Exists"}]}'),
+    ],
+)
+def test_another_providers_own_requirements_are_refused_by_name(
+    tmp_path, settings, provider, returned
+):
     settings.PUBLIC_URL = "https://crowd.example.org"
-    (tmp_path / "prolific_hooks.py").write_text(
-        "def build_shared_state(cfg):\n"
-        '    return {"prolific_specific_qualifications": [{"filter_id": "age"}]}\n'
+    # A module name of its own: hooks modules are imported once per name.
+    (tmp_path / f"{provider}_hooks.py").write_text(
+        f"def build_shared_state(cfg):\n    return {returned}\n"
     )
     (tmp_path / "bundle.js").write_text("// bundle\n")
     (tmp_path / "rows.jsonl").write_text('{"text": "row 0"}\n')
     (tmp_path / "run.yaml").write_text(
         CONFIG.replace(
             "    units_per_assignment: 1\n",
-            "    units_per_assignment: 1\n    hooks: prolific_hooks\n",
+            f"    units_per_assignment: 1\n    hooks: {provider}_hooks\n",
+        ).replace(
+            "/mephisto/provider: mturk_sandbox", f"/mephisto/provider: {provider}"
         )
     )
 
-    with pytest.raises(ConfigError, match="prolific_specific_qualifications"):
+    with pytest.raises(ConfigError, match=f"this run is on {provider}") as caught:
         load_run_config(tmp_path / "run.yaml")
+
+    assert caught.value.key == "mephisto.blueprint.hooks"
 
 
 def test_mturk_specific_qualifications_of_the_wrong_shape_are_refused(

@@ -615,3 +615,19 @@ def test_blocking_from_review_blocks_locally_and_on_the_provider_once(execute):
     }
     with pytest.raises(ReviewError, match="needs a reason"):
         services.block_from_review(unit_id=unit.pk, reason=" ")
+
+
+def test_feedback_prolific_would_refuse_is_refused_before_anything_is_written(
+    settings,
+):
+    settings.PROLIFIC_API_KEY = ""  # nothing can reach Prolific from here
+    unit = submitted_unit(provider_type="prolific")
+
+    with pytest.raises(ReviewError, match="at least 100 characters") as caught:
+        services.reject_unit(unit_id=unit.pk, feedback="Too short.")
+
+    assert "nothing was changed" in str(caught.value)
+    unit.refresh_from_db()
+    assert unit.status == UnitStatus.COMPLETED
+    assert not WorkerReview.objects.filter(unit=unit).exists()
+    assert not ProviderCall.objects.filter(operation="reject_work").exists()

@@ -246,22 +246,54 @@ def test_screening_and_golds_left_off_load(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "override",
+    ("override", "says"),
     [
-        "mephisto.provider.prolific_eligibility_requirements="
-        "[{name:ApprovalRateEligibilityRequirement}]",
-        "mephisto.provider.prolific_workspace_name=Lab",
-        "mephisto.provider.prolific_id_option=question",
-        "mephisto.provider.prolific_external_study_url=https://example.org",
+        (
+            "mephisto.provider.prolific_eligibility_requirements="
+            "[{name:ApprovalRateEligibilityRequirement}]",
+            "needs minimum_approval_rate or maximum_approval_rate",
+        ),
+        (
+            "mephisto.provider.prolific_eligibility_requirements="
+            "[{name:JoinedBeforeEligibilityRequirement,joined_before:2020-01-01}]",
+            "JoinedBeforeEligibilityRequirement",
+        ),
+        ("mephisto.provider.prolific_workspace_name=Lab", "(got 'Lab')"),
+        ("mephisto.provider.prolific_id_option=question", "url_parameters"),
+        (
+            "mephisto.provider.prolific_external_study_url=https://example.org",
+            "its own task page",
+        ),
     ],
 )
-def test_prolific_keys_crowdsite_ignores_are_refused_by_name(tmp_path, override):
+def test_prolific_keys_crowdsite_cant_honour_are_refused_by_name(
+    tmp_path, override, says
+):
     path = write_task(tmp_path, prolific_yaml())
 
     error = refused(path, override)
 
     assert error.key == "mephisto.provider." + override.split("=")[0].rsplit(".")[-1]
-    assert "Prolific setting" in str(error)
+    assert says in str(error)
+
+
+def test_prolific_keys_crowdsite_honours_load(tmp_path):
+    path = write_task(tmp_path, prolific_yaml())
+
+    config = load_run_config(
+        path,
+        [
+            "mephisto.provider.prolific_eligibility_requirements="
+            "[{name:ApprovalRateEligibilityRequirement,minimum_approval_rate:95}]",
+            "mephisto.provider.prolific_project_name=Sentences",
+            "mephisto.provider.prolific_allow_list_group_name=Good raters",
+        ],
+    )
+
+    assert config.provider["prolific_project_name"] == "Sentences"
+    assert config.provider["prolific_eligibility_requirements"] == [
+        {"name": "ApprovalRateEligibilityRequirement", "minimum_approval_rate": 95}
+    ]
 
 
 def test_the_prolific_completion_time_crowdsite_uses_loads(tmp_path):

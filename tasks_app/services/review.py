@@ -186,6 +186,8 @@ def _decide(
     agent = _submitted_agent(unit, agent_id)
     if agent.status in DECIDED:
         raise _already_decided(unit_id, agent.pk)
+    if action == ReviewAction.REJECT:
+        _check_rejection(unit, reason)
     unit_status, agent_status = OUTCOMES[action]
     # Conditional, so a decision that raced ours (on a database without row
     # locks) leaves this one writing nothing; the unique index then refuses it.
@@ -821,6 +823,20 @@ def _payment_rows(
             )
         )
     return rows
+
+
+def _check_rejection(unit: Unit, feedback: str) -> None:
+    """Refuse, before anything is written, feedback the provider would refuse
+    (Prolific's rules for a rejection message)."""
+    provider_type = (
+        TaskRun.objects.filter(pk=unit.run_id)
+        .values_list("provider_type", flat=True)
+        .get()
+    )
+    try:
+        get_provider_class(provider_type).check_rejection(feedback)
+    except ValueError as exc:
+        raise ReviewError(f"unit {unit.pk}: {exc}; nothing was changed") from exc
 
 
 def _fee(amount: Decimal, rate: Decimal) -> Decimal:
