@@ -21,7 +21,9 @@ function getAgentRegistration() {
     assignment_id: assignment,
     agent_registration_id: worker + "-" + assignment,
     provider_type: CROWDSITE.provider_type,
-    hit_id: crowdsiteParam("hitId"),
+    // The provider's own unit (MTurk's HIT, Prolific's study), for the
+    // server's identity check.
+    hit_id: getProviderUnitId(),
   };
 }
 

@@ -7,6 +7,10 @@ function getAssignmentId() {
   return crowdsiteParam("assignment_id");
 }
 
+function getProviderUnitId() {
+  return null;
+}
+
 function handleSubmitToProvider(taskData) {
   // Nothing to tell a mock provider: thank the worker on the page.
   var app = document.getElementById("app");

@@ -9,6 +9,10 @@ function getAssignmentId() {
   return assignment === "ASSIGNMENT_ID_NOT_AVAILABLE" ? null : assignment;
 }
 
+function getProviderUnitId() {
+  return crowdsiteParam("hitId");
+}
+
 function handleSubmitToProvider(taskData) {
   // MTurk learns of the submission from a form posted to its externalSubmit.
   var base = crowdsiteParam("turkSubmitTo") || CROWDSITE.mturk_submit_to;

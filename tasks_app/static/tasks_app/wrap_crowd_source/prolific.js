@@ -9,6 +9,10 @@ function getAssignmentId() {
 
 var PROLIFIC_COMPLETE = "https://app.prolific.com/submissions/complete?cc=";
 
+function getProviderUnitId() {
+  return crowdsiteParam("study_id");
+}
+
 function handleSubmitToProvider(taskData) {
   // Prolific records completion when the participant arrives with the code. The
   // page never holds it: it is handed out once the submission is stored here.
