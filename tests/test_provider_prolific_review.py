@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import threading
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 
 from crowdsite.config_errors import ConfigError
 from providers.base import Arrival, ProviderError, WorkRef
@@ -20,6 +18,7 @@ from providers.services import run_logged_call
 from tests.factories import TaskRunFactory
 from tests.prolific_fake import ProlificFake
 from tests.prolific_fake import prolific_fixture as prolific_fixture
+from tests.threads import race
 
 pytestmark = pytest.mark.django_db
 
@@ -722,28 +721,6 @@ def test_notifying_workers_is_not_yet_supported_and_sends_nothing(prolific):
 # --- at once (PostgreSQL) --------------------------------------------------------
 
 
-def at_once(actions) -> list[object]:
-    """Run each action in its own thread and database connection, together."""
-    barrier = threading.Barrier(len(actions), timeout=30)
-    outcomes: list[object] = [None] * len(actions)
-
-    def run(index, action):
-        try:
-            barrier.wait()
-            outcomes[index] = action()
-        except Exception as exc:
-            outcomes[index] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=pair) for pair in enumerate(actions)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return outcomes
-
-
 @pytest.mark.django_db(transaction=True)
 def test_the_same_bonus_paid_from_many_processes_at_once_is_paid_once(
     postgres, prolific
@@ -751,7 +728,7 @@ def test_the_same_bonus_paid_from_many_processes_at_once_is_paid_once(
     study_id = launch(make_run(), [BLOCK])
     ref = work(prolific, study_id)
 
-    outcomes = at_once([lambda: pay(ref, token="review:5")] * 6)
+    outcomes = race([lambda: pay(ref, token="review:5")] * 6)
 
     assert prolific.paid_to("P1") == [Decimal("0.75")]
     assert prolific.count("POST", r"/pay/$") == 1

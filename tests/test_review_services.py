@@ -4,7 +4,6 @@ the money ledger, the provider call, and nothing decided or paid twice."""
 from __future__ import annotations
 
 import re
-import threading
 from decimal import Decimal
 
 import pytest
@@ -29,6 +28,7 @@ from tasks_app.models import (
     UnitStatus,
 )
 from tests.factories import TaskRunFactory
+from tests.threads import race
 from tests.worker_calls import agent_id_for, submit_task
 
 pytestmark = pytest.mark.django_db
@@ -312,28 +312,6 @@ def test_a_provider_refusing_the_call_fails_the_payment_and_the_decision_stands(
 
 
 # --- races (PostgreSQL) ---------------------------------------------------------------
-
-
-def race(actions) -> list[object]:
-    """Run each action in its own thread and connection, all at once."""
-    barrier = threading.Barrier(len(actions), timeout=30)
-    outcomes: list[object] = [None] * len(actions)
-
-    def run(index, action):
-        try:
-            barrier.wait()
-            outcomes[index] = action()
-        except Exception as exc:
-            outcomes[index] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=pair) for pair in enumerate(actions)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return outcomes
 
 
 @pytest.mark.django_db(transaction=True)
