@@ -39,7 +39,7 @@ from tests.mturk_fake import SharedMTurkFake, launch_task
 from tests.mturk_fake import shared_mturk_fixture as shared_mturk_fixture
 from tests.test_celery_faults import broker, database_url, kill, wait_for
 from tests.test_celery_faults import real_broker_url as real_broker_url
-from tests.worker_calls import submit_task
+from tests.worker_calls import arrive, submit_task
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -151,20 +151,7 @@ def work(mturk: SharedMTurkFake, run: TaskRun, unit: Unit) -> str:
     hit_id = unit.provider_unit_id
     assignment_id = mturk.accept(hit_id, WORKER_ID)
     client = APIClient()
-    response = client.post(
-        f"/request_agent?task_run_id={run.pk}",
-        {
-            "provider_data": {
-                "worker_name": WORKER_ID,
-                "assignment_id": assignment_id,
-                "hit_id": hit_id,
-                "agent_registration_id": f"{WORKER_ID}-{assignment_id}",
-                "provider_type": run.provider_type,
-            },
-            "client_timestamp": 1700000000.0,
-        },
-        format="json",
-    )
+    response = arrive(client, run, WORKER_ID, assignment_id, hit_id)
     agent_id = response.json()["data"]["agent_id"]
     assert agent_id, response.json()
     assert submit_task(client, run, agent_id, {"rating": "good"}).status_code == 200

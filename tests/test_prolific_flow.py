@@ -16,7 +16,7 @@ from tasks_app.models import Agent, Payment, PaymentState, TaskRun, Unit, UnitSt
 from tests.mturk_fake import launch_task
 from tests.prolific_fake import ProlificFake
 from tests.prolific_fake import prolific_fixture as prolific_fixture
-from tests.worker_calls import submit_task
+from tests.worker_calls import arrive, submit_task
 
 pytestmark = pytest.mark.django_db
 
@@ -62,21 +62,8 @@ def study_of(run: TaskRun) -> str:
     return study_id[0]
 
 
-def arrive(run: TaskRun, participant: str, submission: str, study: str) -> dict:
-    response = APIClient().post(
-        f"/request_agent?task_run_id={run.pk}",
-        {
-            "provider_data": {
-                "worker_name": participant,
-                "assignment_id": submission,
-                "hit_id": study,
-                "agent_registration_id": f"{participant}-{submission}",
-                "provider_type": "prolific",
-            },
-            "client_timestamp": 1700000000.0,
-        },
-        format="json",
-    )
+def arriving(run: TaskRun, participant: str, submission: str, study: str) -> dict:
+    response = arrive(APIClient(), run, participant, submission, study)
     assert response.status_code == 200, response.content
     return response.json()["data"]
 
@@ -85,7 +72,7 @@ def works(prolific: ProlificFake, run: TaskRun, participant: str) -> Unit:
     """`participant` starts the study, does the task on our page and finishes."""
     study = study_of(run)
     submission = prolific.submit(study, participant, status="ACTIVE")
-    agent_id = arrive(run, participant, submission, study)["agent_id"]
+    agent_id = arriving(run, participant, submission, study)["agent_id"]
     assert agent_id
     client = APIClient()
     assert submit_task(client, run, agent_id, {"rating": "good"}).status_code == 200
@@ -152,7 +139,7 @@ def test_a_participant_claiming_someone_elses_submission_is_refused(run, prolifi
     study = study_of(run)
     theirs = prolific.submit(study, "P1", status="ACTIVE")
 
-    data = arrive(run, "P2", theirs, study)
+    data = arriving(run, "P2", theirs, study)
 
     assert data["agent_id"] is None
     assert data["failure_reason"]
@@ -164,7 +151,7 @@ def test_a_returned_place_frees_its_unit_for_the_next_participant(
 ):
     study = study_of(run)
     submission = prolific.submit(study, "P1", status="ACTIVE")
-    assert arrive(run, "P1", submission, study)["agent_id"]
+    assert arriving(run, "P1", submission, study)["agent_id"]
     prolific.submissions[submission]["status"] = "RETURNED"
 
     freed = execute(lambda: services.free_abandoned_units(run_id=run.pk))

@@ -20,7 +20,7 @@ from tasks_app.models import Agent, Payment, PaymentState, TaskRun, Unit, UnitSt
 from tasks_app.services.review import send_review
 from tests.mturk_fake import MTurkFake, launch_task
 from tests.mturk_fake import mturk_fixture as mturk_fixture
-from tests.worker_calls import submit_task
+from tests.worker_calls import arrive, submit_task
 
 pytestmark = pytest.mark.django_db
 
@@ -74,20 +74,7 @@ def work(
     accepted = mturk.accept(hit_id, worker_id)
     reported = assignment_id or accepted
     client = APIClient()
-    response = client.post(
-        f"/request_agent?task_run_id={run.pk}",
-        {
-            "provider_data": {
-                "worker_name": worker_id,
-                "assignment_id": reported,
-                "hit_id": hit_id,
-                "agent_registration_id": f"{worker_id}-{reported}",
-                "provider_type": run.provider_type,
-            },
-            "client_timestamp": 1700000000.0,
-        },
-        format="json",
-    )
+    response = arrive(client, run, worker_id, reported, hit_id)
     agent_id = response.json()["data"]["agent_id"]
     assert agent_id, response.json()
     assert submit_task(client, run, agent_id, {"rating": "good"}).status_code == 200
@@ -325,21 +312,9 @@ def test_a_forged_worker_is_refused_and_nothing_paid(launch, mturk, execute):
 # --- identity at arrival ----------------------------------------------------------
 
 
-def arrive(run: TaskRun, worker_id: str, assignment_id: str, hit_id: str) -> dict:
+def arriving(run: TaskRun, worker_id: str, assignment_id: str, hit_id: str) -> dict:
     """The agent_details data of `worker_id` arriving with that assignment."""
-    response = APIClient().post(
-        f"/request_agent?task_run_id={run.pk}",
-        {
-            "provider_data": {
-                "worker_name": worker_id,
-                "assignment_id": assignment_id,
-                "hit_id": hit_id,
-                "provider_type": run.provider_type,
-            },
-            "client_timestamp": 1700000000.0,
-        },
-        format="json",
-    )
+    response = arrive(APIClient(), run, worker_id, assignment_id, hit_id)
     assert response.status_code == 200, response.content
     return response.json()["data"]
 
@@ -349,7 +324,7 @@ def test_arriving_with_another_workers_submitted_assignment_is_refused(launch, m
     first, second = Unit.objects.filter(run=run).order_by("pk")
     theirs = mturk.submit(first.provider_unit_id, "AOTHER")
 
-    data = arrive(run, "AFORGER", theirs, first.provider_unit_id)
+    data = arriving(run, "AFORGER", theirs, first.provider_unit_id)
 
     assert data["agent_id"] is None
     assert "belongs to another MTurk worker" in data["failure_reason"]
@@ -357,9 +332,9 @@ def test_arriving_with_another_workers_submitted_assignment_is_refused(launch, m
     # The real owner, or the same assignment on another HIT, is told apart.
     assert (
         "belongs"
-        in arrive(run, "AOTHER", theirs, second.provider_unit_id)["failure_reason"]
+        in arriving(run, "AOTHER", theirs, second.provider_unit_id)["failure_reason"]
     )
-    assert arrive(run, "AOTHER", theirs, first.provider_unit_id)["agent_id"]
+    assert arriving(run, "AOTHER", theirs, first.provider_unit_id)["agent_id"]
 
 
 def test_an_assignment_another_worker_arrived_with_is_refused_without_asking_mturk(
@@ -368,10 +343,10 @@ def test_an_assignment_another_worker_arrived_with_is_refused_without_asking_mtu
     run = launch()
     hit_id = Unit.objects.get(run=run).provider_unit_id
     theirs = mturk.accept(hit_id, "AOTHER")
-    assert arrive(run, "AOTHER", theirs, hit_id)["agent_id"]
+    assert arriving(run, "AOTHER", theirs, hit_id)["agent_id"]
     asked = mturk.count("GetAssignment")
 
-    data = arrive(run, "AFORGER", theirs, hit_id)
+    data = arriving(run, "AFORGER", theirs, hit_id)
 
     assert data["agent_id"] is None
     assert "opened by another worker" in data["failure_reason"]
@@ -385,7 +360,9 @@ def test_an_arrival_asks_mturk_once_and_remembers_the_answer(launch, mturk):
     theirs = mturk.submit(first.provider_unit_id, "AOTHER")
 
     for _ in range(3):
-        assert arrive(run, "AFORGER", theirs, first.provider_unit_id)["failure_reason"]
+        assert arriving(run, "AFORGER", theirs, first.provider_unit_id)[
+            "failure_reason"
+        ]
 
     assert mturk.count("GetAssignment") == 1
 

@@ -67,6 +67,19 @@ def request_agent(client, run, worker="worker-1", registration=None, **extra):
     )
 
 
+def arrive(client, run, worker: str, assignment: str, unit: str = ""):
+    """`worker` arriving from the provider's URL with that assignment and the
+    provider's unit (MTurk's HIT, Prolific's study), as the wrap script sends it."""
+    return request_agent(
+        client,
+        run,
+        worker,
+        registration=f"{worker}-{assignment}",
+        assignment_id=assignment,
+        hit_id=unit or None,
+    )
+
+
 def agent_id_for(client, run, worker="worker-1", registration=None) -> str:
     response = request_agent(client, run, worker, registration)
     agent_id = response.json()["data"]["agent_id"]
