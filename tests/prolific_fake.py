@@ -14,17 +14,29 @@ format ({"error": {"status", "error_code", "title", "detail"}}).
 
 A test module takes the fixture by importing it under its name with a redundant
 alias: `from tests.prolific_fake import prolific_fixture as prolific_fixture`.
+
+`SharedProlificFake` is the same account seen by several processes (the test and
+a Celery worker it starts): its state lives in a file, read and written back
+under a lock around every request and every action of the test's (fixture
+`shared_prolific`).
 """
 
 from __future__ import annotations
 
+import fcntl
 import itertools
 import json
+import os
+import pickle
 import re
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -35,6 +47,8 @@ FAKE_API_URL = "https://prolific-fake.invalid/api/v1/"
 TOKEN = "fake-prolific-token"
 FAULTS = ("throttle", "server_error", "drop", "timeout")
 PAGE_SIZE = 2
+
+T = TypeVar("T")
 
 STUDY_FIELDS = {
     "required": {
@@ -602,3 +616,171 @@ def prolific_fixture(settings) -> Any:
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         fake.install(mock)
         yield fake
+
+
+# --- one account shared by processes ----------------------------------------------
+
+# How long a request made to hang waits after doing its work: longer than any
+# test takes to kill the process making it.
+HANG_SECONDS = 600
+
+
+def finish(fake: ProlificFake, submission_id: str, code: str) -> None:
+    """The participant comes back to Prolific with `code`: a study's COMPLETED
+    code puts their submission in review, any other is refused (ValueError)."""
+    submission = fake.submissions[submission_id]
+    study = fake.studies[submission["study_id"]]
+    codes = {c["code"] for c in study["completion_codes"]}
+    if code not in codes:
+        raise ValueError(f"{code!r} is not a completion code of {study['id']}")
+    submission["status"] = "AWAITING REVIEW"
+    submission["completed_at"] = _now()
+
+
+@dataclass
+class Hang:
+    method: str
+    path: str  # a regex the request's path must match
+    marker: str
+
+
+class SharedProlificFake:
+    """One Prolific account shared by processes: a ProlificFake kept in `path`.
+
+    Every request answered, and every action of the test's, loads the account,
+    acts on it and saves it back while holding an exclusive lock, so each process
+    sees the others' studies, submissions and payments, in order. A process
+    killed while it holds the lock loses it with its file descriptor.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._lock_path = self.path.with_name(f"{self.path.name}.lock")
+        with self._locked():
+            if not self.path.exists():
+                self._save(ProlificFake(), hangs=[])
+
+    # --- the test's side -------------------------------------------------------
+
+    def act(self, action: Callable[[ProlificFake], T]) -> T:
+        """Run `action` on the account and keep what it changed."""
+        with self._state() as (fake, _):
+            return action(fake)
+
+    def snapshot(self) -> ProlificFake:
+        """The account as it is now, to read (changes to it are not kept)."""
+        with self._state() as (fake, _):
+            return fake
+
+    def submit(
+        self, study_id: str, participant: str, *, status: str = "AWAITING REVIEW"
+    ) -> str:
+        return self.act(lambda fake: fake.submit(study_id, participant, status=status))
+
+    def finish(self, submission_id: str, code: str) -> None:
+        self.act(lambda fake: finish(fake, submission_id, code))
+
+    def fail_next(self, count: int, kind: str, *, path: str | None = None) -> None:
+        self.act(lambda fake: fake.fail_next(count, kind, path=path))
+
+    def hang_after(self, method: str, path: str, marker: Path) -> None:
+        """Make the next `method` request to a path matching the regex `path`
+        hang once Prolific has done it.
+
+        The request is applied and saved like any other; then the process making
+        it creates `marker` and sleeps, so a test can kill that process inside
+        the call, after Prolific acted and before its caller heard the answer.
+        """
+        with self._state() as (_, hangs):
+            hangs.append(Hang(method, path, str(marker)))
+
+    # --- the HTTP side ---------------------------------------------------------
+
+    def install(self, mock: responses.RequestsMock) -> None:
+        for method in ("GET", "POST", "PATCH", "DELETE"):
+            mock.add_callback(
+                method,
+                re.compile(re.escape(FAKE_API_URL) + ".*"),
+                callback=self.handle,
+            )
+
+    def handle(self, request: Any) -> tuple[int, dict[str, str], str]:
+        lost: requests.RequestException | None = None
+        marker = None
+        with self._state() as (fake, hangs):
+            try:
+                answer = fake.handle(request)
+            except requests.RequestException as exc:  # done, the answer lost
+                lost = exc
+            method, path, _, _ = fake.requests[-1]
+            for hang in hangs:
+                if hang.method == method and re.fullmatch(hang.path, path):
+                    hangs.remove(hang)
+                    marker = hang.marker
+                    break
+        # Outside the lock: the other processes go on while this one hangs.
+        if marker is not None:
+            Path(marker).write_text(str(os.getpid()))
+            time.sleep(HANG_SECONDS)
+        if lost is not None:
+            raise lost
+        return answer
+
+    # --- the file ----------------------------------------------------------------
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        with open(self._lock_path, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    @contextmanager
+    def _state(self) -> Iterator[tuple[ProlificFake, list[Hang]]]:
+        """The account and the pending hangs, saved back on the way out (an
+        exception included: a dropped answer is still a request Prolific did)."""
+        with self._locked():
+            saved = pickle.loads(self.path.read_bytes())
+            fake = saved["fake"]
+            fake._ids = itertools.count(saved["next_id"])
+            try:
+                yield fake, saved["hangs"]
+            finally:
+                self._save(fake, hangs=saved["hangs"])
+
+    def _save(self, fake: ProlificFake, *, hangs: list[Hang]) -> None:
+        # The id counter is kept as its next value: itertools.count objects
+        # can't be pickled from Python 3.14 on.
+        next_id = next(fake._ids)
+        fake._ids = None
+        data = pickle.dumps({"fake": fake, "next_id": next_id, "hangs": hangs})
+        fake._ids = itertools.count(next_id)
+        # Written aside and renamed: a process killed mid-write leaves the old
+        # state whole.
+        partial = self.path.with_name(f"{self.path.name}.{os.getpid()}")
+        partial.write_bytes(data)
+        os.replace(partial, self.path)
+
+
+def answer_from(fake: ProlificFake | SharedProlificFake) -> responses.RequestsMock:
+    """Start answering every request to FAKE_API_URL from `fake`; the mock
+    returned stops it (a worker process keeps it for its life)."""
+    mock = responses.RequestsMock(assert_all_requests_are_fired=False)
+    mock.start()
+    fake.install(mock)
+    return mock
+
+
+@pytest.fixture(name="shared_prolific")
+def shared_prolific_fixture(settings, tmp_path) -> Iterator[SharedProlificFake]:
+    """A SharedProlificFake answering this process at FAKE_API_URL; worker
+    processes answer from the same file."""
+    settings.PROLIFIC_API_URL = FAKE_API_URL
+    settings.PROLIFIC_API_KEY = TOKEN
+    fake = SharedProlificFake(tmp_path / "prolific-account.pickle")
+    mock = answer_from(fake)
+    yield fake
+    mock.stop()
+    mock.reset()
