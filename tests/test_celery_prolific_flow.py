@@ -50,7 +50,7 @@ from tests.prolific_fake import FAKE_API_URL, TOKEN, SharedProlificFake
 from tests.prolific_fake import shared_prolific_fixture as shared_prolific_fixture
 from tests.test_celery_faults import broker, database_url, kill, wait_for
 from tests.test_celery_faults import real_broker_url as real_broker_url
-from tests.worker_calls import submit_task
+from tests.worker_calls import arrive, submit_task
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -166,20 +166,7 @@ def work(prolific: SharedProlificFake, run: TaskRun, study_id: str) -> Agent:
     the study URL, submits, and takes the completion code back to Prolific."""
     submission_id = prolific.submit(study_id, PARTICIPANT, status="ACTIVE")
     client = APIClient()
-    response = client.post(
-        f"/request_agent?task_run_id={run.pk}",
-        {
-            "provider_data": {
-                "worker_name": PARTICIPANT,
-                "assignment_id": submission_id,
-                "hit_id": study_id,
-                "agent_registration_id": f"{PARTICIPANT}-{submission_id}",
-                "provider_type": run.provider_type,
-            },
-            "client_timestamp": 1700000000.0,
-        },
-        format="json",
-    )
+    response = arrive(client, run, PARTICIPANT, submission_id, study_id)
     agent_id = response.json()["data"]["agent_id"]
     assert agent_id, response.json()
     assert submit_task(client, run, agent_id, {"rating": "good"}).status_code == 200
