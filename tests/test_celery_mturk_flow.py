@@ -10,17 +10,12 @@ Skipped without PostgreSQL and a broker; a failure in CI instead
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 from rest_framework.test import APIClient
 
-from crowdsite.celery import app as celery_app
 from providers.models import CallStatus, ProviderCall
 from qualifications_app.models import ReviewAction, WorkerReview
 from tasks_app import services
@@ -34,10 +29,10 @@ from tasks_app.models import (
     Unit,
     UnitStatus,
 )
-from tests.conftest import PROJECT_DIR, need
+from tests.celery_workers import celery_workers, launched_units, need_postgres
 from tests.mturk_fake import SharedMTurkFake, launch_task
 from tests.mturk_fake import shared_mturk_fixture as shared_mturk_fixture
-from tests.test_celery_faults import broker, database_url, kill, wait_for
+from tests.test_celery_faults import broker, kill, wait_for
 from tests.test_celery_faults import real_broker_url as real_broker_url
 from tests.worker_calls import arrive, submit_task
 
@@ -69,22 +64,11 @@ mephisto:
     assignment_duration_in_seconds: 600
 """
 
-# A real worker process whose MTurk clients all answer from the shared account.
-# The hook is installed before Celery forks its pool, so the pool inherits it.
-MTURK_WORKER = """
-import os, sys
-from pathlib import Path
-import django
-
-django.setup()
+# The worker's MTurk clients all answer from the shared account.
+MTURK_INSTALL = """
 from tests.mturk_fake import SharedMTurkFake, answer_every_client
 
 answer_every_client(SharedMTurkFake(Path(os.environ["MTURK_FAKE_STATE"])))
-from celery.bin.celery import main
-sys.argv = ["celery", "-A", "crowdsite", "worker", "--pool", "prefork",
-            "--concurrency", "1", "--loglevel", "WARNING", "--without-heartbeat",
-            "--without-gossip", "--without-mingle"]
-main()
 """
 
 
@@ -92,57 +76,17 @@ main()
 def mturk_workers(tmp_path, settings, real_broker_url, shared_mturk):
     """Start Celery worker processes on the broker, the test's database and the
     shared MTurk account; each is killed (SIGKILL, its whole group) at the end."""
-    need(
-        connection.vendor == "postgresql",
-        "needs PostgreSQL, shared with a worker process: run with "
-        "DATABASE_URL=postgres://postgres@127.0.0.1:5432/crowdsite",
-    )
+    need_postgres()
     settings.PUBLIC_URL = PUBLIC_URL
-    script = tmp_path / "mturk_worker.py"
-    script.write_text(MTURK_WORKER)
-    started: list[subprocess.Popen] = []
-
-    def start(*, visibility_timeout: int) -> subprocess.Popen:
-        # os.environ carries the fake AWS environment the shared_mturk fixture
-        # set: no credentials, no endpoint but one that can't resolve.
-        env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "crowdsite.settings",
-            "DATABASE_URL": database_url(),
-            "CELERY_BROKER_URL": real_broker_url,
-            "CELERY_VISIBILITY_TIMEOUT": str(visibility_timeout),
-            "PUBLIC_URL": PUBLIC_URL,
-            "MTURK_FAKE_STATE": str(shared_mturk.path),
-            "PYTHONPATH": str(PROJECT_DIR),
-        }
-        process = subprocess.Popen(
-            [sys.executable, str(script)],
-            cwd=PROJECT_DIR,
-            env=env,
-            start_new_session=True,  # its own group: SIGKILL reaches the pool too
-        )
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        kill(process)
-    # A message left unacknowledged must not reach a later test's worker.
-    with (
-        broker(celery_app, real_broker_url),
-        celery_app.connection_for_write() as conn,
-    ):
-        conn.default_channel.client.delete("unacked", "unacked_index")
-        celery_app.control.purge()
-
-
-def launched_units(run: TaskRun, count: int) -> list[Unit] | None:
-    units = list(
-        Unit.objects.filter(run=run, status=UnitStatus.LAUNCHED)
-        .exclude(provider_unit_id="")
-        .order_by("pk")
-    )
-    return units if len(units) == count else None
+    # os.environ carries the fake AWS environment the shared_mturk fixture set:
+    # no credentials, no endpoint but one that can't resolve.
+    with celery_workers(
+        tmp_path / "mturk_worker.py",
+        install=MTURK_INSTALL,
+        env={"PUBLIC_URL": PUBLIC_URL, "MTURK_FAKE_STATE": str(shared_mturk.path)},
+        broker_url=real_broker_url,
+    ) as start:
+        yield start
 
 
 def work(mturk: SharedMTurkFake, run: TaskRun, unit: Unit) -> str:

@@ -14,20 +14,15 @@ file). Skipped without PostgreSQL and a broker; a failure in CI instead
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from crowdsite.celery import app as celery_app
 from providers.models import CallStatus, ProviderCall
 from providers.prolific import completion_code, study_internal_name
 from qualifications_app.models import ReviewAction, WorkerReview
@@ -44,11 +39,11 @@ from tasks_app.models import (
     UnitStatus,
 )
 from tasks_app.services.review import RECONCILE_AFTER, Reconciled
-from tests.conftest import PROJECT_DIR, need
+from tests.celery_workers import celery_workers, launched_units, need_postgres
 from tests.mturk_fake import launch_task
 from tests.prolific_fake import FAKE_API_URL, TOKEN, SharedProlificFake
 from tests.prolific_fake import shared_prolific_fixture as shared_prolific_fixture
-from tests.test_celery_faults import broker, database_url, kill, wait_for
+from tests.test_celery_faults import broker, kill, wait_for
 from tests.test_celery_faults import real_broker_url as real_broker_url
 from tests.worker_calls import arrive, submit_task
 
@@ -84,22 +79,11 @@ mephisto:
     assignment_duration_in_seconds: 600
 """
 
-# A real worker process whose Prolific calls all answer from the shared account.
-# The mock is started before Celery forks its pool, so the pool inherits it.
-PROLIFIC_WORKER = """
-import os, sys
-from pathlib import Path
-import django
-
-django.setup()
+# The worker's Prolific calls all answer from the shared account.
+PROLIFIC_INSTALL = """
 from tests.prolific_fake import SharedProlificFake, answer_from
 
 answer_from(SharedProlificFake(Path(os.environ["PROLIFIC_FAKE_STATE"])))
-from celery.bin.celery import main
-sys.argv = ["celery", "-A", "crowdsite", "worker", "--pool", "prefork",
-            "--concurrency", "1", "--loglevel", "WARNING", "--without-heartbeat",
-            "--without-gossip", "--without-mingle"]
-main()
 """
 
 
@@ -107,58 +91,21 @@ main()
 def prolific_workers(tmp_path, settings, real_broker_url, shared_prolific):
     """Start Celery worker processes on the broker, the test's database and the
     shared Prolific account; each is killed (SIGKILL, its whole group) at the end."""
-    need(
-        connection.vendor == "postgresql",
-        "needs PostgreSQL, shared with a worker process: run with "
-        "DATABASE_URL=postgres://postgres@127.0.0.1:5432/crowdsite",
-    )
+    need_postgres()
     settings.PUBLIC_URL = PUBLIC_URL
-    script = tmp_path / "prolific_worker.py"
-    script.write_text(PROLIFIC_WORKER)
-    started: list[subprocess.Popen] = []
-
-    def start(*, visibility_timeout: int) -> subprocess.Popen:
-        env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "crowdsite.settings",
-            "DATABASE_URL": database_url(),
-            "CELERY_BROKER_URL": real_broker_url,
-            "CELERY_VISIBILITY_TIMEOUT": str(visibility_timeout),
+    with celery_workers(
+        tmp_path / "prolific_worker.py",
+        install=PROLIFIC_INSTALL,
+        env={
             "PUBLIC_URL": PUBLIC_URL,
             # Only the fake answers there; a call it doesn't know fails.
             "PROLIFIC_API_URL": FAKE_API_URL,
             "PROLIFIC_API_KEY": TOKEN,
             "PROLIFIC_FAKE_STATE": str(shared_prolific.path),
-            "PYTHONPATH": str(PROJECT_DIR),
-        }
-        process = subprocess.Popen(
-            [sys.executable, str(script)],
-            cwd=PROJECT_DIR,
-            env=env,
-            start_new_session=True,  # its own group: SIGKILL reaches the pool too
-        )
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        kill(process)
-    # A message left unacknowledged must not reach a later test's worker.
-    with (
-        broker(celery_app, real_broker_url),
-        celery_app.connection_for_write() as conn,
-    ):
-        conn.default_channel.client.delete("unacked", "unacked_index")
-        celery_app.control.purge()
-
-
-def launched_units(run: TaskRun, count: int) -> list[Unit] | None:
-    units = list(
-        Unit.objects.filter(run=run, status=UnitStatus.LAUNCHED)
-        .exclude(provider_unit_id="")
-        .order_by("pk")
-    )
-    return units if len(units) == count else None
+        },
+        broker_url=real_broker_url,
+    ) as start:
+        yield start
 
 
 def work(prolific: SharedProlificFake, run: TaskRun, study_id: str) -> Agent:
