@@ -21,15 +21,10 @@ a lock around every request and every action of the test's.
 
 from __future__ import annotations
 
-import fcntl
 import itertools
 import json
-import os
-import pickle
-import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -40,15 +35,14 @@ import pytest
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from botocore.exceptions import ReadTimeoutError
 
+from tests.shared_account import SharedAccount
+
 TARGET_PREFIX = "MTurkRequesterServiceV20170117."
 # How long MTurk remembers a UniqueRequestToken.
 TOKEN_MEMORY = timedelta(hours=24)
 # The most workers one NotifyWorkers call may name.
 NOTIFY_LIMIT = 100
 FAULTS = ("throttle", "server_error", "drop")
-# How long a request made to hang waits after doing its work: longer than any
-# test takes to kill the process making it.
-HANG_SECONDS = 600
 
 T = TypeVar("T")
 
@@ -666,7 +660,7 @@ def mturk_fixture(monkeypatch, tmp_path) -> MTurkFake:
     return fake
 
 
-class SharedMTurkFake:
+class SharedMTurkFake(SharedAccount[MTurkFake]):
     """One MTurk account shared by processes: an MTurkFake kept in the file `path`.
 
     Every request a hooked client makes, and every action of the test's, loads
@@ -676,11 +670,7 @@ class SharedMTurkFake:
     """
 
     def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self._lock_path = self.path.with_name(f"{self.path.name}.lock")
-        with self._locked():
-            if not self.path.exists():
-                self._save(MTurkFake(), hangs={})
+        super().__init__(path, new_fake=MTurkFake, new_hangs=dict)
 
     # --- the test's side -------------------------------------------------------
 
@@ -733,48 +723,10 @@ class SharedMTurkFake:
             marker = hangs.pop(fake.requests[-1][0], None)
         # Outside the lock: the other processes go on while this one hangs.
         if marker is not None:
-            Path(marker).write_text(str(os.getpid()))
-            time.sleep(HANG_SECONDS)
+            self.hang_here(marker)
         if lost is not None:
             raise lost
         return response
-
-    # --- the file ----------------------------------------------------------------
-
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
-        with open(self._lock_path, "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
-
-    @contextmanager
-    def _state(self) -> Iterator[tuple[MTurkFake, dict[str, str]]]:
-        """The account and the pending hangs, saved back on the way out (an
-        exception included: a dropped answer is still a request MTurk did)."""
-        with self._locked():
-            saved = pickle.loads(self.path.read_bytes())
-            fake = saved["fake"]
-            fake._ids = itertools.count(saved["next_id"])
-            try:
-                yield fake, saved["hangs"]
-            finally:
-                self._save(fake, hangs=saved["hangs"])
-
-    def _save(self, fake: MTurkFake, *, hangs: dict[str, str]) -> None:
-        # The id counter is kept as its next value: itertools.count objects
-        # can't be pickled from Python 3.14 on.
-        next_id = next(fake._ids)
-        fake._ids = None
-        data = pickle.dumps({"fake": fake, "next_id": next_id, "hangs": hangs})
-        fake._ids = itertools.count(next_id)
-        # Written aside and renamed: a process killed mid-write leaves the old
-        # state whole.
-        partial = self.path.with_name(f"{self.path.name}.{os.getpid()}")
-        partial.write_bytes(data)
-        os.replace(partial, self.path)
 
 
 @pytest.fixture(name="shared_mturk")

@@ -23,15 +23,10 @@ under a lock around every request and every action of the test's (fixture
 
 from __future__ import annotations
 
-import fcntl
 import itertools
 import json
-import os
-import pickle
 import re
-import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -42,6 +37,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 import responses
+
+from tests.shared_account import SharedAccount
 
 FAKE_API_URL = "https://prolific-fake.invalid/api/v1/"
 TOKEN = "fake-prolific-token"
@@ -620,10 +617,6 @@ def prolific_fixture(settings) -> Any:
 
 # --- one account shared by processes ----------------------------------------------
 
-# How long a request made to hang waits after doing its work: longer than any
-# test takes to kill the process making it.
-HANG_SECONDS = 600
-
 
 def finish(fake: ProlificFake, submission_id: str, code: str) -> None:
     """The participant comes back to Prolific with `code`: a study's COMPLETED
@@ -644,7 +637,7 @@ class Hang:
     marker: str
 
 
-class SharedProlificFake:
+class SharedProlificFake(SharedAccount[ProlificFake]):
     """One Prolific account shared by processes: a ProlificFake kept in `path`.
 
     Every request answered, and every action of the test's, loads the account,
@@ -654,11 +647,7 @@ class SharedProlificFake:
     """
 
     def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self._lock_path = self.path.with_name(f"{self.path.name}.lock")
-        with self._locked():
-            if not self.path.exists():
-                self._save(ProlificFake(), hangs=[])
+        super().__init__(path, new_fake=ProlificFake, new_hangs=list)
 
     # --- the test's side -------------------------------------------------------
 
@@ -720,48 +709,10 @@ class SharedProlificFake:
                     break
         # Outside the lock: the other processes go on while this one hangs.
         if marker is not None:
-            Path(marker).write_text(str(os.getpid()))
-            time.sleep(HANG_SECONDS)
+            self.hang_here(marker)
         if lost is not None:
             raise lost
         return answer
-
-    # --- the file ----------------------------------------------------------------
-
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
-        with open(self._lock_path, "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
-
-    @contextmanager
-    def _state(self) -> Iterator[tuple[ProlificFake, list[Hang]]]:
-        """The account and the pending hangs, saved back on the way out (an
-        exception included: a dropped answer is still a request Prolific did)."""
-        with self._locked():
-            saved = pickle.loads(self.path.read_bytes())
-            fake = saved["fake"]
-            fake._ids = itertools.count(saved["next_id"])
-            try:
-                yield fake, saved["hangs"]
-            finally:
-                self._save(fake, hangs=saved["hangs"])
-
-    def _save(self, fake: ProlificFake, *, hangs: list[Hang]) -> None:
-        # The id counter is kept as its next value: itertools.count objects
-        # can't be pickled from Python 3.14 on.
-        next_id = next(fake._ids)
-        fake._ids = None
-        data = pickle.dumps({"fake": fake, "next_id": next_id, "hangs": hangs})
-        fake._ids = itertools.count(next_id)
-        # Written aside and renamed: a process killed mid-write leaves the old
-        # state whole.
-        partial = self.path.with_name(f"{self.path.name}.{os.getpid()}")
-        partial.write_bytes(data)
-        os.replace(partial, self.path)
 
 
 def answer_from(fake: ProlificFake | SharedProlificFake) -> responses.RequestsMock:
