@@ -27,7 +27,6 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 from django.conf import settings
-from django.db import transaction
 from django.utils.crypto import salted_hmac
 
 from crowdsite.config_errors import ConfigError
@@ -40,8 +39,7 @@ from providers.base import (
     WorkRef,
     url_param,
 )
-from providers.models import CallStatus, ProviderCall
-from providers.services import finish_call, run_logged_call
+from providers.services import NotRepeated, run_logged_call
 
 if TYPE_CHECKING:
     from tasks_app.models import TaskRun
@@ -98,8 +96,6 @@ REJECTION_CATEGORIES = (
 DEFAULT_REJECTION_CATEGORY = "OTHER"
 # Prolific's rule for the message a rejection sends the participant.
 MIN_REJECTION_MESSAGE = 100
-# A pay attempt in these states may have paid: it is never followed blind.
-UNSETTLED = frozenset({CallStatus.AMBIGUOUS, CallStatus.PENDING})
 
 # Mephisto's Prolific eligibility requirements crowdsite sends, and their
 # parameters. Participant-id lists become a participant group of the run's.
@@ -937,23 +933,36 @@ class ProlificProvider(Provider):
                 status_code=getattr(exc, "status_code", None),
                 ambiguous=False,
             ) from exc
-        pay_key = f"{self.provider_type}:bonus_pay:{token}"
-        pay_call = self._claim_pay(pay_key, bonus["id"])
-        if pay_call is not None:
-            try:
-                paid = _request(
-                    "POST",
-                    f"bulk-bonus-payments/{bonus['id']}/pay/",
-                    operation="pay bonus",
-                    repeatable=False,
-                )
-            except ProviderError as exc:
-                status = CallStatus.AMBIGUOUS if exc.ambiguous else CallStatus.FAILED
-                finish_call(call_id=pay_call, status=status, error=str(exc))
-                raise
-            finish_call(
-                call_id=pay_call, status=CallStatus.SUCCEEDED, response=paid or {}
+        bonus_id = bonus["id"]
+        try:
+            # Attempted once: the call log refuses an attempt after one whose
+            # outcome is not known, so of two attempts at once one pays.
+            run_logged_call(
+                provider_type=self.provider_type,
+                operation="pay_bonus",
+                key=f"{self.provider_type}:bonus_pay:{token}",
+                run_id=None,
+                request={"bulk_bonus_payment": bonus_id},
+                call=lambda: (
+                    _request(
+                        "POST",
+                        f"bulk-bonus-payments/{bonus_id}/pay/",
+                        operation="pay bonus",
+                        repeatable=False,
+                    )
+                    or {}
+                ),
+                repeatable=False,
             )
+        except NotRepeated as exc:
+            raise ProlificError(
+                f"Prolific pay bonus {bonus_id}: an earlier attempt to pay it ended "
+                "without a known outcome; it may have been paid, and paying again "
+                "would pay twice, so nothing was sent: compare the submission's "
+                "bonuses on Prolific (paid_bonuses) before deciding",
+                transient=False,
+                ambiguous=True,
+            ) from exc
         return {
             "submission": work.provider_assignment_id,
             "participant": participant,
@@ -985,41 +994,6 @@ class ProlificProvider(Provider):
             ),
         )
         return bonus, study_id, participant
-
-    @transaction.atomic
-    def _claim_pay(self, key: str, bonus_id: str) -> int | None:
-        """The call-log row this attempt pays bonus `bonus_id` under, or None
-        when it was paid already.
-
-        The row is locked while it is claimed, so of two attempts at once one
-        pays and the other finds it pending. A pay attempt that may have paid
-        (pending, or ambiguous) is refused as ambiguous and not transient: the
-        outcome is for `paid_bonuses` to settle, never a second payment.
-        """
-        call, created = ProviderCall.objects.select_for_update().get_or_create(
-            idempotency_key=key,
-            defaults={
-                "provider_type": self.provider_type,
-                "operation": "pay_bonus",
-                "request": {"bulk_bonus_payment": bonus_id},
-            },
-        )
-        if call.status == CallStatus.SUCCEEDED:
-            return None
-        if not created and call.status in UNSETTLED:
-            raise ProlificError(
-                f"Prolific pay bonus {bonus_id}: an earlier attempt to pay it ended "
-                f"without a known outcome ({call.error or 'still pending'}); it may "
-                "have been paid, and paying again would pay twice, so nothing was "
-                "sent: compare the submission's bonuses on Prolific (paid_bonuses) "
-                "before deciding",
-                transient=False,
-                ambiguous=True,
-            )
-        call.attempts += 1
-        call.status = CallStatus.PENDING
-        call.save(update_fields=["attempts", "status", "updated_at"])
-        return call.pk
 
     def paid_bonuses(self, *, work: WorkRef) -> list[Decimal] | None:
         """The bonuses (dollars) Prolific lists as paid on the submission.

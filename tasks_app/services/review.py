@@ -602,6 +602,15 @@ STALLED_WINDOW = timedelta(days=8)
 SENT_ACTIONS = (*PAID_DECISIONS, ReviewAction.REJECT, ReviewAction.BONUS)
 
 
+def unrepeatable_bonus_providers() -> list[str]:
+    """Providers whose bonus pay call can't be deduplicated (Prolific)."""
+    return [
+        name
+        for name in PROVIDER_CLASSES
+        if not get_provider_class(name).bonus_is_repeatable
+    ]
+
+
 def stalled_reviews(*, now: datetime | None = None, limit: int = 1000) -> list[int]:
     """Reviews to send again: asked for over STALLED_AFTER ago, and their call
     never made (no log row) or left pending or ambiguous.
@@ -636,23 +645,13 @@ def stalled_reviews(*, now: datetime | None = None, limit: int = 1000) -> list[i
         ).values_list("idempotency_key", flat=True)
     )
     never_made = {pk for pk in asked if f"review:{pk}" not in logged}
-    stalled = sorted(unfinished | never_made)
     # A non-repeatable bonus left pending or ambiguous is reconciled instead.
-    return [pk for pk in stalled if _may_resend(pk)]
-
-
-def _may_resend(review_id: int) -> bool:
-    review = (
-        WorkerReview.objects.filter(pk=review_id)
-        .values_list("action", "worker__provider_type")
-        .first()
-    )
-    if review is None:
-        return False
-    action, provider_type = review
-    return (
-        action != ReviewAction.BONUS
-        or get_provider_class(provider_type).bonus_is_repeatable
+    unrepeatable = unrepeatable_bonus_providers()
+    return list(
+        WorkerReview.objects.filter(pk__in=unfinished | never_made)
+        .exclude(action=ReviewAction.BONUS, worker__provider_type__in=unrepeatable)
+        .order_by("pk")
+        .values_list("pk", flat=True)
     )
 
 
@@ -682,11 +681,7 @@ def reconcile_lost_bonuses(
     ambiguous any more.
     """
     now = now or timezone.now()
-    unrepeatable = [
-        name
-        for name in PROVIDER_CLASSES
-        if not get_provider_class(name).bonus_is_repeatable
-    ]
+    unrepeatable = unrepeatable_bonus_providers()
     if not unrepeatable:
         return []
     reviews = list(
