@@ -23,6 +23,16 @@ def need(condition: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def row_locks_need_a_transaction():
+    """A row lock taken outside the code's own transaction fails every test, as
+    PostgreSQL fails it in production (tests/transaction_guard.py)."""
+    from tests.transaction_guard import row_locks_need_a_transaction as guard
+
+    with guard():
+        yield
+
+
 @pytest.fixture
 def postgres(db) -> None:
     """Tests of locking and concurrency run on PostgreSQL only."""

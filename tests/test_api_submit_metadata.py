@@ -32,6 +32,30 @@ def test_submit_metadata_is_kept_with_the_agent_and_merged(client):
     }
 
 
+@pytest.mark.django_db(transaction=True)
+def test_metadata_is_stored_by_a_request_outside_any_test_transaction(client):
+    """As in production: no transaction around the request but the service's
+    own (PostgreSQL refuses a row lock outside one; CI runs this there)."""
+    run = TaskRunFactory(units=1)
+    agent_id = agent_id_for(client, run)
+    url = f"/submit_metadata?task_run_id={run.pk}"
+
+    json_answer = client.post(
+        url, {"USED_AGENT_ID": agent_id, "metadata": {"browser": "firefox"}}, "json"
+    )
+    form_answer = client.post(
+        url,
+        {"USED_AGENT_ID": agent_id, "metadata": '{"width": 1024}'},
+        format="multipart",
+    )
+
+    assert json_answer.status_code == form_answer.status_code == 200
+    assert Agent.objects.get(public_id=agent_id).metadata == {
+        "browser": "firefox",
+        "width": 1024,
+    }
+
+
 def test_metadata_that_is_not_an_object_is_kept_under_value(client):
     run = TaskRunFactory(units=1)
     agent_id = agent_id_for(client, run)

@@ -64,8 +64,11 @@ def submit_unit(
     submission after the agent's deadline is kept and flagged `is_late`.
     """
     submission = final_data
-    if files:
-        submission = {"final_data": final_data, "files": [f.as_dict() for f in files]}
+    if files or (isinstance(final_data, dict) and "files" in final_data):
+        # A stored submission lists its uploads under "files"; the page's own
+        # "files" key is kept inside final_data, so it can't name a file.
+        saved = [f.as_dict() for f in files or []]
+        submission = {"final_data": final_data, "files": saved}
     # Safe to repeat: a retry of a submission that committed stores nothing.
     stored = as_health_check(
         lambda: worker_sql.submit_live_agent(agent_id=agent_id, submission=submission)
@@ -162,6 +165,7 @@ def completion_code(
     return code
 
 
+@transaction.atomic
 def submit_metadata(
     *,
     agent_id: str,
@@ -171,7 +175,8 @@ def submit_metadata(
 ) -> None:
     """Merge the page's metadata into the agent's. Allowed before and after submit.
 
-    Stored `files` (of `run`) are added to the list under `files`. Refused whole
+    Stored `files` (of `run`) are added to the list under `files`, which the
+    page's metadata may not name itself. Refused whole
     (nothing changes) when the agent's stored metadata would pass
     CROWDSITE_MAX_AGENT_METADATA_BYTES, or its files the run's max_agent_bytes.
     """
@@ -179,7 +184,9 @@ def submit_metadata(
     if agent is None:
         raise UnknownAgent()
     stored_files = file_records(agent.metadata)
-    if isinstance(metadata, dict) and "files" in metadata and (files or stored_files):
+    if isinstance(metadata, dict) and "files" in metadata:
+        # Only the upload path writes file entries: a page's own "files" could
+        # name another worker's upload or a size that isn't the file's.
         raise BadWorkerRequest(
             "metadata.files is where this worker's uploaded files are listed; "
             "give the page's own entry another name. Nothing was stored"
