@@ -151,7 +151,7 @@ def save_uploads(
         # check_uploads refused files without a size; the parser names them all.
         name, size = upload.name or "", upload.size or 0
         path = default_storage.save(
-            f"submissions/run-{run.pk}/agent-{agent_pk}/{storage_name(name)}",
+            f"{upload_folder(run_id=run.pk, agent_pk=agent_pk)}{storage_name(name)}",
             upload,
         )
         saved.append(
@@ -171,14 +171,30 @@ def delete_saved(saved: list[SavedFile]) -> None:
 
 
 FILE_RECORD_KEYS = frozenset({"name", "path", "size", "content_type"})
+UPLOAD_ROOT = "submissions/"
+
+
+def upload_folder(*, run_id: int, agent_pk: int) -> str:
+    """Where an agent's uploads are stored (a storage name prefix)."""
+    return f"{UPLOAD_ROOT}run-{run_id}/agent-{agent_pk}/"
 
 
 def is_file_record(value: object) -> bool:
-    """Whether `value` is a stored file's entry (SavedFile.as_dict())."""
+    """Whether `value` is a stored file's entry (SavedFile.as_dict()).
+
+    Entries are written only by the upload path (`save_uploads`); a page can't
+    store one (services/work.py), and an entry whose size or path no upload
+    could have (negative, outside the upload folder) is never one.
+    """
+    if not (isinstance(value, dict) and value.keys() == FILE_RECORD_KEYS):
+        return False
+    size, path = value["size"], value["path"]
     return (
-        isinstance(value, dict)
-        and value.keys() == FILE_RECORD_KEYS
-        and type(value["size"]) is int
+        type(size) is int
+        and size >= 0
+        and isinstance(path, str)
+        and path.startswith(UPLOAD_ROOT)
+        and ".." not in path.split("/")
     )
 
 
@@ -190,10 +206,17 @@ def file_records(holder: object) -> list[dict[str, Any]]:
     return [entry for entry in files if is_file_record(entry)]
 
 
+def agent_files(agent: Agent) -> list[dict[str, Any]]:
+    """The files `agent` uploaded, with its submission then its metadata: only
+    entries in its own upload folder, so no agent's record names another's."""
+    folder = upload_folder(run_id=agent.run_id, agent_pk=agent.pk)
+    entries = file_records(agent.submission) + file_records(agent.metadata)
+    return [entry for entry in entries if entry["path"].startswith(folder)]
+
+
 def stored_upload_bytes(agent: Agent) -> int:
     """What the files `agent` stored (with the submission and the metadata) take."""
-    entries = file_records(agent.submission) + file_records(agent.metadata)
-    return sum(entry["size"] for entry in entries)
+    return sum(entry["size"] for entry in agent_files(agent))
 
 
 def storage_name(name: str) -> str:

@@ -157,8 +157,9 @@ def test_uploaded_files_are_linked_images_shown_and_served_only_to_reviewers(
     reviewer, run, media_root, client
 ):
     agent = submitted(run, "alice")
-    photo = default_storage.save("submissions/photo.png", ContentFile(PNG_BYTES))
-    page = default_storage.save("submissions/page.html", ContentFile(b"<script>"))
+    folder = f"submissions/run-{run.pk}/agent-{agent.pk}"
+    photo = default_storage.save(f"{folder}/photo.png", ContentFile(PNG_BYTES))
+    page = default_storage.save(f"{folder}/page.html", ContentFile(b"<script>"))
     agent.submission = {
         "final_data": {"caption": "a tree"},
         "files": [
@@ -559,7 +560,11 @@ def test_a_bonus_confirms_the_amount_then_pays_it(reviewer, run):
         ("-1", "the bonus amount must be more than 0 (got -1)"),
         ("0", "the bonus amount must be more than 0 (got 0)"),
         ("NaN", "the bonus amount must be a finite number (got NaN)"),
-        ("lots", "the bonus amount 'lots' is not a number"),
+        (
+            "lots",
+            "the bonus amount 'lots' is not a number in plain decimal digits such "
+            "as 12.50: 'l' is not allowed: use only the digits 0-9 and one '.'",
+        ),
     ],
 )
 def test_a_bonus_that_is_not_a_positive_number_is_refused(
@@ -576,6 +581,38 @@ def test_a_bonus_that_is_not_a_positive_number_is_refused(
     assert done.status_code == 302  # no confirmation page
     assert written() == before
     assert said(done) == [f"Nothing changed: {message}"]
+
+
+@pytest.mark.parametrize(
+    "amount, message",
+    [
+        (
+            "1_000",
+            "the bonus amount '1_000' is not a number in plain decimal digits such "
+            "as 12.50: '_' is not allowed: write 1000, not 1_000",
+        ),
+        (
+            "1" * 40,
+            f"the bonus amount '{'1' * 40}' is too large: at most 12 digits before "
+            "the '.'",
+        ),
+    ],
+)
+@pytest.mark.parametrize("confirm", [False, True])
+def test_a_bonus_amount_not_in_plain_digits_is_refused_and_nothing_is_paid(
+    reviewer, run, amount, message, confirm
+):
+    agent = submitted(run, "alice")
+    before = written()
+    form = {"action": "bonus", "items": [key(agent)], "amount": amount, "reason": "x"}
+
+    done = reviewer.post(queue_url(run), {**form, "confirm": "1"} if confirm else form)
+
+    assert done.status_code == 302
+    assert said(done) == [f"Nothing changed: {message}"]
+    assert written() == before
+    assert not Payment.objects.filter(kind=PaymentKind.BONUS).exists()
+    assert not ProviderCall.objects.exists()
 
 
 def test_a_bonus_without_a_reason_is_refused(reviewer, run):
