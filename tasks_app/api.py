@@ -10,10 +10,20 @@ import hashlib
 import logging
 from typing import Any
 
-from django.core.exceptions import RequestDataTooBig, TooManyFilesSent
+from django.conf import settings
+from django.core.exceptions import (
+    BadRequest,
+    PermissionDenied,
+    RequestDataTooBig,
+    SuspiciousOperation,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
+from django.core.signals import got_request_exception
 from django.db import InterfaceError, OperationalError, connection
+from django.http import Http404, UnreadablePostError
 from rest_framework import serializers
-from rest_framework.exceptions import ParseError
+from rest_framework.exceptions import APIException, ParseError
 from rest_framework.parsers import FormParser, JSONParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -72,6 +82,19 @@ def refusal_status(exc: WorkerRequestError) -> int:
     return 400
 
 
+def too_many_fields() -> str:
+    limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+    return (
+        f"request too large: more than {limit} fields (DATA_UPLOAD_MAX_NUMBER_FIELDS;"
+        " form fields and query parameters both count); nothing was stored"
+    )
+
+
+def log_suspicious(exc: Exception) -> None:
+    # Where Django's own handler would have logged it.
+    logging.getLogger(f"django.security.{type(exc).__name__}").warning("%s", exc)
+
+
 # The `mephisto-task` npm version whose protocol this server speaks.
 MEPHISTO_TASK_VERSION = "2.0.4"
 
@@ -94,11 +117,51 @@ class WorkerAPIView(APIView):
             )
         if isinstance(exc, RequestDataTooBig | TooManyFilesSent):
             return Response({"error": f"request too large: {exc}"}, status=413)
+        if isinstance(exc, TooManyFieldsSent):
+            log_suspicious(exc)
+            return Response({"error": too_many_fields()}, status=413)
+        if isinstance(exc, SuspiciousOperation | BadRequest):
+            log_suspicious(exc)
+            return Response(
+                {"error": f"the request can't be accepted: {exc}"}, status=400
+            )
+        if isinstance(exc, UnreadablePostError):
+            return Response(
+                {
+                    "error": f"the request body could not be read in full ({exc}); "
+                    "nothing was stored: send it again"
+                },
+                status=400,
+            )
         if isinstance(exc, RecursionError):
             return Response({"error": "the JSON body is nested too deeply"}, status=400)
         if isinstance(exc, UnicodeError):
             return Response({"error": f"the body can't be decoded: {exc}"}, status=400)
-        return super().handle_exception(exc)
+        if isinstance(exc, APIException | Http404 | PermissionDenied):
+            # DRF's own (405, 406, 415, a parse error): `{"detail": ...}`.
+            return super().handle_exception(exc)
+        return self.server_error(exc)
+
+    def server_error(self, exc: Exception) -> Response:
+        """A JSON 500 for an exception nothing expected, logged with its traceback.
+
+        The signal is the one Django sends for an uncaught exception, so error
+        reporters (and the test client) still see it.
+        """
+        logger.exception(
+            "worker request %s %s failed",
+            self.request.method,
+            self.request.path,
+            exc_info=exc,
+        )
+        got_request_exception.send(sender=None, request=self.request._request)
+        return Response(
+            {
+                "error": "the server failed to handle this request; it is safe to "
+                "send it again"
+            },
+            status=500,
+        )
 
     def retry_once(self, exc: OperationalError | InterfaceError) -> Response:
         """Run the request once more on a new connection, or answer a JSON 503.
