@@ -32,6 +32,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from crowdsite.config_errors import ConfigError
+from crowdsite.money import parse_dollars
 from providers.registry import get_provider_class
 from tasks_app import hooks as task_hooks
 from tasks_app import run_config_schema as schema
@@ -163,6 +164,7 @@ def load_run_config(
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path} is not UTF-8 text: {exc}") from exc
     _check_yaml_syntax(source, path)
+    _check_money_as_written(source, list(overrides))
 
     overrides, task_dir_override = _split_task_dir_override(list(overrides))
     flags = _declared_flags(path, overrides, task_dir_override)
@@ -227,6 +229,39 @@ def _check_yaml_syntax(source: str, path: Path) -> None:
             f"{path} must hold a mapping (keys such as `defaults:` and `mephisto:`), "
             f"not {type(data).__name__}"
         )
+
+
+MONEY_KEYS = ("mephisto.task.task_reward", "mephisto.task.budget")
+# What a number in a YAML file or an override plainly looks like; anything else
+# OmegaConf would still read (1_000, １２, 1e2) goes through parse_dollars' words.
+PLAIN_NUMBER_TEXT = re.compile(r"-?[0-9]*\.?[0-9]*")
+
+
+def _check_money_as_written(source: str, overrides: list[str]) -> None:
+    """Refuse an amount of money not written in plain ASCII decimals, in the file
+    or an override: OmegaConf converts text such as `1_000` or `１２` to a float."""
+    written = []
+    for override in overrides:
+        key, equals, value = override.lstrip("+~").partition("=")
+        if equals and key.strip() in MONEY_KEYS:
+            written.append((key.strip(), value.strip().strip("'\"")))
+    node = yaml.compose(source)  # scalars as written, before YAML reads them
+    for key in MONEY_KEYS:
+        scalar = node
+        for part in key.split("."):
+            children = scalar.value if isinstance(scalar, yaml.MappingNode) else []
+            scalar = next((v for k, v in children if k.value == part), None)
+        if isinstance(scalar, yaml.ScalarNode):
+            written.append((key, scalar.value.strip()))
+    for key, text in written:
+        if text in ("null", "~") or text.startswith("${"):
+            continue  # no amount, or an interpolation (checked where it is set)
+        if PLAIN_NUMBER_TEXT.fullmatch(text):
+            continue
+        try:
+            parse_dollars(text, what="the amount")
+        except ValueError as exc:
+            raise ConfigError(str(exc), key=key) from exc
 
 
 def _split_task_dir_override(overrides: list[str]) -> tuple[list[str], str | None]:
@@ -625,6 +660,13 @@ def _check_values(resolved: dict[str, Any]) -> None:
             "for no budget",
             key="mephisto.task.budget",
         )
+    for key in ("task_reward", "budget"):
+        # A size the money arithmetic can hold (1e300 would fail it mid-launch).
+        if task.get(key) is not None:
+            try:
+                parse_dollars(task[key], what="the amount")
+            except ValueError as exc:
+                raise ConfigError(str(exc), key=f"mephisto.task.{key}") from exc
     if task.get("assignment_duration_in_seconds", 1) <= 0:
         raise ConfigError(
             "must be more than 0 seconds",

@@ -281,10 +281,34 @@ def test_a_balance_below_min_balance_fails_with_both_figures(mturk):
     assert balance["detail"] == "$120.00, less than $250"
 
 
-@pytest.mark.parametrize("amount", ["-1", "lots", "nan"])
-def test_a_bad_min_balance_is_refused(amount):
-    with pytest.raises(CommandError, match="--min-balance: .* is not an amount"):
+@pytest.mark.parametrize(
+    "amount, message",
+    [
+        ("-1", "--min-balance: '-1' is not an amount of dollars of 0 or more"),
+        ("lots", "--min-balance 'lots' is not a number in plain decimal digits"),
+        ("nan", "--min-balance must be a finite number (got nan)"),
+        ("1_000", "--min-balance '1_000' is not a number in plain decimal digits"),
+        ("２５０", "'２' (FULLWIDTH DIGIT TWO) is not one of the digits 0-9"),
+        ("1e3", "it has an exponent ('e'); write 1000 instead"),
+        ("9" * 30, "is too large: at most 12 digits before the '.'"),
+    ],
+)
+def test_a_bad_min_balance_is_refused_saying_why(mturk, amount, message):
+    with pytest.raises(CommandError) as refused:
         call_command("check_providers", "--min-balance", amount, stdout=StringIO())
+
+    assert message in str(refused.value)
+    assert mturk.requests == []  # refused before any check calls out
+
+
+def test_min_balance_in_plain_digits_is_the_limit_checked(mturk):
+    mturk.balance = 120
+
+    out, error = run("--provider", "mturk_sandbox", "--min-balance", "120.01", "--json")
+
+    assert by_name(out)["mturk_sandbox", "balance"]["detail"] == (
+        "$120.00, less than $120.01"
+    )
 
 
 def test_a_broker_that_is_down_fails_and_beat_cannot_be_told(eager_celery):

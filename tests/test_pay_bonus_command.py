@@ -110,6 +110,10 @@ def test_a_second_bonus_for_another_reason_is_paid():
         ("inf", "must be a finite number (got inf)"),
         ("lots", "is not a number"),
         ("0.005", "paid in whole cents"),
+        ("1_000", "'1_000' is not a number in plain decimal digits such as 12.50"),
+        ("٥", "'٥' (ARABIC-INDIC DIGIT FIVE) is not one of the digits 0-9"),
+        ("1e2", "it has an exponent ('e'); write 100 instead"),
+        ("1" * 40, "is too large: at most 12 digits before the '.'"),
     ],
 )
 def test_a_bad_amount_is_refused_and_nothing_is_written(amount, message):

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from decimal import Decimal, InvalidOperation
 
 from django.core.management.base import CommandError, CommandParser
 
 from crowdsite.commands import ExamplesCommand
+from crowdsite.money import parse_dollars
 from providers import checks
 from providers.registry import PROVIDER_CLASSES
 
@@ -68,7 +68,8 @@ class Command(ExamplesCommand):
             "--min-balance",
             default=str(checks.DEFAULT_MIN_BALANCE),
             metavar="DOLLARS",
-            help="Fail the balance check below this (default 0.01: empty fails).",
+            help="Fail the balance check below this many dollars, in plain digits "
+            "such as 250 or 0.50 (default 0.01: empty fails).",
         )
         parser.add_argument(
             "--json", action="store_true", help="Print one JSON object."
@@ -76,10 +77,10 @@ class Command(ExamplesCommand):
 
     def handle(self, *args, **options) -> None:
         try:
-            min_balance = Decimal(options["min_balance"])
-        except InvalidOperation:
-            min_balance = Decimal("NaN")
-        if not min_balance.is_finite() or min_balance < 0:
+            min_balance = parse_dollars(options["min_balance"], what="--min-balance")
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
+        if min_balance < 0:
             raise CommandError(
                 f"--min-balance: {options['min_balance']!r} is not an amount of "
                 "dollars of 0 or more (e.g. 25 or 0.50)"

@@ -18,12 +18,14 @@ Examples:
   manage.py pay_bonus --unit 41 --agent 97 --amount 0.50 --reason "late but good"
   manage.py pay_bonus --unit 41 --amount 1.00 --reason "great" --reviewer rita
 
-The amount is in dollars, a positive number of whole cents. The worker is shown
-the reason. A unit may get several bonuses, each for its own reason; the same
-amount for the same reason again is refused as a replay, so running this twice
-pays once. Refused (nothing paid, exit status 1): an amount that is zero,
-negative, not a number or not whole cents; no reason; a unit that does not exist,
-has no submission or was rejected; a --reviewer without the review permission.
+The amount is in dollars, a positive number of whole cents written in plain
+digits 0-9 with one '.' (0.50, 12, 12.50). The worker is shown the reason. A unit
+may get several bonuses, each for its own reason; the same amount for the same
+reason again is refused as a replay, so running this twice pays once. Refused
+(nothing paid, exit status 1): an amount that is zero, negative, not whole cents
+or not in plain digits (1_000, 1e2, 1,000, digits of other scripts); no reason;
+a unit that does not exist, has no submission or was rejected; a --reviewer
+without the review permission.
 """
 
 
@@ -35,7 +37,9 @@ class Command(ExamplesCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--unit", type=int, required=True, metavar="UNIT_ID")
         parser.add_argument(
-            "--amount", required=True, help="Dollars, e.g. 0.50 (whole cents)."
+            "--amount",
+            required=True,
+            help="Dollars in plain digits, e.g. 0.50 (whole cents).",
         )
         parser.add_argument(
             "--reason", required=True, help="Why; the worker is shown it."
