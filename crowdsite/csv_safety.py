@@ -3,20 +3,45 @@
 from __future__ import annotations
 
 import csv
+import string
+import unicodedata
 from collections.abc import Iterable
 from typing import Any
 
 # What Excel, LibreOffice and Google Sheets read as the start of a formula. Tab and
 # carriage return count too: some spreadsheets skip them and see what follows.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_CHARS = frozenset("=+-@")
+# The first characters that settle at once that a cell is no formula: the rest of
+# printable ASCII (no whitespace), and the empty cell. Almost every cell starts
+# with one, so this check is all most of them cost.
+_PLAIN_STARTS = frozenset(
+    {"", *(set(string.printable) - FORMULA_CHARS - set(string.whitespace))}
+)
 
 
 def escape_formula(value: Any) -> Any:
-    """`value`, or its text behind a `'` if a spreadsheet would run it as a formula."""
+    """`value`, or its text behind a `'` if a spreadsheet would run it as a formula:
+    text whose first character other than whitespace is `=`, `+`, `-` or `@`, or a
+    form of one (full-width `＝`, small `﹢`, ...), or which starts with a tab or CR."""
     if value is None:
         return value
     text = value if isinstance(value, str) else str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else value
+    first = text[:1]
+    if first in _PLAIN_STARTS:
+        return value
+    if first in FORMULA_STARTS:
+        return "'" + text
+    if first.isspace():
+        # Leading whitespace may be trimmed before the cell is read (some importers
+        # do, and so does anyone tidying the sheet), leaving the formula in front.
+        first = text.lstrip()[:1]
+    # NFKC folds the compatibility forms a spreadsheet may take for the ASCII sign
+    # (full-width ＝, small ﹢, superscript ⁺) onto it. Of one character: the cost
+    # doesn't grow with the cell.
+    if unicodedata.normalize("NFKC", first)[:1] in FORMULA_CHARS:
+        return "'" + text
+    return value
 
 
 class FormulaSafeWriter:

@@ -433,14 +433,21 @@ _encode = json.JSONEncoder(ensure_ascii=False).encode
 _string = encode_basestring
 
 
+# What str.splitlines() breaks a line at (and so do JSONL readers built on it)
+# besides the controls below U+0020, which JSON always escapes: PostgreSQL's
+# jsonb::text and encoders with ensure_ascii=False write these raw. In JSON text
+# they can only be inside strings, where their escapes mean the same.
+_LINE_BREAK_ESCAPES = {0x2028: "\\u2028", 0x2029: "\\u2029", 0x85: "\\u0085"}
+
+
 def _text(value: str | None) -> str:
     return "null" if value is None else _string(value)
 
 
 def _jsonl_line(raw: tuple) -> str:
-    """One unit as a JSONL line. The inputs and outputs are the database's own
-    JSON text, written unparsed: parsing and re-encoding them would be most of
-    the export's time."""
+    """One unit as a JSONL line, one line to str.splitlines() too. The inputs and
+    outputs are the database's own JSON text, written unparsed: parsing and
+    re-encoding them would be most of the export's time."""
     row = ExportRow._make(raw)
     worker = (
         "null"
@@ -449,7 +456,7 @@ def _jsonl_line(raw: tuple) -> str:
     )
     files = _file_records(row)
     duration = "null" if row.duration is None else repr(row.duration)
-    return (
+    line = (
         f'{{"unit_id": {row.unit_id}, "task_run_id": {row.run_id}, '
         f'"task_name": {_string(row.task_name)}, '
         f'"assignment_id": {row.assignment_id}, '
@@ -464,6 +471,10 @@ def _jsonl_line(raw: tuple) -> str:
         f'"duration_s": {duration}}}, '
         f'"late": {_late(row.accepted_at, row.late)}}}\n'
     )
+    # Substring tests, not a regex search: about 0.05 µs a line against 2.6 µs.
+    if "\u2028" in line or "\u2029" in line or "\x85" in line:
+        line = line.translate(_LINE_BREAK_ESCAPES)
+    return line
 
 
 def _csv_cells(

@@ -99,3 +99,55 @@ def test_a_negative_value_is_exported_escaped():
     call_command("qualifications", "export", "scores", stdout=out)
 
     assert list(csv.reader(io.StringIO(out.getvalue())))[1] == ["mock", "alice", "'-5"]
+
+
+# Formulas a check of the first character alone lets through: behind whitespace
+# (that an importer or a tidy-up may trim), or in a form a spreadsheet may take
+# for the ASCII sign.
+HIDDEN_FORMULAS = [
+    "\n=1+1",
+    " =1+1",
+    "  +1",
+    "\r\n=1",
+    "\n\t-1",
+    "\u3000=1",  # an ideographic (full-width) space
+    "\uff1d1+1",  # ＝ full-width equals
+    "\uff0b1",  # ＋ full-width plus
+    "\uff0d1",  # － full-width hyphen-minus
+    "\uff20SUM(A1)",  # ＠ full-width commercial at
+    " \uff1d1",
+    "\ufe661",  # ﹦ small equals
+    "\u207a1",  # ⁺ superscript plus
+]
+# Text whose first character other than whitespace starts no formula, whatever
+# follows it.
+STILL_PLAIN = [
+    " alice",
+    "\nbob=1",
+    " x-2",
+    "\uff41=1",  # ａ full-width a
+    "\u65e5\u672c",  # 日本
+    "\xe9=1",  # é
+    " ",
+    "\n",
+]
+
+
+@pytest.mark.parametrize("value", HIDDEN_FORMULAS)
+def test_a_formula_behind_whitespace_or_in_a_full_width_form_gets_a_quote_in_front(
+    value,
+):
+    assert escape_formula(value) == "'" + value
+
+
+@pytest.mark.parametrize("value", STILL_PLAIN)
+def test_text_whose_first_visible_character_starts_no_formula_is_unchanged(value):
+    assert escape_formula(value) == value
+
+
+def test_a_cell_starting_with_a_tab_or_cr_is_escaped_whatever_follows():
+    assert [escape_formula(v) for v in ["\t", "\tok", "\rok"]] == [
+        "'\t",
+        "'\tok",
+        "'\rok",
+    ]

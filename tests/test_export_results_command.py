@@ -251,6 +251,31 @@ def test_text_that_is_not_ascii_is_exported_as_it_is(run):
     )
 
 
+def test_a_jsonl_row_is_one_line_whatever_line_breaks_its_text_holds(run):
+    # Every character str.splitlines() breaks at: JSON escapes those below
+    # U+0020; U+0085, U+2028 and U+2029 PostgreSQL's jsonb::text leaves raw, and
+    # so does the encoding of the other text (worker name, feedback, file name).
+    text = "a\nb\r\nc\x0bd\x0ce\x1cf\x1dg\x1eh\x85i\u2028j\u2029k"
+    upload = {**UPLOAD, "name": text}
+    agent = submitted(
+        run,
+        WorkerFactory(worker_name=text),
+        {"answer": text, text: [text]},
+        inputs={"text": text},
+        metadata={"files": [upload]},
+    )
+    services.reject_unit(unit_id=agent.unit_id, feedback=text)
+
+    lines = export("--run", str(run.pk)).splitlines()
+
+    [row] = [json.loads(line) for line in lines]
+    assert row["inputs"] == {"text": text}
+    assert row["outputs"] == {"answer": text, text: [text]}
+    assert row["files"] == [upload]
+    assert row["worker"]["id"] == text
+    assert row["review"]["feedback"] == text
+
+
 # --- which units ------------------------------------------------------------------
 
 
@@ -367,6 +392,27 @@ def test_csv_cells_that_a_spreadsheet_would_run_as_formulas_are_escaped(run):
     assert row["Input.text"] == "'-2+3"
     assert row["Answer.answer"] == '\'=HYPERLINK("http://x")'
     assert row["Answer.=cmd"] == "'+1"
+
+
+def test_csv_cells_with_a_formula_behind_whitespace_or_in_full_width_are_escaped(run):
+    submitted(
+        run,
+        WorkerFactory(worker_name=" @evil"),
+        {
+            "link": '\n=HYPERLINK("http://x")',
+            "sum": "\uff1d1+1",  # full-width equals
+            "note": " fine",
+        },
+        inputs={"text": "\r\n-2+3"},
+    )
+
+    _, [row] = csv_rows("--run", str(run.pk))
+
+    assert row["worker_id"] == "' @evil"
+    assert row["Input.text"] == "'\r\n-2+3"
+    assert row["Answer.link"] == '\'\n=HYPERLINK("http://x")'
+    assert row["Answer.sum"] == "'\uff1d1+1"
+    assert row["Answer.note"] == " fine"
 
 
 def test_csv_gives_a_submission_that_is_not_an_object_a_column_of_its_own(run):
