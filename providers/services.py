@@ -7,7 +7,9 @@ import importlib
 import json
 import logging
 import random
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, TypeVar, cast
 
 from celery import current_app
@@ -283,16 +285,88 @@ def enqueue_on_commit(*, task: str, kwargs: dict[str, Any]) -> OutboxMessage | N
     """Publish `task(**kwargs)` once the current transaction commits; never lose it.
 
     The outbox row commits with the caller's writes, so a broker that is down at
-    commit time only delays the task until `send_outbox` finds the row. With
-    tasks in-process the task runs at commit, as `delay_on_commit` does, and no
-    row is written. Returns the row, if any.
+    commit time only delays the task until `send_outbox` finds the row. Inside
+    `publishing_together()` the row is published when that block ends instead.
+    With tasks in-process the task runs at commit, as `delay_on_commit` does,
+    and no row is written. Returns the row, if any.
     """
     if tasks_run_in_process():
         _task(task).delay_on_commit(**kwargs)
         return None
     message = OutboxMessage.objects.create(task_name=task, kwargs=kwargs)
-    transaction.on_commit(lambda: send_message(message_id=message.pk))
+    batch: _Batch | None = getattr(_publishing, "batch", None)
+    if batch is None:
+        transaction.on_commit(lambda: send_message(message_id=message.pk))
+    else:
+        # Only once committed: a row rolled back with its transaction is never
+        # handed to the publisher.
+        transaction.on_commit(lambda: batch.committed(message.pk))
     return message
+
+
+# The block of `publishing_together` open in this thread, if any. Per thread, as
+# Django's connections and their on_commit callbacks are.
+_publishing = threading.local()
+
+
+class _Batch:
+    """The outbox rows committed inside one `publishing_together` block."""
+
+    def __init__(self) -> None:
+        self.message_ids: list[int] = []
+        self.published = False
+
+    def committed(self, message_id: int) -> None:
+        if self.published:
+            # Committed after the block's rows went out (not expected): alone.
+            send_message(message_id=message_id)
+        else:
+            self.message_ids.append(message_id)
+
+    def publish(self) -> None:
+        self.published = True
+        if _send_in_order(self.message_ids) == len(self.message_ids):
+            return
+        left = OutboxMessage.objects.filter(
+            pk__in=self.message_ids, sent_at__isnull=True
+        ).count()
+        if left:
+            logger.warning(
+                "%s of %s tasks not published; the outbox sweep will send them "
+                "when the broker is back.",
+                left,
+                len(self.message_ids),
+            )
+
+
+@contextmanager
+def publishing_together() -> Iterator[None]:
+    """Publish the tasks enqueued in this block in one pass when it ends.
+
+    For one action over many items (an admin bulk action, a command's loop),
+    whose services each commit their own outbox rows: the rows still commit
+    with each item, but are published at the end, in order, stopping at the
+    first failure, as `send_outbox` does. So a broker that is down costs the
+    action one failed publish, not one per item (each waits for the broker's
+    connect timeout); the rows left are the sweep's. What committed is
+    published even if the block raises. Nested blocks publish with the
+    outermost. Ended inside a transaction, the rows go out when it commits.
+    With tasks in-process, nothing changes: they run at each commit.
+    """
+    if getattr(_publishing, "batch", None) is not None:
+        yield
+        return
+    batch = _publishing.batch = _Batch()
+    try:
+        yield
+    finally:
+        _publishing.batch = None
+        if transaction.get_connection().in_atomic_block:
+            # The block's rows commit with this transaction; the callbacks that
+            # add them to the batch were registered first, so they run first.
+            transaction.on_commit(batch.publish)
+        else:
+            batch.publish()
 
 
 def send_message(*, message_id: int) -> bool:
@@ -337,12 +411,17 @@ def send_outbox(*, limit: int = 1000) -> int:
 
     Stops at the first failure: with the broker down the rest would fail too.
     """
-    unsent = OutboxMessage.objects.filter(sent_at__isnull=True)
+    unsent = OutboxMessage.objects.filter(sent_at__isnull=True).order_by("created_at")
+    return _send_in_order(list(unsent.values_list("pk", flat=True)[:limit]))
+
+
+def _send_in_order(message_ids: Iterable[int]) -> int:
+    """Publish these outbox rows in order until one fails; how many were published."""
     sent = 0
-    for message_id in list(unsent.order_by("created_at").values_list("pk")[:limit]):
-        if send_message(message_id=message_id[0]):
+    for message_id in message_ids:
+        if send_message(message_id=message_id):
             sent += 1
-        elif unsent.filter(pk=message_id[0]).exists():
+        elif OutboxMessage.objects.filter(pk=message_id, sent_at__isnull=True).exists():
             # Not published (rather than sent meanwhile by another process).
             break
     return sent

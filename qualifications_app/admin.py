@@ -14,6 +14,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from crowdsite import csv_safety
+from providers.services import publishing_together
 from qualifications_app import services
 from qualifications_app.models import GrantedQualification, Qualification, WorkerReview
 from tasks_app.models import Worker
@@ -101,12 +102,16 @@ class QualificationAdmin(admin.ModelAdmin):
                 granted_qualifications__pk__in=ids,
                 granted_qualifications__qualification=qualification,
             )
-            revoked = services.bulk_revoke(
-                name=qualification.name,
-                workers=workers,
-                reason=request.POST.get("reason", "").strip() or "revoked in the admin",
-                created_by=acting_user(request),
-            )
+            reason = request.POST.get("reason", "").strip() or "revoked in the admin"
+            # One mirror task per worker, published in one pass at the end: a
+            # broker that is down delays the page once, not once per worker.
+            with publishing_together():
+                revoked = services.bulk_revoke(
+                    name=qualification.name,
+                    workers=workers,
+                    reason=reason,
+                    created_by=acting_user(request),
+                )
             messages.success(
                 request, f"Revoked '{qualification.name}' from {revoked} worker(s)."
             )
@@ -195,13 +200,16 @@ class QualificationAdmin(admin.ModelAdmin):
             return TemplateResponse(
                 request, "admin/qualifications_app/add_workers.html", context
             )
-        changed = services.bulk_grant(
-            name=qualification.name,
-            refs=parsed.refs,
-            value=value,
-            reason=request.POST.get("reason", "").strip() or "added in the admin",
-            created_by=acting_user(request),
-        )
+        # One mirror task per worker, published in one pass at the end: a
+        # broker that is down delays the page once, not once per worker.
+        with publishing_together():
+            changed = services.bulk_grant(
+                name=qualification.name,
+                refs=parsed.refs,
+                value=value,
+                reason=request.POST.get("reason", "").strip() or "added in the admin",
+                created_by=acting_user(request),
+            )
         messages.success(
             request,
             f"Added {len(parsed.refs)} worker(s) to '{qualification.name}' "

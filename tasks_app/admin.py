@@ -13,6 +13,7 @@ from django.urls import path
 from django.utils.html import format_html
 
 from providers.registry import parse_worker_ref
+from providers.services import publishing_together
 from qualifications_app import services as qualification_services
 from qualifications_app.admin import (
     GRANT_PERMISSION,
@@ -354,21 +355,24 @@ class UnitAdmin(admin_lifecycle.KeepsWorkedOn, admin.ModelAdmin):
                 value = int(request.POST.get("value") or 1)
                 if not name:
                     raise QualificationError("choose a qualification")
-                if grant:
-                    changed = qualification_services.grant_to_unit_workers(
-                        units=units,
-                        name=name,
-                        value=value,
-                        reason=reason,
-                        created_by=acting_user(request),
-                    )
-                else:
-                    changed = qualification_services.revoke_from_unit_workers(
-                        units=units,
-                        name=name,
-                        reason=reason,
-                        created_by=acting_user(request),
-                    )
+                # One mirror task per worker: published in one pass at the end,
+                # so a broker that is down delays the page once, not per worker.
+                with publishing_together():
+                    if grant:
+                        changed = qualification_services.grant_to_unit_workers(
+                            units=units,
+                            name=name,
+                            value=value,
+                            reason=reason,
+                            created_by=acting_user(request),
+                        )
+                    else:
+                        changed = qualification_services.revoke_from_unit_workers(
+                            units=units,
+                            name=name,
+                            reason=reason,
+                            created_by=acting_user(request),
+                        )
             except (QualificationError, ValueError) as exc:
                 messages.error(request, f"Nothing changed: {exc}")
                 return None

@@ -16,6 +16,7 @@ from django.db.models import Count, Q
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
+from providers.services import publishing_together
 from tasks_app import services
 from tasks_app.exceptions import RunLifecycleError
 from tasks_app.models import Agent, TaskRun, TaskRunStatus, UnitStatus
@@ -32,20 +33,23 @@ def shutdown_runs(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset):
     runs = list(queryset.select_related("task").order_by("pk"))
     if request.POST.get("confirm") == "1":
         who = request.user.get_username() or "the operator"
-        for run in runs:
-            try:
-                done = services.shutdown_run(
-                    run_id=run.pk, reason=f"shut down by {who} in the admin"
+        # Each run commits on its own; their provider tasks are published in one
+        # pass at the end, so a broker that is down delays the page once.
+        with publishing_together():
+            for run in runs:
+                try:
+                    done = services.shutdown_run(
+                        run_id=run.pk, reason=f"shut down by {who} in the admin"
+                    )
+                except RunLifecycleError as exc:
+                    messages.error(request, f"Run {run.pk} not changed: {exc}")
+                    continue
+                messages.success(
+                    request,
+                    f"Run {run.pk} is shut down: {done.expired} unit(s) not yet "
+                    "taken expired (and withdrawn from the provider, where posted); "
+                    f"{done.held} unit(s) held by workers may still be submitted.",
                 )
-            except RunLifecycleError as exc:
-                messages.error(request, f"Run {run.pk} not changed: {exc}")
-                continue
-            messages.success(
-                request,
-                f"Run {run.pk} is shut down: {done.expired} unit(s) not yet taken "
-                "expired (and withdrawn from the provider, where posted); "
-                f"{done.held} unit(s) held by workers may still be submitted.",
-            )
         return None
     counts = dict(
         queryset.model.objects.filter(pk__in=[run.pk for run in runs])

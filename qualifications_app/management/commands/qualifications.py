@@ -13,6 +13,7 @@ from django.db.models import Count
 from crowdsite import csv_safety
 from crowdsite.commands import ExamplesCommand
 from providers.registry import parse_worker_ref
+from providers.services import publishing_together
 from qualifications_app import services
 from qualifications_app.models import GrantedQualification, Qualification
 from qualifications_app.selectors import find_worker
@@ -86,7 +87,11 @@ class Command(ExamplesCommand):
 
     def handle(self, *args, **options) -> None:
         try:
-            result = getattr(self, f"do_{options['action']}")(options)
+            # A grant or revoke to many workers enqueues a mirror task for each:
+            # one publish pass at the end, so a broker that is down costs one
+            # wait, not one per worker.
+            with publishing_together():
+                result = getattr(self, f"do_{options['action']}")(options)
         except (QualificationError, ValueError) as exc:
             raise CommandError(str(exc)) from exc
         if result is None:

@@ -64,16 +64,19 @@ class Command(ExamplesCommand):
         for worker in workers:
             by_provider.setdefault(worker.provider_type, []).append(worker.worker_name)
         report = []
-        for provider_type, names in sorted(by_provider.items()):
-            report.append(
-                self.send(
-                    provider_type,
-                    names,
-                    subject=options["subject"],
-                    message=message,
-                    dry_run=options["dry_run"],
+        # A task per batch of workers: one publish pass at the end, so a broker
+        # that is down costs one wait, not one per batch.
+        with provider_services.publishing_together():
+            for provider_type, names in sorted(by_provider.items()):
+                report.append(
+                    self.send(
+                        provider_type,
+                        names,
+                        subject=options["subject"],
+                        message=message,
+                        dry_run=options["dry_run"],
+                    )
                 )
-            )
         if options["json"]:
             self.stdout.write(json.dumps({"providers": report}, indent=2))
             return

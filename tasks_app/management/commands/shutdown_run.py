@@ -7,6 +7,7 @@ import json
 from django.core.management.base import CommandError, CommandParser
 
 from crowdsite.commands import ExamplesCommand
+from providers.services import publishing_together
 from tasks_app import services
 from tasks_app.exceptions import RunLifecycleError
 
@@ -48,10 +49,13 @@ class Command(ExamplesCommand):
 
     def handle(self, *args, **options) -> None:
         try:
-            done = services.shutdown_run(
-                run_id=options["run"],
-                reason=options["reason"].strip() or DEFAULT_REASON,
-            )
+            # Its two provider tasks in one publish pass: one wait, not two, if
+            # the broker is down.
+            with publishing_together():
+                done = services.shutdown_run(
+                    run_id=options["run"],
+                    reason=options["reason"].strip() or DEFAULT_REASON,
+                )
         except RunLifecycleError as exc:
             raise CommandError(str(exc)) from exc
         if options["json"]:
