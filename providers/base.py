@@ -323,6 +323,12 @@ class Provider(ABC):
         such record crowdsite can read."""
         return None
 
+    @classmethod
+    def bonus_call_keys(cls, *, token: str) -> list[str]:
+        """The call-log keys of the calls a bonus under `token` makes inside its
+        own logged call (Prolific's pay call), settled with it by reconciling."""
+        return []
+
     # The longest subject and message `notify_workers` sends; None: no limit.
     notify_limits: ClassVar[tuple[int, int] | None] = None
     # How many workers one `notify_workers` call may name.

@@ -940,7 +940,7 @@ class ProlificProvider(Provider):
             run_logged_call(
                 provider_type=self.provider_type,
                 operation="pay_bonus",
-                key=f"{self.provider_type}:bonus_pay:{token}",
+                key=self.bonus_call_keys(token=token)[0],
                 run_id=None,
                 request={"bulk_bonus_payment": bonus_id},
                 call=lambda: (
@@ -970,6 +970,10 @@ class ProlificProvider(Provider):
             "amount": f"{amount:.2f}",
             "bulk_bonus_payment": bonus["id"],
         }
+
+    @classmethod
+    def bonus_call_keys(cls, *, token: str) -> list[str]:
+        return [f"{cls.provider_type}:bonus_pay:{token}"]
 
     def _set_up_bonus(
         self, work: WorkRef, amount: Decimal, token: str

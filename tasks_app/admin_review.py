@@ -28,6 +28,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.clickjacking import xframe_options_exempt
 
 from providers.registry import get_provider_class
+from providers.services import publishing_together
 from qualifications_app import services as qualification_services
 from qualifications_app.admin import GRANT_PERMISSION, acting_user
 from qualifications_app.services import QualificationError
@@ -35,7 +36,7 @@ from tasks_app import selectors, services
 from tasks_app.exceptions import ReviewError
 from tasks_app.models import Agent, AgentStatus, TaskRun
 from tasks_app.services.review import REVIEW_PERMISSION, parse_amount
-from tasks_app.uploads import file_records, is_file_record
+from tasks_app.uploads import agent_files, is_file_record
 
 PER_PAGE = 20
 # Uploaded files shown inline; anything else (SVG and HTML included, which could
@@ -46,7 +47,7 @@ INLINE_IMAGE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
 # queue page by postMessage, as in Mephisto's review app.
 FRAME_CSP = (
     "sandbox allow-scripts; default-src 'none'; script-src 'unsafe-inline'; "
-    "style-src 'unsafe-inline'; img-src * data: blob:; media-src * data: blob:; "
+    "style-src 'unsafe-inline'; img-src data: blob:; media-src data: blob:; "
     "font-src data:; frame-ancestors 'self'"
 )
 MAX_RENDER_DEPTH = 12
@@ -190,7 +191,7 @@ def _without(request: HttpRequest, key: str) -> str:
 
 def _item(run: TaskRun, agent: Agent, standing: dict, reviews: list) -> dict:
     """What the page shows of one submission."""
-    records = file_records(agent.submission) + file_records(agent.metadata)
+    records = agent_files(agent)
     file_urls = {
         record["path"]: reverse(
             "admin:tasks_app_taskrun_review_file", args=[run.pk, agent.pk, index]
@@ -302,7 +303,8 @@ def _post(model_admin: admin.ModelAdmin, request: HttpRequest, run: TaskRun):
                 "refused); nothing was rejected"
             )
         if name == "block":
-            _block(request, items)
+            with publishing_together():
+                _block(request, items)
             return redirect(back)
         amount = None
         if name == "bonus":
@@ -317,7 +319,9 @@ def _post(model_admin: admin.ModelAdmin, request: HttpRequest, run: TaskRun):
         return redirect(back)
     if action.pays and request.POST.get("confirm") != "1":
         return _confirmation(model_admin, request, run, name, items, amount, back)
-    _decide(request, run, name, items, amount)
+    # One publish to the broker for the whole action, not one per unit.
+    with publishing_together():
+        _decide(request, run, name, items, amount)
     return redirect(back)
 
 
@@ -387,6 +391,16 @@ def _confirmation(
         {"agent": agent, "unit": agent.unit, "amount": pays}
         for agent, pays in zip(items, amounts, strict=True)
     ]
+    # Paying for work the page never reported: only one at a time, confirmed.
+    unreported = (
+        [
+            row
+            for row, agent in zip(rows, items, strict=True)
+            if agent.from_provider_listing
+        ]
+        if name in ("approve", "soft_reject")
+        else []
+    )
     total = sum(amounts, Decimal("0"))
     fee_rate = get_provider_class(run.provider_type).fee_rate
     context = {
@@ -398,6 +412,7 @@ def _confirmation(
         "action": name,
         "label": ACTIONS[name].label,
         "rows": rows,
+        "unreported": unreported,
         "total": total,
         "fee": (total * fee_rate).quantize(Decimal("0.01")),
         "amount": amount,
@@ -428,10 +443,21 @@ def _decide(
     paid = Decimal("0")
     refused: dict[int, str] = {}
     singles = items
+    # A submission the page never reported is paid only when it was the one
+    # item of the action and its confirmation box was ticked.
+    confirm_unreported = (
+        len(items) == 1 and request.POST.get("confirm_unreported") == "1"
+    )
     if name == "approve":
         # approve_units decides on the unit's own, on-time submission; a late one
         # (or another worker's) is approved on its own, naming its agent.
-        bulk = [a for a in items if a.worker_id == a.unit.worker_id and not a.is_late]
+        bulk = [
+            a
+            for a in items
+            if a.worker_id == a.unit.worker_id
+            and not a.is_late
+            and not a.from_provider_listing
+        ]
         singles = [a for a in items if a not in bulk]
         if bulk:
             result = services.approve_units(
@@ -448,9 +474,13 @@ def _decide(
         }
         try:
             if name == "approve":
-                decision = services.approve_unit(**kwargs)
+                decision = services.approve_unit(
+                    confirm_unreported=confirm_unreported, **kwargs
+                )
             elif name == "soft_reject":
-                decision = services.soft_reject_unit(reason=feedback, **kwargs)
+                decision = services.soft_reject_unit(
+                    reason=feedback, confirm_unreported=confirm_unreported, **kwargs
+                )
             elif name == "reject":
                 decision = services.reject_unit(feedback=feedback, **kwargs)
             else:
@@ -555,7 +585,7 @@ def review_file_view(request: HttpRequest, pk: int, agent_id: int, index: int):
     """A file a worker uploaded, for a reviewer: images inline, the rest saved."""
     _require_review(request)
     agent = get_object_or_404(Agent, pk=agent_id, run_id=pk)
-    records = file_records(agent.submission) + file_records(agent.metadata)
+    records = agent_files(agent)
     if index >= len(records):
         raise Http404(f"agent {agent_id} has no file {index}")
     record = records[index]

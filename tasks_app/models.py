@@ -326,6 +326,10 @@ class Agent(models.Model):
     metadata = models.JSONField(null=True, blank=True)
     # Submitted after the agent timed out: kept, and flagged for review.
     is_late = models.BooleanField(default=False)
+    # Recorded by the recovery sweep from the provider's listing: the task page
+    # never reported it, so the worker may never have seen the task. Paid only
+    # by a person deciding on it alone, never in bulk or automatically.
+    from_provider_listing = models.BooleanField(default=False, db_default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     deadline_at = models.DateTimeField()
     submitted_at = models.DateTimeField(null=True, blank=True)

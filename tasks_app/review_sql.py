@@ -37,6 +37,7 @@ class AgentRow(NamedTuple):
     worker_id: int
     status: str
     is_late: bool
+    from_provider_listing: bool
 
 
 REVIEW_COLUMNS = (
@@ -62,7 +63,9 @@ def lock_for_approval(
     """
     ids = _ids_value(unit_ids)
     unit_columns = "u.id, u.status, u.worker_id, u.pay_amount, u.run_id"
-    agent_columns = "a.id, a.unit_id, a.worker_id, a.status, a.is_late"
+    agent_columns = (
+        "a.id, a.unit_id, a.worker_id, a.status, a.is_late, a.from_provider_listing"
+    )
     units_table, agents_table = table(Unit), table(Agent)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
@@ -95,9 +98,9 @@ def lock_for_approval(
         for pk, status, worker_id, amount, run_id in unit_rows
     }
     agents: dict[int, list[AgentRow]] = {}
-    for pk, unit_id, worker_id, status, late in agent_rows:
+    for pk, unit_id, worker_id, status, late, listed in agent_rows:
         agents.setdefault(unit_id, []).append(
-            AgentRow(pk, unit_id, worker_id, status, bool(late))
+            AgentRow(pk, unit_id, worker_id, status, bool(late), bool(listed))
         )
     return units, agents
 

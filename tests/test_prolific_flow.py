@@ -5,11 +5,14 @@ reaching Prolific once, a returned place freed, the study stopped at shutdown.""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 from rest_framework.test import APIClient
 
+from providers.models import CallStatus, ProviderCall
 from providers.prolific import completion_code
 from tasks_app import services
 from tasks_app.models import Agent, Payment, PaymentState, TaskRun, Unit, UnitStatus
@@ -167,3 +170,34 @@ def test_shutting_the_run_down_stops_the_study(run, prolific, execute):
 
     (study,) = prolific.studies.values()
     assert study["status"] != "ACTIVE"
+
+
+@pytest.mark.parametrize(("fault", "paid"), [("drop", True), ("server_error", False)])
+def test_a_lost_bonus_is_settled_with_every_call_log_row_it_left(
+    run, prolific, execute, fault, paid
+):
+    unit = works(prolific, run, "P1")
+    execute(lambda: services.approve_unit(unit_id=unit.pk))
+    prolific.fail_next(1, fault, path=r"/pay/$")
+
+    execute(lambda: services.pay_bonus(unit_id=unit.pk, amount="0.75", reason="Neat"))
+    open_calls = ProviderCall.objects.filter(
+        status__in=[CallStatus.PENDING, CallStatus.AMBIGUOUS]
+    )
+    assert open_calls.exists()
+
+    later = timezone.now() + timedelta(minutes=31)
+    (settled,) = services.reconcile_lost_bonuses(now=later)
+
+    assert settled.paid is paid
+    # The monitoring query of docs/deploy.md finds nothing left open.
+    assert not open_calls.exists()
+    review = unit.reviews.get(action="bonus")
+    keys = {f"review:{review.pk}", f"prolific:bonus_pay:review:{review.pk}"}
+    settled_as = CallStatus.SUCCEEDED if paid else CallStatus.FAILED
+    assert set(
+        ProviderCall.objects.filter(idempotency_key__in=keys).values_list(
+            "status", flat=True
+        )
+    ) == {settled_as}
+    assert prolific.count("POST", r"/pay/$") == 1

@@ -131,6 +131,8 @@ def test_work_mturk_has_but_the_page_never_reported_is_recorded_for_review(
     )
     assert agent.submission == {"rating": "good"}
     assert agent.submitted_at is not None
+    # The page never reported it: paid only by a person deciding on it alone.
+    assert agent.from_provider_listing is True
     listing = agent.metadata[LISTING_KEY]
     assert listing["answer_xml"] == answer_xml(rating="good")
     assert listing["provider_assignment_id"] == assignment_id
@@ -186,6 +188,7 @@ def test_work_the_page_reported_is_left_alone(launch, mturk):
     agent = Agent.objects.get(public_id=agent_id)
     assert agent.submission == {"rating": "good"}
     assert not (agent.metadata or {}).get(LISTING_KEY)
+    assert agent.from_provider_listing is False
     # Only units without a submission are asked about.
     assert mturk.count("ListAssignmentsForHIT") == 0
 

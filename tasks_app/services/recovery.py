@@ -10,6 +10,11 @@ and a submission that can't take its unit is kept as late.
 Listing is a read with no side effect on the provider, so it does not go
 through the call log (a sweep every few minutes would fill it); what it finds
 is written once, and a second sweep finds it recorded and writes nothing.
+
+What it records is marked `from_provider_listing`: a provider lists work the
+page never saw (a Prolific completion code passed on, an assignment submitted
+straight to MTurk's form), so it is never approved in bulk or automatically;
+a person approves it alone (services/review.py).
 """
 
 from __future__ import annotations
@@ -189,8 +194,10 @@ def _record(
         stored = submit_unit(agent_id=agent.public_id, final_data=work.answer)
         if not stored:
             return None
+        # Marked, so that nothing pays it automatically: the page never saw it.
         Agent.objects.filter(pk=agent.pk).update(
-            metadata={**(agent.metadata or {}), LISTING_KEY: _listing(work)}
+            metadata={**(agent.metadata or {}), LISTING_KEY: _listing(work)},
+            from_provider_listing=True,
         )
     return Recovered(
         unit_id=unit_id,

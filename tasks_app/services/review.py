@@ -17,12 +17,13 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from crowdsite.money import parse_dollars
 from providers.base import ProviderError, WorkRef
 from providers.models import CallStatus, ProviderCall
 from providers.registry import PROVIDER_CLASSES, get_provider, get_provider_class
@@ -97,14 +98,23 @@ class Decision:
 
 
 def approve_unit(
-    *, unit_id: int, reviewer: Reviewer = None, agent_id: int | None = None
+    *,
+    unit_id: int,
+    reviewer: Reviewer = None,
+    agent_id: int | None = None,
+    confirm_unreported: bool = False,
 ) -> Decision:
-    """Accept the unit's submission; its reward (and the provider's fee) is paid."""
+    """Accept the unit's submission; its reward (and the provider's fee) is paid.
+
+    A submission the task page never reported (`Agent.from_provider_listing`)
+    is approved only with `confirm_unreported`: a person looked at it alone.
+    """
     return decide(
         unit_id=unit_id,
         action=ReviewAction.APPROVE,
         reviewer=reviewer,
         agent_id=agent_id,
+        confirm_unreported=confirm_unreported,
     )
 
 
@@ -131,14 +141,20 @@ def soft_reject_unit(
     reason: str = "",
     reviewer: Reviewer = None,
     agent_id: int | None = None,
+    confirm_unreported: bool = False,
 ) -> Decision:
-    """Pay the reward but mark the work below the bar (no provider rejection)."""
+    """Pay the reward but mark the work below the bar (no provider rejection).
+
+    It pays, so an unreported submission needs `confirm_unreported` as in
+    `approve_unit`.
+    """
     return decide(
         unit_id=unit_id,
         action=ReviewAction.SOFT_REJECT,
         reason=reason,
         reviewer=reviewer,
         agent_id=agent_id,
+        confirm_unreported=confirm_unreported,
     )
 
 
@@ -149,12 +165,15 @@ def decide(
     reason: str = "",
     reviewer: Reviewer = None,
     agent_id: int | None = None,
+    confirm_unreported: bool = False,
 ) -> Decision:
     """Record `action` on the unit's submitted agent and enqueue its provider call.
 
     `agent_id` picks the agent when the unit has more than one submission (a
     late one beside its current worker's). Refused, with nothing written, when
-    the reviewer may not review, the unit has no submission, or it was decided.
+    the reviewer may not review, the unit has no submission, it was decided,
+    or the decision pays for a submission the task page never reported
+    without `confirm_unreported`.
     """
     if action not in DECISION_ACTIONS:
         raise ReviewError(f"{action!r} is not a review decision")
@@ -167,7 +186,9 @@ def decide(
         )
     try:
         with transaction.atomic():
-            return _decide(unit_id, action, reason, reviewer, agent_id)
+            return _decide(
+                unit_id, action, reason, reviewer, agent_id, confirm_unreported
+            )
     except IntegrityError as exc:
         # Another reviewer's decision committed between our check and our write.
         raise _already_decided(unit_id, agent_id) from exc
@@ -179,6 +200,7 @@ def _decide(
     reason: str,
     reviewer: Reviewer,
     agent_id: int | None,
+    confirm_unreported: bool,
 ) -> Decision:
     unit = Unit.objects.select_for_update().filter(pk=unit_id).first()
     if unit is None:
@@ -186,6 +208,9 @@ def _decide(
     agent = _submitted_agent(unit, agent_id)
     if agent.status in DECIDED:
         raise _already_decided(unit_id, agent.pk)
+    paying = action in PAID_DECISIONS
+    if paying and agent.from_provider_listing and not confirm_unreported:
+        raise ReviewError(unreported_refusal(unit.pk, agent.pk))
     if action == ReviewAction.REJECT:
         _check_rejection(unit, reason)
     unit_status, agent_status = OUTCOMES[action]
@@ -255,7 +280,8 @@ def approve_units(
     Each unit is approved as `approve_unit` would (statuses, audit row, reward
     and fee rows, the provider call on commit, sent in batches); a unit that
     can't be (decided before, no submission, several submissions) is left out
-    and listed in `refused` with the reason.
+    and listed in `refused` with the reason. So is a submission the task page
+    never reported: it is approved only alone (`approve_unit`).
     """
     _check_permission(reviewer)
     wanted = list(dict.fromkeys(int(pk) for pk in unit_ids))
@@ -349,7 +375,8 @@ AUTO_APPROVE_BATCH = 10_000
 
 def auto_approve_due(*, now: datetime | None = None) -> int:
     """Approve every completed unit whose submission has waited longer than its
-    run's `auto_approve_delay_in_seconds`, as MTurk would; how many.
+    run's `auto_approve_delay_in_seconds`, as MTurk would; how many. A
+    submission the task page never reported is left for a person.
 
     Through `approve_units`, so the reward is paid once and the audit row says
     it was automatic. Safe to run twice or concurrently: a unit approved by the
@@ -367,6 +394,9 @@ def auto_approve_due(*, now: datetime | None = None) -> int:
                 status=UnitStatus.COMPLETED,
                 agents__status=AgentStatus.COMPLETED,
                 agents__submitted_at__lte=cutoff,
+                # Work the page never saw waits for a person (approve_units
+                # would refuse it too, every sweep).
+                agents__from_provider_listing=False,
             )
             .order_by("pk")
             .values_list("pk", flat=True)[:AUTO_APPROVE_BATCH]
@@ -394,7 +424,24 @@ def _bulk_agent(
         )
     if agent.status in DECIDED:
         return None, f"unit {unit.pk} was already {DECIDED[AgentStatus(agent.status)]}"
+    if agent.from_provider_listing:
+        return None, (
+            f"unit {unit.pk}: the task page never reported its submission (agent "
+            f"{agent.pk}), so it is not approved in bulk; look at it and approve "
+            "it on its own"
+        )
     return agent, ""
+
+
+def unreported_refusal(unit_id: int, agent_id: int) -> str:
+    """Why a submission the task page never reported is not paid as asked."""
+    return (
+        f"unit {unit_id}: the task page never reported this submission (agent "
+        f"{agent_id}); it was recorded from the provider's list of submitted "
+        "work, so the worker may never have seen the task. It is never approved "
+        "in bulk or automatically: look at it, then approve it on its own, "
+        "confirming that the page never reported it; nothing was changed"
+    )
 
 
 def pay_bonus(
@@ -492,22 +539,20 @@ def block_from_review(
 
 
 def parse_amount(amount: Decimal | str | float) -> Decimal:
-    """A bonus amount in dollars: a positive, finite number of whole cents."""
+    """A bonus amount in dollars: plain decimal digits, positive, whole cents."""
     try:
-        value = Decimal(str(amount).strip())
-    except InvalidOperation as exc:
-        raise ReviewError(f"the bonus amount {amount!r} is not a number") from exc
-    if not value.is_finite():
-        raise ReviewError(f"the bonus amount must be a finite number (got {amount})")
+        value = parse_dollars(amount, what="the bonus amount")
+    except ValueError as exc:
+        raise ReviewError(str(exc)) from exc
     if value <= 0:
         raise ReviewError(f"the bonus amount must be more than 0 (got {amount})")
+    if value >= Decimal("100000000"):
+        raise ReviewError(f"the bonus amount {amount} is too large to be paid")
     if value != value.quantize(CENT, ROUND_HALF_UP):
         raise ReviewError(
             f"the bonus amount is paid in whole cents (got {amount}); "
             f"did you mean {value.quantize(CENT, ROUND_HALF_UP)}?"
         )
-    if value >= Decimal("100000000"):
-        raise ReviewError(f"the bonus amount {amount} is too large to be paid")
     return value.quantize(CENT)
 
 
@@ -722,6 +767,7 @@ def _bonus_outcome(review: WorkerReview) -> Reconciled | None:
         provider_unit_id=agent.unit.provider_unit_id,
         provider_assignment_id=agent.provider_assignment_id,
     )
+    provider_class = get_provider_class(review.worker.provider_type)
     # Outside any transaction: no row is locked while the provider answers.
     recorded = get_provider(review.worker.provider_type).paid_bonuses(work=work)
     if recorded is None:
@@ -740,16 +786,19 @@ def _bonus_outcome(review: WorkerReview) -> Reconciled | None:
         ).count()
         paid = recorded.count(review.amount) > already_paid
         key = f"review:{review.pk}"
+        # The review's call and the provider's own pay call inside it: none is
+        # left pending for the monitoring query (docs/deploy.md).
+        calls = ProviderCall.objects.filter(
+            idempotency_key__in=[key, *provider_class.bonus_call_keys(token=key)]
+        ).exclude(status=CallStatus.SUCCEEDED)
         if paid:
             payments.update(
                 state=PaymentState.PAID,
                 provider_response={"reconciled": True, "recorded": len(recorded)},
                 error="",
             )
-            ProviderCall.objects.filter(idempotency_key=key).update(
-                status=CallStatus.SUCCEEDED,
-                response={"reconciled": True},
-                error="",
+            calls.update(
+                status=CallStatus.SUCCEEDED, response={"reconciled": True}, error=""
             )
         else:
             why = (
@@ -758,9 +807,7 @@ def _bonus_outcome(review: WorkerReview) -> Reconciled | None:
                 "paid; pay it again if you mean to"
             )
             payments.update(state=PaymentState.FAILED, error=why)
-            ProviderCall.objects.filter(idempotency_key=key).update(
-                status=CallStatus.FAILED, error=why
-            )
+            calls.update(status=CallStatus.FAILED, error=why)
     return Reconciled(review_id=review.pk, paid=paid)
 
 

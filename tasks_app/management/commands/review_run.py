@@ -19,6 +19,7 @@ from django.db import transaction
 
 from crowdsite.commands import ExamplesCommand
 from providers.registry import parse_worker_ref
+from providers.services import publishing_together
 from qualifications_app import services as qualification_services
 from qualifications_app.admin import GRANT_PERMISSION
 from qualifications_app.selectors import find_worker
@@ -27,7 +28,7 @@ from tasks_app import selectors, services
 from tasks_app.exceptions import ReviewError
 from tasks_app.management.commands._reviewing import find_reviewer, worker_label
 from tasks_app.models import Agent, AgentStatus, TaskRun
-from tasks_app.uploads import file_records
+from tasks_app.uploads import agent_files
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -45,6 +46,7 @@ Examples:
   manage.py review_run --run 12 --approve 41 --grant sentence-rating-allowlist
   manage.py review_run --run 12 --reject 44 --feedback "The answer field is empty"
   manage.py review_run --run 12 --soft-reject 45 46 --feedback "Too short"
+  manage.py review_run --run 12 --approve-unreported 47
 
 Interactive keys (one submission at a time; reads stdin, so it can be piped):
   a approve   r reject (asks for feedback)   s soft-reject (asks for a reason)
@@ -59,6 +61,13 @@ submission of the run (of --worker's, if given) that it can, and lists the ones
 left for review one at a time (a unit with two submissions). Soft-rejecting
 pays the reward, as Mephisto does, and leaves the unit out of the worker's
 approval rate.
+
+A submission the task page never reported (recorded from the provider's list
+of submitted work by the recovery sweep: the worker may never have seen the
+task) is shown with a warning and is never approved in bulk or automatically:
+--approve, --approve-all and --soft-reject refuse it, and so does the
+interactive a or s until you type "yes" to confirm. --approve-unreported
+UNIT_ID approves one such unit, after you looked at it.
 
 --grant-allowlist grants the run's allowlist qualification (its config's
 allowlist_qualification) to the workers just approved, in the same transaction;
@@ -75,6 +84,7 @@ submissions and prompts go to stderr and stdout gets one object at the end:
 DECIDED = (AgentStatus.APPROVED, AgentStatus.REJECTED, AgentStatus.SOFT_REJECTED)
 VERBS = {
     "approve": "Approved",
+    "approve_unreported": "Approved",
     "approve_all": "Approved",
     "reject": "Rejected",
     "soft_reject": "Soft-rejected",
@@ -97,6 +107,13 @@ class Command(ExamplesCommand):
         form = parser.add_mutually_exclusive_group()
         form.add_argument(
             "--approve", nargs="+", type=int, metavar="UNIT_ID", help="Approve these."
+        )
+        form.add_argument(
+            "--approve-unreported",
+            type=int,
+            metavar="UNIT_ID",
+            help="Approve this one unit whose submission the task page never "
+            "reported (look at it first).",
         )
         form.add_argument(
             "--approve-all",
@@ -159,7 +176,13 @@ class Command(ExamplesCommand):
         form = next(
             (
                 name
-                for name in ("approve", "approve_all", "reject", "soft_reject")
+                for name in (
+                    "approve",
+                    "approve_unreported",
+                    "approve_all",
+                    "reject",
+                    "soft_reject",
+                )
                 if options[name]
             ),
             None,
@@ -173,7 +196,8 @@ class Command(ExamplesCommand):
             self._interactive(worker, grant, options.get("stdin") or sys.stdin)
             return
         try:
-            with transaction.atomic():
+            # One publish to the broker for the whole command, not one per unit.
+            with publishing_together(), transaction.atomic():
                 report, lines = self._scripted(form, options, worker, grant)
         except (ReviewError, QualificationError) as exc:
             raise CommandError(str(exc)) from exc
@@ -184,6 +208,7 @@ class Command(ExamplesCommand):
     def _check_flags(self, form: str | None, options: dict) -> None:
         flag = {
             "approve": "--approve",
+            "approve_unreported": "--approve-unreported",
             "approve_all": "--approve-all",
             "reject": "--reject",
             "soft_reject": "--soft-reject",
@@ -263,6 +288,9 @@ class Command(ExamplesCommand):
         waiting = selectors.submissions_to_review(run=self.task_run, worker=worker)
         if form == "approve_all":
             unit_ids = list(dict.fromkeys(agent.unit_id for agent in waiting))
+        elif form == "approve_unreported":
+            unit_ids = [options[form]]
+            self._check_units_in_run(unit_ids)
         else:
             unit_ids = list(dict.fromkeys(options[form]))
             self._check_units_in_run(unit_ids)
@@ -350,6 +378,13 @@ class Command(ExamplesCommand):
 
     def _decider(self, form: str, feedback: str) -> Callable[[int], Decision]:
         reviewer = self.reviewer
+        if form == "approve_unreported":
+            return lambda unit_id: services.approve_unit(
+                unit_id=unit_id,
+                agent_id=self._unreported_agent(unit_id),
+                reviewer=reviewer,
+                confirm_unreported=True,
+            )
         if form in ("approve", "approve_all"):
             return lambda unit_id: services.approve_unit(
                 unit_id=unit_id, reviewer=reviewer
@@ -361,6 +396,24 @@ class Command(ExamplesCommand):
         return lambda unit_id: services.soft_reject_unit(
             unit_id=unit_id, reason=feedback, reviewer=reviewer
         )
+
+    def _unreported_agent(self, unit_id: int) -> int:
+        """The unit's undecided submission that the task page never reported."""
+        agent = (
+            Agent.objects.filter(
+                unit_id=unit_id,
+                from_provider_listing=True,
+                submitted_at__isnull=False,
+            )
+            .exclude(status__in=DECIDED)
+            .first()
+        )
+        if agent is None:
+            raise ReviewError(
+                f"unit {unit_id} has no undecided submission that the task page "
+                "never reported; approve it with --approve. Nothing was changed"
+            )
+        return agent.pk
 
     def _grant(self, name: str, approved: list[Agent]) -> dict[str, Any]:
         """Grant `name` to the workers of the `approved` agents, naming their units."""
@@ -480,6 +533,15 @@ class ReviewSession:
             "agent_id": agent.pk,
             "reviewer": self.reviewer,
         }
+        if key in ("a", "s") and agent.from_provider_listing:
+            answer = self.ask(
+                "The task page never reported this submission: the worker may "
+                "never have seen the task. Type yes to pay it anyway: "
+            )
+            if (answer or "").lower() != "yes":
+                self.say("Not decided.")
+                return False
+            common["confirm_unreported"] = True
         try:
             if key == "a":
                 decision = services.approve_unit(**common)
@@ -580,6 +642,11 @@ class ReviewSession:
         unit = agent.unit
         decided = self.decided.get(agent.pk)
         late = ", LATE (submitted after its time ran out)" if agent.is_late else ""
+        if agent.from_provider_listing:
+            late += (
+                ", UNREPORTED (recorded from the provider's list of submitted "
+                "work; the task page never saw it)"
+            )
         self.say("")
         self.say(
             f"== Submission {position + 1} of {len(self.items)}: unit {unit.pk} "
@@ -593,7 +660,7 @@ class ReviewSession:
         self.say("Inputs:")
         self.say(indent(pretty(unit.assignment.data)))
         submission = agent.submission
-        files = file_records(submission) + file_records(agent.metadata)
+        files = agent_files(agent)
         if isinstance(submission, dict) and set(submission) == {"final_data", "files"}:
             submission = submission["final_data"]
         self.say("Submission:")
