@@ -847,6 +847,12 @@ def test_a_run_with_a_review_bundle_shows_each_unit_in_a_sandboxed_frame(
     assert frame.status_code == 200
     assert frame["Content-Security-Policy"].startswith("sandbox allow-scripts;")
     assert "frame-ancestors 'self'" in frame["Content-Security-Policy"]
+    # Worker HTML rendered by the bundle can't send data out through an image.
+    directives = dict(
+        d.strip().split(" ", 1) for d in frame["Content-Security-Policy"].split(";")
+    )
+    for kind in ("img-src", "media-src", "font-src", "default-src"):
+        assert "*" not in directives[kind] and "http" not in directives[kind]
     body = frame.content.decode()
     assert '<div id="app"' in body
     assert 'textContent = "<\\/script>";</script>' in body
