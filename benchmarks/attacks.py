@@ -37,6 +37,8 @@ attack 9 runs for 20 s and needs a run of 5,000 units).
                           a 200 return means a late submission, a 409 return an
                           on-time one; every submission stored
   12 SQLite concurrency   (runserver only) 8 threads x 20 /submit_metadata: no 500
+  13-18                   the findings of the attack on wave 2: see
+                          benchmarks/attacks_hardening.py
 
 (Attack 6, spreadsheet formulas in exports, is checked elsewhere.)
 
@@ -72,11 +74,12 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode, urlparse
 
 import harness
+from attacks_common import Outcome, multipart
+from attacks_hardening import HardeningAttacks
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/crowdsite_attacks"
 HOST = harness.HOST
@@ -190,28 +193,6 @@ class Client:
         if answer.status != 200 or not agent_id:
             raise RuntimeError(f"request_agent for {name}: {answer.short()}")
         return agent_id
-
-
-def multipart(fields: dict[str, str], files: list[tuple[bytes, bytes]]) -> tuple:
-    """A multipart body with raw file names (bytes, sent exactly); (type, body)."""
-    boundary = "attacks" + secrets.token_hex(8)
-    parts = []
-    for name, value in fields.items():
-        parts.append(
-            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
-            f"{value}\r\n".encode()
-        )
-    for filename, content in files:
-        parts.append(
-            f'--{boundary}\r\nContent-Disposition: form-data; name="files"; '
-            'filename="'.encode()
-            + filename
-            + b'"\r\nContent-Type: image/png\r\n\r\n'
-            + content
-            + b"\r\n"
-        )
-    parts.append(f"--{boundary}--\r\n".encode())
-    return f"multipart/form-data; boundary={boundary}", b"".join(parts)
 
 
 def statuses(answers: list[Answer]) -> str:
@@ -392,17 +373,7 @@ class Site:
 # ---------------------------------------------------------------------------
 
 
-@dataclass
-class Outcome:
-    number: str
-    name: str
-    line: str
-    failures: list[str]
-    skipped: bool = False
-    summary: str = ""  # the figures for the table at the end
-
-
-class Attacks:
+class Attacks(HardeningAttacks):
     def __init__(self, site: Site, runs: dict[str, int]) -> None:
         self.site = site
         self.c = site.client
@@ -1118,6 +1089,13 @@ def main() -> int:
             "uploads": site.launch(
                 "attacks-uploads", 20, "mephisto.blueprint.uploads.enabled=true"
             ),
+            "uploads-small": site.launch(
+                "attacks-uploads-small",
+                5,
+                "mephisto.blueprint.uploads.enabled=true",
+                "mephisto.blueprint.uploads.max_agent_bytes=5000000",
+            ),
+            "export": site.launch("attacks-export", 10),
         }
         if args.server == "gunicorn":
             runs["load"] = site.launch("attacks-load", 5000)
@@ -1145,6 +1123,12 @@ def main() -> int:
             attacks.form_urlencoded,
             attacks.submit_vs_return,
             attacks.sqlite_concurrency,
+            attacks.metadata_on_server,
+            attacks.unseen_work,
+            attacks.forged_file_records,
+            attacks.bonus_amounts,
+            attacks.export_escaping,
+            attacks.many_form_fields,
         ]
         for step in steps:
             began = time.time()
