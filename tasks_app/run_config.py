@@ -232,8 +232,8 @@ def _check_yaml_syntax(source: str, path: Path) -> None:
 
 
 MONEY_KEYS = ("mephisto.task.task_reward", "mephisto.task.budget")
-# What a number in a YAML file or an override plainly looks like; anything else
-# OmegaConf would still read (1_000, １２, 1e2) goes through parse_dollars' words.
+# What a number in a YAML file or an override plainly looks like; other text
+# float() still reads (1_000, １２, 1e2) is refused in parse_dollars' words.
 PLAIN_NUMBER_TEXT = re.compile(r"-?[0-9]*\.?[0-9]*")
 
 
@@ -254,14 +254,22 @@ def _check_money_as_written(source: str, overrides: list[str]) -> None:
         if isinstance(scalar, yaml.ScalarNode):
             written.append((key, scalar.value.strip()))
     for key, text in written:
-        if text in ("null", "~") or text.startswith("${"):
-            continue  # no amount, or an interpolation (checked where it is set)
-        if PLAIN_NUMBER_TEXT.fullmatch(text):
-            continue
+        if text in ("null", "~", "???") or text.startswith("${"):
+            continue  # none, missing, or an interpolation (checked where it is set)
+        if PLAIN_NUMBER_TEXT.fullmatch(text) or not _float_reads(text):
+            continue  # plain, or no number at all (OmegaConf's refusal says so)
         try:
             parse_dollars(text, what="the amount")
         except ValueError as exc:
             raise ConfigError(str(exc), key=key) from exc
+
+
+def _float_reads(text: str) -> bool:
+    """Whether OmegaConf's float() takes `text` as a finite number."""
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return False
 
 
 def _split_task_dir_override(overrides: list[str]) -> tuple[list[str], str | None]:

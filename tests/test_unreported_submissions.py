@@ -35,6 +35,7 @@ from tests.prolific_fake import prolific_fixture as prolific_fixture
 from tests.test_admin_review_queue import make_reviewer
 from tests.test_prolific_flow import run as run  # noqa: F401 (the run fixture)
 from tests.test_prolific_flow import study_of, works
+from tests.threads import race
 
 pytestmark = pytest.mark.django_db
 
@@ -221,3 +222,39 @@ def test_the_review_queue_warns_and_pays_it_only_alone_with_the_box_ticked(
     assert rewards(unseen) == 1
     unseen.refresh_from_db()
     assert unseen.status == UnitStatus.ACCEPTED
+
+
+def test_approving_it_again_or_sending_again_pays_once(run, prolific, execute):
+    unseen = finishes_without_the_page(prolific, run, "P2")
+    execute(lambda: services.approve_unit(unit_id=unseen.pk, confirm_unreported=True))
+
+    with pytest.raises(ReviewError, match="already approved"):
+        services.approve_unit(unit_id=unseen.pk, confirm_unreported=True)
+    for review in unseen.reviews.all():
+        execute(lambda r=review: services.send_review(review_id=r.pk))
+
+    assert rewards(unseen) == 1
+    assert prolific.count("POST", r"submissions/[^/]+/transition/$") == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_people_and_a_bulk_approval_racing_on_it_pay_it_once(postgres, run, prolific):
+    unseen = finishes_without_the_page(prolific, run, "P2")
+
+    def confirmed():
+        return services.approve_unit(unit_id=unseen.pk, confirm_unreported=True)
+
+    outcomes = race(
+        [
+            confirmed,
+            confirmed,
+            lambda: services.approve_units(unit_ids=[unseen.pk]),
+            lambda: services.auto_approve_due(now=timezone.now() + timedelta(days=30)),
+        ]
+    )
+
+    decided = [o for o in outcomes if isinstance(o, services.Decision)]
+    assert len(decided) == 1, outcomes
+    assert "already approved" in str(next(o for o in outcomes[:2] if o not in decided))
+    assert outcomes[2].approved == [] and outcomes[3] == 0
+    assert rewards(unseen) == 1
