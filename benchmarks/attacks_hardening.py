@@ -86,10 +86,11 @@ class HardeningAttacks:
             return Outcome("14", "unseen work", "no report", failures)
         if report["recorded"] != 1 or not report["marked"]:
             failures.append(f"recorded {report['recorded']}, marked {report['marked']}")
-        if report["payments"] or report["auto_approved"]:
+        # Auto-approval approves the other attacks' submissions meanwhile.
+        if report["payments"] or report["agent_status"] != "completed":
             failures.append(
-                f"paid: {report['payments']} payment rows, "
-                f"{report['auto_approved']} auto-approved"
+                f"paid: {report['payments']} payment rows, agent "
+                f"{report['agent_status']}"
             )
         if report["on_prolific"] != "AWAITING REVIEW":
             failures.append(f"on Prolific it is {report['on_prolific']}")

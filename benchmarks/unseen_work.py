@@ -93,7 +93,7 @@ def main() -> int:
                     "marked": bool(agent and agent.from_provider_listing),
                     "agent_status": agent.status if agent else None,
                     "payments": Payment.objects.filter(agent=agent).count(),
-                    "auto_approved": auto,
+                    "auto_approved_elsewhere": auto,
                     "bulk_refused": [str(why) for why in bulk.refused.values()],
                     "approve_all": out.getvalue().strip().splitlines(),
                     "on_prolific": fake.submissions[submission]["status"],

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from providers.base import ProviderError
-from providers.services import call_with_retry
+from providers.services import call_with_retry, publishing_together
 from tasks_app import selectors, services
 
 logger = logging.getLogger(__name__)
@@ -135,8 +135,11 @@ def end_run_on_provider(self, run_id: int) -> object:
 def end_runs() -> dict[str, list[int]]:
     """Shut down runs past their patience or lifetime; complete the runs whose
     units are all final. Safe to run twice or concurrently."""
-    shut_down = [done.run_id for done in services.shut_down_stale_runs()]
-    return {"shut_down": shut_down, "completed": services.complete_finished_runs()}
+    # One publish for the sweep: with the broker down it waits once, not per run.
+    with publishing_together():
+        shut_down = [done.run_id for done in services.shut_down_stale_runs()]
+        completed = services.complete_finished_runs()
+    return {"shut_down": shut_down, "completed": completed}
 
 
 @shared_task

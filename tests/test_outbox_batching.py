@@ -10,6 +10,7 @@ dead broker still refuses them), or replaced where the broker is up.
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -17,6 +18,7 @@ from celery.app.task import Task
 from django.core.management import call_command
 from django.db import connection, transaction
 from django.db.models import Sum
+from django.utils import timezone
 
 from providers.models import OutboxMessage
 from providers.services import publishing_together, send_outbox
@@ -30,6 +32,7 @@ from tasks_app.models import (
     UnitStatus,
     Worker,
 )
+from tasks_app.tasks import end_runs
 from tests.admin_calls import fast_passwords_fixture as fast_passwords_fixture
 from tests.factories import (
     QualificationFactory,
@@ -329,3 +332,21 @@ def test_soft_rejecting_20_units_from_the_command_line_tries_the_dead_broker_onc
     assert WorkerReview.objects.filter(action=ReviewAction.SOFT_REJECT).count() == N
     assert len(attempts) == 1
     assert unsent() == N
+
+
+def test_beats_end_runs_sweep_shutting_down_5_runs_tries_the_dead_broker_once(
+    broker_down, attempts
+):
+    for _ in range(5):
+        TaskRunFactory(
+            units=2,
+            status=TaskRunStatus.RUNNING,
+            no_submission_patience=60,
+            launched_at=timezone.now() - timedelta(minutes=5),
+        )
+
+    ended = end_runs()
+
+    assert len(ended["shut_down"]) == 5
+    assert len(attempts) == 1
+    assert unsent() == 10  # each run's expire_units and end_run, for the sweep
