@@ -458,8 +458,8 @@ def mirror_block(*, review: WorkerReview) -> bool:
     """Block or unblock the worker on their provider as `review` did locally, at
     most once; False (the call logged failed) when the provider can't.
 
-    Keyed `review:<pk>`, as blocks sent from a review always were, so a block
-    also queued by an older release is still made once.
+    Keyed `review:<pk>` (the audit row), so a retried or redelivered mirror is
+    made once.
     """
     worker = review.worker
     provider = get_provider(worker.provider_type)

@@ -1,4 +1,4 @@
-"""Review decisions and bonuses (tasks_app/services/review.py): statuses, audit rows,
+"""Review decisions and bonuses (tasks_app/services/review/): statuses, audit rows,
 the money ledger, the provider call, and nothing decided or paid twice."""
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ is written once, and a second sweep finds it recorded and writes nothing.
 What it records is marked `from_provider_listing`: a provider lists work the
 page never saw (a Prolific completion code passed on, an assignment submitted
 straight to MTurk's form), so it is never approved in bulk or automatically;
-a person approves it alone (services/review.py).
+a person approves it alone (services/review/decisions.py).
 """
 
 from __future__ import annotations

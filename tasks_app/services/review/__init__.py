@@ -1,0 +1,62 @@
+"""A requester's review of submitted work, by concern: `decisions` (approve,
+reject, soft-reject, one or many, block), `bonuses`, `ledger` (the payments and
+fees they write), `sending` (the provider calls, and the sweeps that finish lost
+ones) and `workflows` (auto-approval)."""
+
+from tasks_app.services.review.bonuses import parse_amount, pay_bonus
+from tasks_app.services.review.decisions import (
+    DECIDED,
+    OUTCOMES,
+    REVIEW_PERMISSION,
+    SEND_BATCH,
+    BulkApproval,
+    Decision,
+    approve_unit,
+    approve_units,
+    block_from_review,
+    decide,
+    reject_unit,
+    soft_reject_unit,
+    unreported_refusal,
+)
+from tasks_app.services.review.ledger import CENT, PAID_DECISIONS
+from tasks_app.services.review.sending import (
+    RECONCILE_AFTER,
+    STALLED_AFTER,
+    Reconciled,
+    reconcile_lost_bonuses,
+    send_review,
+    stalled_reviews,
+)
+from tasks_app.services.review.workflows import (
+    DEFAULT_AUTO_APPROVE_DELAY,
+    auto_approve_due,
+)
+
+__all__ = [
+    "CENT",
+    "DECIDED",
+    "DEFAULT_AUTO_APPROVE_DELAY",
+    "OUTCOMES",
+    "PAID_DECISIONS",
+    "RECONCILE_AFTER",
+    "REVIEW_PERMISSION",
+    "SEND_BATCH",
+    "STALLED_AFTER",
+    "BulkApproval",
+    "Decision",
+    "Reconciled",
+    "approve_unit",
+    "approve_units",
+    "auto_approve_due",
+    "block_from_review",
+    "decide",
+    "parse_amount",
+    "pay_bonus",
+    "reconcile_lost_bonuses",
+    "reject_unit",
+    "send_review",
+    "soft_reject_unit",
+    "stalled_reviews",
+    "unreported_refusal",
+]
