@@ -111,7 +111,7 @@ def main() -> int:
     rows_count = args.units // per
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        url = harness.setup_measured_database(args.database_url, workdir)
+        url = harness.setup_measured_database(args.database_url, workdir, recreate=True)
         harness.write_task(workdir, harness.sentences(rows_count))
         config = harness.overrides(
             workdir,
