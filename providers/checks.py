@@ -20,10 +20,10 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 from django.conf import settings
 from django.utils import timezone
 
-from providers import prolific
 from providers.base import ProviderError
 from providers.models import OutboxMessage
 from providers.mturk import LIVE_ENDPOINT, SANDBOX_ENDPOINT, MTurkProvider
+from providers.prolific import client as prolific
 from providers.registry import PROVIDER_CLASSES, get_provider_class
 from providers.services import (
     BrokerUnavailable,

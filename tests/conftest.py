@@ -63,12 +63,12 @@ def example_config() -> Path:
 def fresh_process_state():
     """Each test starts and ends with the per-process state the code keeps reset:
     Celery runs tasks in-process, and the run cache, the sweep times, the claim
-    positions and Prolific's HTTP session are empty (ids repeat on SQLite after a
+    positions and the providers' HTTP session are empty (ids repeat on SQLite after a
     rolled-back test). Yields the Celery app."""
     from django.core.cache import cache
 
     from crowdsite.celery import app
-    from providers import prolific
+    from providers import http
     from tasks_app import services, worker_sql
     from tasks_app.selectors import forget_cached_runs
 
@@ -85,9 +85,7 @@ def fresh_process_state():
     yield app
     forget()
     app.conf.task_always_eager = previous
-    if prolific._session is not None:
-        prolific._session.close()
-        prolific._session = None
+    http.close_session()
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from providers.prolific import completion_code
+from providers.prolific.provider import completion_code
 from tests.factories import AgentFactory, TaskRunFactory, UnitFactory, WorkerFactory
 
 pytestmark = pytest.mark.django_db

@@ -24,7 +24,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from providers.models import CallStatus, ProviderCall
-from providers.prolific import completion_code, study_internal_name
+from providers.prolific.provider import completion_code, study_internal_name
 from qualifications_app.models import ReviewAction, WorkerReview
 from tasks_app import services
 from tasks_app.models import (

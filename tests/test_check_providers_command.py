@@ -16,9 +16,10 @@ from botocore.stub import Stubber
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from providers import checks, prolific
+from providers import checks
 from providers.models import OutboxMessage
 from providers.mturk import SANDBOX_ENDPOINT, MTurkProvider
+from providers.prolific import client as prolific
 from tests.mturk_fake import MTurkFake
 from tests.mturk_fake import mturk_fixture as mturk_fixture
 from tests.test_celery_faults import DEAD_BROKER, broker

@@ -13,7 +13,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from providers.models import CallStatus, ProviderCall
-from providers.prolific import completion_code
+from providers.prolific.provider import completion_code
 from tasks_app import services
 from tasks_app.models import Agent, Payment, PaymentState, TaskRun, Unit, UnitStatus
 from tests.mturk_fake import launch_task

@@ -8,7 +8,8 @@ import pytest
 from providers.base import Arrival
 from providers.mock import MockProvider
 from providers.mturk import MTurkProvider, MTurkSandboxProvider
-from providers.prolific import ProlificProvider, completion_code
+from providers.prolific import ProlificProvider
+from providers.prolific.provider import completion_code
 from providers.registry import PROVIDER_CLASSES, get_provider_class
 from tests.conftest import PROJECT_DIR
 from tests.factories import TaskRunFactory

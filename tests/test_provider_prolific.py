@@ -12,12 +12,9 @@ import responses
 from responses import matchers
 
 from providers.base import ProviderError
-from providers.prolific import (
-    API_URL,
-    ProlificProvider,
-    completion_code,
-    study_internal_name,
-)
+from providers.prolific import ProlificProvider
+from providers.prolific.client import API_URL
+from providers.prolific.provider import completion_code, study_internal_name
 from tasks_app import services
 from tasks_app.models import TaskRun, Unit, UnitStatus
 from tasks_app.run_config import ConfigError, RunConfig
@@ -389,7 +386,7 @@ def test_calls_go_to_the_base_url_prolific_api_url_names(prolific, settings):
         match=[AUTH],
     )
 
-    from providers import prolific as provider_module
+    from providers.prolific import client as provider_module
 
     assert provider_module.api_url() == "http://prolific-stand-in.test/api/v1/"
     assert provider_module._request("GET", "users/me/", operation="users/me") == {
@@ -398,7 +395,7 @@ def test_calls_go_to_the_base_url_prolific_api_url_names(prolific, settings):
 
 
 def test_without_prolific_api_url_calls_go_to_prolifics_own_api(settings):
-    from providers import prolific as provider_module
+    from providers.prolific import client as provider_module
 
     settings.PROLIFIC_API_URL = ""
 

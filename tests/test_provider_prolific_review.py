@@ -9,11 +9,9 @@ import pytest
 from crowdsite.config_errors import ConfigError
 from providers.base import Arrival, ProviderError, WorkRef
 from providers.models import CallStatus, ProviderCall
-from providers.prolific import (
-    BLOCK_LIST_GROUP_NAME,
-    ProlificProvider,
-    study_internal_name,
-)
+from providers.prolific import ProlificProvider
+from providers.prolific.client import BLOCK_LIST_GROUP_NAME
+from providers.prolific.provider import study_internal_name
 from providers.services import run_logged_call
 from tests.factories import TaskRunFactory
 from tests.prolific_fake import ProlificFake
@@ -753,7 +751,7 @@ def test_settings_as_omegaconf_gives_them_are_checked_the_same():
 
 
 def test_the_fake_refuses_what_prolific_would_refuse(prolific):
-    from providers import prolific as provider_module
+    from providers.prolific import client as provider_module
 
     with pytest.raises(ProviderError) as unknown:
         provider_module._request(

@@ -10,7 +10,8 @@ from xml.etree import ElementTree
 import pytest
 
 from providers.mturk import EXTERNAL_QUESTION_XMLNS, external_question
-from providers.prolific import ProlificProvider, study_url
+from providers.prolific import ProlificProvider
+from providers.prolific.provider import study_url
 from tasks_app.selectors import task_url
 from tests.factories import TaskRunFactory
 from tests.worker_calls import client_fixture as client_fixture
@@ -307,6 +308,6 @@ def test_the_prolific_study_url_adds_the_participant_to_the_task_urls_query(sett
 def test_the_prolific_placeholders_join_any_task_url_with_one_separator(
     monkeypatch, url, joined
 ):
-    monkeypatch.setattr("providers.prolific.STUDY_URL_PARAMETERS", "p")
+    monkeypatch.setattr("providers.prolific.provider.STUDY_URL_PARAMETERS", "p")
 
     assert study_url(url) == joined

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from providers.prolific import completion_code
+from providers.prolific.provider import completion_code
 from tasks_app.models import Agent, AgentStatus, TaskRun
 from tasks_app.run_config import load_run_config
 from tasks_app.selectors import forget_cached_runs
