@@ -17,6 +17,7 @@ from crowdsite import csv_safety
 from providers.services import publishing_together
 from qualifications_app import services
 from qualifications_app.models import GrantedQualification, Qualification, WorkerReview
+from qualifications_app.services import GRANT_PERMISSION
 from tasks_app.models import Worker
 
 
@@ -28,7 +29,6 @@ def acting_user(request: HttpRequest) -> User | None:
 # Granting and revoking write grants, so they take the grant model's permissions,
 # wherever in the admin they are offered (here and in the units' actions). Granting
 # again may change a value; `add` covers that, as granting is one operation.
-GRANT_PERMISSION = "qualifications_app.add_grantedqualification"
 REVOKE_PERMISSION = "qualifications_app.delete_grantedqualification"
 
 

@@ -36,6 +36,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+# Granting a qualification: the permission the admin, the review queue and
+# review_run check before a grant.
+GRANT_PERMISSION = "qualifications_app.add_grantedqualification"
+
 
 class QualificationError(Exception):
     """A qualification request that can't be carried out; nothing was changed."""

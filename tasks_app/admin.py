@@ -15,13 +15,9 @@ from django.utils.html import format_html
 from providers.registry import parse_worker_ref
 from providers.services import publishing_together
 from qualifications_app import services as qualification_services
-from qualifications_app.admin import (
-    GRANT_PERMISSION,
-    REVOKE_PERMISSION,
-    acting_user,
-)
+from qualifications_app.admin import REVOKE_PERMISSION, acting_user
 from qualifications_app.models import Qualification
-from qualifications_app.services import QualificationError
+from qualifications_app.services import GRANT_PERMISSION, QualificationError
 from tasks_app import (
     admin_dashboard,
     admin_export,

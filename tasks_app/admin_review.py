@@ -30,8 +30,8 @@ from django.views.decorators.clickjacking import xframe_options_exempt
 from providers.registry import get_provider_class
 from providers.services import publishing_together
 from qualifications_app import services as qualification_services
-from qualifications_app.admin import GRANT_PERMISSION, acting_user
-from qualifications_app.services import QualificationError
+from qualifications_app.admin import acting_user
+from qualifications_app.services import GRANT_PERMISSION, QualificationError
 from tasks_app import selectors, services
 from tasks_app.exceptions import ReviewError
 from tasks_app.models import Agent, AgentStatus, TaskRun
@@ -449,23 +449,11 @@ def _decide(
         len(items) == 1 and request.POST.get("confirm_unreported") == "1"
     )
     if name == "approve":
-        # approve_units decides on the unit's own, on-time submission; a late one
-        # (or another worker's) is approved on its own, naming its agent.
-        bulk = [
-            a
-            for a in items
-            if a.worker_id == a.unit.worker_id
-            and not a.is_late
-            and not a.from_provider_listing
-        ]
-        singles = [a for a in items if a not in bulk]
-        if bulk:
-            result = services.approve_units(
-                unit_ids=[a.unit_id for a in bulk], reviewer=reviewer
-            )
-            done += result.approved
-            paid += result.paid
-            refused.update(result.refused)
+        approvals = services.approve_and_grant(
+            agents=items, reviewer=reviewer, confirm_unreported=confirm_unreported
+        )
+        done, paid, refused = approvals.approved, approvals.paid, approvals.refused
+        singles = []
     for agent in singles:
         kwargs: dict[str, Any] = {
             "unit_id": agent.unit_id,
@@ -473,11 +461,7 @@ def _decide(
             "reviewer": reviewer,
         }
         try:
-            if name == "approve":
-                decision = services.approve_unit(
-                    confirm_unreported=confirm_unreported, **kwargs
-                )
-            elif name == "soft_reject":
+            if name == "soft_reject":
                 decision = services.soft_reject_unit(
                     reason=feedback, confirm_unreported=confirm_unreported, **kwargs
                 )

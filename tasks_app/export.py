@@ -155,7 +155,8 @@ class ResultsExport:
             yield out.take()
 
     def rows_sql(self) -> tuple[str, list[Any]]:
-        """The SELECT of the exported rows, one per unit, and its parameters."""
+        """The SELECT of the exported rows, one per submission (or per unit
+        without one), and its parameters."""
         where, params = self._where()
         sql = (
             f"SELECT {_row_columns()} FROM {_units_with_agents(len(self.run_ids))} "
@@ -163,7 +164,7 @@ class ResultsExport:
             "ON w.id = COALESCE(ag.worker_id, u.worker_id) "
             f"LEFT JOIN {table(WorkerReview)} rv ON rv.agent_id = ag.id "
             f"AND rv.action IN ({_decisions()}) "
-            f"WHERE {where} ORDER BY u.run_id, u.id"
+            f"WHERE {where} ORDER BY u.run_id, u.id, picked.place"
         )
         return sql, [*self.run_ids, *params]
 
@@ -321,18 +322,21 @@ def _units_with_agents(runs: int) -> str:
 
 
 def _picked_agents(runs: int) -> str:
-    """(id, unit_id) of the agent exported for each unit of the runs that has
-    one; its `runs` parameters are the run ids.
+    """(id, unit_id) of the agents exported for the units of the runs: every
+    submission (a late one beside the holder's is a row of its own, marked
+    late), or for a unit without one its holder's agent; its `runs` parameters
+    are the run ids.
 
     The runs' agents are ranked per unit in one pass (a window): submitted
-    first, then decided, the holder's, on time, latest; the first is exported.
+    first, then decided, the holder's, on time, latest; the first is exported,
+    and every other one that submitted.
     """
     ranked = (
         "SELECT c.id, c.unit_id, ROW_NUMBER() OVER (PARTITION BY c.unit_id ORDER BY "
         "CASE WHEN c.submitted_at IS NULL THEN 1 ELSE 0 END, "
         "CASE WHEN d.id IS NULL THEN 1 ELSE 0 END, "
         "CASE WHEN c.worker_id = h.worker_id THEN 0 ELSE 1 END, "
-        "c.is_late, c.id DESC) AS place "
+        "c.is_late, c.id DESC) AS place, c.submitted_at "
         f"FROM {table(Agent)} c JOIN {table(Unit)} h ON h.id = c.unit_id "
         # One decision per agent at most (workerreview_one_decision_per_agent).
         f"LEFT JOIN {table(WorkerReview)} d ON d.agent_id = c.id "
@@ -340,7 +344,10 @@ def _picked_agents(runs: int) -> str:
         f"WHERE c.run_id IN ({', '.join(['%s'] * runs)}) "
         "AND (c.submitted_at IS NOT NULL OR c.worker_id = h.worker_id)"
     )
-    return f"(SELECT id, unit_id FROM ({ranked}) ranked WHERE place = 1)"
+    return (
+        f"(SELECT id, unit_id, place FROM ({ranked}) ranked "
+        "WHERE place = 1 OR submitted_at IS NOT NULL)"
+    )
 
 
 def _keys_of(side: str, column: str, source: str, where: str) -> str:

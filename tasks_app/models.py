@@ -61,6 +61,13 @@ class AgentStatus(models.TextChoices):
 
 # An agent in one of these states is still working on its unit.
 AGENT_LIVE_STATUSES = (AgentStatus.NONE, AgentStatus.ACCEPTED, AgentStatus.IN_TASK)
+# A submission's decision made (a late one's agent may be timeout or returned
+# until then, so an undecided submission is one not in these).
+DECIDED_AGENT_STATUSES = (
+    AgentStatus.APPROVED,
+    AgentStatus.REJECTED,
+    AgentStatus.SOFT_REJECTED,
+)
 
 
 class OnboardingStatus(models.TextChoices):

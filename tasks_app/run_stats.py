@@ -146,6 +146,8 @@ class RunStats:
     provider_type: str
     units_by_status: dict[str, int]
     approval_rate: float | None  # accepted / (accepted + rejected)
+    # Submissions without a decision (selectors.awaiting_review), late included.
+    awaiting_review: int
     money: Money
     work_time: WorkTime
     timeline: Timeline
@@ -207,7 +209,7 @@ def _jsonable(value: Any) -> Any:
 def run_stats(
     *, run: TaskRun, top_workers: int = TOP_WORKERS, failures: int = RECENT_FAILURES
 ) -> RunStats:
-    """Every figure of `run`'s dashboard, in nine queries whatever its size."""
+    """Every figure of `run`'s dashboard, in ten queries whatever its size."""
     units_by_status = selectors.unit_counts(run=run)
     accepted = units_by_status.get(UnitStatus.ACCEPTED, 0)
     reviewed = accepted + units_by_status.get(UnitStatus.REJECTED, 0)
@@ -221,6 +223,7 @@ def run_stats(
         provider_type=run.provider_type,
         units_by_status=units_by_status,
         approval_rate=accepted / reviewed if reviewed else None,
+        awaiting_review=selectors.awaiting_review(run=run).count(),
         money=_money(run),
         work_time=work_time,
         timeline=_timeline(run, first, last),

@@ -11,9 +11,16 @@ from decimal import ROUND_HALF_UP, Decimal
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.db.models import Count, Exists, OuterRef, Q, Sum
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 
-from tasks_app.models import TaskRun, Unit, UnitStatus, Worker
+from tasks_app.models import (
+    DECIDED_AGENT_STATUSES,
+    Agent,
+    TaskRun,
+    Unit,
+    UnitStatus,
+    Worker,
+)
 
 # The worker API reads a run on every request. Everything on a run but its status
 # is frozen at launch (the admin shows it read-only), so each process keeps the
@@ -149,24 +156,22 @@ def runs_stuck_launching(*, launched_before: datetime) -> list[int]:
     )
 
 
-def submissions_to_review(*, run: TaskRun, worker: Worker | None = None) -> list:
-    """`run`'s submitted agents with no decision yet (of `worker`, if given), by
-    unit then agent, with their unit, assignment and worker: what a reviewer
-    steps through. A late submission beside the unit's own is one more entry."""
-    from tasks_app.models import Agent, AgentStatus
+def awaiting_review(*, run: TaskRun, worker_id: int | None = None) -> QuerySet:
+    """What awaits a decision in `run` (of `worker_id`, if given): every
+    submission without one, the unit holder's and late ones alike, by unit then
+    agent, with its unit, assignment and worker.
 
+    The one answer to the question: the review queue, `review_run`,
+    auto-approval and the run's figures all read it. A late submission is
+    marked `is_late`; its agent may be `timeout`, `returned` or `expired` (the
+    unit went to another worker), so the agent's status is no test of it.
+    """
     agents = Agent.objects.filter(run=run, submitted_at__isnull=False).exclude(
-        status__in=[
-            AgentStatus.APPROVED,
-            AgentStatus.REJECTED,
-            AgentStatus.SOFT_REJECTED,
-        ]
+        status__in=DECIDED_AGENT_STATUSES
     )
-    if worker is not None:
-        agents = agents.filter(worker=worker)
-    return list(
-        agents.select_related("unit__assignment", "worker").order_by("unit_id", "pk")
-    )
+    if worker_id is not None:
+        agents = agents.filter(worker_id=worker_id)
+    return agents.select_related("unit__assignment", "worker").order_by("unit_id", "pk")
 
 
 def run_allowlist(run: TaskRun) -> str | None:
@@ -176,14 +181,8 @@ def run_allowlist(run: TaskRun) -> str | None:
     return name.strip() or None if isinstance(name, str) else None
 
 
-# The review queue's status filter: its choice -> the agent statuses it shows.
-REVIEW_QUEUE_STATUSES = {
-    "pending": ("completed",),
-    "approved": ("approved",),
-    "rejected": ("rejected",),
-    "soft_rejected": ("soft_rejected",),
-    "all": ("completed", "approved", "rejected", "soft_rejected"),
-}
+# The review queue's filters: what awaits a decision, each decision, or all.
+REVIEW_QUEUE_STATUSES = ("pending", "approved", "rejected", "soft_rejected", "all")
 
 
 def review_queue(
@@ -192,22 +191,25 @@ def review_queue(
     status: str = "pending",
     worker_id: int | None = None,
     late: bool | None = None,
-):
+) -> QuerySet:
     """`run`'s submissions for the admin's review queue, by unit then agent, with
-    their unit, assignment and worker (one query per page). `status` is a key of
-    REVIEW_QUEUE_STATUSES; a late submission beside the unit's own is its own row."""
-    from tasks_app.models import Agent
-
-    agents = Agent.objects.filter(
-        run=run,
-        submitted_at__isnull=False,
-        status__in=REVIEW_QUEUE_STATUSES[status],
-    )
-    if worker_id is not None:
-        agents = agents.filter(worker_id=worker_id)
+    their unit, assignment and worker (one query per page). `status` is one of
+    REVIEW_QUEUE_STATUSES: "pending" is `awaiting_review`; a late submission
+    beside the unit's own is its own row."""
+    if status == "pending":
+        agents = awaiting_review(run=run, worker_id=worker_id)
+    else:
+        agents = Agent.objects.filter(run=run, submitted_at__isnull=False)
+        if status != "all":
+            agents = agents.filter(status=status)
+        if worker_id is not None:
+            agents = agents.filter(worker_id=worker_id)
+        agents = agents.select_related("unit__assignment", "worker").order_by(
+            "unit_id", "pk"
+        )
     if late is not None:
         agents = agents.filter(is_late=late)
-    return agents.select_related("unit__assignment", "worker").order_by("unit_id", "pk")
+    return agents
 
 
 def review_queue_workers(*, run: TaskRun) -> list[Worker]:

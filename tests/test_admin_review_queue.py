@@ -14,8 +14,8 @@ from django.test import Client
 from django.utils import timezone
 
 from providers.models import ProviderCall
-from qualifications_app.admin import GRANT_PERMISSION
 from qualifications_app.models import GrantedQualification, ReviewAction, WorkerReview
+from qualifications_app.services import GRANT_PERMISSION
 from tasks_app.models import (
     Agent,
     AgentStatus,

@@ -203,26 +203,29 @@ def test_a_late_submission_is_exported_flagged_late(run):
     assert row["outputs"] == {"rating": "good"}
 
 
-def test_of_two_submissions_the_holders_on_time_one_is_exported(run):
+def test_every_submission_of_a_unit_is_exported_the_holders_first(run):
     holder = submitted(run, "alice", {"rating": "on time"})
     submitted(run, "bob", {"rating": "late"}, late=True, unit=holder.unit)
 
-    [row] = jsonl("--run", str(run.pk))
+    on_time, late = jsonl("--run", str(run.pk))
 
-    assert row["worker"]["id"] == "alice"
-    assert (row["outputs"], row["late"]) == ({"rating": "on time"}, False)
+    assert on_time["unit_id"] == late["unit_id"] == holder.unit_id
+    assert on_time["worker"]["id"] == "alice"
+    assert (on_time["outputs"], on_time["late"]) == ({"rating": "on time"}, False)
+    assert late["worker"]["id"] == "bob"
+    assert (late["outputs"], late["late"]) == ({"rating": "late"}, True)
 
 
-def test_of_two_submissions_the_one_the_decision_is_about_is_exported(run):
+def test_a_decision_is_exported_with_the_submission_it_is_about(run):
     holder = submitted(run, "alice", {"rating": "on time"})
     late = submitted(run, "bob", {"rating": "late"}, late=True, unit=holder.unit)
     services.approve_unit(unit_id=holder.unit_id, agent_id=late.pk)
 
-    [row] = jsonl("--run", str(run.pk))
+    rows = {row["worker"]["id"]: row for row in jsonl("--run", str(run.pk))}
 
-    assert row["worker"]["id"] == "bob"
-    assert row["outputs"] == {"rating": "late"}
-    assert (row["late"], row["review"]["decision"]) == (True, "approve")
+    assert rows["bob"]["outputs"] == {"rating": "late"}
+    assert (rows["bob"]["late"], rows["bob"]["review"]["decision"]) == (True, "approve")
+    assert rows["alice"]["review"]["decision"] is None
 
 
 def test_files_lists_the_stored_uploads_of_the_submission_and_the_metadata(run):

@@ -22,6 +22,7 @@ from tasks_app.exceptions import (
 from tasks_app.hooks import run_hooks
 from tasks_app.models import (
     AGENT_LIVE_STATUSES,
+    DECIDED_AGENT_STATUSES,
     Agent,
     AgentStatus,
     OnboardingAgent,
@@ -46,13 +47,6 @@ def find_agent(*, agent_id: str) -> Agent:
     if agent is None:
         raise UnknownAgent()
     return agent
-
-
-REVIEWED_AGENT_STATUSES = (
-    AgentStatus.APPROVED,
-    AgentStatus.REJECTED,
-    AgentStatus.SOFT_REJECTED,
-)
 
 
 def submit_unit(
@@ -89,7 +83,7 @@ def _submit_other_agent(*, agent_id: str, submission: Any) -> tuple[int, int] | 
     agent = Agent.objects.select_for_update().filter(public_id=agent_id).first()
     if agent is None:
         raise UnknownAgent()
-    if agent.status in REVIEWED_AGENT_STATUSES:
+    if agent.status in DECIDED_AGENT_STATUSES:
         raise UnitStateConflict(
             "this unit was already reviewed; the submission was not changed"
         )

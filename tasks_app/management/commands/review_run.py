@@ -21,13 +21,12 @@ from crowdsite.commands import ExamplesCommand
 from providers.registry import parse_worker_ref
 from providers.services import publishing_together
 from qualifications_app import services as qualification_services
-from qualifications_app.admin import GRANT_PERMISSION
 from qualifications_app.selectors import find_worker
-from qualifications_app.services import QualificationError
+from qualifications_app.services import GRANT_PERMISSION, QualificationError
 from tasks_app import selectors, services
 from tasks_app.exceptions import ReviewError
 from tasks_app.management.commands._reviewing import find_reviewer, worker_label
-from tasks_app.models import Agent, AgentStatus, TaskRun
+from tasks_app.models import DECIDED_AGENT_STATUSES, Agent, TaskRun
 from tasks_app.uploads import agent_files
 
 if TYPE_CHECKING:
@@ -81,7 +80,6 @@ submissions and prompts go to stderr and stdout gets one object at the end:
 {"run", "decisions": [...], "blocked" (workers), "granted", "undecided"}.
 """
 
-DECIDED = (AgentStatus.APPROVED, AgentStatus.REJECTED, AgentStatus.SOFT_REJECTED)
 VERBS = {
     "approve": "Approved",
     "approve_unreported": "Approved",
@@ -285,7 +283,7 @@ class Command(ExamplesCommand):
         Raises on the refusal of a named unit; the caller's transaction then
         writes nothing. --approve-all lists the units it can't approve instead.
         """
-        waiting = selectors.submissions_to_review(run=self.task_run, worker=worker)
+        waiting = self._awaiting(worker)
         if form == "approve_all":
             unit_ids = list(dict.fromkeys(agent.unit_id for agent in waiting))
         elif form == "approve_unreported":
@@ -299,16 +297,35 @@ class Command(ExamplesCommand):
         candidates_set = set(candidates)
         refused: dict[int, str] = {}
         lines: list[str] = []
-        if form == "approve_all" or (form == "approve" and len(unit_ids) > 1):
-            bulk = services.approve_units(unit_ids=unit_ids, reviewer=self.reviewer)
-            if bulk.refused and form == "approve":
+        granted = None
+        if form in ("approve", "approve_all", "approve_unreported"):
+            approvals = services.approve_and_grant(
+                unit_ids=unit_ids if form != "approve_unreported" else (),
+                agents=(
+                    [self._unreported_agent(unit_ids[0])]
+                    if form == "approve_unreported"
+                    else ()
+                ),
+                confirm_unreported=form == "approve_unreported",
+                reviewer=self.reviewer,
+                grant=grant,
+                grant_reason=f"approved in review of run {self.task_run.pk}",
+            )
+            if approvals.refused and form != "approve_all":
                 raise ReviewError(
                     "nothing was changed: "
                     + "; ".join(
-                        bulk.refused[pk] for pk in unit_ids if pk in bulk.refused
+                        approvals.refused[pk]
+                        for pk in unit_ids
+                        if pk in approvals.refused
                     )
                 )
-            decided, refused, paid = bulk.approved, bulk.refused, bulk.paid
+            decided, refused, paid = (
+                approvals.approved,
+                approvals.refused,
+                approvals.paid,
+            )
+            granted = approvals.granted
         else:
             decide = self._decider(form, options["feedback"] or "")
             decisions = [decide(unit_id) for unit_id in unit_ids]
@@ -316,7 +333,7 @@ class Command(ExamplesCommand):
             paid = sum((d.paid for d in decisions), Decimal("0"))
         agents = list(
             Agent.objects.filter(pk__in=candidates, unit_id__in=decided)
-            .filter(status__in=DECIDED)
+            .filter(status__in=DECIDED_AGENT_STATUSES)
             .select_related("unit", "worker")
         )
         verb = VERBS[form]
@@ -347,10 +364,7 @@ class Command(ExamplesCommand):
             )
         if not unit_ids:
             lines.append(f"No submissions awaiting review in run {self.task_run.pk}.")
-        granted = None
-        if grant is not None:
-            approved = [a for a in agents if a.status == AgentStatus.APPROVED]
-            granted = self._grant(grant, approved)
+        if granted is not None:
             lines.append(
                 f"Granted '{grant}' to {granted['workers']} approved worker(s)."
             )
@@ -365,6 +379,11 @@ class Command(ExamplesCommand):
         }
         return report, lines
 
+    def _awaiting(self, worker: Worker | None) -> list[Agent]:
+        """What awaits a decision in the run (of `worker`): late ones included."""
+        worker_id = worker.pk if worker is not None else None
+        return list(selectors.awaiting_review(run=self.task_run, worker_id=worker_id))
+
     def _check_units_in_run(self, unit_ids: list[int]) -> None:
         found = set(
             self.task_run.units.filter(pk__in=unit_ids).values_list("pk", flat=True)
@@ -378,17 +397,6 @@ class Command(ExamplesCommand):
 
     def _decider(self, form: str, feedback: str) -> Callable[[int], Decision]:
         reviewer = self.reviewer
-        if form == "approve_unreported":
-            return lambda unit_id: services.approve_unit(
-                unit_id=unit_id,
-                agent_id=self._unreported_agent(unit_id),
-                reviewer=reviewer,
-                confirm_unreported=True,
-            )
-        if form in ("approve", "approve_all"):
-            return lambda unit_id: services.approve_unit(
-                unit_id=unit_id, reviewer=reviewer
-            )
         if form == "reject":
             return lambda unit_id: services.reject_unit(
                 unit_id=unit_id, feedback=feedback, reviewer=reviewer
@@ -397,7 +405,7 @@ class Command(ExamplesCommand):
             unit_id=unit_id, reason=feedback, reviewer=reviewer
         )
 
-    def _unreported_agent(self, unit_id: int) -> int:
+    def _unreported_agent(self, unit_id: int) -> Agent:
         """The unit's undecided submission that the task page never reported."""
         agent = (
             Agent.objects.filter(
@@ -405,7 +413,8 @@ class Command(ExamplesCommand):
                 from_provider_listing=True,
                 submitted_at__isnull=False,
             )
-            .exclude(status__in=DECIDED)
+            .exclude(status__in=DECIDED_AGENT_STATUSES)
+            .select_related("unit", "worker")
             .first()
         )
         if agent is None:
@@ -413,30 +422,14 @@ class Command(ExamplesCommand):
                 f"unit {unit_id} has no undecided submission that the task page "
                 "never reported; approve it with --approve. Nothing was changed"
             )
-        return agent.pk
-
-    def _grant(self, name: str, approved: list[Agent]) -> dict[str, Any]:
-        """Grant `name` to the workers of the `approved` agents, naming their units."""
-        units = []
-        for agent in approved:
-            # The approved submitter, not the unit's holder: a late submission's
-            # unit may have been taken by another worker meanwhile.
-            agent.unit.worker = agent.worker
-            units.append(agent.unit)
-        workers = qualification_services.grant_to_unit_workers(
-            units=units,
-            name=name,
-            reason=f"approved in review of run {self.task_run.pk}",
-            created_by=self.reviewer,
-        )
-        return {"qualification": name, "workers": workers}
+        return agent
 
     # --- interactive ---------------------------------------------------------------
 
     def _interactive(self, worker: Worker | None, grant: str | None, stdin: IO) -> None:
         session = ReviewSession(
             command=self,
-            items=selectors.submissions_to_review(run=self.task_run, worker=worker),
+            items=self._awaiting(worker),
             grant=grant,
             stdin=stdin,
         )
@@ -621,8 +614,13 @@ class ReviewSession:
                 {"grant": None, "grant_allowlist": True}
             )
             self.grant_name = name
-            granted = self.command._grant(name, agents)
-        except (CommandError, QualificationError) as exc:
+            granted = services.grant_to_approved(
+                agents=agents,
+                name=name,
+                reason=f"approved in review of run {self.command.task_run.pk}",
+                reviewer=self.command.reviewer,
+            )
+        except (CommandError, QualificationError, ReviewError) as exc:
             self.say(f"Refused: {exc}")
             return
         self.granted_to.update(agent.pk for agent in agents)

@@ -30,7 +30,8 @@ rejected, late, median time) and how many provider calls failed.
 
 --json prints one JSON object: {"run_id", "task_name", "status",
 "provider_type", "units", "units_by_status", "submitted", "reviewed",
-"approval_rate", "money": {"spent", "pending", "failed", "ambiguous",
+"approval_rate", "awaiting_review" (submissions without a decision, late
+ones included), "money": {"spent", "pending", "failed", "ambiguous",
 "committed", "committed_rewards", "committed_bonuses", "budget", "budget_used",
 "budget_left"}, "work_time": {"submissions", "median", "p90"}, "timeline":
 {"bucket_seconds", "first", "last", "buckets": [{"start", "submissions",
@@ -98,6 +99,7 @@ def report(stats: run_stats.RunStats) -> list[str]:
         if rate is not None
         else "Approval rate: - (nothing reviewed yet)"
     )
+    lines.append(f"Awaiting review: {stats.awaiting_review} submission(s)")
     money = stats.money
     budget = (
         f"of a ${money.budget} budget ({_percent(money.budget_used)}, "

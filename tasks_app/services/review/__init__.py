@@ -30,7 +30,11 @@ from tasks_app.services.review.sending import (
 )
 from tasks_app.services.review.workflows import (
     DEFAULT_AUTO_APPROVE_DELAY,
+    Approvals,
+    approve_and_grant,
+    approve_submissions,
     auto_approve_due,
+    grant_to_approved,
 )
 
 __all__ = [
@@ -43,14 +47,18 @@ __all__ = [
     "REVIEW_PERMISSION",
     "SEND_BATCH",
     "STALLED_AFTER",
+    "Approvals",
     "BulkApproval",
     "Decision",
     "Reconciled",
+    "approve_and_grant",
+    "approve_submissions",
     "approve_unit",
     "approve_units",
     "auto_approve_due",
     "block_from_review",
     "decide",
+    "grant_to_approved",
     "parse_amount",
     "pay_bonus",
     "reconcile_lost_bonuses",

@@ -10,7 +10,7 @@ on one unit end with exactly one.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -91,6 +91,7 @@ def approve_unit(
     unit_id: int,
     reviewer: Reviewer = None,
     agent_id: int | None = None,
+    reason: str = "",
     confirm_unreported: bool = False,
 ) -> Decision:
     """Accept the unit's submission; its reward (and the provider's fee) is paid.
@@ -101,6 +102,7 @@ def approve_unit(
     return decide(
         unit_id=unit_id,
         action=ReviewAction.APPROVE,
+        reason=reason,
         reviewer=reviewer,
         agent_id=agent_id,
         confirm_unreported=confirm_unreported,
@@ -252,6 +254,8 @@ class BulkApproval:
     approved: list[int]
     refused: dict[int, str]
     paid: Decimal
+    # The agents whose submissions were approved, one per unit approved.
+    approved_agents: list[int] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -354,7 +358,10 @@ def approve_units(
             task="tasks_app.tasks.send_reviews", kwargs={"review_ids": review_ids}
         )
     return BulkApproval(
-        approved=[unit.pk for unit, _ in chosen], refused=refused, paid=paid
+        approved=[unit.pk for unit, _ in chosen],
+        refused=refused,
+        paid=paid,
+        approved_agents=agent_ids,
     )
 
 

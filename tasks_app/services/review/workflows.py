@@ -1,56 +1,198 @@
-"""Review workflows made of decisions: approving what waited too long."""
+"""Review workflows made of decisions: approving a set of submissions (and
+granting the workers approved a qualification, the pilot's last step), and
+approving what waited past its run's auto-approve delay."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
+from django.db import transaction
 from django.utils import timezone
 
-from tasks_app.models import (
-    AgentStatus,
-    TaskRun,
-    Unit,
-    UnitStatus,
+from qualifications_app.services import GRANT_PERMISSION, grant_to_unit_workers
+from tasks_app import selectors
+from tasks_app.exceptions import ReviewError
+from tasks_app.models import Agent, TaskRun
+from tasks_app.services.review.decisions import (
+    approve_unit,
+    approve_units,
+    check_permission,
+    reviewer_user,
 )
-from tasks_app.services.review.decisions import approve_units
+
+if TYPE_CHECKING:
+    from tasks_app.services.review.decisions import Reviewer
 
 # mephisto.task.auto_approve_delay_in_seconds when a stored config lacks it.
 DEFAULT_AUTO_APPROVE_DELAY = 60 * 60 * 24 * 7
-
-
-# The most units one sweep approves per run; the next sweep takes the rest.
+# The most submissions one sweep approves per run; the next sweep takes the rest.
 AUTO_APPROVE_BATCH = 10_000
 
 
-def auto_approve_due(*, now: datetime | None = None) -> int:
-    """Approve every completed unit whose submission has waited longer than its
-    run's `auto_approve_delay_in_seconds`, as MTurk would; how many. A
-    submission the task page never reported is left for a person.
+@dataclass(frozen=True)
+class Approvals:
+    """What approving a set of submissions did: the units and agents approved
+    now, why the others were not (unit id -> why), what it pays, and the grant."""
 
-    Through `approve_units`, so the reward is paid once and the audit row says
-    it was automatic. Safe to run twice or concurrently: a unit approved by the
-    other sweep is refused, not approved again.
+    approved: list[int]
+    approved_agents: list[int]
+    refused: dict[int, str]
+    paid: Decimal
+    granted: dict[str, Any] | None = None
+
+
+def approve_submissions(
+    *,
+    agents: Sequence[Agent],
+    reviewer: Reviewer = None,
+    reason: str = "",
+    confirm_unreported: bool = False,
+) -> Approvals:
+    """Approve each of `agents`' submissions (their units loaded): a unit
+    holder's on-time one in one bulk approval, any other (late, or never
+    reported by the page) on its own, naming its agent. A refusal is listed,
+    not raised; the rest are approved."""
+    bulk = [
+        a
+        for a in agents
+        if a.worker_id == a.unit.worker_id
+        and not a.is_late
+        and not a.from_provider_listing
+    ]
+    singles = [a for a in agents if a not in bulk]
+    approved: list[int] = []
+    approved_agents: list[int] = []
+    refused: dict[int, str] = {}
+    paid = Decimal("0")
+    if bulk:
+        result = approve_units(
+            unit_ids=[a.unit_id for a in bulk], reviewer=reviewer, reason=reason
+        )
+        approved += result.approved
+        approved_agents += result.approved_agents
+        refused.update(result.refused)
+        paid += result.paid
+    for agent in singles:
+        try:
+            decision = approve_unit(
+                unit_id=agent.unit_id,
+                agent_id=agent.pk,
+                reviewer=reviewer,
+                reason=reason,
+                confirm_unreported=confirm_unreported,
+            )
+        except ReviewError as exc:
+            refused[agent.unit_id] = str(exc)
+            continue
+        approved.append(decision.unit_id)
+        approved_agents.append(decision.agent_id)
+        paid += decision.paid
+    return Approvals(approved, approved_agents, refused, paid)
+
+
+def grant_to_approved(
+    *, agents: Sequence[Agent], name: str, reason: str, reviewer: Reviewer = None
+) -> dict[str, Any]:
+    """Grant existing `name` to the workers whose submissions `agents` are: the
+    submitter, not the unit's holder (a late submission's unit may have gone to
+    another worker meanwhile)."""
+    _check_grant_permission(reviewer)
+    units = []
+    for agent in agents:
+        agent.unit.worker = agent.worker
+        units.append(agent.unit)
+    workers = grant_to_unit_workers(
+        units=units, name=name, reason=reason, created_by=reviewer_user(reviewer)
+    )
+    return {"qualification": name, "workers": workers}
+
+
+def approve_and_grant(
+    *,
+    agents: Sequence[Agent] = (),
+    unit_ids: Sequence[int] = (),
+    reviewer: Reviewer = None,
+    grant: str | None = None,
+    grant_reason: str = "",
+    reason: str = "",
+    confirm_unreported: bool = False,
+) -> Approvals:
+    """Approve submissions and grant `grant` (an existing qualification, such as
+    the run's allowlist) to the workers approved now, in one transaction. The
+    submissions are `agents`, or each of `unit_ids`' own (`approve_units`: a
+    unit with several is refused, to be decided alone). Both permissions are
+    checked before anything is written; refusals are listed, not raised."""
+    check_permission(reviewer)
+    if grant is not None:
+        _check_grant_permission(reviewer)
+    with transaction.atomic():
+        if unit_ids:
+            bulk = approve_units(unit_ids=unit_ids, reviewer=reviewer, reason=reason)
+            approvals = Approvals(
+                bulk.approved, bulk.approved_agents, bulk.refused, bulk.paid
+            )
+        else:
+            approvals = approve_submissions(
+                agents=agents,
+                reviewer=reviewer,
+                reason=reason,
+                confirm_unreported=confirm_unreported,
+            )
+        if grant is None:
+            return approvals
+        granted = grant_to_approved(
+            agents=list(
+                Agent.objects.filter(pk__in=approvals.approved_agents)
+                .select_related("unit", "worker")
+                .order_by("pk")
+            ),
+            name=grant,
+            reason=grant_reason,
+            reviewer=reviewer,
+        )
+    return Approvals(
+        approvals.approved,
+        approvals.approved_agents,
+        approvals.refused,
+        approvals.paid,
+        granted,
+    )
+
+
+def _check_grant_permission(reviewer: Reviewer) -> None:
+    if reviewer is not None and not reviewer.has_perm(GRANT_PERMISSION):
+        raise ReviewError(
+            f"{reviewer.get_username()} may not grant qualifications (needs the "
+            f"{GRANT_PERMISSION} permission); nothing was changed"
+        )
+
+
+def auto_approve_due(*, now: datetime | None = None) -> int:
+    """Approve every submission awaiting review longer than its run's
+    `auto_approve_delay_in_seconds`, as MTurk would, late ones too; how many.
+    A submission the task page never reported is left for a person.
+
+    Through `approve_submissions`, so the reward is paid once and the audit row
+    says it was automatic. Safe to run twice or concurrently: a submission
+    approved by the other sweep is refused, not approved again.
     """
     now = now or timezone.now()
     approved = 0
     for run in TaskRun.objects.only("pk", "resolved_config").order_by("pk"):
         task = run.resolved_config.get("mephisto", {}).get("task", {})
         delay = task.get("auto_approve_delay_in_seconds", DEFAULT_AUTO_APPROVE_DELAY)
-        cutoff = now - timedelta(seconds=delay)
         due = list(
-            Unit.objects.filter(
-                run=run,
-                status=UnitStatus.COMPLETED,
-                agents__status=AgentStatus.COMPLETED,
-                agents__submitted_at__lte=cutoff,
-                # Work the page never saw waits for a person (approve_units
-                # would refuse it too, every sweep).
-                agents__from_provider_listing=False,
-            )
-            .order_by("pk")
-            .values_list("pk", flat=True)[:AUTO_APPROVE_BATCH]
+            selectors.awaiting_review(run=run).filter(
+                submitted_at__lte=now - timedelta(seconds=delay),
+                # Work the page never saw waits for a person.
+                from_provider_listing=False,
+            )[:AUTO_APPROVE_BATCH]
         )
         if due:
             reason = f"approved automatically, not reviewed within {delay} seconds"
-            approved += len(approve_units(unit_ids=due, reason=reason).approved)
+            approved += len(approve_submissions(agents=due, reason=reason).approved)
     return approved
