@@ -22,7 +22,8 @@ from django.utils import timezone
 
 from providers.base import ProviderError
 from providers.models import OutboxMessage
-from providers.mturk import LIVE_ENDPOINT, SANDBOX_ENDPOINT, MTurkProvider
+from providers.mturk import MTurkProvider
+from providers.mturk.client import LIVE_ENDPOINT, SANDBOX_ENDPOINT
 from providers.prolific import client as prolific
 from providers.registry import PROVIDER_CLASSES, get_provider_class
 from providers.services import (

@@ -18,7 +18,8 @@ from django.utils import timezone
 
 from providers import checks
 from providers.models import OutboxMessage
-from providers.mturk import SANDBOX_ENDPOINT, MTurkProvider
+from providers.mturk import MTurkProvider
+from providers.mturk.client import SANDBOX_ENDPOINT
 from providers.prolific import client as prolific
 from tests.mturk_fake import MTurkFake
 from tests.mturk_fake import mturk_fixture as mturk_fixture

@@ -10,14 +10,10 @@ import pytest
 from botocore.stub import ANY, Stubber
 
 from providers.base import ProviderError, WorkRef
-from providers.mturk import (
-    SANDBOX_ENDPOINT,
-    MTurkProvider,
-    MTurkSandboxProvider,
-    bonus_request_token,
-    external_question,
-    hit_request_token,
-)
+from providers.mturk import MTurkProvider, MTurkSandboxProvider
+from providers.mturk.client import SANDBOX_ENDPOINT
+from providers.mturk.provider import external_question, hit_request_token
+from providers.mturk.review import bonus_request_token
 from tasks_app import services
 from tasks_app.models import TaskRun, Unit, UnitStatus
 from tasks_app.run_config import ConfigError, RunConfig

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from providers import mturk as mturk_module
-from providers.mturk import MTurkSandboxProvider, RequestPacer
+from providers.http import RequestPacer
+from providers.mturk import MTurkSandboxProvider
+from providers.mturk import client as mturk_module
 from tests.mturk_fake import mturk_fixture as mturk_fixture
 
 

@@ -12,7 +12,8 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from providers.base import ProviderError
-from providers.mturk import MTurkSandboxProvider, parse_answer
+from providers.mturk import MTurkSandboxProvider
+from providers.mturk.provider import parse_answer
 from tasks_app import services
 from tasks_app import tasks as task_tasks
 from tasks_app.models import (

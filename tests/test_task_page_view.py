@@ -9,7 +9,7 @@ from xml.etree import ElementTree
 
 import pytest
 
-from providers.mturk import EXTERNAL_QUESTION_XMLNS, external_question
+from providers.mturk.provider import EXTERNAL_QUESTION_XMLNS, external_question
 from providers.prolific import ProlificProvider
 from providers.prolific.provider import study_url
 from tasks_app.selectors import task_url
