@@ -10,6 +10,7 @@ import random
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
 from celery import current_app
@@ -29,58 +30,6 @@ class NotRepeated(ProviderError):
     """A call that must not be repeated was attempted before, with no known
     outcome (in flight, killed, or its answer lost): it is left to be
     reconciled from the provider's records, never sent again."""
-
-
-@transaction.atomic
-def start_call(
-    *,
-    provider_type: str,
-    operation: str,
-    key: str,
-    run_id: int | None,
-    request: dict,
-    repeatable: bool = True,
-) -> ProviderCall:
-    """Find or create the log row of the logical call `key`, counting an attempt.
-
-    A row that already succeeded is returned unchanged: the caller must not call.
-    A call that is not `repeatable` (Prolific's bonus payment) is attempted once
-    unless an attempt failed for sure: an earlier attempt still pending or
-    ambiguous raises NotRepeated.
-    """
-    call, _ = ProviderCall.objects.select_for_update().get_or_create(
-        idempotency_key=key,
-        defaults={
-            "provider_type": provider_type,
-            "operation": operation,
-            "run_id": run_id,
-            "request": request,
-        },
-    )
-    if call.status == CallStatus.SUCCEEDED:
-        return call
-    if not repeatable and call.attempts and call.status != CallStatus.FAILED:
-        raise NotRepeated(
-            f"{operation} on {provider_type} was attempted before and its outcome "
-            f"is not known ({call.status}): it is not sent again, and is "
-            "reconciled from the provider's records",
-            transient=False,
-            ambiguous=True,
-        )
-    call.attempts += 1
-    call.status = CallStatus.PENDING
-    call.save(update_fields=["attempts", "status", "updated_at"])
-    return call
-
-
-@transaction.atomic
-def finish_call(
-    *, call_id: int, status: CallStatus, response: Any = None, error: str = ""
-) -> None:
-    """Record how a call ended."""
-    ProviderCall.objects.filter(pk=call_id).update(
-        status=status, response=response, error=error
-    )
 
 
 def run_logged_call(
@@ -112,33 +61,149 @@ def run_logged_call(
 
     `repeatable=False` marks a call the provider can't deduplicate (Prolific's
     bonus payment): it is never attempted again after an attempt with no known
-    outcome (see `start_call`).
+    outcome (NotRepeated). One call of `run_logged_calls`, which holds the rules.
     """
-    logged = start_call(
-        provider_type=provider_type,
-        operation=operation,
-        key=key,
-        run_id=run_id,
-        request=request,
-        repeatable=repeatable,
+    outcome = run_logged_calls(
+        calls=[
+            PlannedCall(
+                provider_type=provider_type,
+                operation=operation,
+                key=key,
+                run_id=run_id,
+                request=request,
+                call=call,
+                repeatable=repeatable,
+            )
+        ],
+        record=None if record is None else lambda results: record(results[key]),
     )
-    if logged.status == CallStatus.SUCCEEDED:
-        # What the call returned the first time, as the log kept it (JSON).
-        recorded = cast(T, logged.response)
-        if record is not None:
-            record(recorded)
-        return recorded
-    try:
-        result = call()
-    except ProviderError as exc:
-        status = CallStatus.AMBIGUOUS if exc.ambiguous else CallStatus.FAILED
-        finish_call(call_id=logged.pk, status=status, error=str(exc))
-        raise
+    if key in outcome.errors:
+        raise outcome.errors[key]
+    return cast(T, outcome.results[key])
+
+
+@dataclass(frozen=True)
+class PlannedCall:
+    """One provider call of a batch for `run_logged_calls`."""
+
+    provider_type: str
+    operation: str
+    key: str
+    run_id: int | None
+    request: dict
+    call: Callable[[], Any]
+    repeatable: bool = True
+
+
+@dataclass
+class BatchOutcome:
+    """How a batch of logged calls ended: results and errors by key, and the
+    transient error that stopped it (the calls after it were not made)."""
+
+    results: dict[str, Any] = field(default_factory=dict)
+    errors: dict[str, ProviderError] = field(default_factory=dict)
+    stopped_by: ProviderError | None = None
+
+
+def run_logged_calls(
+    *,
+    calls: Sequence[PlannedCall],
+    record: Callable[[dict[str, Any]], Any] | None = None,
+) -> BatchOutcome:
+    """Make many provider calls through the log, each at most once with success,
+    in a bounded number of queries for the whole batch (not per call).
+
+    Each call is handled as `run_logged_call` handles one: a call the log says
+    succeeded is not made again (its recorded response is returned), a call that
+    is not `repeatable` and was attempted with no known outcome is refused
+    (NotRepeated), an error after which the call may have happened is logged
+    ambiguous, any other failed. The log rows are found or made and counted in
+    one transaction before any call, and finished in one after, together with
+    `record(results)`, which writes what every success (recorded ones included)
+    means to our own rows, so it must be safe to repeat. A transient error stops
+    the batch: the calls after it are left as they were, to be made when the
+    batch is retried. No call runs in a transaction or under a row lock.
+    """
+    now = timezone.now()
+    keys = [planned.key for planned in calls]
     with transaction.atomic():
-        finish_call(call_id=logged.pk, status=CallStatus.SUCCEEDED, response=result)
-        if record is not None:
-            record(result)
-    return result
+        ProviderCall.objects.bulk_create(
+            [
+                ProviderCall(
+                    idempotency_key=planned.key,
+                    provider_type=planned.provider_type,
+                    operation=planned.operation,
+                    run_id=planned.run_id,
+                    request=planned.request,
+                )
+                for planned in calls
+            ],
+            ignore_conflicts=True,
+        )
+        logged = {
+            row.idempotency_key: row
+            for row in ProviderCall.objects.select_for_update().filter(
+                idempotency_key__in=keys
+            )
+        }
+        before = {key: (row.status, row.attempts) for key, row in logged.items()}
+        outcome = BatchOutcome(
+            results={
+                key: row.response
+                for key, row in logged.items()
+                if row.status == CallStatus.SUCCEEDED
+            }
+        )
+        counted = []
+        for planned in calls:
+            row = logged[planned.key]
+            if row.status == CallStatus.SUCCEEDED:
+                continue
+            failed = row.status == CallStatus.FAILED
+            if not planned.repeatable and row.attempts and not failed:
+                outcome.errors[planned.key] = NotRepeated(
+                    f"{planned.operation} on {planned.provider_type} was attempted "
+                    f"before and its outcome is not known ({row.status}): it is not "
+                    "sent again, and is reconciled from the provider's records",
+                    transient=False,
+                    ambiguous=True,
+                )
+                continue
+            row.attempts += 1
+            row.status = CallStatus.PENDING
+            row.updated_at = now
+            counted.append(row)
+        ProviderCall.objects.bulk_update(counted, ["attempts", "status", "updated_at"])
+    finished = []
+    for planned in calls:
+        row = logged[planned.key]
+        if planned.key in outcome.results or planned.key in outcome.errors:
+            continue
+        if outcome.stopped_by is not None:
+            # Not made: as it was before this batch counted an attempt.
+            row.status, row.attempts = before[planned.key]
+            finished.append(row)
+            continue
+        try:
+            result = planned.call()
+        except ProviderError as exc:
+            row.status = CallStatus.AMBIGUOUS if exc.ambiguous else CallStatus.FAILED
+            row.error = str(exc)
+            outcome.errors[planned.key] = exc
+            if exc.transient:
+                outcome.stopped_by = exc
+        else:
+            row.status, row.response, row.error = CallStatus.SUCCEEDED, result, ""
+            outcome.results[planned.key] = result
+        row.updated_at = timezone.now()
+        finished.append(row)
+    with transaction.atomic():
+        ProviderCall.objects.bulk_update(
+            finished, ["status", "attempts", "response", "error", "updated_at"]
+        )
+        if record is not None and outcome.results:
+            record(outcome.results)
+    return outcome
 
 
 def notify_workers(

@@ -62,6 +62,7 @@ from tasks_app.services.review import (
     reconcile_lost_bonuses,
     reject_unit,
     send_review,
+    send_reviews,
     soft_reject_unit,
     stalled_reviews,
 )
@@ -106,6 +107,7 @@ __all__ = [
     "stalled_reviews",
     "reject_unit",
     "send_review",
+    "send_reviews",
     "soft_reject_unit",
     "LaunchPlan",
     "SavedFile",

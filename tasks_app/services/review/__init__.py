@@ -26,6 +26,7 @@ from tasks_app.services.review.sending import (
     Reconciled,
     reconcile_lost_bonuses,
     send_review,
+    send_reviews,
     stalled_reviews,
 )
 from tasks_app.services.review.workflows import (
@@ -64,6 +65,7 @@ __all__ = [
     "reconcile_lost_bonuses",
     "reject_unit",
     "send_review",
+    "send_reviews",
     "soft_reject_unit",
     "stalled_reviews",
     "unreported_refusal",

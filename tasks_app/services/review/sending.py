@@ -8,6 +8,7 @@ repeated (Prolific) from the provider's own records.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,10 +16,15 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from providers.base import ProviderError, WorkRef
+from providers.base import WorkRef
 from providers.models import CallStatus, ProviderCall
 from providers.registry import PROVIDER_CLASSES, get_provider, get_provider_class
-from providers.services import enqueue_on_commit, run_logged_call
+from providers.services import (
+    BatchOutcome,
+    PlannedCall,
+    enqueue_on_commit,
+    run_logged_calls,
+)
 from qualifications_app.models import ReviewAction, WorkerReview
 from tasks_app.exceptions import ReviewError
 from tasks_app.models import (
@@ -34,21 +40,73 @@ def send_review(*, review_id: int) -> Any:
 
     The payments it pays become `paid` with the call's success; a provider
     error marks them `failed` (or `ambiguous` when the call may have happened:
-    it is retried under the same key, never resent as a new payment).
+    it is retried under the same key, never resent as a new payment) and is
+    raised.
     """
-    review = WorkerReview.objects.select_related("agent__unit", "worker", "unit").get(
-        pk=review_id
+    outcome = send_reviews(review_ids=[review_id], raise_transient=False)
+    key = review_key(review_id)
+    if key in outcome.errors:
+        raise outcome.errors[key]
+    return outcome.results[key]
+
+
+def send_reviews(
+    *, review_ids: Sequence[int], raise_transient: bool = True
+) -> BatchOutcome:
+    """Make the provider calls of many decisions and bonuses, each at most once
+    with success, in a bounded number of queries for the batch (not per review).
+
+    As `send_review` does for one: the payments of a success become `paid`, of
+    an error `failed` or `ambiguous`. A transient error (throttling, a 5xx)
+    stops the batch once the rest is recorded and is raised, so the batch is
+    retried: the calls already made are not made again. Other errors are kept
+    in the outcome (by call-log key) for the caller to report.
+    """
+    reviews = list(
+        WorkerReview.objects.filter(pk__in=review_ids)
+        .select_related("agent__unit", "worker")
+        .order_by("pk")
     )
+    providers: dict[str, Any] = {}
+    calls = [_planned(review, providers) for review in reviews]
+
+    def record(results: dict[str, Any]) -> None:
+        _set_payments(results, state=PaymentState.PAID)
+
+    outcome = run_logged_calls(calls=calls, record=record)
+    for state in (PaymentState.FAILED, PaymentState.AMBIGUOUS):
+        failed = {
+            key: str(exc)[:2000]
+            for key, exc in outcome.errors.items()
+            if (PaymentState.AMBIGUOUS if exc.ambiguous else PaymentState.FAILED)
+            == state
+        }
+        _set_payments(failed, state=state)
+    if raise_transient and outcome.stopped_by is not None:
+        raise outcome.stopped_by
+    return outcome
+
+
+def review_key(review_id: int) -> str:
+    """The call-log key of a review's provider call."""
+    return f"review:{review_id}"
+
+
+def _planned(review: WorkerReview, providers: dict[str, Any]) -> PlannedCall:
+    """The provider call `review` asks for."""
     agent = review.agent
     assert agent is not None, "a review decision always names its agent"
     worker = review.worker
-    provider = get_provider(worker.provider_type)
+    provider_type = worker.provider_type
+    if provider_type not in providers:
+        providers[provider_type] = get_provider(provider_type)
+    provider = providers[provider_type]
     work = WorkRef(
         worker_name=worker.worker_name,
         provider_unit_id=agent.unit.provider_unit_id,
         provider_assignment_id=agent.provider_assignment_id,
     )
-    key = f"review:{review.pk}"
+    key = review_key(review.pk)
     action = review.action
     if action in PAID_DECISIONS:
 
@@ -73,35 +131,44 @@ def send_review(*, review_id: int) -> Any:
             )
     else:
         raise ReviewError(f"review {review.pk} ({action}) has no provider call")
+    return PlannedCall(
+        provider_type=provider_type,
+        operation=f"{action}_work" if action != ReviewAction.BONUS else "bonus",
+        key=key,
+        run_id=agent.run_id,
+        request={
+            "worker": worker.worker_name,
+            "unit": agent.unit_id,
+            "amount": str(review.amount) if review.amount is not None else None,
+        },
+        call=call,
+        # Prolific's pay call is made once; a lost outcome is reconciled.
+        repeatable=action != ReviewAction.BONUS
+        or get_provider_class(provider_type).bonus_is_repeatable,
+    )
 
-    def record(result: Any) -> None:
-        review.payments.exclude(state=PaymentState.PAID).update(
-            state=PaymentState.PAID, provider_response=result, error=""
-        )
 
-    try:
-        return run_logged_call(
-            provider_type=worker.provider_type,
-            operation=f"{action}_work" if action != ReviewAction.BONUS else "bonus",
-            # Prolific's pay call is made once; a lost outcome is reconciled.
-            repeatable=action != ReviewAction.BONUS
-            or get_provider_class(worker.provider_type).bonus_is_repeatable,
-            key=key,
-            run_id=agent.run_id,
-            request={
-                "worker": worker.worker_name,
-                "unit": agent.unit_id,
-                "amount": str(review.amount) if review.amount is not None else None,
-            },
-            call=call,
-            record=record,
+def _set_payments(by_key: dict[str, Any], *, state: PaymentState) -> None:
+    """Mark the payments of the reviews keyed in `by_key` (not paid yet) as
+    `state`: PAID with each call's result, else with each error's text."""
+    if not by_key:
+        return
+    by_review = {
+        int(key.removeprefix("review:")): value for key, value in by_key.items()
+    }
+    payments = list(
+        Payment.objects.filter(review_id__in=list(by_review)).exclude(
+            state=PaymentState.PAID
         )
-    except ProviderError as exc:
-        state = PaymentState.AMBIGUOUS if exc.ambiguous else PaymentState.FAILED
-        review.payments.exclude(state=PaymentState.PAID).update(
-            state=state, error=str(exc)[:2000]
-        )
-        raise
+    )
+    for payment in payments:
+        value = by_review[payment.review_id]
+        payment.state = state
+        if state == PaymentState.PAID:
+            payment.provider_response, payment.error = value, ""
+        else:
+            payment.error = value
+    Payment.objects.bulk_update(payments, ["state", "provider_response", "error"])
 
 
 # A review whose provider call has not finished this long after it was asked
