@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
+    from providers.checks import Check
+
     # Only for the annotations: providers are handed runs, never import the apps.
     from tasks_app.models import TaskRun
     from tasks_app.run_config import RunConfig
@@ -125,6 +127,9 @@ class Provider(ABC):
     # Where the task page may hand a finished assignment back (MTurk's
     # externalSubmit), the first being the default; empty for other providers.
     submit_hosts: ClassVar[tuple[str, ...]] = ()
+    # Whether the provider sends real workers, who can't reach a local server
+    # (the mock's crowd is the tester's own browser).
+    sends_real_workers: ClassVar[bool] = True
 
     @classmethod
     def check_can_launch(cls, *, config: RunConfig) -> None:
@@ -145,6 +150,29 @@ class Provider(ABC):
         anything is written. The default accepts them all.
         """
         return None
+
+    # `manage.py check_providers` (providers/checks.py) asks these; each
+    # provider's own checks live in its package's checks.py.
+
+    @classmethod
+    def unconfigured(cls) -> str:
+        """Why check_providers skips this provider unless it is named, or ""
+        when its credentials are configured. Reads no more than the settings
+        and the environment."""
+        return ""
+
+    @classmethod
+    def health_checks(cls, *, min_balance: Decimal) -> list[Check]:
+        """The credentials, endpoint and balance checks of check_providers,
+        failing the balance below `min_balance` dollars; each calls out at
+        most once."""
+        return []
+
+    @classmethod
+    def credentials_hint(cls) -> str:
+        """How to give crowdsite this provider's credentials, for check_providers
+        to say when no provider has any."""
+        return ""
 
     @classmethod
     def worker_name(cls, provider_worker_id: str) -> str:

@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from providers.base import Provider, WorkRef
+from providers.checks import OK, SKIPPED, Check
 
 if TYPE_CHECKING:
     from tasks_app.models import TaskRun
@@ -25,6 +26,32 @@ class MockProvider(Provider):
     frame_ancestors = "*"
     wrap_script = "mock.js"
     # Workers arrive as ?worker_id=...&assignment_id=..., the base class's names.
+    sends_real_workers = False
+
+    @classmethod
+    def unconfigured(cls) -> str:
+        return (
+            "needs no credentials and has no endpoint or balance; --provider mock "
+            "checks it"
+        )
+
+    @classmethod
+    def health_checks(cls, *, min_balance: Decimal) -> list[Check]:
+        return [
+            Check(
+                "credentials", OK, "none needed: the mock crowd is local", "", "mock"
+            ),
+            Check(
+                "endpoint", OK, "none: workers arrive at this site by URL", "", "mock"
+            ),
+            Check(
+                "balance", SKIPPED, "not checked: the mock keeps no balance", "", "mock"
+            ),
+        ]
+
+    @classmethod
+    def credentials_hint(cls) -> str:
+        return "the mock needs none (--provider mock)"
 
     def launch_units(
         self,

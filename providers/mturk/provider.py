@@ -25,6 +25,8 @@ from botocore.exceptions import ClientError
 from django.core.cache import cache
 
 from providers.base import Arrival, ProviderError, SubmittedWork, url_param
+from providers.checks import Check
+from providers.mturk import checks as health
 from providers.mturk import config as config_checks
 from providers.mturk.client import (
     SANDBOX_ENDPOINT,
@@ -168,6 +170,18 @@ class MTurkProvider(MTurkReview):
     def check_can_launch(cls, *, config: RunConfig) -> None:
         """Raise ConfigError unless boto3 can find AWS credentials (no MTurk call)."""
         config_checks.check_can_launch(cls.provider_type)
+
+    @classmethod
+    def unconfigured(cls) -> str:
+        return health.unconfigured()
+
+    @classmethod
+    def health_checks(cls, *, min_balance: Decimal) -> list[Check]:
+        return health.check_mturk(cls, min_balance=min_balance)
+
+    @classmethod
+    def credentials_hint(cls) -> str:
+        return f"for MTurk, {health.AWS_CREDENTIALS_FIX}"
 
     @classmethod
     def arrival_params(cls, params: Mapping[str, str]) -> Arrival:

@@ -25,6 +25,8 @@ from django.utils.crypto import salted_hmac
 
 from crowdsite.config_errors import ConfigError
 from providers.base import AbandonedWork, Arrival, SubmittedWork, url_param
+from providers.checks import Check
+from providers.prolific import checks as health
 from providers.prolific import config as config_checks
 from providers.prolific.client import (
     BLOCK_LIST_GROUP_NAME,
@@ -126,6 +128,18 @@ class ProlificProvider(ProlificReview):
         config_checks.check_provider_args(
             provider_args=provider_args, shared_state=shared_state
         )
+
+    @classmethod
+    def unconfigured(cls) -> str:
+        return health.unconfigured()
+
+    @classmethod
+    def health_checks(cls, *, min_balance: Decimal) -> list[Check]:
+        return health.check_prolific()
+
+    @classmethod
+    def credentials_hint(cls) -> str:
+        return f"for Prolific, {health.PROLIFIC_CREDENTIALS_FIX}"
 
     @classmethod
     def arrival_params(cls, params: Mapping[str, str]) -> Arrival:

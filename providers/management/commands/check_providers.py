@@ -97,9 +97,7 @@ class Command(ExamplesCommand):
                     "credentials",
                     checks.FAILED,
                     "no provider has credentials configured",
-                    f"for MTurk, {checks.AWS_CREDENTIALS_FIX}; for Prolific, "
-                    f"{checks.PROLIFIC_CREDENTIALS_FIX}; the mock needs none "
-                    "(--provider mock)",
+                    checks.credentials_fix(),
                 )
             )
         for provider_type in chosen:
