@@ -10,7 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from tasks_app.admin_units import RECENT_RUNS, submission_summary
+from tasks_app.admin.units import RECENT_RUNS, submission_summary
 from tasks_app.models import Agent, AgentStatus, TaskRun, Unit, UnitStatus, Worker
 from tests.factories import AgentFactory, TaskRunFactory, UnitFactory, WorkerFactory
 

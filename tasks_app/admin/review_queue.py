@@ -12,20 +12,15 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html, format_html_join
-from django.utils.safestring import SafeString, mark_safe
-from django.views.decorators.clickjacking import xframe_options_exempt
 
 from providers.registry import get_provider_class
 from providers.services import publishing_together
@@ -33,24 +28,20 @@ from qualifications_app import services as qualification_services
 from qualifications_app.admin import acting_user
 from qualifications_app.services import GRANT_PERMISSION, QualificationError
 from tasks_app import selectors, services
+from tasks_app.admin.review_pages import (
+    render_value,
+    require_review,
+    review_bundle,
+    review_file_view,
+    review_frame_view,
+)
 from tasks_app.exceptions import ReviewError
 from tasks_app.models import Agent, AgentStatus, TaskRun
 from tasks_app.services.review import REVIEW_PERMISSION, parse_amount
-from tasks_app.uploads import agent_files, is_file_record
+from tasks_app.uploads import agent_files
 
 PER_PAGE = 20
-# Uploaded files shown inline; anything else (SVG and HTML included, which could
-# run script in the admin's origin) is only downloaded.
-INLINE_IMAGE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
-# The review bundle is the requester's code: it runs in an opaque origin (no
-# cookies, no reach into the admin), may not fetch, and gets its data from the
-# queue page by postMessage, as in Mephisto's review app.
-FRAME_CSP = (
-    "sandbox allow-scripts; default-src 'none'; script-src 'unsafe-inline'; "
-    "style-src 'unsafe-inline'; img-src data: blob:; media-src data: blob:; "
-    "font-src data:; frame-ancestors 'self'"
-)
-MAX_RENDER_DEPTH = 12
+
 # What the worker admin's block page needs: the queue's block asks for the same.
 BLOCK_PERMISSION = "tasks_app.change_worker"
 
@@ -106,11 +97,6 @@ def review_urls(model_admin: admin.ModelAdmin) -> list:
     ]
 
 
-def _require_review(request: HttpRequest) -> None:
-    if not request.user.has_perm(REVIEW_PERMISSION):
-        raise PermissionDenied(f"reviewing needs the {REVIEW_PERMISSION} permission")
-
-
 # ---------------------------------------------------------------------------
 # The queue page
 # ---------------------------------------------------------------------------
@@ -118,7 +104,7 @@ def _require_review(request: HttpRequest) -> None:
 
 def queue_view(model_admin: admin.ModelAdmin, request: HttpRequest, pk: int):
     """GET: the queue, filtered and paginated. POST: an action (see ACTIONS)."""
-    _require_review(request)
+    require_review(request)
     run = get_object_or_404(TaskRun.objects.select_related("task"), pk=pk)
     if request.method == "POST":
         return _post(model_admin, request, run)
@@ -135,7 +121,7 @@ def queue_view(model_admin: admin.ModelAdmin, request: HttpRequest, pk: int):
         run=run, worker_ids=sorted({a.worker_id for a in agents})
     )
     reviews = selectors.agent_reviews(agent_ids=[a.pk for a in agents])
-    frame = _review_bundle(run) is not None
+    frame = review_bundle(run) is not None
     items = [_item(run, a, standings[a.worker_id], reviews[a.pk]) for a in agents]
     allowlist = selectors.run_allowlist(run)
     just_approved = request.session.get(_approved_key(run), [])
@@ -230,52 +216,6 @@ def _outputs(submission: Any) -> Any:
     if isinstance(submission, dict) and set(submission) == {"final_data", "files"}:
         return submission["final_data"]
     return submission
-
-
-def render_value(value: Any, file_urls: dict[str, str], depth: int = 0) -> SafeString:
-    """JSON as nested lists for reading: keys bold, text wrapped, files linked."""
-    if depth > MAX_RENDER_DEPTH:
-        return format_html('<pre class="rv-json">{}</pre>', json.dumps(value))
-    if is_file_record(value):
-        return _render_file(value, file_urls)
-    if isinstance(value, dict):
-        if not value:
-            return mark_safe('<span class="rv-empty">{}</span>')
-        rows = format_html_join(
-            "",
-            "<dt>{}</dt><dd>{}</dd>",
-            ((k, render_value(v, file_urls, depth + 1)) for k, v in value.items()),
-        )
-        return format_html('<dl class="rv-dict">{}</dl>', rows)
-    if isinstance(value, list):
-        if not value:
-            return mark_safe('<span class="rv-empty">[]</span>')
-        rows = format_html_join(
-            "",
-            "<li>{}</li>",
-            ((render_value(v, file_urls, depth + 1),) for v in value),
-        )
-        return format_html('<ol class="rv-list" start="0">{}</ol>', rows)
-    if isinstance(value, str):
-        return format_html('<span class="rv-str">{}</span>', value)
-    return format_html('<span class="rv-scalar">{}</span>', json.dumps(value))
-
-
-def _render_file(record: dict, file_urls: dict[str, str]) -> SafeString:
-    url = file_urls.get(record["path"])
-    label = f"{record['name']} ({record['content_type'] or 'unknown type'}, "
-    label += f"{record['size']} bytes)"
-    if url is None:  # a file entry not in the agent's lists: named, not served
-        return format_html('<span class="rv-file">{}</span>', label)
-    link = format_html('<a class="rv-file" href="{}">{}</a>', url, label)
-    if record["content_type"] in INLINE_IMAGE_TYPES:
-        return format_html(
-            '{}<br><img class="rv-image" src="{}" alt="{}" loading="lazy">',
-            link,
-            url,
-            record["name"],
-        )
-    return link
 
 
 # ---------------------------------------------------------------------------
@@ -558,78 +498,3 @@ def _grant_allowlist(request: HttpRequest, run: TaskRun) -> None:
     if skipped:
         text += f" {skipped} unit(s) skipped: not approved."
     messages.success(request, text)
-
-
-# ---------------------------------------------------------------------------
-# Uploaded files and the review bundle
-# ---------------------------------------------------------------------------
-
-
-def review_file_view(request: HttpRequest, pk: int, agent_id: int, index: int):
-    """A file a worker uploaded, for a reviewer: images inline, the rest saved."""
-    _require_review(request)
-    agent = get_object_or_404(Agent, pk=agent_id, run_id=pk)
-    records = agent_files(agent)
-    if index >= len(records):
-        raise Http404(f"agent {agent_id} has no file {index}")
-    record = records[index]
-    if not default_storage.exists(record["path"]):
-        raise Http404(f"the file {record['name']} is no longer stored")
-    inline = record["content_type"] in INLINE_IMAGE_TYPES
-    response = FileResponse(
-        default_storage.open(record["path"], "rb"),
-        as_attachment=not inline,
-        filename=record["name"],
-        content_type=record["content_type"] if inline else "application/octet-stream",
-    )
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Security-Policy"] = "sandbox; default-src 'none'"
-    response["Cache-Control"] = "private, no-store"
-    return response
-
-
-def _review_bundle(run: TaskRun) -> Path | None:
-    """The run's `task_source_review` bundle, if it has one on this server."""
-    blueprint = (run.resolved_config or {}).get("mephisto", {}).get("blueprint", {})
-    source = (blueprint or {}).get("task_source_review")
-    if not source:
-        return None
-    bundle = Path(str(source))
-    task_dir = (run.resolved_config or {}).get("task_dir")
-    if not bundle.is_absolute() and task_dir:
-        bundle = Path(task_dir) / bundle
-    return bundle if bundle.is_file() else None
-
-
-@xframe_options_exempt  # framed by the queue only: frame-ancestors 'self'
-def review_frame_view(request: HttpRequest, pk: int) -> HttpResponse:
-    """The page a run's review bundle runs in, as Mephisto's review app serves it.
-
-    The bundle is inlined: in its opaque origin the frame's own requests carry
-    no session, so a separate script URL would need to be public.
-    """
-    _require_review(request)
-    run = get_object_or_404(TaskRun, pk=pk)
-    bundle = _review_bundle(run)
-    if bundle is None:
-        raise Http404(f"run {run.pk} has no task_source_review bundle")
-    script = bundle.read_text(encoding="utf-8")
-    # Nothing in the script may end its <script> element early.
-    script = script.replace("</script", "<\\/script").replace("<!--", "<\\!--")
-    html = (
-        '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        "<title>Review</title></head><body><noscript>JS is required</noscript>"
-        '<div id="app" style="overflow: hidden"></div>'
-        f"<script>{script}</script></body></html>"
-    )
-    response = HttpResponse(html, content_type="text/html; charset=utf-8")
-    response["Content-Security-Policy"] = FRAME_CSP
-    response["Cache-Control"] = "private, no-store"
-    return response
-
-
-def review_link(run: TaskRun) -> SafeString:
-    """The run's link to its queue (change page and changelist)."""
-    url = reverse("admin:tasks_app_taskrun_review", args=[run.pk])
-    return format_html('<a href="{}">review queue</a>', url)

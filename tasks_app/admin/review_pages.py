@@ -1,0 +1,155 @@
+"""The review queue's pages beside the queue: a worker's uploaded file, the run's
+review bundle in its sandboxed frame, and the submission rendered for reading."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.core.files.storage import default_storage
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString, mark_safe
+from django.views.decorators.clickjacking import xframe_options_exempt
+
+from tasks_app.models import Agent, TaskRun
+from tasks_app.services.review import REVIEW_PERMISSION
+from tasks_app.uploads import agent_files, is_file_record
+
+# Uploaded files shown inline; anything else (SVG and HTML included, which could
+# run script in the admin's origin) is only downloaded.
+INLINE_IMAGE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
+# The review bundle is the requester's code: it runs in an opaque origin (no
+# cookies, no reach into the admin), may not fetch, and gets its data from the
+# queue page by postMessage, as in Mephisto's review app.
+FRAME_CSP = (
+    "sandbox allow-scripts; default-src 'none'; script-src 'unsafe-inline'; "
+    "style-src 'unsafe-inline'; img-src data: blob:; media-src data: blob:; "
+    "font-src data:; frame-ancestors 'self'"
+)
+MAX_RENDER_DEPTH = 12
+
+
+def require_review(request: HttpRequest) -> None:
+    if not request.user.has_perm(REVIEW_PERMISSION):
+        raise PermissionDenied(f"reviewing needs the {REVIEW_PERMISSION} permission")
+
+
+def render_value(value: Any, file_urls: dict[str, str], depth: int = 0) -> SafeString:
+    """JSON as nested lists for reading: keys bold, text wrapped, files linked."""
+    if depth > MAX_RENDER_DEPTH:
+        return format_html('<pre class="rv-json">{}</pre>', json.dumps(value))
+    if is_file_record(value):
+        return render_file(value, file_urls)
+    if isinstance(value, dict):
+        if not value:
+            return mark_safe('<span class="rv-empty">{}</span>')
+        rows = format_html_join(
+            "",
+            "<dt>{}</dt><dd>{}</dd>",
+            ((k, render_value(v, file_urls, depth + 1)) for k, v in value.items()),
+        )
+        return format_html('<dl class="rv-dict">{}</dl>', rows)
+    if isinstance(value, list):
+        if not value:
+            return mark_safe('<span class="rv-empty">[]</span>')
+        rows = format_html_join(
+            "",
+            "<li>{}</li>",
+            ((render_value(v, file_urls, depth + 1),) for v in value),
+        )
+        return format_html('<ol class="rv-list" start="0">{}</ol>', rows)
+    if isinstance(value, str):
+        return format_html('<span class="rv-str">{}</span>', value)
+    return format_html('<span class="rv-scalar">{}</span>', json.dumps(value))
+
+
+def render_file(record: dict, file_urls: dict[str, str]) -> SafeString:
+    url = file_urls.get(record["path"])
+    label = f"{record['name']} ({record['content_type'] or 'unknown type'}, "
+    label += f"{record['size']} bytes)"
+    if url is None:  # a file entry not in the agent's lists: named, not served
+        return format_html('<span class="rv-file">{}</span>', label)
+    link = format_html('<a class="rv-file" href="{}">{}</a>', url, label)
+    if record["content_type"] in INLINE_IMAGE_TYPES:
+        return format_html(
+            '{}<br><img class="rv-image" src="{}" alt="{}" loading="lazy">',
+            link,
+            url,
+            record["name"],
+        )
+    return link
+
+
+def review_file_view(request: HttpRequest, pk: int, agent_id: int, index: int):
+    """A file a worker uploaded, for a reviewer: images inline, the rest saved."""
+    require_review(request)
+    agent = get_object_or_404(Agent, pk=agent_id, run_id=pk)
+    records = agent_files(agent)
+    if index >= len(records):
+        raise Http404(f"agent {agent_id} has no file {index}")
+    record = records[index]
+    if not default_storage.exists(record["path"]):
+        raise Http404(f"the file {record['name']} is no longer stored")
+    inline = record["content_type"] in INLINE_IMAGE_TYPES
+    response = FileResponse(
+        default_storage.open(record["path"], "rb"),
+        as_attachment=not inline,
+        filename=record["name"],
+        content_type=record["content_type"] if inline else "application/octet-stream",
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "sandbox; default-src 'none'"
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+def review_bundle(run: TaskRun) -> Path | None:
+    """The run's `task_source_review` bundle, if it has one on this server."""
+    blueprint = (run.resolved_config or {}).get("mephisto", {}).get("blueprint", {})
+    source = (blueprint or {}).get("task_source_review")
+    if not source:
+        return None
+    bundle = Path(str(source))
+    task_dir = (run.resolved_config or {}).get("task_dir")
+    if not bundle.is_absolute() and task_dir:
+        bundle = Path(task_dir) / bundle
+    return bundle if bundle.is_file() else None
+
+
+@xframe_options_exempt  # framed by the queue only: frame-ancestors 'self'
+def review_frame_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """The page a run's review bundle runs in, as Mephisto's review app serves it.
+
+    The bundle is inlined: in its opaque origin the frame's own requests carry
+    no session, so a separate script URL would need to be public.
+    """
+    require_review(request)
+    run = get_object_or_404(TaskRun, pk=pk)
+    bundle = review_bundle(run)
+    if bundle is None:
+        raise Http404(f"run {run.pk} has no task_source_review bundle")
+    script = bundle.read_text(encoding="utf-8")
+    # Nothing in the script may end its <script> element early.
+    script = script.replace("</script", "<\\/script").replace("<!--", "<\\!--")
+    html = (
+        '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        "<title>Review</title></head><body><noscript>JS is required</noscript>"
+        '<div id="app" style="overflow: hidden"></div>'
+        f"<script>{script}</script></body></html>"
+    )
+    response = HttpResponse(html, content_type="text/html; charset=utf-8")
+    response["Content-Security-Policy"] = FRAME_CSP
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+def review_link(run: TaskRun) -> SafeString:
+    """The run's link to its queue (change page and changelist)."""
+    url = reverse("admin:tasks_app_taskrun_review", args=[run.pk])
+    return format_html('<a href="{}">review queue</a>', url)
