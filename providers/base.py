@@ -130,6 +130,11 @@ class Provider(ABC):
     # Whether the provider sends real workers, who can't reach a local server
     # (the mock's crowd is the tester's own browser).
     sends_real_workers: ClassVar[bool] = True
+    # The key of a run's shared state (its hooks' build_shared_state) that
+    # carries this provider's own requirements, as Mephisto names it
+    # (`mturk_specific_qualifications`); checked by `check_provider_args` and
+    # refused on every other provider. Empty: none.
+    specific_state_key: ClassVar[str] = ""
 
     @classmethod
     def check_can_launch(cls, *, config: RunConfig) -> None:

@@ -35,6 +35,17 @@ def get_provider(provider_type: str) -> Provider:
     return get_provider_class(provider_type)()
 
 
+def specific_state_keys() -> dict[str, list[str]]:
+    """{key: the providers that take it} for the keys of a run's shared state
+    (build_shared_state) that carry one provider's own requirements."""
+    keys: dict[str, list[str]] = {}
+    for provider_type in PROVIDER_CLASSES:
+        key = get_provider_class(provider_type).specific_state_key
+        if key:
+            keys.setdefault(key, []).append(provider_type)
+    return keys
+
+
 class WorkerRef(NamedTuple):
     """A worker as requesters name them: `PROVIDER:ID` (e.g. `mturk:A1B2C3`)."""
 

@@ -33,24 +33,23 @@ from omegaconf.errors import OmegaConfBaseException
 
 from crowdsite.config_errors import ConfigError
 from crowdsite.money import parse_dollars
-from providers.registry import get_provider_class
+from providers.registry import get_provider_class, specific_state_keys
 from tasks_app import hooks as task_hooks
 from tasks_app import run_config_schema as schema
 from tasks_app.json_values import unstorable_reason
 from tasks_app.uploads import UPLOAD_CEILINGS
 
-LIVE_PROVIDERS = ("mturk_sandbox", "mturk", "prolific")
 # Keys the platform derives or adds at the top level next to `mephisto:`.
 PLATFORM_TOP_LEVEL_KEYS = ("task_dir",)
 TASK_NAME_MAX_LENGTH = 200
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 DATA_SOURCE_KEYS = ("data_csv", "data_json", "data_jsonl")
+# What build_shared_state may return, besides each provider's own key
+# (`Provider.specific_state_key`, e.g. mturk_specific_qualifications).
 SHARED_STATE_KEYS = (
     "qualifications",
     "static_task_data",
     "onboarding_data",
-    "mturk_specific_qualifications",
-    "prolific_specific_qualifications",
 )
 
 # Hydra keeps its state in a process-wide singleton; composing is serialised.
@@ -699,7 +698,8 @@ def _check_values(resolved: dict[str, Any]) -> None:
     _check_uploads(blueprint.get("uploads") or {})
 
     live = provider["_provider_type"]
-    if live in LIVE_PROVIDERS and architect["_architect_type"] != "server":
+    sends_real_workers = get_provider_class(live).sends_real_workers
+    if sends_real_workers and architect["_architect_type"] != "server":
         raise ConfigError(
             f"provider '{live}' sends real workers, who can't reach a local "
             "server; use `/mephisto/architect: server` with a public "
@@ -805,17 +805,20 @@ def _build_shared_state(resolved: dict[str, Any], task_dir: Path) -> dict[str, A
             f"build_shared_state must return a dict, not {type(state).__name__}",
             key="mephisto.blueprint.hooks",
         )
-    unknown = sorted(set(state) - set(SHARED_STATE_KEYS))
+    specific = specific_state_keys()
+    valid_keys = [*SHARED_STATE_KEYS, *specific]
+    unknown = sorted(set(state) - set(valid_keys))
     if unknown:
         raise ConfigError(
             f"build_shared_state returned unknown keys {unknown}; "
-            f"valid keys: {', '.join(SHARED_STATE_KEYS)}",
+            f"valid keys: {', '.join(valid_keys)}",
             key="mephisto.blueprint.hooks",
         )
     # Each provider's own requirements reach that provider only: on another one
-    # they would be accepted and ignored, so they are refused.
+    # they would be accepted and ignored, so they are refused. The provider
+    # checks its own (`check_provider_args`).
     provider = resolved["mephisto"]["provider"]["_provider_type"]
-    for key, providers in PROVIDER_SPECIFIC_STATE.items():
+    for key, providers in specific.items():
         if state.get(key) and provider not in providers:
             raise ConfigError(
                 f"build_shared_state returned {key}, which only "
@@ -824,40 +827,7 @@ def _build_shared_state(resolved: dict[str, Any], task_dir: Path) -> dict[str, A
                 "or use mephisto.task.qualifications",
                 key="mephisto.blueprint.hooks",
             )
-    _check_mturk_specific(state.get("mturk_specific_qualifications"))
     return state
-
-
-PROVIDER_SPECIFIC_STATE = {
-    "mturk_specific_qualifications": ("mturk", "mturk_sandbox"),
-    "prolific_specific_qualifications": ("prolific",),
-}
-
-
-def _check_mturk_specific(requirements: Any) -> None:
-    """MTurk's own QualificationRequirements, sent as given: check their shape."""
-    if requirements is None:
-        return
-    key = "mephisto.blueprint.hooks"
-    if not isinstance(requirements, list):
-        raise ConfigError(
-            "mturk_specific_qualifications must be a list of MTurk "
-            f"QualificationRequirements, not {type(requirements).__name__}",
-            key=key,
-        )
-    for index, item in enumerate(requirements):
-        if not (
-            isinstance(item, dict)
-            and isinstance(item.get("QualificationTypeId"), str)
-            and item.get("Comparator") in schema.QUALIFICATION_COMPARATORS
-        ):
-            raise ConfigError(
-                f"mturk_specific_qualifications[{index}] must be an MTurk "
-                "QualificationRequirement with QualificationTypeId and one of "
-                f"the comparators {', '.join(schema.QUALIFICATION_COMPARATORS)} "
-                f"(got {item!r})",
-                key=key,
-            )
 
 
 def _load_rows(resolved: dict[str, Any], shared_state: dict[str, Any]) -> list[dict]:

@@ -12,11 +12,13 @@ from botocore.stub import Stubber
 from providers.base import ProviderError
 from providers.models import CallStatus, ProviderCall
 from providers.mturk import MTurkProvider, MTurkSandboxProvider
+from providers.mturk import config as mturk_config
 from qualifications_app.services import (
     grant_qualification,
     revoke_qualification,
     set_blocked,
 )
+from tasks_app import run_config_schema
 from tasks_app.models import TaskRun, Unit
 from tasks_app.run_config import ConfigError, load_run_config
 from tests.factories import TaskRunFactory, WorkerFactory
@@ -399,6 +401,10 @@ def test_mturk_specific_qualifications_of_the_wrong_shape_are_refused(
 
     with pytest.raises(ConfigError, match=r"mturk_specific_qualifications\[0\]"):
         load_run_config(tmp_path / "run.yaml")
+
+
+def test_mturk_takes_every_comparator_a_config_may_name():
+    assert mturk_config.COMPARATORS == run_config_schema.QUALIFICATION_COMPARATORS
 
 
 # --- Stubber: the calls' parameters ---------------------------------------------------

@@ -3,6 +3,8 @@ before anything is written."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import boto3
 from botocore.exceptions import BotoCoreError
 
@@ -25,3 +27,45 @@ def check_can_launch(provider_type: str) -> None:
             "AWS_PROFILE naming a profile in ~/.aws/credentials",
             key="mephisto.provider",
         )
+
+
+# MTurk's Comparator values (DESIGN §4: a config's comparators are MTurk's own
+# names), in the order Mephisto's SUPPORTED_COMPARATORS lists them.
+COMPARATORS: tuple[str, ...] = (
+    "GreaterThan",
+    "GreaterThanOrEqualTo",
+    "LessThan",
+    "LessThanOrEqualTo",
+    "EqualTo",
+    "NotEqualTo",
+    "Exists",
+    "DoesNotExist",
+    "In",
+    "NotIn",
+)
+
+
+def check_specific_qualifications(requirements: Any) -> None:
+    """MTurk's own QualificationRequirements, sent as given: check their shape."""
+    if requirements is None:
+        return
+    key = "mephisto.blueprint.hooks"
+    if not isinstance(requirements, list):
+        raise ConfigError(
+            "mturk_specific_qualifications must be a list of MTurk "
+            f"QualificationRequirements, not {type(requirements).__name__}",
+            key=key,
+        )
+    for index, item in enumerate(requirements):
+        if not (
+            isinstance(item, dict)
+            and isinstance(item.get("QualificationTypeId"), str)
+            and item.get("Comparator") in COMPARATORS
+        ):
+            raise ConfigError(
+                f"mturk_specific_qualifications[{index}] must be an MTurk "
+                "QualificationRequirement with QualificationTypeId and one of "
+                f"the comparators {', '.join(COMPARATORS)} "
+                f"(got {item!r})",
+                key=key,
+            )

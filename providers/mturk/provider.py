@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import xml.etree.ElementTree as ElementTree
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -37,8 +37,6 @@ from providers.mturk.client import (
 from providers.mturk.review import MTurkReview
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
     from tasks_app.models import TaskRun
     from tasks_app.run_config import RunConfig
 
@@ -166,10 +164,23 @@ class MTurkProvider(MTurkReview):
 
     wrap_script = "mturk.js"
 
+    # MTurk's own QualificationRequirements, sent on the HIT type as given.
+    specific_state_key = "mturk_specific_qualifications"
+
     @classmethod
     def check_can_launch(cls, *, config: RunConfig) -> None:
         """Raise ConfigError unless boto3 can find AWS credentials (no MTurk call)."""
         config_checks.check_can_launch(cls.provider_type)
+
+    @classmethod
+    def check_provider_args(
+        cls, *, provider_args: Mapping[str, Any], shared_state: Mapping[str, Any]
+    ) -> None:
+        """Refuse `mturk_specific_qualifications` that are not MTurk's
+        QualificationRequirements (config.check_specific_qualifications)."""
+        config_checks.check_specific_qualifications(
+            shared_state.get(cls.specific_state_key)
+        )
 
     @classmethod
     def unconfigured(cls) -> str:
@@ -370,7 +381,7 @@ class MTurkProvider(MTurkReview):
             params["Keywords"] = run.task_tags
         qualification_requirements = [
             *self.qualification_requirements(requirements),
-            *(run.shared_state or {}).get("mturk_specific_qualifications", []),
+            *(run.shared_state or {}).get(self.specific_state_key, []),
         ]
         if qualification_requirements:
             params["QualificationRequirements"] = qualification_requirements

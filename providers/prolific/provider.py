@@ -114,6 +114,9 @@ class ProlificProvider(ProlificReview):
 
     wrap_script = "prolific.js"
 
+    # Mephisto's eligibility requirements, sent as the study's filters.
+    specific_state_key = "prolific_specific_qualifications"
+
     @classmethod
     def check_can_launch(cls, *, config: RunConfig) -> None:
         """Raise ConfigError unless a Prolific API token is configured."""
