@@ -425,8 +425,8 @@ def main() -> int:
         from django.db import connection
         from django.test import Client
 
-        from tasks_app import run_stats
         from tasks_app.models import TaskRun
+        from tasks_app.selectors import stats as run_stats
 
         started = time.perf_counter()
         run_id = fill(workdir, args.units, "benchmark-admin-live-batch-1")

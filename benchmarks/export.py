@@ -233,7 +233,7 @@ def baseline(run_id: int, output: Path, database_url: str) -> float:
     """The export's SELECT written to `output` by the database's own fast path."""
     from django.db import connection
 
-    from tasks_app.export import ResultsExport, snapshot
+    from tasks_app.selectors.export import ResultsExport, snapshot
 
     sql, params = ResultsExport(run_ids=[run_id]).rows_sql()
     start = time.perf_counter()
@@ -304,7 +304,7 @@ def child(args: argparse.Namespace) -> int:
     from django.core.management import call_command, load_command_class
     from django.db import connection
 
-    from tasks_app.export import ResultsExport, find_runs
+    from tasks_app.selectors.export import ResultsExport, find_runs
 
     connection.ensure_connection()
     load_command_class("tasks_app", "export_results")

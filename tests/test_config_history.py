@@ -9,7 +9,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tasks_app.models import TaskRun
-from tasks_app.run_history import config_diff, config_history, previous_run, task_family
+from tasks_app.selectors.history import (
+    config_diff,
+    config_history,
+    previous_run,
+    task_family,
+)
 from tests.factories import TaskRunFactory
 
 pytestmark = pytest.mark.django_db

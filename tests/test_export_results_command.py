@@ -18,7 +18,6 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from tasks_app import services
-from tasks_app.export import CSV_COLUMNS, ResultsExport
 from tasks_app.models import (
     AgentStatus,
     Payment,
@@ -26,6 +25,7 @@ from tasks_app.models import (
     TaskRun,
     UnitStatus,
 )
+from tasks_app.selectors.export import CSV_COLUMNS, ResultsExport
 from tests.command_calls import run_from_terminal
 from tests.export_calls import export, submitted
 from tests.factories import (
@@ -463,7 +463,7 @@ def test_the_export_runs_the_same_queries_for_5_units_and_for_50(format):
 
 
 def test_rows_are_read_a_chunk_at_a_time(run, monkeypatch):
-    monkeypatch.setattr("tasks_app.export.CHUNK_SIZE", 2)
+    monkeypatch.setattr("tasks_app.selectors.export.CHUNK_SIZE", 2)
     for index in range(5):
         submitted(run, f"w{index}")
     export = ResultsExport(run_ids=[run.pk])

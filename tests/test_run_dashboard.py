@@ -11,8 +11,9 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from tasks_app import run_stats, selectors
+from tasks_app import selectors
 from tasks_app.models import TaskRun, UnitStatus
+from tasks_app.selectors import stats as run_stats
 from tests.factories import TaskRunFactory, WorkerFactory
 from tests.run_figures import START, done_unit, known_run, many_units_run
 

@@ -17,8 +17,9 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.urls import reverse
 
-from tasks_app import run_history, run_stats
 from tasks_app.models import TaskRun, UnitStatus
+from tasks_app.selectors import history as run_history
+from tasks_app.selectors import stats as run_stats
 
 # One colour per unit status, the same in the bar, its legend and the tables:
 # waiting greys and blues, awaiting review purple, decided green/orange/red.

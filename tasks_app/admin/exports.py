@@ -26,14 +26,14 @@ from django.utils.safestring import SafeString
 from django.utils.text import get_valid_filename
 from django.views.decorators.http import require_GET
 
-from tasks_app.export import (
+from tasks_app.models import TaskRun
+from tasks_app.selectors.export import (
     FORMATS,
     ExportError,
     ResultsExport,
     content_type,
     parse_statuses,
 )
-from tasks_app.models import TaskRun
 
 
 def export_urls(model_admin: admin.ModelAdmin) -> list:

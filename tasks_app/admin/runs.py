@@ -22,7 +22,7 @@ from tasks_app.models import (
     TaskRun,
     UnitStatus,
 )
-from tasks_app.services import stored_config_text
+from tasks_app.selectors.history import stored_config_text
 
 
 @admin.register(Requester)

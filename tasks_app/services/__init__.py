@@ -29,7 +29,6 @@ from tasks_app.services.launch import (
     mark_units_launched,
     plan_launch,
     requester_name_for,
-    stored_config_text,
     with_balance,
 )
 from tasks_app.services.lifecycle import (
@@ -134,7 +133,6 @@ __all__ = [
     "return_agent",
     "return_unit",
     "run_hooks",
-    "stored_config_text",
     "with_balance",
     "submit_metadata",
     "submit_onboarding",

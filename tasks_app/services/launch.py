@@ -7,7 +7,6 @@ from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-import yaml
 from django.db import transaction
 from django.utils import timezone
 
@@ -165,7 +164,7 @@ def plan_launch(*, config: RunConfig) -> LaunchPlan:
         reward=reward,
         provider_fee=fee,
         estimated_cost=subtotal + fee,
-        budget=budget_of(config.task),
+        budget=selectors.budget_of(config.task),
         qualifications=config.qualifications,
         created_qualifications=[
             *qualification_selectors.missing_qualification_names(names=automatic),
@@ -196,14 +195,6 @@ def reward_in_dollars(config: RunConfig, provider_class: type[Provider]) -> Deci
             key="mephisto.task.task_reward",
         )
     return (written * CENT).quantize(CENT)
-
-
-def budget_of(task_config: dict[str, Any]) -> Decimal | None:
-    """A run's `mephisto.task.budget` in dollars (cents), or None for none."""
-    budget = task_config.get("budget")
-    if budget is None:
-        return None
-    return Decimal(str(budget)).quantize(CENT, ROUND_HALF_UP)
 
 
 def requester_name_for(config: RunConfig) -> str:
@@ -403,11 +394,6 @@ def mark_units_launched(
     return Unit.objects.filter(pk__in=unit_ids, status=UnitStatus.CREATED).update(
         status=UnitStatus.LAUNCHED, updated_at=timezone.now()
     )
-
-
-def stored_config_text(run: TaskRun) -> str:
-    """The resolved config as YAML, for people reading a past run."""
-    return yaml.safe_dump(run.resolved_config, sort_keys=False, allow_unicode=True)
 
 
 def created_empty(*, requirements: list[dict[str, Any]]) -> list[str]:

@@ -16,8 +16,8 @@ from pathlib import Path
 from django.core.management.base import CommandError, CommandParser
 
 from crowdsite.commands import ExamplesCommand
-from tasks_app.export import FORMATS, ExportError, ResultsExport, find_runs
-from tasks_app.export import parse_statuses as parse_status_filter
+from tasks_app.selectors.export import FORMATS, ExportError, ResultsExport, find_runs
+from tasks_app.selectors.export import parse_statuses as parse_status_filter
 
 EXAMPLES = """\
 Examples:

@@ -10,8 +10,8 @@ import json
 from django.core.management.base import CommandError, CommandParser
 
 from crowdsite.commands import ExamplesCommand
-from tasks_app import run_stats
 from tasks_app.models import TaskRun, UnitStatus
+from tasks_app.selectors import stats as run_stats
 
 EXAMPLES = """\
 Examples:

@@ -13,10 +13,10 @@ import difflib
 import re
 from dataclasses import dataclass, field
 
+import yaml
 from django.db.models import Q
 
 from tasks_app.models import Task, TaskRun
-from tasks_app.services import stored_config_text
 
 # A stage suffix at the end of a task_name: see task_family.
 STAGE_SUFFIX = re.compile(
@@ -140,3 +140,8 @@ def config_history(run: TaskRun) -> ConfigHistory:
         added=sum(line.kind == "added" for line in lines),
         removed=sum(line.kind == "removed" for line in lines),
     )
+
+
+def stored_config_text(run: TaskRun) -> str:
+    """The resolved config as YAML, for people reading a past run."""
+    return yaml.safe_dump(run.resolved_config, sort_keys=False, allow_unicode=True)

@@ -1,0 +1,60 @@
+"""Reads worth a name, by question: `runs` (the run cache, what to launch, unit
+counts, a worker's standing), `review` (what awaits a decision), `money` (a
+run's budget and commitment), `stats` (a run's figures), `history` (a run's
+family and config diff) and `export` (the results, streamed). Callers use the
+names re-exported here (`selectors.cached_run`), or the module for the last
+three (`from tasks_app.selectors import stats`)."""
+
+from tasks_app.selectors.money import (
+    CENT,
+    Commitment,
+    budget_of,
+    run_budget,
+    run_commitment,
+)
+from tasks_app.selectors.review import (
+    REVIEW_QUEUE_STATUSES,
+    agent_reviews,
+    approved_units,
+    awaiting_review,
+    review_queue,
+    review_queue_workers,
+    worker_standings,
+)
+from tasks_app.selectors.runs import (
+    RUN_CACHE_SIZE,
+    cached_run,
+    forget_cached_runs,
+    run_allowlist,
+    runs_stuck_launching,
+    runs_with_units_to_launch,
+    task_url,
+    unit_counts,
+    units_to_launch,
+    worker_summary,
+)
+
+__all__ = [
+    "CENT",
+    "REVIEW_QUEUE_STATUSES",
+    "RUN_CACHE_SIZE",
+    "Commitment",
+    "agent_reviews",
+    "approved_units",
+    "awaiting_review",
+    "budget_of",
+    "cached_run",
+    "forget_cached_runs",
+    "review_queue",
+    "review_queue_workers",
+    "run_allowlist",
+    "run_budget",
+    "run_commitment",
+    "runs_stuck_launching",
+    "runs_with_units_to_launch",
+    "task_url",
+    "unit_counts",
+    "units_to_launch",
+    "worker_standings",
+    "worker_summary",
+]

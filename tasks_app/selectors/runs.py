@@ -1,0 +1,160 @@
+"""Reads of runs: the per-process run cache, what to launch next, where a run's
+page lives, unit counts, a worker's standing."""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections import OrderedDict
+from datetime import datetime
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.db.models import Count, Exists, OuterRef, Q
+
+from tasks_app.models import (
+    TaskRun,
+    Unit,
+    UnitStatus,
+    Worker,
+)
+
+# The worker API reads a run on every request. Everything on a run but its status
+# is frozen at launch (the admin shows it read-only), so each process keeps the
+# runs it has served; `status` stays deferred and is read from the database.
+RUN_CACHE_SIZE = 256
+_run_cache: OrderedDict[int, TaskRun] = OrderedDict()
+_run_cache_lock = threading.Lock()
+
+
+def cached_run(run_id: int) -> TaskRun | None:
+    """Run `run_id` with its task, or None. Reading `.status` queries the database.
+
+    The instance is the caller's own copy, so a status read is never shared.
+    """
+    with _run_cache_lock:
+        run = _run_cache.get(run_id)
+        if run is not None:
+            _run_cache.move_to_end(run_id)
+    if run is None:
+        run = (
+            TaskRun.objects.select_related("task")
+            .defer("status", "config_yaml")
+            .filter(pk=run_id)
+            .first()
+        )
+        if run is None:
+            return None
+        with _run_cache_lock:
+            _run_cache[run_id] = run
+            while len(_run_cache) > RUN_CACHE_SIZE:
+                _run_cache.popitem(last=False)
+    return copy.copy(run)
+
+
+def forget_cached_runs() -> None:
+    """Empty this process's run cache (tests reuse ids after a rollback)."""
+    with _run_cache_lock:
+        _run_cache.clear()
+
+
+def units_to_launch(*, run: TaskRun) -> list[int]:
+    """Ids of created units that fit under the run's `max_num_concurrent_units`."""
+    pending = Unit.objects.filter(run=run, status=UnitStatus.CREATED).order_by("pk")
+    if run.max_num_concurrent_units:
+        live = Unit.objects.filter(
+            run=run, status__in=[UnitStatus.LAUNCHED, UnitStatus.ASSIGNED]
+        ).count()
+        room = max(run.max_num_concurrent_units - live, 0)
+        pending = pending[:room]
+    return list(pending.values_list("pk", flat=True))
+
+
+def task_url(run: TaskRun, **params: str) -> str:
+    """Where workers open the run's task page: the site root, `?task_run_id=<id>`,
+    then `params` (the provider adds its own parameters after these)."""
+    public = (
+        run.resolved_config.get("mephisto", {}).get("architect", {}).get("public_url")
+    )
+    if run.architect_type == "server":
+        base = (public or settings.PUBLIC_URL).rstrip("/")
+    else:
+        base = settings.SITE_URL
+    return f"{base}/?{urlencode({'task_run_id': run.pk, **params})}"
+
+
+def unit_counts(*, run: TaskRun) -> dict[str, int]:
+    """Units of `run` by status, in lifecycle order, omitting empty statuses."""
+    rows = dict(
+        Unit.objects.filter(run=run)
+        .order_by()
+        .values_list("status")
+        .annotate(n=Count("pk"))
+    )
+    return {status: rows[status] for status in UnitStatus.values if status in rows}
+
+
+def worker_summary(*, worker: Worker) -> dict:
+    """What the Worker admin page shows: grants, units per task, approval rate."""
+    from qualifications_app.models import GrantedQualification
+
+    grants = list(
+        GrantedQualification.objects.filter(worker=worker)
+        .select_related("qualification")
+        .order_by("qualification__name")
+    )
+    per_task = list(
+        Unit.objects.filter(worker=worker)
+        .order_by()
+        .values("run__task__task_name")
+        .annotate(
+            units=Count("pk"),
+            completed=Count("pk", filter=Q(status=UnitStatus.COMPLETED)),
+            accepted=Count("pk", filter=Q(status=UnitStatus.ACCEPTED)),
+            rejected=Count("pk", filter=Q(status=UnitStatus.REJECTED)),
+            # Paid but below the bar: out of the approval rate, as in Mephisto.
+            soft_rejected=Count("pk", filter=Q(status=UnitStatus.SOFT_REJECTED)),
+        )
+        .order_by("run__task__task_name")
+    )
+    accepted = sum(row["accepted"] for row in per_task)
+    reviewed = accepted + sum(row["rejected"] for row in per_task)
+    return {
+        "grants": grants,
+        "units_per_task": per_task,
+        "approval_rate": (accepted / reviewed) if reviewed else None,
+        "reviewed_units": reviewed,
+    }
+
+
+def runs_with_units_to_launch() -> list[int]:
+    """Running runs that still have created units (those past their cap wait)."""
+    from tasks_app.models import TaskRunStatus
+
+    return list(
+        TaskRun.objects.filter(status=TaskRunStatus.RUNNING)
+        .filter(
+            Exists(Unit.objects.filter(run=OuterRef("pk"), status=UnitStatus.CREATED))
+        )
+        .values_list("pk", flat=True)
+    )
+
+
+def runs_stuck_launching(*, launched_before: datetime) -> list[int]:
+    """Runs created before `launched_before` and still launching (a lost launch)."""
+    from tasks_app.models import TaskRunStatus
+
+    return list(
+        TaskRun.objects.filter(
+            status=TaskRunStatus.LAUNCHING, created_at__lt=launched_before
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
+def run_allowlist(run: TaskRun) -> str | None:
+    """The allowlist qualification `run` was launched with: its config's top-level
+    `allowlist_qualification` flag (the example hooks' Flags), or None."""
+    name = run.resolved_config.get("allowlist_qualification")
+    return name.strip() or None if isinstance(name, str) else None
