@@ -10,16 +10,12 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
-from decimal import Decimal
 from typing import IO, TYPE_CHECKING, Any
 
 from django.core.management.base import CommandError, CommandParser
-from django.db import transaction
 
 from crowdsite.commands import ExamplesCommand
 from providers.registry import parse_worker_ref
-from providers.services import publishing_together
 from qualifications_app import services as qualification_services
 from qualifications_app.selectors import find_worker
 from qualifications_app.services import GRANT_PERMISSION, QualificationError
@@ -30,7 +26,6 @@ from tasks_app.models import DECIDED_AGENT_STATUSES, Agent, TaskRun
 
 if TYPE_CHECKING:
     from tasks_app.models import Worker
-    from tasks_app.services import Decision
 from tasks_app.management.commands._review_session import ReviewSession
 
 EXAMPLES = """\
@@ -188,9 +183,7 @@ class Command(ExamplesCommand):
             self._interactive(worker, grant, options.get("stdin") or sys.stdin)
             return
         try:
-            # One publish to the broker for the whole command, not one per unit.
-            with publishing_together(), transaction.atomic():
-                report, lines = self._scripted(form, options, worker, grant)
+            report, lines = self._scripted(form, options, worker, grant)
         except (ReviewError, QualificationError) as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(json.dumps(report) if self.as_json else "\n".join(lines))
@@ -274,57 +267,32 @@ class Command(ExamplesCommand):
     ) -> tuple[dict[str, Any], list[str]]:
         """Carry out one scripted form: (the JSON report, the lines of text).
 
-        Raises on the refusal of a named unit; the caller's transaction then
-        writes nothing. --approve-all lists the units it can't approve instead.
+        The decisions are services.review_units': a refusal of a named unit
+        raises and nothing is written; --approve-all lists the units it can't
+        approve instead.
         """
         waiting = self._awaiting(worker)
         if form == "approve_all":
             unit_ids = list(dict.fromkeys(agent.unit_id for agent in waiting))
         elif form == "approve_unreported":
             unit_ids = [options[form]]
-            self._check_units_in_run(unit_ids)
         else:
             unit_ids = list(dict.fromkeys(options[form]))
-            self._check_units_in_run(unit_ids)
         named = set(unit_ids)
         candidates = [agent.pk for agent in waiting if agent.unit_id in named]
         candidates_set = set(candidates)
-        refused: dict[int, str] = {}
         lines: list[str] = []
-        granted = None
-        if form in ("approve", "approve_all", "approve_unreported"):
-            approvals = services.approve_and_grant(
-                unit_ids=unit_ids if form != "approve_unreported" else (),
-                agents=(
-                    [self._unreported_agent(unit_ids[0])]
-                    if form == "approve_unreported"
-                    else ()
-                ),
-                confirm_unreported=form == "approve_unreported",
-                reviewer=self.reviewer,
-                grant=grant,
-                grant_reason=f"approved in review of run {self.task_run.pk}",
-            )
-            if approvals.refused and form != "approve_all":
-                raise ReviewError(
-                    "nothing was changed: "
-                    + "; ".join(
-                        approvals.refused[pk]
-                        for pk in unit_ids
-                        if pk in approvals.refused
-                    )
-                )
-            decided, refused, paid = (
-                approvals.approved,
-                approvals.refused,
-                approvals.paid,
-            )
-            granted = approvals.granted
-        else:
-            decide = self._decider(form, options["feedback"] or "")
-            decisions = [decide(unit_id) for unit_id in unit_ids]
-            decided = [d.unit_id for d in decisions]
-            paid = sum((d.paid for d in decisions), Decimal("0"))
+        result = services.review_units(
+            run=self.task_run,
+            action=form,
+            unit_ids=unit_ids,
+            reviewer=self.reviewer,
+            feedback=options["feedback"] or "",
+            grant=grant,
+            grant_reason=f"approved in review of run {self.task_run.pk}",
+        )
+        decided, refused, paid = result.approved, result.refused, result.paid
+        granted = result.granted
         agents = list(
             Agent.objects.filter(pk__in=candidates, unit_id__in=decided)
             .filter(status__in=DECIDED_AGENT_STATUSES)
@@ -377,46 +345,6 @@ class Command(ExamplesCommand):
         """What awaits a decision in the run (of `worker`): late ones included."""
         worker_id = worker.pk if worker is not None else None
         return list(selectors.awaiting_review(run=self.task_run, worker_id=worker_id))
-
-    def _check_units_in_run(self, unit_ids: list[int]) -> None:
-        found = set(
-            self.task_run.units.filter(pk__in=unit_ids).values_list("pk", flat=True)
-        )
-        for unit_id in unit_ids:
-            if unit_id not in found:
-                raise ReviewError(
-                    f"there is no unit {unit_id} in run {self.task_run.pk}; "
-                    "nothing was changed"
-                )
-
-    def _decider(self, form: str, feedback: str) -> Callable[[int], Decision]:
-        reviewer = self.reviewer
-        if form == "reject":
-            return lambda unit_id: services.reject_unit(
-                unit_id=unit_id, feedback=feedback, reviewer=reviewer
-            )
-        return lambda unit_id: services.soft_reject_unit(
-            unit_id=unit_id, reason=feedback, reviewer=reviewer
-        )
-
-    def _unreported_agent(self, unit_id: int) -> Agent:
-        """The unit's undecided submission that the task page never reported."""
-        agent = (
-            Agent.objects.filter(
-                unit_id=unit_id,
-                from_provider_listing=True,
-                submitted_at__isnull=False,
-            )
-            .exclude(status__in=DECIDED_AGENT_STATUSES)
-            .select_related("unit", "worker")
-            .first()
-        )
-        if agent is None:
-            raise ReviewError(
-                f"unit {unit_id} has no undecided submission that the task page "
-                "never reported; approve it with --approve. Nothing was changed"
-            )
-        return agent
 
     # --- interactive ---------------------------------------------------------------
 

@@ -36,6 +36,7 @@ from tasks_app.services.review.workflows import (
     approve_submissions,
     auto_approve_due,
     grant_to_approved,
+    review_units,
 )
 
 __all__ = [
@@ -60,6 +61,7 @@ __all__ = [
     "block_from_review",
     "decide",
     "grant_to_approved",
+    "review_units",
     "parse_amount",
     "pay_bonus",
     "reconcile_lost_bonuses",

@@ -13,15 +13,18 @@ from typing import TYPE_CHECKING, Any
 from django.db import transaction
 from django.utils import timezone
 
+from providers.services import publishing_together
 from qualifications_app.services import GRANT_PERMISSION, grant_to_unit_workers
 from tasks_app import selectors
 from tasks_app.exceptions import ReviewError
-from tasks_app.models import Agent, TaskRun
+from tasks_app.models import DECIDED_AGENT_STATUSES, Agent, TaskRun
 from tasks_app.services.review.decisions import (
     approve_unit,
     approve_units,
     check_permission,
+    reject_unit,
     reviewer_user,
+    soft_reject_unit,
 )
 
 if TYPE_CHECKING:
@@ -196,3 +199,93 @@ def auto_approve_due(*, now: datetime | None = None) -> int:
             reason = f"approved automatically, not reviewed within {delay} seconds"
             approved += len(approve_submissions(agents=due, reason=reason).approved)
     return approved
+
+
+# The scripted decisions review_run makes on named units (approve-unreported:
+# the one unit's submission the task page never reported).
+SCRIPTED_ACTIONS = (
+    "approve",
+    "approve_all",
+    "approve_unreported",
+    "reject",
+    "soft_reject",
+)
+
+
+def review_units(
+    *,
+    run: TaskRun,
+    action: str,
+    unit_ids: Sequence[int],
+    reviewer: Reviewer = None,
+    feedback: str = "",
+    grant: str | None = None,
+    grant_reason: str = "",
+) -> Approvals:
+    """Decide `action` (one of SCRIPTED_ACTIONS) on `run`'s `unit_ids`, in one
+    transaction, its provider calls published once at the end.
+
+    Named units are decided all or none: a refusal raises ReviewError and
+    nothing is written. `approve_all` approves what it can and lists the rest
+    (a unit with two submissions is decided alone). Approvals grant `grant` to
+    the workers approved. `approved` in the result lists the units decided.
+    """
+    if action not in SCRIPTED_ACTIONS:
+        raise ReviewError(f"{action!r} is not a scripted review decision")
+    found = set(run.units.filter(pk__in=unit_ids).values_list("pk", flat=True))
+    for unit_id in unit_ids:
+        if unit_id not in found:
+            raise ReviewError(
+                f"there is no unit {unit_id} in run {run.pk}; nothing was changed"
+            )
+    with publishing_together(), transaction.atomic():
+        if action in ("reject", "soft_reject"):
+            decisions = [
+                reject_unit(unit_id=unit_id, feedback=feedback, reviewer=reviewer)
+                if action == "reject"
+                else soft_reject_unit(
+                    unit_id=unit_id, reason=feedback, reviewer=reviewer
+                )
+                for unit_id in unit_ids
+            ]
+            return Approvals(
+                approved=[d.unit_id for d in decisions],
+                approved_agents=[d.agent_id for d in decisions],
+                refused={},
+                paid=sum((d.paid for d in decisions), Decimal("0")),
+            )
+        unreported = action == "approve_unreported"
+        approvals = approve_and_grant(
+            unit_ids=() if unreported else unit_ids,
+            agents=[_unreported_submission(unit_ids[0])] if unreported else (),
+            confirm_unreported=unreported,
+            reviewer=reviewer,
+            grant=grant,
+            grant_reason=grant_reason,
+        )
+        if approvals.refused and action != "approve_all":
+            raise ReviewError(
+                "nothing was changed: "
+                + "; ".join(
+                    approvals.refused[pk] for pk in unit_ids if pk in approvals.refused
+                )
+            )
+        return approvals
+
+
+def _unreported_submission(unit_id: int) -> Agent:
+    """The unit's undecided submission that the task page never reported."""
+    agent = (
+        Agent.objects.filter(
+            unit_id=unit_id, from_provider_listing=True, submitted_at__isnull=False
+        )
+        .exclude(status__in=DECIDED_AGENT_STATUSES)
+        .select_related("unit", "worker")
+        .first()
+    )
+    if agent is None:
+        raise ReviewError(
+            f"unit {unit_id} has no undecided submission that the task page never "
+            "reported; approve it with --approve. Nothing was changed"
+        )
+    return agent
