@@ -46,6 +46,25 @@ class Verdict:
     onboard: bool = False
 
 
+def failed_onboarding_name(onboarding: str) -> str:
+    """The qualification a worker who failed `onboarding` is given (Mephisto's
+    `<onboarding_qualification>-failed`), which the automatic rule refuses."""
+    return f"{onboarding}-failed"
+
+
+def automatic_qualification_names(blueprint: dict[str, Any]) -> list[str]:
+    """The qualifications the platform manages for a run of `blueprint` (its
+    onboarding pass and fail, its block), created at launch."""
+    names = []
+    onboarding = blueprint.get("onboarding_qualification")
+    if onboarding:
+        names += [onboarding, failed_onboarding_name(onboarding)]
+    block = blueprint.get("block_qualification")
+    if block:
+        names.append(block)
+    return names
+
+
 def onboarding_qualification(run: TaskRun) -> str | None:
     return (
         run.resolved_config.get("mephisto", {})
@@ -72,7 +91,7 @@ def requirements(run: TaskRun) -> list[dict[str, Any]]:
     if onboarding:
         automatic.append(
             {
-                "qualification_name": f"{onboarding}-failed",
+                "qualification_name": failed_onboarding_name(onboarding),
                 "comparator": "DoesNotExist",
                 "value": None,
                 "applicable_providers": None,
@@ -212,7 +231,7 @@ def units_in_task(*, run: TaskRun, worker: Worker) -> int:
 
 def onboarding_state(name: str, held: dict[str, int]) -> str:
     """'passed', 'failed' or 'needed', from the worker's values for `name`."""
-    if f"{name}-failed" in held or held.get(name) == 0:
+    if failed_onboarding_name(name) in held or held.get(name) == 0:
         return "failed"
     if held.get(name, 0) >= 1:
         return "passed"
@@ -250,7 +269,7 @@ class Facts:
         names = {r["qualification_name"] for r in requirements(self.run)}
         onboarding = onboarding_qualification(self.run)
         if onboarding:
-            names |= {onboarding, f"{onboarding}-failed"}
+            names |= {onboarding, failed_onboarding_name(onboarding)}
         return grant_values(worker=self.worker, names=names)
 
     @cached_property

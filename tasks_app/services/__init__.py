@@ -20,7 +20,6 @@ from tasks_app.services.arrival import (
 )
 from tasks_app.services.launch import (
     LaunchPlan,
-    automatic_qualification_names,
     check_requirements_exist,
     created_empty,
     launch_run,
@@ -113,7 +112,6 @@ __all__ = [
     "LaunchPlan",
     "SavedFile",
     "WorkerRequestError",
-    "automatic_qualification_names",
     "check_requirements_exist",
     "created_empty",
     "claim_unit",

@@ -466,7 +466,10 @@ def submit_onboarding(*, agent_id: str, onboarding_data: Any) -> AgentDetails:
                 )
                 if not passed:
                     qualification_services.grant_qualification(
-                        worker=worker, name=f"{name}-failed", value=1, reason=reason
+                        worker=worker,
+                        name=eligibility.failed_onboarding_name(name),
+                        value=1,
+                        reason=reason,
                     )
     if onboarding.status == OnboardingStatus.REJECTED:
         return _refuse(worker, eligibility.FAILED_ONBOARDING)

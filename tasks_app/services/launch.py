@@ -146,7 +146,7 @@ def with_balance(plan: LaunchPlan, *, strict: bool = True) -> LaunchPlan:
 def plan_launch(*, config: RunConfig) -> LaunchPlan:
     """Check `config` against the database and price it. Writes nothing."""
     provider_class = get_provider_class(config.provider_type)
-    automatic = automatic_qualification_names(config)
+    automatic = eligibility.automatic_qualification_names(config.blueprint)
     check_requirements_exist(requirements=config.qualifications, also_known=automatic)
     reward = reward_in_dollars(config, provider_class)
     units = config.unit_count
@@ -202,18 +202,6 @@ def requester_name_for(config: RunConfig) -> str:
     return str(name) if name else f"{config.provider_type.upper()}_REQUESTER"
 
 
-def automatic_qualification_names(config: RunConfig) -> list[str]:
-    """Qualifications the platform manages for this run (onboarding, block)."""
-    names = []
-    onboarding = config.blueprint.get("onboarding_qualification")
-    if onboarding:
-        names += [onboarding, f"{onboarding}-failed"]
-    block = config.blueprint.get("block_qualification")
-    if block:
-        names.append(block)
-    return names
-
-
 def launch_run(*, config: RunConfig) -> TaskRun:
     """Create the Task (by name), the TaskRun and all its units; enqueue the launch.
 
@@ -235,7 +223,10 @@ def launch_run(*, config: RunConfig) -> TaskRun:
 def _write_run(*, config: RunConfig, plan: LaunchPlan) -> TaskRun:
     """launch_run's writes, in one transaction."""
     qualification_services.ensure_qualifications(
-        names=[*automatic_qualification_names(config), *plan.created_qualifications]
+        names=[
+            *eligibility.automatic_qualification_names(config.blueprint),
+            *plan.created_qualifications,
+        ]
     )
     requester, _ = Requester.objects.get_or_create(
         name=plan.requester_name, provider_type=config.provider_type
