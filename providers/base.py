@@ -14,6 +14,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from omegaconf import MISSING
+
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
@@ -111,10 +113,22 @@ def url_param(params: Mapping[str, str], name: str) -> str:
     return params.get(name) or ""
 
 
+# Mirrors mephisto.abstractions.crowd_provider.ProviderArgs. Mephisto leaves
+# requester_name required; its launcher auto-creates "MOCK_REQUESTER" for mock,
+# and sandbox requester names end in "_sandbox".
+@dataclass
+class ProviderArgs:
+    _provider_type: str = MISSING
+    requester_name: str = MISSING
+
+
 class Provider(ABC):
     """A crowd provider: where workers come from and how they are paid."""
 
     provider_type: ClassVar[str]
+    # The schema of the provider's `mephisto.provider` config section, as
+    # Mephisto's own (a dataclass for OmegaConf, Hydra's `ArgsClass`).
+    args_class: ClassVar[type[ProviderArgs]] = ProviderArgs
     # The provider's commission on rewards and bonuses, for cost estimates.
     fee_rate: ClassVar[Decimal] = Decimal("0")
     # What a config's `mephisto.task.task_reward` counts for this provider, as

@@ -8,19 +8,27 @@ provider call log so that the flow is the same as for a real provider.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from providers.base import Provider, WorkRef
+from providers.base import Provider, ProviderArgs, WorkRef
 from providers.checks import OK, SKIPPED, Check
 
 if TYPE_CHECKING:
     from tasks_app.models import TaskRun
 
 
+# Mirrors mephisto.abstractions.providers.mock.mock_provider.MockProviderArgs.
+@dataclass
+class MockProviderArgs(ProviderArgs):
+    _provider_type: str = "mock"
+
+
 class MockProvider(Provider):
     provider_type = "mock"
+    args_class = MockProviderArgs
     fee_rate = Decimal("0")
     # A local crowd: any page of the tester's may frame it (as MTurk would).
     frame_ancestors = "*"

@@ -1,6 +1,7 @@
-"""Provider type name → provider class, and how requesters name a provider's worker.
+"""The one list of providers (type name → label and class), and how requesters
+name a provider's worker.
 
-Instances are built lazily, per call.
+Classes are imported on first use; instances are built lazily, per call.
 """
 
 from __future__ import annotations
@@ -11,12 +12,27 @@ from typing import NamedTuple
 
 from providers.base import Provider
 
-PROVIDER_CLASSES = {
-    "mock": "providers.mock.MockProvider",
-    "mturk_sandbox": "providers.mturk.MTurkSandboxProvider",
-    "mturk": "providers.mturk.MTurkProvider",
-    "prolific": "providers.prolific.ProlificProvider",
+
+class ProviderEntry(NamedTuple):
+    # What the admin shows.
+    label: str
+    # The provider class, imported on first use.
+    class_path: str
+
+
+# Every other list of providers (model choices, config schema, --provider
+# choices, check_providers) is read from this one.
+PROVIDERS: dict[str, ProviderEntry] = {
+    "mock": ProviderEntry("Mock", "providers.mock.MockProvider"),
+    "mturk_sandbox": ProviderEntry(
+        "MTurk sandbox", "providers.mturk.MTurkSandboxProvider"
+    ),
+    "mturk": ProviderEntry("MTurk", "providers.mturk.MTurkProvider"),
+    "prolific": ProviderEntry("Prolific", "providers.prolific.ProlificProvider"),
 }
+PROVIDER_CLASSES = {name: entry.class_path for name, entry in PROVIDERS.items()}
+# The choices of a model's provider_type field.
+PROVIDER_CHOICES = [(name, entry.label) for name, entry in PROVIDERS.items()]
 
 
 def get_provider_class(provider_type: str) -> type[Provider]:

@@ -10,12 +10,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-
-class ProviderType(models.TextChoices):
-    MOCK = "mock", "Mock"
-    MTURK_SANDBOX = "mturk_sandbox", "MTurk sandbox"
-    MTURK = "mturk", "MTurk"
-    PROLIFIC = "prolific", "Prolific"
+from providers.registry import PROVIDER_CHOICES
 
 
 class UnitStatus(models.TextChoices):
@@ -89,7 +84,7 @@ class Requester(models.Model):
     """Who pays: one account on one provider (Mephisto's `requester_name`)."""
 
     name = models.CharField(max_length=200)
-    provider_type = models.CharField(max_length=32, choices=ProviderType.choices)
+    provider_type = models.CharField(max_length=32, choices=PROVIDER_CHOICES)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -129,7 +124,7 @@ class TaskRun(models.Model):
     )
     blueprint_type = models.CharField(max_length=64)
     architect_type = models.CharField(max_length=64)
-    provider_type = models.CharField(max_length=32, choices=ProviderType.choices)
+    provider_type = models.CharField(max_length=32, choices=PROVIDER_CHOICES)
 
     # The config exactly as given, the overrides, what they resolved to, and a
     # hash of the resolved config (equal hashes = identical launches).
@@ -199,7 +194,7 @@ class Assignment(models.Model):
 class Worker(models.Model):
     """A crowd worker as a provider names them. MTurk sandbox names end `_sandbox`."""
 
-    provider_type = models.CharField(max_length=32, choices=ProviderType.choices)
+    provider_type = models.CharField(max_length=32, choices=PROVIDER_CHOICES)
     worker_name = models.CharField(max_length=200)
     # The local blocklist: a blocked worker gets no work from any run.
     is_blocked = models.BooleanField(default=False)

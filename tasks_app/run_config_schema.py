@@ -12,6 +12,8 @@ from typing import Any
 
 from omegaconf import MISSING
 
+from providers.registry import PROVIDER_CLASSES, get_provider_class
+
 # --------------------------------------------------------------------------
 # mephisto.task
 # --------------------------------------------------------------------------
@@ -230,54 +232,7 @@ class MockArchitectArgs(ArchitectArgs):
     port: str = "3000"
 
 
-# --------------------------------------------------------------------------
-# mephisto.provider
-# --------------------------------------------------------------------------
-
-
-# Mirrors mephisto.abstractions.crowd_provider.ProviderArgs. Mephisto leaves
-# requester_name required; its launcher auto-creates "MOCK_REQUESTER" for mock,
-# and sandbox requester names end in "_sandbox".
-@dataclass
-class ProviderArgs:
-    _provider_type: str = MISSING
-    requester_name: str = MISSING
-
-
-# Mirrors mephisto.abstractions.providers.mock.mock_provider.MockProviderArgs.
-@dataclass
-class MockProviderArgs(ProviderArgs):
-    _provider_type: str = "mock"
-
-
-# Mirrors mephisto.abstractions.providers.mturk.mturk_provider.MTurkProviderArgs.
-@dataclass
-class MTurkProviderArgs(ProviderArgs):
-    _provider_type: str = "mturk"
-
-
-# Mirrors mephisto.abstractions.providers.mturk_sandbox.sandbox_mturk_provider
-# .SandboxMTurkProviderArgs.
-@dataclass
-class SandboxMTurkProviderArgs(MTurkProviderArgs):
-    _provider_type: str = "mturk_sandbox"
-
-
-# Mirrors mephisto.abstractions.providers.prolific.prolific_provider
-# .ProlificProviderArgs (union of the 1.x revisions).
-@dataclass
-class ProlificProviderArgs(ProviderArgs):
-    _provider_type: str = "prolific"
-    prolific_external_study_url: str = ""
-    prolific_id_option: str = "url_parameters"
-    prolific_estimated_completion_time_in_minutes: int = 5
-    # Only in early Prolific revisions; later derived from the number of units.
-    prolific_total_available_places: int = 1
-    prolific_eligibility_requirements: list[Any] = field(default_factory=list)
-    prolific_workspace_name: str = "My Workspace"
-    prolific_project_name: str = "Project"
-    prolific_allow_list_group_name: str = "Allow list"
-    prolific_block_list_group_name: str = "Block list"
+# mephisto.provider: each provider's own schema, its `args_class` (see PROVIDERS).
 
 
 # --------------------------------------------------------------------------
@@ -325,11 +280,9 @@ UNSUPPORTED_ARCHITECTS: dict[str, type] = {
     "mock": MockArchitectArgs,
 }
 
+# Each provider's own schema (mephisto.provider) is its `args_class`.
 PROVIDERS: dict[str, type] = {
-    "mock": MockProviderArgs,
-    "mturk_sandbox": SandboxMTurkProviderArgs,
-    "mturk": MTurkProviderArgs,
-    "prolific": ProlificProviderArgs,
+    name: get_provider_class(name).args_class for name in PROVIDER_CLASSES
 }
 
 # mephisto.data_model.qualification.SUPPORTED_COMPARATORS, in Mephisto's order.

@@ -3,12 +3,27 @@ before anything is written."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
 from botocore.exceptions import BotoCoreError
 
 from crowdsite.config_errors import ConfigError
+from providers.base import ProviderArgs
+
+
+# Mirrors mephisto.abstractions.providers.mturk.mturk_provider.MTurkProviderArgs.
+@dataclass
+class MTurkProviderArgs(ProviderArgs):
+    _provider_type: str = "mturk"
+
+
+# Mirrors mephisto.abstractions.providers.mturk_sandbox.sandbox_mturk_provider
+# .SandboxMTurkProviderArgs.
+@dataclass
+class SandboxMTurkProviderArgs(MTurkProviderArgs):
+    _provider_type: str = "mturk_sandbox"
 
 
 def check_can_launch(provider_type: str) -> None:

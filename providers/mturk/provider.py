@@ -164,6 +164,7 @@ class MTurkProvider(MTurkReview):
 
     wrap_script = "mturk.js"
 
+    args_class = config_checks.MTurkProviderArgs
     # MTurk's own QualificationRequirements, sent on the HIT type as given.
     specific_state_key = "mturk_specific_qualifications"
 
@@ -429,6 +430,7 @@ class MTurkSandboxProvider(MTurkProvider):
     """The MTurk sandbox: the live API against pretend money and test workers."""
 
     provider_type = "mturk_sandbox"
+    args_class = config_checks.SandboxMTurkProviderArgs
     endpoint_url = SANDBOX_ENDPOINT
     # Sandbox and live share worker ids; the suffix keeps their records apart.
     worker_name_suffix = "_sandbox"

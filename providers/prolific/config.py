@@ -5,12 +5,14 @@ Mephisto eligibility requirements, and the API token a launch needs."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
 
 from crowdsite.config_errors import ConfigError
+from providers.base import ProviderArgs
 from providers.prolific.client import (
     BLOCK_LIST_GROUP_NAME,
     _api_key,
@@ -95,6 +97,23 @@ PROVIDER_KEYS = frozenset(
         "prolific_external_study_url",
     }
 )
+
+
+# Mirrors mephisto.abstractions.providers.prolific.prolific_provider
+# .ProlificProviderArgs (union of the 1.x revisions).
+@dataclass
+class ProlificProviderArgs(ProviderArgs):
+    _provider_type: str = "prolific"
+    prolific_external_study_url: str = ""
+    prolific_id_option: str = "url_parameters"
+    prolific_estimated_completion_time_in_minutes: int = 5
+    # Only in early Prolific revisions; later derived from the number of units.
+    prolific_total_available_places: int = 1
+    prolific_eligibility_requirements: list[Any] = field(default_factory=list)
+    prolific_workspace_name: str = "My Workspace"
+    prolific_project_name: str = "Project"
+    prolific_allow_list_group_name: str = "Allow list"
+    prolific_block_list_group_name: str = "Block list"
 
 
 def check_can_launch() -> None:

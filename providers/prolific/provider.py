@@ -114,6 +114,7 @@ class ProlificProvider(ProlificReview):
 
     wrap_script = "prolific.js"
 
+    args_class = config_checks.ProlificProviderArgs
     # Mephisto's eligibility requirements, sent as the study's filters.
     specific_state_key = "prolific_specific_qualifications"
 
