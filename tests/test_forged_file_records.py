@@ -12,7 +12,7 @@ from tasks_app.models import Agent
 from tasks_app.uploads import agent_files, stored_upload_bytes
 from tests.admin_calls import fast_passwords_fixture as fast_passwords_fixture
 from tests.factories import TaskRunFactory
-from tests.test_admin_review_queue import make_reviewer
+from tests.review_queue_calls import make_reviewer
 from tests.test_uploads import multipart_submit, png, stored_files, upload_run
 from tests.worker_calls import PNG_BYTES, agent_id_for, submit_task
 from tests.worker_calls import client_fixture as client_fixture

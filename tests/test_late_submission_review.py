@@ -23,7 +23,7 @@ from tasks_app import services
 from tasks_app.models import Agent, AgentStatus, PaymentKind
 from tests.admin_calls import fast_passwords_fixture as fast_passwords_fixture
 from tests.factories import TaskRunFactory
-from tests.test_admin_review_queue import make_reviewer
+from tests.review_queue_calls import make_reviewer
 from tests.worker_calls import agent_id_for, submit_task
 from tests.worker_calls import client_fixture as client_fixture
 

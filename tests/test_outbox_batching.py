@@ -40,7 +40,7 @@ from tests.factories import (
     UnitFactory,
     WorkerFactory,
 )
-from tests.test_admin_review_queue import make_reviewer, submitted
+from tests.review_queue_calls import make_reviewer, submitted
 from tests.test_celery_faults import broker_down as broker_down
 
 # on_commit must really run: each item commits on its own, as in production.

@@ -32,7 +32,7 @@ from tasks_app.models import (
 from tests.admin_calls import fast_passwords_fixture as fast_passwords_fixture
 from tests.prolific_fake import ProlificFake
 from tests.prolific_fake import prolific_fixture as prolific_fixture
-from tests.test_admin_review_queue import make_reviewer
+from tests.review_queue_calls import make_reviewer
 from tests.test_prolific_flow import run as run  # noqa: F401 (the run fixture)
 from tests.test_prolific_flow import study_of, works
 from tests.threads import race
