@@ -16,8 +16,8 @@ from providers.services import NotRepeated, run_logged_call
 from qualifications_app.models import ReviewAction, WorkerReview
 from tasks_app import services
 from tasks_app.models import Payment, PaymentKind, PaymentState
-from tests.test_review_services import calls as calls  # noqa: F401 (a fixture)
-from tests.test_review_services import submitted_unit
+from tests.review_calls import calls_fixture as calls_fixture
+from tests.review_calls import submitted_unit
 from tests.threads import race
 
 pytestmark = pytest.mark.django_db

@@ -24,6 +24,7 @@ from tasks_app.models import (
 )
 from tests.eligibility_calls import RUN_ENDED
 from tests.factories import AgentFactory, TaskRunFactory, UnitFactory, WorkerFactory
+from tests.threads import race
 from tests.worker_calls import agent_id_for, request_agent, return_unit, submit_task
 
 pytestmark = pytest.mark.django_db
@@ -317,8 +318,6 @@ def test_a_run_nobody_worked_on_can_be_deleted():
 
 @pytest.mark.django_db(transaction=True)
 def test_shutdowns_racing_on_one_run_shut_it_down_once(postgres, expired_on_provider):
-    from tests.test_review_services import race
-
     run = launched_run(units=4)
 
     outcomes = race(
