@@ -1,14 +1,22 @@
-"""What the export tests arrange and call: submitted units, and the command's output."""
+"""What the export tests arrange and call: submitted units, a run, timestamps as the
+export writes them, and the command's output.
+
+A test module takes a fixture by importing it under its function name with a
+redundant alias (`from tests.export_calls import run_fixture as run_fixture`), so
+linters see the import as used; its tests ask for it by the fixture's name (`run`).
+"""
 
 from __future__ import annotations
 
 import io
-from datetime import timedelta
+from datetime import UTC, timedelta
+from decimal import Decimal
 
+import pytest
 from django.core.management import call_command
 
 from tasks_app.models import Agent, AgentStatus, TaskRun, UnitStatus, Worker
-from tests.factories import AgentFactory, UnitFactory
+from tests.factories import AgentFactory, TaskRunFactory, UnitFactory
 
 
 def submitted(
@@ -53,3 +61,15 @@ def export(*args: str) -> str:
     out = io.StringIO()
     call_command("export_results", *args, stdout=out)
     return out.getvalue()
+
+
+def iso(moment) -> str:
+    return (
+        moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
+        + "Z"
+    )
+
+
+@pytest.fixture(name="run")
+def run_fixture() -> TaskRun:
+    return TaskRunFactory(task_reward=Decimal("0.50"), task__task_name="rate-pilot-1")
