@@ -11,7 +11,7 @@ import pytest
 
 from tasks_app.run_config import ConfigError, load_run_config
 from tests.conftest import PROJECT_DIR
-from tests.test_run_config import config_yaml, write_task
+from tests.run_config_calls import config_yaml, write_task
 
 FLAGS_HOOKS = """\
 from dataclasses import dataclass

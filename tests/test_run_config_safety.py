@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tasks_app.run_config import ConfigError, load_run_config
-from tests.test_run_config import DELETE, config_yaml, write_task
+from tests.run_config_calls import DELETE, config_yaml, write_task
 
 
 def refusal_of(config: Path) -> ConfigError:
