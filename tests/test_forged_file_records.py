@@ -13,8 +13,15 @@ from tasks_app.uploads import agent_files, stored_upload_bytes
 from tests.admin_calls import fast_passwords_fixture as fast_passwords_fixture
 from tests.factories import TaskRunFactory
 from tests.review_queue_calls import make_reviewer
-from tests.test_uploads import multipart_submit, png, stored_files, upload_run
-from tests.worker_calls import PNG_BYTES, agent_id_for, submit_task
+from tests.worker_calls import (
+    PNG_BYTES,
+    agent_id_for,
+    multipart_submit,
+    png,
+    stored_files,
+    submit_task,
+    upload_run,
+)
 from tests.worker_calls import client_fixture as client_fixture
 from tests.worker_calls import media_root_fixture as media_root_fixture
 

@@ -1,4 +1,4 @@
-"""The worker API calls a task page makes, and the fixtures the API tests share.
+"""The worker API calls a task page makes (uploads too), and what the API tests share.
 
 A test module takes a fixture by importing it under its function name with a
 redundant alias (`from tests.worker_calls import client_fixture as client_fixture`),
@@ -8,13 +8,17 @@ so linters see the import as used; its tests ask for it by the fixture's name
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
 from qualifications_app.models import GrantedQualification
 from tasks_app.run_config import load_run_config
 from tasks_app.services import launch_run
 from tests.conftest import EXAMPLE_CONF
+from tests.factories import TaskRunFactory
 
 # The first rows of examples/static_react_task/data/sentences.csv.
 FIRST_ROW = {"text": "This text is good text!"}
@@ -126,3 +130,25 @@ def grant_value(worker_name: str, qualification: str) -> int | None:
         worker__worker_name=worker_name, qualification__name=qualification
     ).first()
     return None if grant is None else grant.value
+
+
+def upload_run(**uploads):
+    """A one-unit run whose config turns uploads on (with `uploads` as limits)."""
+    config = {"mephisto": {"blueprint": {"uploads": {"enabled": True, **uploads}}}}
+    return TaskRunFactory(units=1, resolved_config=config)
+
+
+def stored_files(media_root):
+    return [p for p in media_root.rglob("*") if p.is_file()]
+
+
+def multipart_submit(client, run, agent_id, final_data, **files):
+    return client.post(
+        f"/submit_task?task_run_id={run.pk}",
+        {"USED_AGENT_ID": agent_id, "final_data": json.dumps(final_data), **files},
+        format="multipart",
+    )
+
+
+def png(name="drawing.png"):
+    return SimpleUploadedFile(name, PNG_BYTES, content_type="image/png")
