@@ -28,10 +28,8 @@ from providers.services import (
 )
 
 OK, FAILED, UNKNOWN, SKIPPED = "ok", "failed", "unknown", "skipped"
-
 # An empty account can post nothing.
 DEFAULT_MIN_BALANCE = Decimal("0.01")
-
 BEAT_FIX = (
     "start exactly one `celery -A crowdsite beat` and at least one "
     "`celery -A crowdsite worker` with the same CELERY_BROKER_URL"

@@ -35,8 +35,6 @@ AUTH_ERROR_CODES = frozenset(
         "AuthFailure",
     }
 )
-
-
 AWS_CREDENTIALS_FIX = (
     "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment, or "
     "AWS_PROFILE naming a profile in ~/.aws/credentials (never in the repository)"

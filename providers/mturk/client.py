@@ -33,14 +33,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-
 REGION = "us-east-1"
-
-
 # Where botocore sends MTurk calls when no endpoint is configured.
 LIVE_ENDPOINT = "https://mturk-requester.us-east-1.amazonaws.com"
-
-
 SANDBOX_ENDPOINT = "https://mturk-requester-sandbox.us-east-1.amazonaws.com"
 
 # Error codes that say "try again later" rather than "this request is wrong".

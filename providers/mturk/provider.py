@@ -44,27 +44,17 @@ EXTERNAL_QUESTION_XMLNS = (
     "http://mechanicalturk.amazonaws.com/"
     "AWSMechanicalTurkDataSchemas/2006-07-14/ExternalQuestion.xsd"
 )
-
-
 # Mephisto's defaults: HITs live 31 days, work auto-approves after one week.
 DEFAULT_LIFETIME_SECONDS = 60 * 60 * 24 * 31
-
-
 AUTO_APPROVAL_DELAY_SECONDS = 60 * 60 * 24 * 7
-
-
 # Any moment in the past: MTurk expires a HIT at once when moved there.
 EXPIRED_AT = datetime(2015, 1, 1)
-
-
 # The assignmentId MTurk sends while a worker only previews the HIT.
 PREVIEW_ASSIGNMENT_ID = "ASSIGNMENT_ID_NOT_AVAILABLE"
 
 # How long an arrival remembers what MTurk said of an assignment: whose it is
 # once submitted (that never changes), or that MTurk doesn't show it yet.
 ASSIGNMENT_OWNER_CACHE_SECONDS = 60 * 60 * 24
-
-
 NOT_SHOWN_YET_CACHE_SECONDS = 60
 
 

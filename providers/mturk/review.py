@@ -24,16 +24,10 @@ from providers.services import run_logged_call
 # How long MTurk remembers a UniqueRequestToken (24 hours), less a margin for
 # clocks and for the time between asking for a call and its first attempt.
 TOKEN_MEMORY = timedelta(hours=23)
-
-
 # Requirements keep ineligible workers from accepting; they may still preview.
 ACTIONS_GUARDED = "Accept"
-
-
 # Our comparators are MTurk's own names (DESIGN §4); these take no value.
 VALUELESS_COMPARATORS = ("Exists", "DoesNotExist")
-
-
 # What a revoke tells the worker when the requester gave no reason.
 DEFAULT_REVOKE_REASON = "The requester withdrew this qualification."
 

@@ -28,11 +28,7 @@ API_URL = "https://api.prolific.com/api/v1/"
 
 # Mephisto's names for where crowdsite's Prolific groups and studies live.
 DEFAULT_WORKSPACE_NAME = "My Workspace"
-
-
 DEFAULT_PROJECT_NAME = "Project"
-
-
 # The group every study blocks; block_worker adds to it.
 BLOCK_LIST_GROUP_NAME = "Block list"
 

@@ -22,16 +22,10 @@ from providers.prolific.client import (
 # Mephisto's default allow-list group name: a config that leaves it there
 # names no allow list.
 MEPHISTO_ALLOW_LIST_GROUP_NAME = "Allow list"
-
-
 # Mephisto's default place count; crowdsite's places follow the units launched.
 MEPHISTO_TOTAL_AVAILABLE_PLACES = 1
-
-
 # Prolific's participant-group filters: only members / no members of the groups.
 ALLOWLIST = "participant_group_allowlist"
-
-
 BLOCKLIST = "participant_group_blocklist"
 
 # Mephisto's Prolific eligibility requirements crowdsite sends, and their
@@ -40,8 +34,6 @@ LIST_REQUIREMENTS: dict[str, tuple[str, str]] = {
     "CustomWhitelistEligibilityRequirement": ("white_list", ALLOWLIST),
     "CustomBlacklistEligibilityRequirement": ("black_list", BLOCKLIST),
 }
-
-
 # name: (Prolific range filter, lower bound parameter, upper bound parameter,
 # smallest and largest value).
 RANGE_REQUIREMENTS: dict[str, tuple[str, str, str]] = {
@@ -57,22 +49,16 @@ RANGE_REQUIREMENTS: dict[str, tuple[str, str, str]] = {
     ),
     "AgeRangeEligibilityRequirement": ("age", "min_age", "max_age"),
 }
-
-
 RANGE_LIMITS: dict[str, tuple[int, int | None]] = {
     "ApprovalRateEligibilityRequirement": (0, 100),
     "ApprovalNumbersEligibilityRequirement": (0, None),
     "AgeRangeEligibilityRequirement": (18, 100),
 }
-
-
 ELIGIBILITY_PARAMS: dict[str, tuple[str, ...]] = {
     **{name: (param,) for name, (param, _) in LIST_REQUIREMENTS.items()},
     "ParticipantGroupEligibilityRequirement": ("id",),
     **{name: (lower, upper) for name, (_, lower, upper) in RANGE_REQUIREMENTS.items()},
 }
-
-
 # Mephisto names crowdsite refuses, and why.
 REFUSED_REQUIREMENTS = {
     "JoinedBeforeEligibilityRequirement": (
@@ -80,8 +66,6 @@ REFUSED_REQUIREMENTS = {
         "send it as (the old eligibility_requirements field is deprecated)"
     ),
 }
-
-
 # The `prolific_*` keys of `mephisto.provider` crowdsite knows (each is
 # honoured or refused by value in check_provider_args).
 PROVIDER_KEYS = frozenset(

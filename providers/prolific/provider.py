@@ -62,14 +62,8 @@ STUDY_URL_PARAMETERS = (
     "&study_id={{%STUDY_ID%}}"
     "&submission_id={{%SESSION_ID%}}"
 )
-
-
 DEFAULT_COMPLETION_MINUTES = 5
-
-
 UNPUBLISHED = "UNPUBLISHED"
-
-
 # A stopped study ends in one of these; a draft never let anyone in.
 NOT_TAKING_PARTICIPANTS = frozenset({"AWAITING REVIEW", "COMPLETED", UNPUBLISHED})
 

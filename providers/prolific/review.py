@@ -23,8 +23,6 @@ from providers.prolific.client import (
 from providers.services import NotRepeated, run_logged_call
 
 AWAITING_REVIEW = "AWAITING REVIEW"
-
-
 # Shown for a short while after a decision, before APPROVED or REJECTED.
 PROCESSING = "PROCESSING"
 
@@ -43,11 +41,7 @@ REJECTION_CATEGORIES = (
     "UNSUPP_DEVICE",
     "OTHER",
 )
-
-
 DEFAULT_REJECTION_CATEGORY = "OTHER"
-
-
 # Prolific's rule for the message a rejection sends the participant.
 MIN_REJECTION_MESSAGE = 100
 
