@@ -8,7 +8,8 @@ from django.contrib.auth.models import User
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
-from tasks_app.models import AgentStatus, UnitStatus, Worker
+from tasks_app import services
+from tasks_app.models import UnitStatus, Worker
 from tests.admin_calls import fast_passwords_fixture as fast_passwords_fixture
 from tests.factories import OnboardingAgentFactory, TaskRunFactory, UnitFactory
 from tests.review_queue_calls import key, queue_url, submitted
@@ -116,8 +117,7 @@ def test_filters_by_status_worker_and_late(reviewer, run):
     alice = submitted(run, "alice")
     bob = submitted(run, "bob", late=True)
     decided = submitted(run, "carol")
-    decided.status = AgentStatus.APPROVED
-    decided.save()
+    services.approve_unit(unit_id=decided.unit_id)
 
     def shown(query: str) -> set[int]:
         response = reviewer.get(queue_url(run) + query)
