@@ -19,13 +19,13 @@ from django.conf import settings
 from django.utils import timezone
 
 from providers.models import OutboxMessage
-from providers.registry import PROVIDER_CLASSES, get_provider_class
-from providers.services import (
+from providers.outbox import (
     BrokerUnavailable,
     broker_url,
     check_broker,
     tasks_run_in_process,
 )
+from providers.registry import PROVIDER_CLASSES, get_provider_class
 
 OK, FAILED, UNKNOWN, SKIPPED = "ok", "failed", "unknown", "skipped"
 # An empty account can post nothing.

@@ -6,22 +6,22 @@ import logging
 
 from celery import shared_task
 
-from providers import services
+from providers import calllog, notify, outbox
 from providers.base import ProviderError
 
 logger = logging.getLogger(__name__)
 
 
-@shared_task
+@shared_task(name="providers.tasks.send_outbox")
 def send_outbox() -> int:
     """Publish the tasks whose commit hook found the broker down.
 
     Safe to run twice: each row is published under a row lock and marked sent.
     """
-    return services.send_outbox()
+    return outbox.send_outbox()
 
 
-@shared_task(bind=True, max_retries=8)
+@shared_task(name="providers.tasks.notify_workers", bind=True, max_retries=8)
 def notify_workers(
     self,
     provider_type: str,
@@ -33,9 +33,9 @@ def notify_workers(
     """Send one batch of a message to workers. Safe to run twice: the call log
     is keyed by the batch's content, and a sent batch is not sent again."""
     try:
-        return services.call_with_retry(
+        return calllog.call_with_retry(
             self,
-            lambda: services.send_notification(
+            lambda: notify.send_notification(
                 provider_type=provider_type,
                 worker_names=worker_names,
                 subject=subject,

@@ -14,7 +14,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from crowdsite import csv_safety
-from providers.services import publishing_together
+from providers.outbox import publishing_together
 from qualifications_app import services
 from qualifications_app.models import GrantedQualification, Qualification, WorkerReview
 from qualifications_app.services import GRANT_PERMISSION

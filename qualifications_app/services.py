@@ -18,8 +18,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from providers.base import ProviderError
+from providers.calllog import run_logged_call
+from providers.outbox import enqueue_on_commit
 from providers.registry import WorkerRef, get_provider, parse_worker_ref
-from providers.services import enqueue_on_commit, run_logged_call
 from qualifications_app.models import (
     GrantedQualification,
     Qualification,

@@ -7,12 +7,14 @@ import logging
 from celery import shared_task
 
 from providers.base import ProviderError
-from providers.services import call_with_retry
+from providers.calllog import call_with_retry
 
 logger = logging.getLogger(__name__)
 
 
-@shared_task(bind=True, max_retries=8)
+@shared_task(
+    name="qualifications_app.tasks.mirror_qualification", bind=True, max_retries=8
+)
 def mirror_qualification(self, review_id: int) -> bool:
     """Repeat a grant or revoke (a WorkerReview row) on the worker's provider.
 

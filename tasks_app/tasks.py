@@ -12,25 +12,26 @@ from django.conf import settings
 from django.utils import timezone
 
 from providers.base import ProviderError
-from providers.services import call_with_retry, publishing_together
+from providers.calllog import call_with_retry
+from providers.outbox import publishing_together
 from tasks_app import selectors, services
 
 logger = logging.getLogger(__name__)
 
 
-@shared_task
+@shared_task(name="tasks_app.tasks.expire_overdue_agents")
 def expire_overdue_agents() -> int:
     """Free the units of timed-out agents. Safe to run twice or concurrently."""
     return services.expire_overdue_agents()
 
 
-@shared_task(bind=True, max_retries=8)
+@shared_task(name="tasks_app.tasks.launch_units", bind=True, max_retries=8)
 def launch_units(self, run_id: int) -> int:
     """Launch a run's pending units on its provider. Safe to run twice."""
     return call_with_retry(self, lambda: services.launch_units(run_id=run_id))
 
 
-@shared_task
+@shared_task(name="tasks_app.tasks.top_up_runs")
 def top_up_runs() -> int:
     """Launch more units of running runs as their concurrency cap frees up.
 
@@ -42,7 +43,7 @@ def top_up_runs() -> int:
     return len(run_ids)
 
 
-@shared_task
+@shared_task(name="tasks_app.tasks.finish_stuck_launches")
 def finish_stuck_launches() -> int:
     """Launch again the runs still `launching` long after they were created.
 
@@ -57,7 +58,7 @@ def finish_stuck_launches() -> int:
     return len(run_ids)
 
 
-@shared_task(bind=True, max_retries=8)
+@shared_task(name="tasks_app.tasks.send_review", bind=True, max_retries=8)
 def send_review(self, review_id: int) -> object:
     """Send a decision or bonus (a WorkerReview row) to the worker's provider.
 
@@ -72,7 +73,7 @@ def send_review(self, review_id: int) -> object:
         return {"failed": str(exc)}
 
 
-@shared_task(bind=True, max_retries=8)
+@shared_task(name="tasks_app.tasks.send_reviews", bind=True, max_retries=8)
 def send_reviews(self, review_ids: list[int]) -> int:
     """Send a bulk approval's decisions to their providers, in order.
 
@@ -94,7 +95,7 @@ def send_reviews(self, review_ids: list[int]) -> int:
     return len(review_ids)
 
 
-@shared_task
+@shared_task(name="tasks_app.tasks.resend_stalled_reviews")
 def resend_stalled_reviews() -> int:
     """Send again the decisions and bonuses whose provider call never finished
     (a lost message, a killed worker). Safe to run twice: each review's call is
@@ -105,7 +106,7 @@ def resend_stalled_reviews() -> int:
     return len(review_ids)
 
 
-@shared_task
+@shared_task(name="tasks_app.tasks.reconcile_lost_bonuses")
 def reconcile_lost_bonuses() -> dict[str, int]:
     """Settle lost bonus payments of providers whose pay call is never repeated
     (Prolific) from the provider's records. Safe to run twice."""
@@ -116,7 +117,7 @@ def reconcile_lost_bonuses() -> dict[str, int]:
     }
 
 
-@shared_task(bind=True, max_retries=8)
+@shared_task(name="tasks_app.tasks.expire_units_on_provider", bind=True, max_retries=8)
 def expire_units_on_provider(self, run_id: int) -> int:
     """Withdraw a shut-down run's expired units from its provider. Safe to run
     twice: the call log keys the call by the units."""
@@ -125,14 +126,14 @@ def expire_units_on_provider(self, run_id: int) -> int:
     )
 
 
-@shared_task(bind=True, max_retries=8)
+@shared_task(name="tasks_app.tasks.end_run_on_provider", bind=True, max_retries=8)
 def end_run_on_provider(self, run_id: int) -> object:
     """Close an ended run on its provider (stop a Prolific study). Safe to run
     twice: the call log keys the call by the run."""
     return call_with_retry(self, lambda: services.end_run_on_provider(run_id=run_id))
 
 
-@shared_task
+@shared_task(name="tasks_app.tasks.end_runs")
 def end_runs() -> dict[str, list[int]]:
     """Shut down runs past their patience or lifetime; complete the runs whose
     units are all final. Safe to run twice or concurrently."""
@@ -143,7 +144,7 @@ def end_runs() -> dict[str, list[int]]:
     return {"shut_down": shut_down, "completed": completed}
 
 
-@shared_task
+@shared_task(name="tasks_app.tasks.auto_approve_units")
 def auto_approve_units() -> int:
     """Approve units not reviewed within their run's auto-approve delay.
 
@@ -152,7 +153,7 @@ def auto_approve_units() -> int:
     return services.auto_approve_due()
 
 
-@shared_task
+@shared_task(name="tasks_app.tasks.recover_submissions")
 def recover_submissions() -> int:
     """Poll providers that list submitted work for submissions the task page
     failed to report, one task per run. Safe to run twice: what is already
@@ -163,7 +164,7 @@ def recover_submissions() -> int:
     return len(run_ids)
 
 
-@shared_task(bind=True, max_retries=8)
+@shared_task(name="tasks_app.tasks.recover_run_submissions", bind=True, max_retries=8)
 def recover_run_submissions(self, run_id: int) -> int:
     """Record one run's submissions its provider lists and we don't have, for
     review, and free the units of work its workers gave up there. Safe to run

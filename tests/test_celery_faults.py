@@ -26,7 +26,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from providers.models import CallStatus, OutboxMessage, ProviderCall
-from providers.services import send_outbox
+from providers.outbox import send_outbox
 from qualifications_app.models import GrantedQualification
 from tasks_app.models import TaskRun, TaskRunStatus, Unit, UnitStatus
 from tasks_app.run_config import load_run_config
@@ -125,7 +125,7 @@ def test_a_broker_lost_after_the_check_leaves_a_run_that_resume_launches(
     broker_down, example_config, monkeypatch
 ):
     # The broker answers the check, then is gone by the time the run commits.
-    monkeypatch.setattr("providers.services.check_broker", lambda: None)
+    monkeypatch.setattr("providers.outbox.check_broker", lambda: None)
 
     out, err = launch_cmd("--config", str(example_config), "--json")
 

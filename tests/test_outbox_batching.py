@@ -1,5 +1,5 @@
 """One action over many items publishes its tasks in one pass at its end
-(`providers.services.publishing_together`): with the broker down, the action
+(`providers.outbox.publishing_together`): with the broker down, the action
 waits for one failed publish, not one per item, and the outbox sweep sends the
 rest when the broker is back.
 
@@ -21,7 +21,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from providers.models import OutboxMessage
-from providers.services import publishing_together, send_outbox
+from providers.outbox import publishing_together, send_outbox
 from qualifications_app.models import ReviewAction, WorkerReview
 from qualifications_app.services import grant_qualification
 from tasks_app.models import (

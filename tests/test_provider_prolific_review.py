@@ -8,11 +8,11 @@ import pytest
 
 from crowdsite.config_errors import ConfigError
 from providers.base import Arrival, ProviderError, WorkRef
+from providers.calllog import run_logged_call
 from providers.models import CallStatus, ProviderCall
 from providers.prolific import ProlificProvider
 from providers.prolific.client import BLOCK_LIST_GROUP_NAME
 from providers.prolific.provider import study_internal_name
-from providers.services import run_logged_call
 from tests.factories import TaskRunFactory
 from tests.prolific_fake import ProlificFake
 from tests.prolific_fake import prolific_fixture as prolific_fixture

@@ -7,7 +7,7 @@ import random
 import pytest
 
 from providers.base import ProviderError
-from providers.services import call_with_retry, retry_delay
+from providers.calllog import call_with_retry, retry_delay
 
 
 def test_retry_delays_double_up_to_five_minutes_within_their_upper_half():

@@ -10,9 +10,9 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from providers.calllog import NotRepeated, run_logged_call
 from providers.mock import MockProvider
 from providers.models import CallStatus, ProviderCall
-from providers.services import NotRepeated, run_logged_call
 from qualifications_app.models import ReviewAction, WorkerReview
 from tasks_app import services
 from tasks_app.models import Payment, PaymentKind, PaymentState

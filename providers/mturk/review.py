@@ -18,8 +18,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from providers.base import ProviderError, WorkRef
+from providers.calllog import run_logged_call
 from providers.mturk.client import MTurkBase, _aws_errors, _is_repeated_token, logger
-from providers.services import run_logged_call
 
 # How long MTurk remembers a UniqueRequestToken (24 hours), less a margin for
 # clocks and for the time between asking for a call and its first attempt.

@@ -21,7 +21,7 @@ from django.conf import settings
 
 from providers import http
 from providers.base import Provider, WorkRef
-from providers.services import run_logged_call
+from providers.calllog import run_logged_call
 
 # Prolific's own API; PROLIFIC_API_URL (settings) may point elsewhere.
 API_URL = "https://api.prolific.com/api/v1/"

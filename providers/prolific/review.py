@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from providers.base import ProviderError, WorkRef
+from providers.calllog import NotRepeated, run_logged_call
 from providers.prolific.client import (
     BLOCK_LIST_GROUP_NAME,
     ProlificBase,
@@ -20,7 +21,6 @@ from providers.prolific.client import (
     _study_of,
     _submission,
 )
-from providers.services import NotRepeated, run_logged_call
 
 AWAITING_REVIEW = "AWAITING REVIEW"
 # Shown for a short while after a decision, before APPROVED or REJECTED.

@@ -16,7 +16,7 @@ from django.db.models import Count, Q
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
-from providers.services import publishing_together
+from providers.outbox import publishing_together
 from tasks_app import services
 from tasks_app.exceptions import RunLifecycleError
 from tasks_app.models import Agent, TaskRun, TaskRunStatus, UnitStatus

@@ -22,8 +22,8 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
+from providers.outbox import publishing_together
 from providers.registry import get_provider_class
-from providers.services import publishing_together
 from qualifications_app import services as qualification_services
 from qualifications_app.admin import acting_user
 from qualifications_app.services import GRANT_PERMISSION, QualificationError

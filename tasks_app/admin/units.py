@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from providers.services import publishing_together
+from providers.outbox import publishing_together
 from qualifications_app import services as qualification_services
 from qualifications_app.admin import REVOKE_PERMISSION, acting_user
 from qualifications_app.models import Qualification

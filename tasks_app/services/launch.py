@@ -12,8 +12,9 @@ from django.utils import timezone
 
 from crowdsite.config_errors import ConfigError
 from providers.base import Provider, ProviderError
+from providers.calllog import run_logged_call
+from providers.outbox import enqueue_on_commit
 from providers.registry import get_provider, get_provider_class
-from providers.services import enqueue_on_commit, run_logged_call
 from qualifications_app import selectors as qualification_selectors
 from qualifications_app import services as qualification_services
 from tasks_app import eligibility, selectors

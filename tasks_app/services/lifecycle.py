@@ -20,8 +20,9 @@ from django.db.models import Exists, Max, OuterRef
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from providers.calllog import run_logged_call
+from providers.outbox import enqueue_on_commit
 from providers.registry import get_provider
-from providers.services import enqueue_on_commit, run_logged_call
 from tasks_app.exceptions import RunLifecycleError
 from tasks_app.models import TaskRun, TaskRunStatus, Unit, UnitStatus
 

@@ -12,8 +12,8 @@ from django.db.models import Count
 
 from crowdsite import csv_safety
 from crowdsite.commands import ExamplesCommand
+from providers.outbox import publishing_together
 from providers.registry import parse_worker_ref
-from providers.services import publishing_together
 from qualifications_app import services
 from qualifications_app.models import GrantedQualification, Qualification
 from qualifications_app.selectors import find_worker

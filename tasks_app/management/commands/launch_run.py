@@ -12,7 +12,7 @@ from contextlib import contextmanager
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from providers import services as provider_services
+from providers import outbox
 from tasks_app import selectors, services
 from tasks_app.models import TaskRun, TaskRunStatus
 from tasks_app.run_config import ConfigError, load_run_config
@@ -161,19 +161,19 @@ class Command(BaseCommand):
 
     def _check_broker(self, *, then: str) -> None:
         try:
-            provider_services.check_broker()
-        except provider_services.BrokerUnavailable as exc:
+            outbox.check_broker()
+        except outbox.BrokerUnavailable as exc:
             raise CommandError(f"{exc} {then}") from exc
 
     def _warn_if_not_queued(self, run: TaskRun) -> None:
         """The broker went away between the check and the commit: say what now."""
-        unsent = provider_services.unsent_messages(task=LAUNCH_TASK, run_id=run.pk)
+        unsent = outbox.unsent_messages(task=LAUNCH_TASK, run_id=run.pk)
         if not unsent:
             return
         self.stderr.write(
             f"Run {run.pk} was created, but its launch could not be queued: "
             f"{unsent[0].last_error or 'the broker did not answer'} "
-            f"(broker {provider_services.broker_url()}). The run stays 'launching'; "
+            f"(broker {outbox.broker_url()}). The run stays 'launching'; "
             "Celery beat launches it when the broker is back, or run "
             f"`manage.py launch_run --resume {run.pk}`. Do not launch it again."
         )
@@ -192,22 +192,20 @@ class Command(BaseCommand):
             )
         pending = len(selectors.units_to_launch(run=run))
         self._check_broker(then=f"Run {run_id} is still launching.")
-        in_process = provider_services.tasks_run_in_process()
+        in_process = outbox.tasks_run_in_process()
         # The outbox again: if the broker drops now, beat still sends the launch.
-        message = provider_services.enqueue_on_commit(
-            task=LAUNCH_TASK, kwargs={"run_id": run.pk}
-        )
+        message = outbox.enqueue_on_commit(task=LAUNCH_TASK, kwargs={"run_id": run.pk})
         run.refresh_from_db()
         if in_process:
             done = f"launched in this process; run {run_id} is {run.status}"
-        elif message is not None and not provider_services.unsent_messages(
+        elif message is not None and not outbox.unsent_messages(
             task=LAUNCH_TASK, run_id=run.pk
         ):
-            done = f"queued on {provider_services.broker_url()} for a worker"
+            done = f"queued on {outbox.broker_url()} for a worker"
         else:
             raise CommandError(
                 f"Run {run_id}'s launch could not be queued "
-                f"(broker {provider_services.broker_url()}). It is recorded: Celery "
+                f"(broker {outbox.broker_url()}). It is recorded: Celery "
                 "beat sends it when the broker is back."
             )
         if options["json"]:

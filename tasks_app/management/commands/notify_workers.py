@@ -9,7 +9,7 @@ from django.core.management.base import CommandError, CommandParser
 from django.db import transaction
 
 from crowdsite.commands import ExamplesCommand
-from providers import services as provider_services
+from providers import notify, outbox
 from providers.models import CallStatus, ProviderCall
 from providers.registry import get_provider_class, parse_worker_ref
 from qualifications_app.selectors import find_worker
@@ -66,7 +66,7 @@ class Command(ExamplesCommand):
         report = []
         # A task per batch of workers: one publish pass at the end, so a broker
         # that is down costs one wait, not one per batch.
-        with provider_services.publishing_together():
+        with outbox.publishing_together():
             for provider_type, names in sorted(by_provider.items()):
                 report.append(
                     self.send(
@@ -135,7 +135,7 @@ class Command(ExamplesCommand):
                 keys = []
             else:
                 with transaction.atomic():
-                    keys = provider_services.notify_workers(
+                    keys = notify.notify_workers(
                         provider_type=provider_type,
                         worker_names=names,
                         subject=subject,

@@ -7,7 +7,7 @@ import json
 from django.core.management.base import CommandError, CommandParser
 
 from crowdsite.commands import ExamplesCommand
-from providers.services import publishing_together
+from providers.outbox import publishing_together
 from tasks_app import services
 from tasks_app.exceptions import RunLifecycleError
 

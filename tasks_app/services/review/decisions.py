@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.db import IntegrityError, transaction
 
+from providers.outbox import enqueue_on_commit
 from providers.registry import get_provider_class
-from providers.services import enqueue_on_commit
 from qualifications_app.models import DECISION_ACTIONS, ReviewAction, WorkerReview
 from qualifications_app.services import set_blocked
 from tasks_app import review_sql

@@ -17,14 +17,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from providers.base import WorkRef
+from providers.calllog import BatchOutcome, PlannedCall, run_logged_calls
 from providers.models import CallStatus, ProviderCall
+from providers.outbox import enqueue_on_commit
 from providers.registry import PROVIDER_CLASSES, get_provider, get_provider_class
-from providers.services import (
-    BatchOutcome,
-    PlannedCall,
-    enqueue_on_commit,
-    run_logged_calls,
-)
 from qualifications_app.models import ReviewAction, WorkerReview
 from tasks_app.exceptions import ReviewError
 from tasks_app.models import (

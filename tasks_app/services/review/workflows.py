@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from django.db import transaction
 from django.utils import timezone
 
-from providers.services import publishing_together
+from providers.outbox import publishing_together
 from qualifications_app.services import GRANT_PERMISSION, grant_to_unit_workers
 from tasks_app import selectors
 from tasks_app.exceptions import ReviewError
