@@ -20,7 +20,7 @@ import pytest
 
 from tasks_app import eligibility, services
 from tasks_app.models import Agent, TaskRun, TaskRunStatus, Unit, UnitStatus, Worker
-from tasks_app.run_config_schema import QUALIFICATION_COMPARATORS
+from tasks_app.run_config.schema import QUALIFICATION_COMPARATORS
 from tasks_app.services import arrival
 from tests.factories import (
     GrantedQualificationFactory,

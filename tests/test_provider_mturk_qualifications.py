@@ -18,9 +18,9 @@ from qualifications_app.services import (
     revoke_qualification,
     set_blocked,
 )
-from tasks_app import run_config_schema
 from tasks_app.models import TaskRun, Unit
 from tasks_app.run_config import ConfigError, load_run_config
+from tasks_app.run_config import schema as run_config_schema
 from tests.factories import TaskRunFactory, WorkerFactory
 from tests.mturk_fake import MTurkFake, launch_task
 from tests.mturk_fake import mturk_fixture as mturk_fixture

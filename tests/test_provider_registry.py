@@ -11,8 +11,8 @@ from providers.registry import (
     get_provider_class,
     specific_state_keys,
 )
-from tasks_app import run_config_schema
 from tasks_app.models import Requester, TaskRun, Worker
+from tasks_app.run_config import schema as run_config_schema
 
 
 @pytest.mark.parametrize("provider_type", PROVIDER_CLASSES)

@@ -298,3 +298,17 @@ QUALIFICATION_COMPARATORS: tuple[str, ...] = (
     "In",
     "NotIn",
 )
+
+
+# Keys the platform derives or adds at the top level next to `mephisto:`.
+PLATFORM_TOP_LEVEL_KEYS = ("task_dir",)
+TASK_NAME_MAX_LENGTH = 200
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+DATA_SOURCE_KEYS = ("data_csv", "data_json", "data_jsonl")
+# What build_shared_state may return, besides each provider's own key
+# (`Provider.specific_state_key`, e.g. mturk_specific_qualifications).
+SHARED_STATE_KEYS = (
+    "qualifications",
+    "static_task_data",
+    "onboarding_data",
+)
