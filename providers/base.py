@@ -4,6 +4,9 @@ Providers are called only from Celery tasks (never under a row lock) and are
 built lazily: nothing here touches the network at import time. The page-side
 hooks (frame ancestors, wrap script, arrival params, page config) are class
 attributes and class methods the task page view reads; none of them calls out.
+
+A provider is handed a run as a `RunSpec`, plain data tasks_app builds
+(`tasks_app.selectors.run_spec`): it never sees a model or the config loader.
 """
 
 from __future__ import annotations
@@ -21,10 +24,6 @@ if TYPE_CHECKING:
 
     from providers.checks import Check
 
-    # Only for the annotations: providers are handed runs, never import the apps.
-    from tasks_app.models import TaskRun
-    from tasks_app.run_config import RunConfig
-
 
 class ProviderError(Exception):
     """A provider call failed. `transient` says whether retrying may help.
@@ -41,6 +40,43 @@ class ProviderError(Exception):
         super().__init__(message)
         self.transient = transient
         self.ambiguous = transient if ambiguous is None else ambiguous
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """What a provider knows of a run: plain data, fixed at launch.
+
+    Built by tasks_app (`tasks_app.selectors.run_spec`) from the run's fields;
+    a provider reads these and nothing else of the run.
+    """
+
+    # The run's id (TaskRun.pk) and when it was created: together they name
+    # the run on the provider's side (MTurk's request tokens, Prolific's study
+    # internal name), apart from a run of the same id in another database.
+    run_id: int
+    created_at: datetime
+    # What workers see of the run: `mephisto.task.task_title`,
+    # `task_description`, and `task_tags` as one comma-separated string.
+    title: str
+    description: str
+    keywords: str
+    # A unit's reward in dollars (whatever unit the config wrote it in).
+    reward: Decimal
+    # Seconds a worker has for one unit (`assignment_duration_in_seconds`).
+    assignment_duration: int
+    # Seconds until unreviewed work is approved (`auto_approve_delay_in_seconds`)
+    # and until the provider withdraws a unit nobody took
+    # (`task_lifetime_in_seconds`); None where the config leaves them to the
+    # provider's default.
+    auto_approve_delay: int | None
+    task_lifetime: int | None
+    # The run's `mephisto.provider` section: the provider's own settings.
+    provider_args: Mapping[str, Any]
+    # The run's requirements in the provider's own terms: the hooks' shared
+    # state under the provider's `specific_state_key` (MTurk's
+    # QualificationRequirements, Prolific's eligibility requirements), each a
+    # plain dict, as given.
+    specific_requirements: tuple[Mapping[str, Any], ...]
 
 
 @dataclass(frozen=True)
@@ -151,8 +187,9 @@ class Provider(ABC):
     specific_state_key: ClassVar[str] = ""
 
     @classmethod
-    def check_can_launch(cls, *, config: RunConfig) -> None:
-        """Raise ConfigError if this provider can't launch `config` from here.
+    def check_can_launch(cls, *, provider_args: Mapping[str, Any]) -> None:
+        """Raise ConfigError if this provider can't launch a run with these
+        `mephisto.provider` settings from here.
 
         The default accepts every config; providers that need credentials check
         for them here, before anything is written.
@@ -219,12 +256,12 @@ class Provider(ABC):
         )
 
     @classmethod
-    def page_config(cls, run: TaskRun) -> dict[str, Any]:
+    def page_config(cls, run: RunSpec) -> dict[str, Any]:
         """Extra keys of the task page's config, for the wrap script; none here."""
         return {}
 
     @classmethod
-    def completion_code_for(cls, run: TaskRun) -> str:
+    def completion_code_for(cls, run: RunSpec) -> str:
         """The code a worker hands the provider once their work is stored here
         (Prolific's completion code); "" for a provider that takes none. Never
         on the page: the page asks for it after submitting."""
@@ -234,7 +271,7 @@ class Provider(ABC):
     def launch_units(
         self,
         *,
-        run: TaskRun,
+        run: RunSpec,
         unit_ids: list[int],
         task_url: str,
         launched_before: Sequence[str] = (),
@@ -266,10 +303,10 @@ class Provider(ABC):
         return {"mirrored": False}
 
     @abstractmethod
-    def expire_units(self, *, run: TaskRun, provider_unit_ids: list[str]) -> None:
+    def expire_units(self, *, run: RunSpec, provider_unit_ids: list[str]) -> None:
         """Withdraw units from the provider so no new worker can take them."""
 
-    def end_run(self, *, run: TaskRun, provider_unit_ids: list[str]) -> dict[str, Any]:
+    def end_run(self, *, run: RunSpec, provider_unit_ids: list[str]) -> dict[str, Any]:
         """Close what the provider keeps open for a run that was shut down or
         completed (Prolific's study), so no one new can start. Safe to repeat.
         Nothing by default: MTurk's HITs are expired unit by unit."""

@@ -11,13 +11,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from providers.base import Provider, ProviderArgs, WorkRef
+from providers.base import Provider, ProviderArgs, RunSpec, WorkRef
 from providers.checks import OK, SKIPPED, Check
-
-if TYPE_CHECKING:
-    from tasks_app.models import TaskRun
 
 
 # Mirrors mephisto.abstractions.providers.mock.mock_provider.MockProviderArgs.
@@ -64,7 +61,7 @@ class MockProvider(Provider):
     def launch_units(
         self,
         *,
-        run: TaskRun,
+        run: RunSpec,
         unit_ids: list[int],
         task_url: str,
         launched_before: Sequence[str] = (),
@@ -73,7 +70,7 @@ class MockProvider(Provider):
         # Mock units need no provider-side id: the unit id itself is the address.
         return {}
 
-    def expire_units(self, *, run: TaskRun, provider_unit_ids: list[str]) -> None:
+    def expire_units(self, *, run: RunSpec, provider_unit_ids: list[str]) -> None:
         return None
 
     # The mock "mirrors" grants by recording them in the provider call log, so the

@@ -24,6 +24,7 @@ from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.http import require_safe
 
 from providers.registry import get_provider_class
+from tasks_app import selectors
 from tasks_app.models import TaskRun
 
 # How a worker's task page is addressed (DESIGN §5), for the 404 that explains it.
@@ -123,7 +124,7 @@ def task_page(request: HttpRequest) -> HttpResponse:
     page_config = {
         "task_run_id": run.pk,
         "provider_type": run.provider_type,
-        **provider.page_config(run),
+        **provider.page_config(selectors.run_spec(run)),
     }
     if run.blueprint_type == "static_task":
         page_config["static_task"] = static_task_page_config(run)

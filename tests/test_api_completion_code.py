@@ -8,6 +8,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from providers.prolific.provider import completion_code
+from tasks_app.selectors import run_spec
 from tests.factories import AgentFactory, TaskRunFactory, UnitFactory, WorkerFactory
 
 pytestmark = pytest.mark.django_db
@@ -41,7 +42,7 @@ def test_a_participant_whose_submission_is_stored_gets_the_code():
     response = ask(run, "P1", "S1")
 
     assert response.status_code == 200
-    assert response.json() == {"completion_code": completion_code(run)}
+    assert response.json() == {"completion_code": completion_code(run_spec(run))}
 
 
 def test_before_submitting_the_code_is_refused_with_words():
@@ -52,7 +53,7 @@ def test_before_submitting_the_code_is_refused_with_words():
 
     assert response.status_code == 409
     assert "submit the task first" in response.json()["error"]
-    assert completion_code(run) not in response.content.decode()
+    assert completion_code(run_spec(run)) not in response.content.decode()
 
 
 @pytest.mark.parametrize(
@@ -84,7 +85,7 @@ def test_the_task_page_never_holds_the_code(client, query):
     page = client.get(f"/?task_run_id={run.pk}{query}")
 
     assert page.status_code == 200
-    assert completion_code(run) not in page.content.decode()
+    assert completion_code(run_spec(run)) not in page.content.decode()
 
 
 def test_a_request_without_the_participant_is_a_400():

@@ -38,6 +38,7 @@ from tasks_app.models import (
     Unit,
     UnitStatus,
 )
+from tasks_app.selectors import run_spec
 from tasks_app.services.review import RECONCILE_AFTER, Reconciled
 from tests.celery_workers import celery_workers, launched_units, need_postgres
 from tests.mturk_fake import launch_task
@@ -183,9 +184,11 @@ def assert_launched_once(prolific, run: TaskRun, units: list[Unit]) -> None:
     run.refresh_from_db()
     assert run.status == TaskRunStatus.RUNNING
     (study,) = account.studies.values()
-    assert study["internal_name"] == study_internal_name(run)
+    assert study["internal_name"] == study_internal_name(run_spec(run))
     assert (study["status"], study["total_available_places"]) == ("ACTIVE", 2)
-    assert [c["code"] for c in study["completion_codes"]] == [completion_code(run)]
+    assert [c["code"] for c in study["completion_codes"]] == [
+        completion_code(run_spec(run))
+    ]
     assert account.count("POST", r"^studies/$") == 1
     assert {unit.provider_unit_id for unit in units} == {study["id"]}
     launch = ProviderCall.objects.get(run=run, operation="launch_units")

@@ -16,6 +16,7 @@ from providers.models import CallStatus, ProviderCall
 from providers.prolific.provider import completion_code
 from tasks_app import services
 from tasks_app.models import Agent, Payment, PaymentState, TaskRun, Unit, UnitStatus
+from tasks_app.selectors import run_spec
 from tests.mturk_fake import launch_task
 from tests.prolific_fake import ProlificFake
 from tests.prolific_fake import prolific_fixture as prolific_fixture
@@ -85,7 +86,7 @@ def works(prolific: ProlificFake, run: TaskRun, participant: str) -> Unit:
         format="json",
     ).json()["completion_code"]
     # Prolific takes the code back: the submission waits for review there.
-    assert code == completion_code(run)
+    assert code == completion_code(run_spec(run))
     prolific.submissions[submission]["status"] = "AWAITING REVIEW"
     return Agent.objects.get(provider_assignment_id=submission).unit
 
@@ -100,7 +101,9 @@ def test_the_study_is_made_from_the_config_with_the_reward_in_cents(run, prolifi
     assert study["external_study_url"].startswith(
         f"https://crowd.example.org/?task_run_id={run.pk}&participant_id="
     )
-    assert [c["code"] for c in study["completion_codes"]] == [completion_code(run)]
+    assert [c["code"] for c in study["completion_codes"]] == [
+        completion_code(run_spec(run))
+    ]
 
 
 def test_approval_and_a_bonus_reach_prolific_once(run, prolific, execute):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from botocore.stub import ANY, Stubber
@@ -16,8 +15,8 @@ from providers.mturk.provider import external_question, hit_request_token
 from providers.mturk.review import bonus_request_token
 from tasks_app import services
 from tasks_app.models import TaskRun, Unit, UnitStatus
-from tasks_app.run_config import ConfigError, RunConfig
-from tasks_app.selectors import task_url
+from tasks_app.run_config import ConfigError
+from tasks_app.selectors import run_spec, task_url
 from tests.factories import TaskRunFactory
 
 pytestmark = pytest.mark.django_db
@@ -86,7 +85,7 @@ def expect_hit_type(stub: Stubber, hit_type_id: str = "HITTYPE1") -> None:
 def expect_hit(
     stub: Stubber, run: TaskRun, unit_id: int, hit_id: str, hit_type_id="HITTYPE1"
 ) -> None:
-    token = hit_request_token(run, unit_id)
+    token = hit_request_token(run_spec(run), unit_id)
     stub.add_response(
         "create_hit_with_hit_type",
         {"HIT": {"HITId": hit_id, "HITTypeId": hit_type_id}},
@@ -111,7 +110,7 @@ def test_launch_creates_one_hit_type_and_one_hit_per_unit():
         expect_hit(stub, run, first, "HIT1")
         expect_hit(stub, run, second, "HIT2")
         result = provider.launch_units(
-            run=run, unit_ids=[first, second], task_url=task_url(run)
+            run=run_spec(run), unit_ids=[first, second], task_url=task_url(run)
         )
         stub.assert_no_pending_responses()
 
@@ -135,12 +134,12 @@ def test_request_tokens_are_stable_distinct_and_short_enough():
     run = make_run(units=2)
     first, second = unit_ids(run)
 
-    token = hit_request_token(run, first)
+    token = hit_request_token(run_spec(run), first)
 
-    assert token == hit_request_token(TaskRun.objects.get(pk=run.pk), first)
-    assert token != hit_request_token(run, second)
+    assert token == hit_request_token(run_spec(TaskRun.objects.get(pk=run.pk)), first)
+    assert token != hit_request_token(run_spec(run), second)
     assert token.startswith(f"crowdsite-{run.pk}-")
-    assert len(hit_request_token(run, 10**12)) <= 64
+    assert len(hit_request_token(run_spec(run), 10**12)) <= 64
 
 
 def test_a_lifetime_missing_from_the_config_defaults_to_31_days():
@@ -165,7 +164,7 @@ def test_a_lifetime_missing_from_the_config_defaults_to_31_days():
             },
         )
         assert provider.launch_units(
-            run=run, unit_ids=[only], task_url=task_url(run)
+            run=run_spec(run), unit_ids=[only], task_url=task_url(run)
         ) == {only: "HIT1"}
 
 
@@ -186,7 +185,7 @@ def test_a_retry_finds_the_hit_an_earlier_attempt_made_instead_of_posting_again(
         )
         with pytest.raises(ProviderError) as first_attempt:
             provider.launch_units(
-                run=run, unit_ids=[first, second], task_url=task_url(run)
+                run=run_spec(run), unit_ids=[first, second], task_url=task_url(run)
             )
         assert first_attempt.value.transient
 
@@ -196,8 +195,8 @@ def test_a_retry_finds_the_hit_an_earlier_attempt_made_instead_of_posting_again(
             "create_hit_with_hit_type",
             service_error_code="RequestError",
             service_message=(
-                f'The idempotency token "{hit_request_token(run, first)}" has '
-                "already been processed. (1626172412406)"
+                f'The idempotency token "{hit_request_token(run_spec(run), first)}" '
+                "has already been processed. (1626172412406)"
             ),
             http_status_code=400,
         )
@@ -208,7 +207,7 @@ def test_a_retry_finds_the_hit_an_earlier_attempt_made_instead_of_posting_again(
                     {"HITId": "OTHER", "RequesterAnnotation": "someone else's"},
                     {
                         "HITId": "HIT1",
-                        "RequesterAnnotation": hit_request_token(run, first),
+                        "RequesterAnnotation": hit_request_token(run_spec(run), first),
                     },
                 ]
             },
@@ -216,7 +215,7 @@ def test_a_retry_finds_the_hit_an_earlier_attempt_made_instead_of_posting_again(
         )
         expect_hit(stub, run, second, "HIT2")
         result = provider.launch_units(
-            run=run, unit_ids=[first, second], task_url=task_url(run)
+            run=run_spec(run), unit_ids=[first, second], task_url=task_url(run)
         )
         stub.assert_no_pending_responses()
 
@@ -246,13 +245,15 @@ def test_the_earlier_hit_is_looked_for_on_every_page_of_the_listing():
                 "HITs": [
                     {
                         "HITId": "HIT1",
-                        "RequesterAnnotation": hit_request_token(run, only),
+                        "RequesterAnnotation": hit_request_token(run_spec(run), only),
                     }
                 ]
             },
             expected_params={"MaxResults": 100, "NextToken": "p2"},
         )
-        result = provider.launch_units(run=run, unit_ids=[only], task_url=task_url(run))
+        result = provider.launch_units(
+            run=run_spec(run), unit_ids=[only], task_url=task_url(run)
+        )
 
     assert result == {only: "HIT1"}
 
@@ -271,7 +272,9 @@ def test_a_used_token_whose_hit_is_not_listed_yet_is_a_transient_error():
         )
         stub.add_response("list_hits", {"HITs": []})
         with pytest.raises(ProviderError) as raised:
-            provider.launch_units(run=run, unit_ids=[only], task_url=task_url(run))
+            provider.launch_units(
+                run=run_spec(run), unit_ids=[only], task_url=task_url(run)
+            )
 
     assert raised.value.transient
 
@@ -298,7 +301,7 @@ def test_throttling_and_server_errors_are_transient(code, message, status):
         )
         with pytest.raises(ProviderError) as raised:
             provider.launch_units(
-                run=run, unit_ids=unit_ids(run), task_url=task_url(run)
+                run=run_spec(run), unit_ids=unit_ids(run), task_url=task_url(run)
             )
 
     assert raised.value.transient
@@ -319,7 +322,7 @@ def test_a_rejected_request_is_not_transient_and_says_why():
         )
         with pytest.raises(ProviderError) as raised:
             provider.launch_units(
-                run=run, unit_ids=unit_ids(run), task_url=task_url(run)
+                run=run_spec(run), unit_ids=unit_ids(run), task_url=task_url(run)
             )
 
     assert not raised.value.transient
@@ -338,7 +341,9 @@ def test_an_unreachable_endpoint_is_transient(monkeypatch):
 
     monkeypatch.setattr(provider.client, "create_hit_type", unreachable)
     with pytest.raises(ProviderError) as raised:
-        provider.launch_units(run=run, unit_ids=unit_ids(run), task_url=task_url(run))
+        provider.launch_units(
+            run=run_spec(run), unit_ids=unit_ids(run), task_url=task_url(run)
+        )
 
     assert raised.value.transient
 
@@ -354,7 +359,7 @@ def test_expire_moves_each_hit_expiry_into_the_past():
                 {},
                 expected_params={"HITId": hit_id, "ExpireAt": datetime(2015, 1, 1)},
             )
-        provider.expire_units(run=run, provider_unit_ids=["HIT1", "HIT2"])
+        provider.expire_units(run=run_spec(run), provider_unit_ids=["HIT1", "HIT2"])
         stub.assert_no_pending_responses()
 
 
@@ -423,16 +428,8 @@ def test_mturk_fee_is_twenty_percent():
     assert MTurkProvider.fee_rate == MTurkSandboxProvider.fee_rate == Decimal("0.20")
 
 
-def run_config(provider_type: str) -> RunConfig:
-    return RunConfig(
-        source_yaml="",
-        path=None,
-        overrides=(),
-        task_dir=Path("."),
-        resolved={"mephisto": {"provider": {"_provider_type": provider_type}}},
-        rows=[],
-        qualifications=[],
-    )
+def provider_args(provider_type: str) -> dict[str, str]:
+    return {"_provider_type": provider_type}
 
 
 @pytest.mark.parametrize("provider_class", [MTurkProvider, MTurkSandboxProvider])
@@ -443,14 +440,16 @@ def test_launching_without_aws_credentials_is_a_config_error(
         monkeypatch.delenv(name, raising=False)
 
     with pytest.raises(ConfigError) as raised:
-        provider_class.check_can_launch(config=run_config(provider_class.provider_type))
+        provider_class.check_can_launch(
+            provider_args=provider_args(provider_class.provider_type)
+        )
 
     assert raised.value.key == "mephisto.provider"
     assert "AWS_ACCESS_KEY_ID" in str(raised.value)
 
 
 def test_launching_with_aws_credentials_passes_the_check():
-    MTurkSandboxProvider.check_can_launch(config=run_config("mturk_sandbox"))
+    MTurkSandboxProvider.check_can_launch(provider_args=provider_args("mturk_sandbox"))
 
 
 # --- review and money -------------------------------------------------------------
@@ -659,6 +658,6 @@ def test_the_hit_type_auto_approves_after_the_runs_own_delay():
     )
 
     with stub:
-        assert provider._create_hit_type(run, []) == "HITTYPE1"
+        assert provider._create_hit_type(run_spec(run), []) == "HITTYPE1"
 
     stub.assert_no_pending_responses()

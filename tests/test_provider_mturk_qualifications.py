@@ -21,6 +21,7 @@ from qualifications_app.services import (
 from tasks_app.models import TaskRun, Unit
 from tasks_app.run_config import ConfigError, load_run_config
 from tasks_app.run_config import schema as run_config_schema
+from tasks_app.selectors import run_spec
 from tests.factories import TaskRunFactory, WorkerFactory
 from tests.mturk_fake import MTurkFake, launch_task
 from tests.mturk_fake import mturk_fixture as mturk_fixture
@@ -520,7 +521,7 @@ def test_stub_the_hit_type_carries_the_qualification_requirements(stub_aws, sett
         )
 
         result = provider.launch_units(
-            run=run,
+            run=run_spec(run),
             unit_ids=[unit_id],
             task_url="https://crowd.example.org/",
             requirements=[

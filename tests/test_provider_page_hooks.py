@@ -11,6 +11,7 @@ from providers.mturk import MTurkProvider, MTurkSandboxProvider
 from providers.prolific import ProlificProvider
 from providers.prolific.provider import completion_code
 from providers.registry import PROVIDER_CLASSES, get_provider_class
+from tasks_app.selectors import run_spec
 from tests.conftest import PROJECT_DIR
 from tests.factories import TaskRunFactory
 
@@ -142,7 +143,7 @@ def test_every_providers_wrap_script_is_in_the_static_folder(provider_type):
 def test_the_mock_adds_nothing_to_the_page_config():
     run = TaskRunFactory(units=1, provider_type="mock")
 
-    assert MockProvider.page_config(run) == {}
+    assert MockProvider.page_config(run_spec(run)) == {}
 
 
 @pytest.mark.django_db
@@ -164,7 +165,7 @@ def test_the_mock_adds_nothing_to_the_page_config():
 def test_mturk_tells_the_page_where_to_submit(provider, submit_to, submit_hosts):
     run = TaskRunFactory(units=1, provider_type=provider.provider_type)
 
-    assert provider.page_config(run) == {
+    assert provider.page_config(run_spec(run)) == {
         "mturk_submit_to": submit_to,
         "mturk_submit_hosts": submit_hosts,
     }
@@ -172,10 +173,10 @@ def test_mturk_tells_the_page_where_to_submit(provider, submit_to, submit_hosts)
 
 @pytest.mark.django_db
 def test_prolific_keeps_the_completion_code_off_the_page():
-    run = TaskRunFactory(units=1, provider_type="prolific")
+    spec = run_spec(TaskRunFactory(units=1, provider_type="prolific"))
 
-    assert "completion_code" not in ProlificProvider.page_config(run)
-    assert ProlificProvider.completion_code_for(run) == completion_code(run)
+    assert "completion_code" not in ProlificProvider.page_config(spec)
+    assert ProlificProvider.completion_code_for(spec) == completion_code(spec)
 
 
 @pytest.mark.django_db
@@ -188,5 +189,5 @@ def test_the_task_page_config_carries_the_providers_keys(client, provider_type):
     assert page_config == {
         "task_run_id": run.pk,
         "provider_type": provider_type,
-        **get_provider_class(provider_type).page_config(run),
+        **get_provider_class(provider_type).page_config(run_spec(run)),
     }

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 import requests
@@ -17,8 +16,8 @@ from providers.prolific.client import API_URL
 from providers.prolific.provider import completion_code, study_internal_name
 from tasks_app import services
 from tasks_app.models import TaskRun, Unit, UnitStatus
-from tasks_app.run_config import ConfigError, RunConfig
-from tasks_app.selectors import task_url
+from tasks_app.run_config import ConfigError
+from tasks_app.selectors import run_spec, task_url
 from tests.factories import TaskRunFactory
 
 pytestmark = pytest.mark.django_db
@@ -38,7 +37,7 @@ def launch(run: TaskRun, unit_ids: list[int]) -> dict[int, str]:
         .values_list("provider_unit_id", flat=True)
     )
     return ProlificProvider().launch_units(
-        run=run,
+        run=run_spec(run),
         unit_ids=unit_ids,
         task_url=task_url(run),
         launched_before=list(launched_before),
@@ -86,7 +85,7 @@ def unit_ids(run: TaskRun) -> list[int]:
 def expected_draft(run: TaskRun, places: int) -> dict:
     return {
         "name": "Rate some sentences",
-        "internal_name": study_internal_name(run),
+        "internal_name": study_internal_name(run_spec(run)),
         "description": "Say how natural each sentence sounds.",
         "external_study_url": (
             f"{TASK_URL_BASE}/?task_run_id={run.pk}"
@@ -97,7 +96,7 @@ def expected_draft(run: TaskRun, places: int) -> dict:
         "prolific_id_option": "url_parameters",
         "completion_codes": [
             {
-                "code": completion_code(run),
+                "code": completion_code(run_spec(run)),
                 "code_type": "COMPLETED",
                 "actions": [{"action": "MANUALLY_REVIEW"}],
             }
@@ -147,7 +146,7 @@ def test_a_retry_publishes_the_draft_it_finds_instead_of_creating_another(prolif
                 {"id": "X9", "internal_name": "someone else's", "status": "ACTIVE"},
                 {
                     "id": "S1",
-                    "internal_name": study_internal_name(run),
+                    "internal_name": study_internal_name(run_spec(run)),
                     "status": "UNPUBLISHED",
                     "total_available_places": 2,
                 },
@@ -172,7 +171,7 @@ def test_a_retry_after_publishing_changes_nothing(prolific):
             "results": [
                 {
                     "id": "S1",
-                    "internal_name": study_internal_name(run),
+                    "internal_name": study_internal_name(run_spec(run)),
                     "status": "ACTIVE",
                     "total_available_places": 2,
                 }
@@ -201,7 +200,7 @@ def test_the_study_is_looked_for_on_every_page_of_the_listing(prolific):
             "results": [
                 {
                     "id": "S1",
-                    "internal_name": study_internal_name(run),
+                    "internal_name": study_internal_name(run_spec(run)),
                     "status": "ACTIVE",
                     "total_available_places": 1,
                 }
@@ -304,7 +303,7 @@ def test_expire_stops_the_study_once_for_all_its_units(prolific):
         match=[AUTH, matchers.json_params_matcher({"action": "STOP"})],
     )
 
-    ProlificProvider().expire_units(run=run, provider_unit_ids=["S1", "S1"])
+    ProlificProvider().expire_units(run=run_spec(run), provider_unit_ids=["S1", "S1"])
 
     assert len(prolific.calls) == 1
 
@@ -318,7 +317,7 @@ def test_stopping_an_already_stopped_study_is_success(prolific):
     )
     prolific.get(f"{STUDIES}S1/", json={"id": "S1", "status": "COMPLETED"})
 
-    ProlificProvider().expire_units(run=run, provider_unit_ids=["S1"])
+    ProlificProvider().expire_units(run=run_spec(run), provider_unit_ids=["S1"])
 
 
 def test_a_refused_stop_of_a_running_study_is_an_error(prolific):
@@ -331,7 +330,7 @@ def test_a_refused_stop_of_a_running_study_is_an_error(prolific):
     prolific.get(f"{STUDIES}S1/", json={"id": "S1", "status": "ACTIVE"})
 
     with pytest.raises(ProviderError) as raised:
-        ProlificProvider().expire_units(run=run, provider_unit_ids=["S1"])
+        ProlificProvider().expire_units(run=run_spec(run), provider_unit_ids=["S1"])
 
     assert not raised.value.transient
     assert "Cannot stop" in str(raised.value)
@@ -340,37 +339,28 @@ def test_a_refused_stop_of_a_running_study_is_an_error(prolific):
 def test_the_completion_code_is_stable_per_run_and_differs_between_runs():
     run, other = make_run(units=1), make_run(units=1)
 
-    code = completion_code(run)
+    code = completion_code(run_spec(run))
 
-    assert code == completion_code(TaskRun.objects.get(pk=run.pk))
-    assert code != completion_code(other)
+    assert code == completion_code(run_spec(TaskRun.objects.get(pk=run.pk)))
+    assert code != completion_code(run_spec(other))
     assert re.fullmatch(r"[A-Z2-7]{8}", code)
 
 
-def run_config() -> RunConfig:
-    return RunConfig(
-        source_yaml="",
-        path=None,
-        overrides=(),
-        task_dir=Path("."),
-        resolved={"mephisto": {"provider": {"_provider_type": "prolific"}}},
-        rows=[],
-        qualifications=[],
-    )
+PROVIDER_ARGS = {"_provider_type": "prolific"}
 
 
 def test_launching_without_an_api_key_is_a_config_error(settings):
     settings.PROLIFIC_API_KEY = ""
 
     with pytest.raises(ConfigError) as raised:
-        ProlificProvider.check_can_launch(config=run_config())
+        ProlificProvider.check_can_launch(provider_args=PROVIDER_ARGS)
 
     assert raised.value.key == "mephisto.provider"
     assert "PROLIFIC_API_KEY" in str(raised.value)
 
 
 def test_launching_with_an_api_key_passes_the_check():
-    ProlificProvider.check_can_launch(config=run_config())
+    ProlificProvider.check_can_launch(provider_args=PROVIDER_ARGS)
 
 
 def test_prolific_fee_estimate():

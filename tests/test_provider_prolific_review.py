@@ -13,6 +13,7 @@ from providers.models import CallStatus, ProviderCall
 from providers.prolific import ProlificProvider
 from providers.prolific.client import BLOCK_LIST_GROUP_NAME
 from providers.prolific.provider import study_internal_name
+from tasks_app.selectors import run_spec
 from tests.factories import TaskRunFactory
 from tests.prolific_fake import ProlificFake
 from tests.prolific_fake import prolific_fixture as prolific_fixture
@@ -46,7 +47,10 @@ def make_run(*, units: int = 2, provider: dict | None = None, shared_state=None)
 def launch(run, requirements=()) -> str:
     unit_ids = list(run.units.order_by("pk").values_list("pk", flat=True))
     ids = ProlificProvider().launch_units(
-        run=run, unit_ids=unit_ids, task_url=TASK_URL, requirements=requirements
+        run=run_spec(run),
+        unit_ids=unit_ids,
+        task_url=TASK_URL,
+        requirements=requirements,
     )
     return next(iter(ids.values()))
 
@@ -238,8 +242,8 @@ def test_allow_and_block_lists_of_participant_ids_become_groups_of_the_run(proli
 
     study_id = launch(run)
 
-    allow = prolific.group_named(f"{study_internal_name(run)}-white-list")
-    block = prolific.group_named(f"{study_internal_name(run)}-black-list")
+    allow = prolific.group_named(f"{study_internal_name(run_spec(run))}-white-list")
+    block = prolific.group_named(f"{study_internal_name(run_spec(run))}-black-list")
     assert allow["members"] == ["A", "B"] and block["members"] == ["C"]
     filters = prolific.studies[study_id]["filters"]
     assert {
@@ -784,8 +788,8 @@ def test_ending_the_run_stops_its_study_once(prolific, study):
     run = make_run()
     provider = ProlificProvider()
 
-    result = provider.end_run(run=run, provider_unit_ids=[study, study])
-    provider.end_run(run=run, provider_unit_ids=[study])
+    result = provider.end_run(run=run_spec(run), provider_unit_ids=[study, study])
+    provider.end_run(run=run_spec(run), provider_unit_ids=[study])
 
     assert result == {"stopped": [study]}
     assert prolific.studies[study]["status"] == "AWAITING REVIEW"

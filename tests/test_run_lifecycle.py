@@ -178,7 +178,7 @@ def test_units_posted_while_the_run_was_shut_down_are_withdrawn_too(
     run = TaskRunFactory(launching=True, units=2)
 
     def post_and_meanwhile_shut_down(self, *, run, unit_ids, task_url, **kwargs):
-        services.shutdown_run(run_id=run.pk, reason="stopped during the launch")
+        services.shutdown_run(run_id=run.run_id, reason="stopped during the launch")
         return {unit_id: f"HIT-{unit_id}" for unit_id in unit_ids}
 
     monkeypatch.setattr(MockProvider, "launch_units", post_and_meanwhile_shut_down)

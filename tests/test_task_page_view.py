@@ -12,7 +12,7 @@ import pytest
 from providers.mturk.provider import EXTERNAL_QUESTION_XMLNS, external_question
 from providers.prolific import ProlificProvider
 from providers.prolific.provider import study_url
-from tasks_app.selectors import task_url
+from tasks_app.selectors import run_spec, task_url
 from tests.factories import TaskRunFactory
 from tests.worker_calls import client_fixture as client_fixture
 from tests.worker_calls import launch_fixture as launch_fixture
@@ -286,7 +286,9 @@ def test_the_prolific_study_url_adds_the_participant_to_the_task_urls_query(sett
     settings.PUBLIC_URL = "https://tasks.example.org"
     run = TaskRunFactory(units=1, architect_type="server", provider_type="prolific")
 
-    draft = ProlificProvider.study_draft(run, places=1, task_url=task_url(run))
+    draft = ProlificProvider.study_draft(
+        run_spec(run), places=1, task_url=task_url(run)
+    )
 
     assert draft["external_study_url"] == (
         f"https://tasks.example.org/?task_run_id={run.pk}"

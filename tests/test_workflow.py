@@ -238,7 +238,9 @@ def test_a_dry_run_of_the_pilot_writes_nothing():
 def test_on_the_mturk_sandbox_the_allowlist_names_sandbox_workers(monkeypatch):
     """The unmodified pilot config, with MTurk replaced at its edge."""
     monkeypatch.setattr(
-        MTurkProvider, "check_can_launch", classmethod(lambda cls, *, config: None)
+        MTurkProvider,
+        "check_can_launch",
+        classmethod(lambda cls, *, provider_args: None),
     )
     monkeypatch.setattr(
         MTurkProvider,

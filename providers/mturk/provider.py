@@ -18,13 +18,13 @@ import xml.etree.ElementTree as ElementTree
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 from xml.sax.saxutils import escape
 
 from botocore.exceptions import ClientError
 from django.core.cache import cache
 
-from providers.base import Arrival, ProviderError, SubmittedWork, url_param
+from providers.base import Arrival, ProviderError, RunSpec, SubmittedWork, url_param
 from providers.checks import Check
 from providers.mturk import checks as health
 from providers.mturk import config as config_checks
@@ -35,10 +35,6 @@ from providers.mturk.client import (
     logger,
 )
 from providers.mturk.review import MTurkReview
-
-if TYPE_CHECKING:
-    from tasks_app.models import TaskRun
-    from tasks_app.run_config import RunConfig
 
 EXTERNAL_QUESTION_XMLNS = (
     "http://mechanicalturk.amazonaws.com/"
@@ -58,27 +54,23 @@ ASSIGNMENT_OWNER_CACHE_SECONDS = 60 * 60 * 24
 NOT_SHOWN_YET_CACHE_SECONDS = 60
 
 
-def run_token_prefix(run: TaskRun) -> str:
+def run_token_prefix(run: RunSpec) -> str:
     """What every HIT request token of `run` starts with."""
     # The run's creation time tells apart runs that share a pk across databases
     # (a reset development database posting to the same sandbox account).
-    return f"crowdsite-{run.pk}-{int(run.created_at.timestamp())}-"
+    return f"crowdsite-{run.run_id}-{int(run.created_at.timestamp())}-"
 
 
-def hit_request_token(run: TaskRun, unit_id: int) -> str:
+def hit_request_token(run: RunSpec, unit_id: int) -> str:
     """The `UniqueRequestToken` of `unit_id`'s HIT: at most 64 chars, never changing."""
     return f"{run_token_prefix(run)}{unit_id}"
 
 
-def auto_approval_delay(run: TaskRun) -> int:
+def auto_approval_delay(run: RunSpec) -> int:
     """When MTurk approves an assignment nobody reviewed: the run's own
     `mephisto.task.auto_approve_delay_in_seconds` (the config allows at most
     MTurk's 30 days), so MTurk and crowdsite's auto-approval agree."""
-    delay = (
-        run.resolved_config.get("mephisto", {})
-        .get("task", {})
-        .get("auto_approve_delay_in_seconds")
-    )
+    delay = run.auto_approve_delay
     return AUTO_APPROVAL_DELAY_SECONDS if delay is None else int(delay)
 
 
@@ -159,7 +151,7 @@ class MTurkProvider(MTurkReview):
     specific_state_key = "mturk_specific_qualifications"
 
     @classmethod
-    def check_can_launch(cls, *, config: RunConfig) -> None:
+    def check_can_launch(cls, *, provider_args: Mapping[str, Any]) -> None:
         """Raise ConfigError unless boto3 can find AWS credentials (no MTurk call)."""
         config_checks.check_can_launch(cls.provider_type)
 
@@ -199,7 +191,7 @@ class MTurkProvider(MTurkReview):
         )
 
     @classmethod
-    def page_config(cls, run: TaskRun) -> dict[str, Any]:
+    def page_config(cls, run: RunSpec) -> dict[str, Any]:
         """Where mturk.js may post the worker's externalSubmit form."""
         return {
             "mturk_submit_to": cls.submit_hosts[0],
@@ -209,7 +201,7 @@ class MTurkProvider(MTurkReview):
     def launch_units(
         self,
         *,
-        run: TaskRun,
+        run: RunSpec,
         unit_ids: list[int],
         task_url: str,
         launched_before: Sequence[str] = (),
@@ -225,12 +217,7 @@ class MTurkProvider(MTurkReview):
             return {}
         hit_type_id = self._create_hit_type(run, requirements)
         question = external_question(task_url)
-        lifetime = int(
-            run.resolved_config.get("mephisto", {})
-            .get("task", {})
-            .get("task_lifetime_in_seconds")
-            or DEFAULT_LIFETIME_SECONDS
-        )
+        lifetime = int(run.task_lifetime or DEFAULT_LIFETIME_SECONDS)
         existing: dict[str, str] | None = None
         hit_ids = {}
         for unit_id in unit_ids:
@@ -251,7 +238,7 @@ class MTurkProvider(MTurkReview):
             hit_ids[unit_id] = hit_id
         return hit_ids
 
-    def expire_units(self, *, run: TaskRun, provider_unit_ids: list[str]) -> None:
+    def expire_units(self, *, run: RunSpec, provider_unit_ids: list[str]) -> None:
         """Expire each HIT now. Expiring an expired HIT is harmless."""
         for hit_id in provider_unit_ids:
             with _aws_errors("update_expiration_for_hit"):
@@ -357,22 +344,22 @@ class MTurkProvider(MTurkReview):
         return f"{assignment.get('WorkerId', '')}\t{assignment.get('HITId', '')}"
 
     def _create_hit_type(
-        self, run: TaskRun, requirements: Sequence[Mapping[str, Any]]
+        self, run: RunSpec, requirements: Sequence[Mapping[str, Any]]
     ) -> str:
         # MTurk answers equal parameters with the same HIT type id, so a
         # retried launch reuses the type its first attempt made.
         params: dict[str, Any] = {
             "AutoApprovalDelayInSeconds": auto_approval_delay(run),
-            "AssignmentDurationInSeconds": run.assignment_duration_in_seconds,
-            "Reward": f"{run.task_reward:.2f}",
-            "Title": run.task_title,
-            "Description": run.task_description,
+            "AssignmentDurationInSeconds": run.assignment_duration,
+            "Reward": f"{run.reward:.2f}",
+            "Title": run.title,
+            "Description": run.description,
         }
-        if run.task_tags:
-            params["Keywords"] = run.task_tags
+        if run.keywords:
+            params["Keywords"] = run.keywords
         qualification_requirements = [
             *self.qualification_requirements(requirements),
-            *(run.shared_state or {}).get(self.specific_state_key, []),
+            *run.specific_requirements,
         ]
         if qualification_requirements:
             params["QualificationRequirements"] = qualification_requirements

@@ -18,13 +18,13 @@ from __future__ import annotations
 import base64
 from collections.abc import Mapping, Sequence
 from decimal import ROUND_HALF_UP, Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 from django.utils.crypto import salted_hmac
 
 from crowdsite.config_errors import ConfigError
-from providers.base import AbandonedWork, Arrival, SubmittedWork, url_param
+from providers.base import AbandonedWork, Arrival, RunSpec, SubmittedWork, url_param
 from providers.checks import Check
 from providers.prolific import checks as health
 from providers.prolific import config as config_checks
@@ -51,10 +51,6 @@ from providers.prolific.config import (
 )
 from providers.prolific.review import AWAITING_REVIEW, ProlificReview
 
-if TYPE_CHECKING:
-    from tasks_app.models import TaskRun
-    from tasks_app.run_config import RunConfig
-
 # Prolific fills these placeholders per participant when they open the study;
 # they are added to the task URL's query (study_url).
 STUDY_URL_PARAMETERS = (
@@ -70,17 +66,19 @@ NOT_TAKING_PARTICIPANTS = frozenset({"AWAITING REVIEW", "COMPLETED", UNPUBLISHED
 ABANDONED = frozenset({"RETURNED", "TIMED-OUT"})
 
 
-def study_internal_name(run: TaskRun) -> str:
+def study_internal_name(run: RunSpec) -> str:
     """The `internal_name` that finds `run`'s study again; never changes."""
     # The run's creation time tells apart runs that share a pk across databases
     # (a reset development database launching on the same Prolific account).
-    return f"crowdsite-run-{run.pk}-{int(run.created_at.timestamp())}"
+    return f"crowdsite-run-{run.run_id}-{int(run.created_at.timestamp())}"
 
 
-def completion_code(run: TaskRun) -> str:
+def completion_code(run: RunSpec) -> str:
     """The code (8 characters, A-Z2-7) a worker brings back on finishing `run`."""
     # Keyed by SECRET_KEY, so a worker can't derive one run's code from another's.
-    digest = salted_hmac("crowdsite.providers.prolific.completion_code", str(run.pk))
+    digest = salted_hmac(
+        "crowdsite.providers.prolific.completion_code", str(run.run_id)
+    )
     return base64.b32encode(digest.digest()).decode()[:8]
 
 
@@ -113,7 +111,7 @@ class ProlificProvider(ProlificReview):
     specific_state_key = "prolific_specific_qualifications"
 
     @classmethod
-    def check_can_launch(cls, *, config: RunConfig) -> None:
+    def check_can_launch(cls, *, provider_args: Mapping[str, Any]) -> None:
         """Raise ConfigError unless a Prolific API token is configured."""
         config_checks.check_can_launch()
 
@@ -149,7 +147,7 @@ class ProlificProvider(ProlificReview):
         )
 
     @classmethod
-    def completion_code_for(cls, run: TaskRun) -> str:
+    def completion_code_for(cls, run: RunSpec) -> str:
         """The code prolific.js fetches after the submission is stored, and hands
         back to Prolific; never on the page itself (not even in preview)."""
         return completion_code(run)
@@ -157,7 +155,7 @@ class ProlificProvider(ProlificReview):
     def launch_units(
         self,
         *,
-        run: TaskRun,
+        run: RunSpec,
         unit_ids: list[int],
         task_url: str,
         launched_before: Sequence[str] = (),
@@ -202,7 +200,7 @@ class ProlificProvider(ProlificReview):
             _transition(study_id, "PUBLISH")
         return dict.fromkeys(unit_ids, study_id)
 
-    def expire_units(self, *, run: TaskRun, provider_unit_ids: list[str]) -> None:
+    def expire_units(self, *, run: RunSpec, provider_unit_ids: list[str]) -> None:
         """Stop the run's study. Stopping a stopped study is harmless."""
         for study_id in dict.fromkeys(provider_unit_ids):
             try:
@@ -216,7 +214,7 @@ class ProlificProvider(ProlificReview):
                 if study.get("status") not in NOT_TAKING_PARTICIPANTS:
                     raise
 
-    def end_run(self, *, run: TaskRun, provider_unit_ids: list[str]) -> dict[str, Any]:
+    def end_run(self, *, run: RunSpec, provider_unit_ids: list[str]) -> dict[str, Any]:
         """Stop the ended run's study, so no one new can start; participants
         with a place may still submit. Safe to repeat."""
         studies = list(dict.fromkeys(provider_unit_ids))
@@ -224,16 +222,16 @@ class ProlificProvider(ProlificReview):
         return {"stopped": studies}
 
     @staticmethod
-    def study_draft(run: TaskRun, *, places: int, task_url: str) -> dict[str, Any]:
+    def study_draft(run: RunSpec, *, places: int, task_url: str) -> dict[str, Any]:
         """The body that creates `run`'s study as a draft with `places` places."""
         provider_config = provider_args(run)
         minutes = provider_config.get(
             "prolific_estimated_completion_time_in_minutes", DEFAULT_COMPLETION_MINUTES
         )
         return {
-            "name": run.task_title,
+            "name": run.title,
             "internal_name": study_internal_name(run),
-            "description": run.task_description,
+            "description": run.description,
             "external_study_url": study_url(task_url),
             # crowdsite reads the participant from the URL, whatever the config says.
             "prolific_id_option": "url_parameters",
@@ -246,7 +244,7 @@ class ProlificProvider(ProlificReview):
                 }
             ],
             "estimated_completion_time": max(int(minutes), 1),
-            "reward": reward_in_cents(run.task_reward),
+            "reward": reward_in_cents(run.reward),
             "total_available_places": places,
             "device_compatibility": ["desktop"],
             # Prolific's docs mark `filters` required; an empty list admits anyone.
@@ -254,7 +252,7 @@ class ProlificProvider(ProlificReview):
         }
 
     def study_eligibility(
-        self, run: TaskRun, requirements: Sequence[Mapping[str, Any]]
+        self, run: RunSpec, requirements: Sequence[Mapping[str, Any]]
     ) -> dict[str, Any]:
         """The draft's `project` and `filters` for `requirements` and the run's
         Prolific settings; none for a run with neither (see needs_workspace)."""
@@ -269,7 +267,7 @@ class ProlificProvider(ProlificReview):
 
     def study_filters(
         self,
-        run: TaskRun,
+        run: RunSpec,
         requirements: Sequence[Mapping[str, Any]],
         workspace_id: str,
     ) -> list[dict[str, Any]]:
@@ -307,7 +305,7 @@ class ProlificProvider(ProlificReview):
         ]
 
     def eligibility_filter(
-        self, run: TaskRun, requirement: Mapping[str, Any], workspace_id: str
+        self, run: RunSpec, requirement: Mapping[str, Any], workspace_id: str
     ) -> dict[str, Any]:
         """One Mephisto eligibility requirement (checked) as a Prolific filter."""
         name = requirement["name"]
@@ -405,18 +403,18 @@ def study_url(task_url: str) -> str:
     return f"{task_url}{joiner}{STUDY_URL_PARAMETERS}"
 
 
-def provider_args(run: TaskRun) -> dict[str, Any]:
+def provider_args(run: RunSpec) -> Mapping[str, Any]:
     """The run's `mephisto.provider` settings."""
-    return (run.resolved_config or {}).get("mephisto", {}).get("provider", {}) or {}
+    return run.provider_args
 
 
-def run_eligibility_requirements(run: TaskRun) -> list[Mapping[str, Any]]:
+def run_eligibility_requirements(run: RunSpec) -> list[Mapping[str, Any]]:
     """The run's Mephisto eligibility requirements: the config's and the shared
     state's `prolific_specific_qualifications`, checked (a bad one is a
     non-transient ProviderError, as the config check would have refused it)."""
     found = [
         *(provider_args(run).get("prolific_eligibility_requirements") or []),
-        *((run.shared_state or {}).get("prolific_specific_qualifications") or []),
+        *run.specific_requirements,
     ]
     try:
         check_eligibility_requirements(found, key="prolific eligibility requirements")
@@ -425,7 +423,7 @@ def run_eligibility_requirements(run: TaskRun) -> list[Mapping[str, Any]]:
     return found
 
 
-def needs_workspace(run: TaskRun, requirements: Sequence[Mapping[str, Any]]) -> bool:
+def needs_workspace(run: RunSpec, requirements: Sequence[Mapping[str, Any]]) -> bool:
     """Whether the run's study needs crowdsite's workspace, project and groups.
 
     A run with no requirement and no Prolific setting of its own (a draft

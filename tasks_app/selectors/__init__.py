@@ -1,9 +1,10 @@
-"""Reads worth a name, by question: `runs` (the run cache, what to launch, unit
-counts, a worker's standing), `review` (what awaits a decision), `money` (a
-run's budget and commitment), `stats` (a run's figures), `history` (a run's
-family and config diff) and `export` (the results, streamed). Callers use the
-names re-exported here (`selectors.cached_run`), or the module for the last
-three (`from tasks_app.selectors import stats`)."""
+"""Reads worth a name, by question: `runs` (the run cache, a run as its provider
+sees it, what to launch, unit counts, a worker's standing), `review` (what
+awaits a decision), `money` (a run's budget and commitment), `stats` (a run's
+figures), `history` (a run's family and config diff) and `export` (the
+results, streamed). Callers use the names re-exported here
+(`selectors.cached_run`), or the module for the last three
+(`from tasks_app.selectors import stats`)."""
 
 from tasks_app.selectors.money import (
     CENT,
@@ -26,6 +27,7 @@ from tasks_app.selectors.runs import (
     cached_run,
     forget_cached_runs,
     run_allowlist,
+    run_spec,
     runs_stuck_launching,
     runs_with_units_to_launch,
     task_url,
@@ -50,6 +52,7 @@ __all__ = [
     "run_allowlist",
     "run_budget",
     "run_commitment",
+    "run_spec",
     "runs_stuck_launching",
     "runs_with_units_to_launch",
     "task_url",

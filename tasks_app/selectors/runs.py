@@ -1,5 +1,5 @@
-"""Reads of runs: the per-process run cache, what to launch next, where a run's
-page lives, unit counts, a worker's standing."""
+"""Reads of runs: the per-process run cache, a run as its provider sees it, what
+to launch next, where a run's page lives, unit counts, a worker's standing."""
 
 from __future__ import annotations
 
@@ -7,11 +7,15 @@ import copy
 import threading
 from collections import OrderedDict
 from datetime import datetime
+from types import MappingProxyType
+from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
 from django.db.models import Count, Exists, OuterRef, Q
 
+from providers.base import RunSpec
+from providers.registry import get_provider_class
 from tasks_app.models import (
     TaskRun,
     Unit,
@@ -56,6 +60,35 @@ def forget_cached_runs() -> None:
     """Empty this process's run cache (tests reuse ids after a rollback)."""
     with _run_cache_lock:
         _run_cache.clear()
+
+
+def run_spec(run: TaskRun) -> RunSpec:
+    """`run` as its provider is handed it (providers never see the model).
+
+    Read from the run's own fields only, so a run from `cached_run` makes one
+    without a query.
+    """
+    mephisto = run.resolved_config.get("mephisto", {})
+    task = mephisto.get("task", {})
+    key = get_provider_class(run.provider_type).specific_state_key
+    specific = (run.shared_state or {}).get(key) if key else None
+    return RunSpec(
+        run_id=run.pk,
+        created_at=run.created_at,
+        title=run.task_title,
+        description=run.task_description,
+        keywords=run.task_tags,
+        reward=run.task_reward,
+        assignment_duration=run.assignment_duration_in_seconds,
+        auto_approve_delay=_seconds(task.get("auto_approve_delay_in_seconds")),
+        task_lifetime=_seconds(task.get("task_lifetime_in_seconds")),
+        provider_args=MappingProxyType(dict(mephisto.get("provider") or {})),
+        specific_requirements=tuple(specific or ()),
+    )
+
+
+def _seconds(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 def units_to_launch(*, run: TaskRun) -> list[int]:

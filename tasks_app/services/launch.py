@@ -213,7 +213,9 @@ def launch_run(*, config: RunConfig) -> TaskRun:
     """
     plan = plan_launch(config=config)
     plan.check_budget()
-    get_provider_class(config.provider_type).check_can_launch(config=config)
+    get_provider_class(config.provider_type).check_can_launch(
+        provider_args=dict(config.provider)
+    )
     # The one provider call a launch makes itself (GetAccountBalance on MTurk),
     # before the transaction: no lock is held while it waits on the network.
     with_balance(plan).check_funded()
@@ -319,6 +321,7 @@ def launch_units(*, run_id: int) -> int:
         # The same list the arrival checks (DESIGN §6.3): a provider that can
         # enforce requirements keeps ineligible workers from accepting at all.
         requirements = eligibility.requirements(run)
+        spec = selectors.run_spec(run)
         marked: list[int] = []
 
         def record(provider_ids: dict[str, str]) -> None:
@@ -338,7 +341,7 @@ def launch_units(*, run_id: int) -> int:
             call=lambda: {
                 str(k): v
                 for k, v in provider.launch_units(
-                    run=run,
+                    run=spec,
                     unit_ids=unit_ids,
                     task_url=url,
                     launched_before=launched_before,

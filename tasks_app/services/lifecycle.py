@@ -23,6 +23,7 @@ from django.utils import timezone
 from providers.calllog import run_logged_call
 from providers.outbox import enqueue_on_commit
 from providers.registry import get_provider
+from tasks_app import selectors
 from tasks_app.exceptions import RunLifecycleError
 from tasks_app.models import TaskRun, TaskRunStatus, Unit, UnitStatus
 
@@ -113,9 +114,10 @@ def expire_units_on_provider(*, run_id: int) -> int:
     provider = get_provider(run.provider_type)
     first, last = rows[0][0], rows[-1][0]
     provider_ids = [provider_id for _, provider_id in rows]
+    spec = selectors.run_spec(run)
 
     def call() -> dict[str, Any]:
-        provider.expire_units(run=run, provider_unit_ids=provider_ids)
+        provider.expire_units(run=spec, provider_unit_ids=provider_ids)
         return {"expired": len(provider_ids)}
 
     run_logged_call(
@@ -185,13 +187,14 @@ def end_run_on_provider(*, run_id: int) -> Any:
     if not provider_ids:
         return {}
     provider = get_provider(run.provider_type)
+    spec = selectors.run_spec(run)
     return run_logged_call(
         provider_type=run.provider_type,
         operation="end_run",
         key=f"end_run:run={run.pk}",
         run_id=run.pk,
         request={"provider_unit_ids": provider_ids[:10], "count": len(provider_ids)},
-        call=lambda: provider.end_run(run=run, provider_unit_ids=provider_ids),
+        call=lambda: provider.end_run(run=spec, provider_unit_ids=provider_ids),
     )
 
 

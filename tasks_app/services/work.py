@@ -139,7 +139,9 @@ def completion_code(
     Refused (UnitStateConflict) until this worker's agent on that assignment
     has submitted, so the code never reaches a page that has stored nothing.
     """
-    code = get_provider_class(run.provider_type).completion_code_for(run)
+    code = get_provider_class(run.provider_type).completion_code_for(
+        selectors.run_spec(run)
+    )
     if not code:
         raise BadWorkerRequest(
             f"this run's provider ({run.provider_type}) takes no completion code"

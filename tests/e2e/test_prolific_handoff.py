@@ -8,7 +8,7 @@ import pytest
 from providers.prolific.provider import completion_code
 from tasks_app.models import Agent, AgentStatus, TaskRun
 from tasks_app.run_config import load_run_config
-from tasks_app.selectors import forget_cached_runs
+from tasks_app.selectors import forget_cached_runs, run_spec
 from tasks_app.services import launch_run
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -59,12 +59,12 @@ def test_after_submitting_the_participant_goes_back_to_prolific_with_the_code(
     page, live_server, prolific_run, off_site
 ):
     page.goto(study_url(live_server, prolific_run))
-    assert completion_code(prolific_run) not in page.content()
+    assert completion_code(run_spec(prolific_run)) not in page.content()
     page.click("#onboarding-good")
     page.click("#rate-good")
     page.wait_for_url(f"{PROLIFIC_COMPLETE}*")
 
-    assert off_site == [PROLIFIC_COMPLETE + completion_code(prolific_run)]
+    assert off_site == [PROLIFIC_COMPLETE + completion_code(run_spec(prolific_run))]
     agent = Agent.objects.get(worker__worker_name="P1")
     assert agent.status == AgentStatus.COMPLETED
     assert agent.provider_assignment_id == "S1"
@@ -73,7 +73,7 @@ def test_after_submitting_the_participant_goes_back_to_prolific_with_the_code(
 def test_a_preview_never_sees_the_code(page, live_server, prolific_run, off_site):
     page.goto(f"{live_server.url}/?task_run_id={prolific_run.pk}")
 
-    assert completion_code(prolific_run) not in page.content()
+    assert completion_code(run_spec(prolific_run)) not in page.content()
     assert off_site == []
 
 
