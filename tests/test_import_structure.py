@@ -1,8 +1,10 @@
 """The apps depend on each other one way: tasks_app → qualifications_app → providers.
 
 Read from the source (AST), so it holds for imports inside functions too, the
-kind that used to hold an import loop together. Only imports under
-`if TYPE_CHECKING:` are left out: they never run.
+kind that used to hold an import loop together. Imports under
+`if TYPE_CHECKING:` never run and are left out, except in `providers`: a
+provider is handed plain data (`RunSpec`), so it names neither app even for
+its annotations.
 """
 
 from __future__ import annotations
@@ -42,11 +44,27 @@ def _is_type_checking(test: ast.expr) -> bool:
     )
 
 
-def runtime_imports(path: Path, known: dict[str, Path]) -> Iterator[str]:
-    """The project modules `path` imports when it runs (TYPE_CHECKING left out)."""
+def runtime_imports(
+    path: Path, known: dict[str, Path], *, type_checking: bool = False
+) -> Iterator[str]:
+    """The project modules `path` imports when it runs; with `type_checking`,
+    also those it imports only for the type checker."""
+    yield from source_imports(
+        path.read_text(encoding="utf-8"), known, type_checking=type_checking
+    )
+
+
+def source_imports(
+    source: str, known: dict[str, Path], *, type_checking: bool = False
+) -> Iterator[str]:
+    """The project modules the Python `source` imports (see runtime_imports)."""
 
     def visit(node: ast.AST) -> Iterator[str]:
-        if isinstance(node, ast.If) and _is_type_checking(node.test):
+        if (
+            isinstance(node, ast.If)
+            and _is_type_checking(node.test)
+            and not type_checking
+        ):
             for child in node.orelse:
                 yield from visit(child)
             return
@@ -61,14 +79,17 @@ def runtime_imports(path: Path, known: dict[str, Path]) -> Iterator[str]:
         for child in ast.iter_child_nodes(node):
             yield from visit(child)
 
-    for name in visit(ast.parse(path.read_text(encoding="utf-8"))):
+    for name in visit(ast.parse(source)):
         if name in known:
             yield name
 
 
-def import_graph() -> dict[str, set[str]]:
+def import_graph(*, type_checking: bool = False) -> dict[str, set[str]]:
     known = modules()
-    return {name: set(runtime_imports(path, known)) for name, path in known.items()}
+    return {
+        name: set(runtime_imports(path, known, type_checking=type_checking))
+        for name, path in known.items()
+    }
 
 
 def app_of(module: str) -> str:
@@ -89,10 +110,10 @@ def test_no_app_imports_an_app_above_it():
     assert wrong == []
 
 
-def test_providers_import_neither_app_at_runtime():
+def test_providers_import_neither_app_not_even_for_type_checking():
     into_apps = sorted(
         f"{module} imports {target}"
-        for module, targets in import_graph().items()
+        for module, targets in import_graph(type_checking=True).items()
         if app_of(module) == "providers"
         for target in targets
         if app_of(target) in ("tasks_app", "qualifications_app")
@@ -150,4 +171,17 @@ def test_the_checks_see_a_loop_and_an_upward_import():
     assert strongly_connected(graph) == [["providers.a", "tasks_app.b"]]
     assert "tasks_app.models" in set(
         runtime_imports(PROJECT_DIR / "qualifications_app" / "services.py", modules())
+    )
+
+
+def test_the_type_checking_imports_are_seen_only_when_asked_for():
+    source = (
+        "from typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n"
+        "    from tasks_app.models import TaskRun\n"
+    )
+
+    assert set(source_imports(source, modules())) == set()
+    assert "tasks_app.models" in set(
+        source_imports(source, modules(), type_checking=True)
     )
