@@ -24,29 +24,6 @@ from pathlib import Path
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
-CONFIG = """\
-#@package _global_
-defaults:
-  - /mephisto/blueprint: static_react_task
-  - /mephisto/architect: server
-  - /mephisto/provider: prolific
-mephisto:
-  architect:
-    public_url: https://crowd.example.org
-  blueprint:
-    task_source: ${task_dir}/bundle.js
-    data_jsonl: ${task_dir}/rows.jsonl
-    units_per_assignment: 1
-  provider:
-    prolific_estimated_completion_time_in_minutes: 3
-  task:
-    task_name: attacks-unseen-work
-    task_title: Rate a sentence
-    task_description: Say whether the sentence reads well.
-    task_reward: 150
-    assignment_duration_in_seconds: 600
-"""
-
 
 def main() -> int:
     import django
@@ -61,6 +38,7 @@ def main() -> int:
     from tasks_app.models import Agent, Payment, Unit
     from tests.mturk_fake import launch_task
     from tests.prolific_fake import FAKE_API_URL, TOKEN, ProlificFake
+    from tests.test_prolific_flow import CONFIG  # the flow tests' Prolific run
 
     settings.PROLIFIC_API_URL = FAKE_API_URL
     settings.PROLIFIC_API_KEY = TOKEN
