@@ -19,7 +19,9 @@ from tasks_app.services.arrival import (
     submit_onboarding,
 )
 from tasks_app.services.launch import (
+    LAUNCH_TASK,
     LaunchPlan,
+    ResumedLaunch,
     check_requirements_exist,
     created_empty,
     launch_run,
@@ -28,6 +30,7 @@ from tasks_app.services.launch import (
     mark_units_launched,
     plan_launch,
     requester_name_for,
+    resume_launch,
     with_balance,
 )
 from tasks_app.services.lifecycle import (
@@ -109,7 +112,9 @@ __all__ = [
     "send_review",
     "send_reviews",
     "soft_reject_unit",
+    "LAUNCH_TASK",
     "LaunchPlan",
+    "ResumedLaunch",
     "SavedFile",
     "WorkerRequestError",
     "check_requirements_exist",
@@ -130,6 +135,7 @@ __all__ = [
     "completion_code",
     "register_agent",
     "requester_name_for",
+    "resume_launch",
     "return_agent",
     "return_unit",
     "run_hooks",

@@ -13,11 +13,17 @@ from django.utils import timezone
 from crowdsite.config_errors import ConfigError
 from providers.base import Provider, ProviderError
 from providers.calllog import run_logged_call
-from providers.outbox import enqueue_on_commit
+from providers.outbox import (
+    check_broker,
+    enqueue_on_commit,
+    tasks_run_in_process,
+    unsent_messages,
+)
 from providers.registry import get_provider, get_provider_class
 from qualifications_app import selectors as qualification_selectors
 from qualifications_app import services as qualification_services
 from tasks_app import eligibility, selectors
+from tasks_app.exceptions import RunLifecycleError
 from tasks_app.models import (
     Assignment,
     Requester,
@@ -283,8 +289,50 @@ def _write_run(*, config: RunConfig, plan: LaunchPlan) -> TaskRun:
     )
     # Through the outbox: if the broker is lost before commit, the run stays
     # `launching` with its launch recorded, and beat sends it later.
-    enqueue_on_commit(task="tasks_app.tasks.launch_units", kwargs={"run_id": run.pk})
+    enqueue_on_commit(task=LAUNCH_TASK, kwargs={"run_id": run.pk})
     return run
+
+
+LAUNCH_TASK = "tasks_app.tasks.launch_units"
+
+
+@dataclass(frozen=True)
+class ResumedLaunch:
+    """What resuming a run's launch did."""
+
+    run: TaskRun
+    pending_units: int
+    in_process: bool  # launched here, no broker configured
+    queued: bool  # published to the broker (or run in process)
+
+
+def resume_launch(*, run_id: int) -> ResumedLaunch:
+    """Send the launch of a run still `launching` again (its message was lost).
+
+    Refused (RunLifecycleError) for an unknown run or one not launching, and
+    (BrokerUnavailable) while the broker can't be reached. Through the outbox, so
+    a broker that drops now still leaves the launch recorded for beat. Safe to
+    run twice: the launch goes through the call log.
+    """
+    run = TaskRun.objects.select_related("task").filter(pk=run_id).first()
+    if run is None:
+        raise RunLifecycleError(f"There is no run {run_id}.")
+    if run.status != TaskRunStatus.LAUNCHING:
+        raise RunLifecycleError(
+            f"Run {run_id} is {run.status}, not launching: nothing to resume "
+            "(beat launches the units of running runs as room frees up)."
+        )
+    pending = len(selectors.units_to_launch(run=run))
+    check_broker()
+    in_process = tasks_run_in_process()
+    message = enqueue_on_commit(task=LAUNCH_TASK, kwargs={"run_id": run.pk})
+    run.refresh_from_db()
+    queued = in_process or (
+        message is not None and not unsent_messages(task=LAUNCH_TASK, run_id=run.pk)
+    )
+    return ResumedLaunch(
+        run=run, pending_units=pending, in_process=in_process, queued=queued
+    )
 
 
 # Large enough that a 10,000-unit launch is a handful of INSERTs, small enough to

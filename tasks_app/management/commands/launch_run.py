@@ -14,10 +14,10 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from providers import outbox
 from tasks_app import selectors, services
-from tasks_app.models import TaskRun, TaskRunStatus
+from tasks_app.exceptions import RunLifecycleError
+from tasks_app.models import TaskRun
 from tasks_app.run_config import ConfigError, load_run_config
 
-LAUNCH_TASK = "tasks_app.tasks.launch_units"
 # The loggers `mephisto.log_level` sets for the launch, as Mephisto's does.
 PROJECT_LOGGERS = ("tasks_app", "qualifications_app", "providers")
 
@@ -167,7 +167,7 @@ class Command(BaseCommand):
 
     def _warn_if_not_queued(self, run: TaskRun) -> None:
         """The broker went away between the check and the commit: say what now."""
-        unsent = outbox.unsent_messages(task=LAUNCH_TASK, run_id=run.pk)
+        unsent = outbox.unsent_messages(task=services.LAUNCH_TASK, run_id=run.pk)
         if not unsent:
             return
         self.stderr.write(
@@ -182,25 +182,20 @@ class Command(BaseCommand):
         run_id = options["resume"]
         if options["overrides"] or options["dry_run"]:
             raise CommandError("--resume takes no overrides and no --dry-run.")
-        run = TaskRun.objects.select_related("task").filter(pk=run_id).first()
-        if run is None:
-            raise CommandError(f"There is no run {run_id}.")
-        if run.status != TaskRunStatus.LAUNCHING:
-            raise CommandError(
-                f"Run {run_id} is {run.status}, not launching: nothing to resume "
-                "(beat launches the units of running runs as room frees up)."
-            )
-        pending = len(selectors.units_to_launch(run=run))
-        self._check_broker(then=f"Run {run_id} is still launching.")
-        in_process = outbox.tasks_run_in_process()
-        # The outbox again: if the broker drops now, beat still sends the launch.
-        message = outbox.enqueue_on_commit(task=LAUNCH_TASK, kwargs={"run_id": run.pk})
-        run.refresh_from_db()
+        try:
+            resumed = services.resume_launch(run_id=run_id)
+        except RunLifecycleError as exc:
+            raise CommandError(str(exc)) from exc
+        except outbox.BrokerUnavailable as exc:
+            raise CommandError(f"{exc} Run {run_id} is still launching.") from exc
+        run, pending, in_process = (
+            resumed.run,
+            resumed.pending_units,
+            resumed.in_process,
+        )
         if in_process:
             done = f"launched in this process; run {run_id} is {run.status}"
-        elif message is not None and not outbox.unsent_messages(
-            task=LAUNCH_TASK, run_id=run.pk
-        ):
+        elif resumed.queued:
             done = f"queued on {outbox.broker_url()} for a worker"
         else:
             raise CommandError(
