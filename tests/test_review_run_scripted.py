@@ -6,7 +6,6 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from django.utils import timezone
 
 from qualifications_app.models import ReviewAction, WorkerReview
 from tasks_app.models import (
@@ -19,8 +18,10 @@ from tasks_app.models import (
     UnitStatus,
 )
 from tests.command_calls import run, run_json
-from tests.factories import AgentFactory, TaskRunFactory, WorkerFactory
+from tests.factories import TaskRunFactory
 from tests.review_run_calls import pilot, statuses, user
+from tests.worker_calls import client_fixture as client_fixture
+from tests.worker_calls import submit_late_beside_holder
 
 pytestmark = pytest.mark.django_db
 
@@ -111,35 +112,31 @@ def test_approve_all_of_one_worker_leaves_the_others_waiting():
     }
 
 
-def two_submissions(*, holder_late: bool):
-    """A unit completed by bob, with alice's late submission beside bob's; with
-    `holder_late`, bob's own is late too (he got the unit back by submitting)."""
+def two_submissions(client, time_machine, *, holder_late: bool):
+    """Through the worker API: alice takes the one unit and times out, bob takes
+    it and submits, alice submits late beside him (her agent stays `timeout`);
+    with `holder_late`, bob's own is late too (he timed out and got the unit back
+    by submitting)."""
     task_run = TaskRunFactory(units=1, task_reward="0.50")
+    late_id, holder_id = submit_late_beside_holder(
+        client,
+        time_machine,
+        task_run,
+        late="alice",
+        holder="bob",
+        holder_late=holder_late,
+    )
+    late = Agent.objects.get(public_id=late_id)
+    holder = Agent.objects.get(public_id=holder_id)
     unit = Unit.objects.get(run=task_run)
-    alice, bob = WorkerFactory(worker_name="alice"), WorkerFactory(worker_name="bob")
-    Unit.objects.filter(pk=unit.pk).update(status=UnitStatus.COMPLETED, worker=bob)
-    now = timezone.now()
-    late = AgentFactory(
-        unit=unit,
-        worker=alice,
-        status=AgentStatus.TIMEOUT,
-        submission={"rating": "late"},
-        submitted_at=now,
-        is_late=True,
-    )
-    AgentFactory(
-        unit=unit,
-        worker=bob,
-        status=AgentStatus.COMPLETED,
-        submission={"rating": "on time"},
-        submitted_at=now,
-        is_late=holder_late,
-    )
+    assert (late.status, late.is_late) == (AgentStatus.TIMEOUT, True)
+    assert (holder.status, holder.is_late) == (AgentStatus.COMPLETED, holder_late)
+    assert (unit.status, unit.worker.worker_name) == (UnitStatus.COMPLETED, "bob")
     return task_run, unit, late
 
 
-def test_approve_all_leaves_a_late_second_submission_for_review():
-    task_run, unit, late = two_submissions(holder_late=False)
+def test_approve_all_leaves_a_late_second_submission_for_review(client, time_machine):
+    task_run, unit, late = two_submissions(client, time_machine, holder_late=False)
 
     report = run_json("review_run", "--run", str(task_run.pk), "--approve-all")
 
@@ -149,8 +146,8 @@ def test_approve_all_leaves_a_late_second_submission_for_review():
     assert WorkerReview.objects.get().worker.worker_name == "bob"
 
 
-def test_approve_all_lists_the_units_it_cant_decide_alone():
-    task_run, unit, late = two_submissions(holder_late=True)
+def test_approve_all_lists_the_units_it_cant_decide_alone(client, time_machine):
+    task_run, unit, late = two_submissions(client, time_machine, holder_late=True)
 
     report = run_json("review_run", "--run", str(task_run.pk), "--approve-all")
     text = run("review_run", "--run", str(task_run.pk), "--approve-all")

@@ -9,14 +9,16 @@ so linters see the import as used; its tests ask for it by the fixture's name
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from qualifications_app.models import GrantedQualification
 from tasks_app.run_config import load_run_config
-from tasks_app.services import launch_run
+from tasks_app.services import expire_overdue_agents, launch_run
 from tests.conftest import EXAMPLE_CONF
 from tests.factories import TaskRunFactory
 
@@ -89,6 +91,43 @@ def agent_id_for(client, run, worker="worker-1", registration=None) -> str:
     agent_id = response.json()["data"]["agent_id"]
     assert agent_id, response.json()
     return agent_id
+
+
+def time_out(time_machine, run) -> int:
+    """Let the run's assignment time run out and time out the overdue agents, as
+    the beat does; how many timed out. The clock must have been moved to (and is
+    best frozen: `time_machine.move_to(timezone.now(), tick=False)`)."""
+    time_machine.shift(timedelta(seconds=run.assignment_duration_in_seconds + 1))
+    return expire_overdue_agents()
+
+
+def submit_late_beside_holder(
+    client,
+    time_machine,
+    run,
+    *,
+    late: str,
+    holder: str,
+    holder_late: bool = False,
+    late_answer=None,
+    holder_answer=None,
+) -> tuple[str, str]:
+    """Through the worker API, on `run`'s one unit: `late` takes it and times out,
+    `holder` takes it and submits, then `late` submits late, so `late`'s agent
+    stays `timeout` with `is_late` while the unit is `holder`'s. With
+    `holder_late`, `holder` times out too and gets the unit back by submitting
+    late (the unit was free again). The agents' public ids: (late's, holder's)."""
+    time_machine.move_to(timezone.now(), tick=False)
+    late_id = agent_id_for(client, run, late)
+    assert time_out(time_machine, run) == 1
+    holder_id = agent_id_for(client, run, holder)
+    if holder_late:
+        assert time_out(time_machine, run) == 1
+    answer = holder_answer if holder_answer is not None else {"rating": "on time"}
+    assert submit_task(client, run, holder_id, answer).status_code == 200
+    answer = late_answer if late_answer is not None else {"rating": "late"}
+    assert submit_task(client, run, late_id, answer).status_code == 200
+    return late_id, holder_id
 
 
 def submit_onboarding(client, run, agent_id, answer):
