@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.test import Client
-from django.utils import timezone
+from rest_framework.test import APIClient
 
 from providers.models import ProviderCall
 from qualifications_app.models import ReviewAction, WorkerReview
@@ -22,7 +22,7 @@ from tasks_app.models import (
     Worker,
 )
 from tests.admin_calls import fast_passwords_fixture as fast_passwords_fixture
-from tests.factories import AgentFactory, TaskRunFactory, UnitFactory, WorkerFactory
+from tests.factories import TaskRunFactory
 from tests.review_queue_calls import (
     key,
     make_reviewer,
@@ -33,6 +33,7 @@ from tests.review_queue_calls import (
 )
 from tests.review_queue_calls import reviewer_fixture as reviewer_fixture
 from tests.review_queue_calls import run_fixture as run_fixture
+from tests.worker_calls import agent_id_for, submit_late_beside_holder
 
 pytestmark = pytest.mark.django_db
 
@@ -160,15 +161,19 @@ def test_rejecting_all_of_one_workers_units_rejects_only_theirs(reviewer, run):
     ]
 
 
-def test_a_late_submission_is_approved_naming_its_agent(reviewer, run):
-    own = submitted(run, "alice")
-    late = AgentFactory(
-        unit=own.unit,
-        worker=WorkerFactory(worker_name="bob"),
-        status=AgentStatus.COMPLETED,
-        submitted_at=timezone.now(),
-        submission={"rating": "late"},
-        is_late=True,
+def test_a_late_submission_is_approved_naming_its_agent(reviewer, time_machine):
+    # Through the worker API: bob takes the unit and times out, alice takes it and
+    # submits, bob submits late; his agent stays `timeout` beside her unit.
+    run = TaskRunFactory(units=1, task_reward=Decimal("0.50"))
+    late_id, own_id = submit_late_beside_holder(
+        APIClient(), time_machine, run, late="bob", holder="alice"
+    )
+    own = Agent.objects.get(public_id=own_id)
+    late = Agent.objects.get(public_id=late_id)
+    assert (late.unit_id, late.status, late.is_late) == (
+        own.unit_id,
+        AgentStatus.TIMEOUT,
+        True,
     )
 
     reviewer.post(
@@ -322,9 +327,12 @@ def test_a_decision_on_a_unit_already_decided_is_refused_with_the_services_words
     assert "was already approved by rita" in message
 
 
-def test_a_decision_on_a_unit_without_a_submission_is_refused(reviewer, run):
-    unit = UnitFactory(assignment__run=run, status=UnitStatus.LAUNCHED)
-    agent = AgentFactory(unit=unit, worker=WorkerFactory(), status=AgentStatus.IN_TASK)
+def test_a_decision_on_a_unit_without_a_submission_is_refused(reviewer):
+    # Through the worker API: a worker takes the unit and is still working on it.
+    run = TaskRunFactory(units=1, task_reward=Decimal("0.50"))
+    agent = Agent.objects.get(public_id=agent_id_for(APIClient(), run, "alice"))
+    unit = agent.unit
+    assert (unit.status, agent.submitted_at) == (UnitStatus.ASSIGNED, None)
     before = written()
 
     done = reviewer.post(
