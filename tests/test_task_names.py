@@ -39,13 +39,22 @@ def shared_tasks() -> list[tuple[str, str, str | None]]:
 
 
 def published_names() -> set[str]:
-    """The task names the code hands to `enqueue_on_commit(task=...)`."""
+    """The task names the code hands to `enqueue_on_commit(task=...)`, written
+    as a string or as a module-level constant of the same file."""
     names = set()
     for app in (*APPS, "crowdsite"):
         for path in (PROJECT_DIR / app).rglob("*.py"):
             if "migrations" in path.parts:
                 continue
-            for node in ast.walk(ast.parse(Path(path).read_text())):
+            tree = ast.parse(Path(path).read_text())
+            constants = {
+                target.id: node.value.value
+                for node in tree.body
+                if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
+                for target in node.targets
+                if isinstance(target, ast.Name)
+            }
+            for node in ast.walk(tree):
                 if not isinstance(node, ast.Call):
                     continue
                 func = node.func
@@ -53,10 +62,12 @@ def published_names() -> set[str]:
                 if called != "enqueue_on_commit":
                     continue
                 for keyword in node.keywords:
-                    if keyword.arg == "task" and isinstance(
-                        keyword.value, ast.Constant
-                    ):
+                    if keyword.arg != "task":
+                        continue
+                    if isinstance(keyword.value, ast.Constant):
                         names.add(keyword.value.value)
+                    elif isinstance(keyword.value, ast.Name):
+                        names.add(constants[keyword.value.id])
     return names
 
 
