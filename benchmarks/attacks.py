@@ -10,7 +10,8 @@ to 127.0.0.1 only. After each attack it reads the server's database directly
 (psycopg or sqlite3) and prints what the server answered (counts by status) and
 what the database holds. Every loop has a fixed count or a fixed duration; a run
 takes 30 seconds to 2 minutes on a 2-core machine (gunicorn's is the longer one:
-attack 9 runs for 20 s and needs a run of 5,000 units).
+attack 9 runs for 20 s and needs a run of 10,000 units: at 250 submissions a
+second 5,000 ran out).
 
   1  metadata growth      50 x 900 KB /submit_metadata under new keys; 80 x 100 KB
                           and 80 small /log_error: 413 past the agent's metadata
@@ -1098,7 +1099,7 @@ def main() -> int:
             "export": site.launch("attacks-export", 10),
         }
         if args.server == "gunicorn":
-            runs["load"] = site.launch("attacks-load", 5000)
+            runs["load"] = site.launch("attacks-load", 10_000)
         print(f"runs launched: {runs}  ({time.time() - started:.0f} s)")
         stack.enter_context(site.serve())
         if args.server == "gunicorn":
