@@ -57,9 +57,12 @@ def registered_task(name: str) -> Any:
     Outside a worker Celery has not imported the apps' task modules yet: its
     own autodiscovery (every installed app's `tasks` module) runs first.
     """
-    current_app.loader.import_default_modules()
+    tasks = current_app.tasks
+    if name not in tasks:
+        # Once per process: importing the modules again costs milliseconds.
+        current_app.loader.import_default_modules()
     try:
-        return current_app.tasks[name]
+        return tasks[name]
     except KeyError:
         raise LookupError(
             f"no Celery task is registered as {name!r}: a task of an app's tasks "
