@@ -174,16 +174,17 @@ def test_a_bulk_approval_racing_single_rejections_decides_each_unit_once(postgre
 # --- auto-approval --------------------------------------------------------------------
 
 
-def test_units_not_reviewed_in_time_are_approved_automatically(execute, calls):
+def test_units_not_reviewed_in_time_are_approved_automatically(
+    execute, calls, time_machine
+):
     from datetime import timedelta
 
     from django.utils import timezone
 
+    time_machine.move_to(timezone.now(), tick=False)
     old = submitted_unit(worker="w1")
+    time_machine.shift(timedelta(days=7, seconds=1))
     fresh = submitted_unit(worker="w2")
-    Agent.objects.filter(unit=old).update(
-        submitted_at=timezone.now() - timedelta(days=7, seconds=1)
-    )
 
     approved = execute(services.auto_approve_due)
     again = execute(services.auto_approve_due)
