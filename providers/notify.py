@@ -7,18 +7,21 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from django.db import transaction
+
 from providers.calllog import run_logged_call
 from providers.outbox import enqueue_on_commit
 from providers.registry import get_provider, get_provider_class
 
 
+@transaction.atomic
 def notify_workers(
     *, provider_type: str, worker_names: Sequence[str], subject: str, message: str
 ) -> list[str]:
     """Queue `message` to the workers on their provider, one call per batch.
 
     Each batch is a logical call keyed by what it sends, so queuing the same
-    message to the same workers again sends nothing twice. Raises ValueError for
+    message to the same workers again sends nothing twice. All batches or none. Raises ValueError for
     a message the provider would refuse. Returns the calls' log keys.
     """
     provider_class = get_provider_class(provider_type)

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 from django.core.management.base import CommandError, CommandParser
-from django.db import transaction
 
 from crowdsite.commands import ExamplesCommand
 from providers import notify, outbox
@@ -134,13 +133,12 @@ class Command(ExamplesCommand):
                 )
                 keys = []
             else:
-                with transaction.atomic():
-                    keys = notify.notify_workers(
-                        provider_type=provider_type,
-                        worker_names=names,
-                        subject=subject,
-                        message=message,
-                    )
+                keys = notify.notify_workers(
+                    provider_type=provider_type,
+                    worker_names=names,
+                    subject=subject,
+                    message=message,
+                )
         except ValueError as exc:
             raise CommandError(f"{provider_type}: {exc}; nothing was sent") from exc
         calls = {
