@@ -21,8 +21,9 @@ def notify_workers(
     """Queue `message` to the workers on their provider, one call per batch.
 
     Each batch is a logical call keyed by what it sends, so queuing the same
-    message to the same workers again sends nothing twice. All batches or none. Raises ValueError for
-    a message the provider would refuse. Returns the calls' log keys.
+    message to the same workers again sends nothing twice. All batches or none.
+    Raises ValueError for a message the provider would refuse. Returns the
+    calls' log keys.
     """
     provider_class = get_provider_class(provider_type)
     provider_class.check_notification(subject=subject, message=message)
