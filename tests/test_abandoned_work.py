@@ -4,7 +4,6 @@ frees its unit here too; an ended run is closed on its provider once."""
 from __future__ import annotations
 
 import pytest
-from django.utils import timezone
 
 from providers.base import AbandonedWork
 from providers.mock import MockProvider
@@ -83,15 +82,8 @@ def test_a_place_given_up_on_the_provider_frees_its_unit(listed, status, agent_s
 
 def test_a_stored_submission_is_never_undone(listed):
     run = TaskRunFactory()
-    agent = held(
-        run,
-        "P1",
-        "S1",
-        status=AgentStatus.COMPLETED,
-        submitted_at=timezone.now(),
-        submission={"a": 1},
-    )
-    Unit.objects.filter(pk=agent.unit_id).update(status=UnitStatus.COMPLETED)
+    agent = held(run, "P1", "S1")
+    services.submit_unit(agent_id=agent.public_id, final_data={"a": 1})
     listed.append(given_up("S1", "RETURNED"))
 
     assert services.free_abandoned_units(run_id=run.pk) == []
