@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from tasks_app import services
 from tasks_app.models import Agent, AgentStatus, UnitStatus
 from tests.factories import TaskRunFactory
 from tests.worker_calls import agent_id_for, submit_task
@@ -61,7 +62,7 @@ def test_submitting_for_an_agent_already_approved_is_a_409_and_changes_nothing(
     run = TaskRunFactory(units=1)
     agent_id = agent_id_for(client, run)
     submit_task(client, run, agent_id, {"rating": "good"})
-    Agent.objects.filter(public_id=agent_id).update(status=AgentStatus.APPROVED)
+    services.approve_unit(unit_id=Agent.objects.get(public_id=agent_id).unit_id)
 
     response = submit_task(client, run, agent_id, {"rating": "bad"})
 
