@@ -9,6 +9,7 @@ from django.contrib.messages import get_messages
 
 from providers.models import ProviderCall
 from qualifications_app.models import ReviewAction, WorkerReview
+from tasks_app import services
 from tasks_app.models import Agent, TaskRun, TaskRunStatus, Unit, UnitStatus
 from tests.factories import AgentFactory, TaskRunFactory, UnitFactory, WorkerFactory
 
@@ -101,10 +102,8 @@ def test_deleting_a_run_workers_took_part_in_is_refused_with_the_reason(admin_cl
 def test_deleting_a_unit_or_a_submitted_agent_is_refused_with_the_reason(
     admin_client,
 ):
-    agent = AgentFactory(
-        unit__worker=WorkerFactory(worker_name="alice"), submission={"a": 1}
-    )
-    Agent.objects.filter(pk=agent.pk).update(submitted_at=agent.created_at)
+    agent = AgentFactory(unit__worker=WorkerFactory(worker_name="alice"))
+    services.submit_unit(agent_id=agent.public_id, final_data={"a": 1})
 
     unit_page = admin_client.get(f"/admin/tasks_app/unit/{agent.unit_id}/delete/")
     agent_page = admin_client.get(f"/admin/tasks_app/agent/{agent.pk}/delete/")
