@@ -361,8 +361,12 @@ def test_a_run_stopped_after_serving_workers_refuses_the_next_one():
 
 
 def test_a_stopped_run_says_so_rather_than_naming_a_missing_qualification():
-    run = run_requiring("Exists")
-    TaskRun.objects.filter(pk=run.pk).update(status=TaskRunStatus.COMPLETED)
+    QualificationFactory(name="skill")
+    run = TaskRunFactory(
+        units=1,
+        status=TaskRunStatus.COMPLETED,
+        qualifications=[{"qualification_name": "skill", "comparator": "Exists"}],
+    )
 
     details = register(run)
 
