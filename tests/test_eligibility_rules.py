@@ -89,9 +89,13 @@ def plain(**worker_fields: Any) -> Callable[[], TaskRun]:
 
 def stopped_before_onboarding() -> TaskRun:
     worker()
-    run = with_blueprint(onboarding_qualification="intro")
-    TaskRun.objects.filter(pk=run.pk).update(status=TaskRunStatus.COMPLETED)
-    return run
+    return TaskRunFactory(
+        units=1,
+        status=TaskRunStatus.COMPLETED,
+        resolved_config={
+            "mephisto": {"blueprint": {"onboarding_qualification": "intro"}}
+        },
+    )
 
 
 def open_units(allowed: int) -> Callable[[], TaskRun]:
