@@ -13,7 +13,9 @@ from datetime import UTC, timedelta
 from decimal import Decimal
 
 import pytest
+import time_machine
 from django.core.management import call_command
+from django.utils import timezone
 
 from tasks_app.models import Agent, AgentStatus, TaskRun, UnitStatus, Worker
 from tests.factories import AgentFactory, TaskRunFactory, UnitFactory
@@ -44,15 +46,18 @@ def submitted(
             worker=worker,
             pay_amount=run.task_reward,
         )
-    agent = AgentFactory(
-        unit=unit,
-        worker=worker,
-        status=AgentStatus.COMPLETED,
-        submission=submission if submission is not None else {"rating": "good"},
-        metadata=metadata,
-        is_late=late,
-    )
-    Agent.objects.filter(pk=agent.pk).update(submitted_at=agent.created_at + took)
+    # The clock stands still, so the agent is created exactly `took` before it
+    # submitted.
+    with time_machine.travel(timezone.now(), tick=False):
+        agent = AgentFactory(
+            unit=unit,
+            worker=worker,
+            status=AgentStatus.COMPLETED,
+            submission=submission if submission is not None else {"rating": "good"},
+            submitted_at=timezone.now() + took,
+            metadata=metadata,
+            is_late=late,
+        )
     agent.refresh_from_db()
     return agent
 
