@@ -25,6 +25,23 @@ if TYPE_CHECKING:
     from providers.checks import Check
 
 
+# The qualification comparators a config may name: MTurk's Comparator values,
+# in the order Mephisto's SUPPORTED_COMPARATORS lists them (DESIGN §4). The one
+# list: the config schema and MTurk's own checks read it.
+QUALIFICATION_COMPARATORS: tuple[str, ...] = (
+    "GreaterThan",
+    "GreaterThanOrEqualTo",
+    "LessThan",
+    "LessThanOrEqualTo",
+    "EqualTo",
+    "NotEqualTo",
+    "Exists",
+    "DoesNotExist",
+    "In",
+    "NotIn",
+)
+
+
 class ProviderError(Exception):
     """A provider call failed. `transient` says whether retrying may help.
 

@@ -10,7 +10,7 @@ import boto3
 from botocore.exceptions import BotoCoreError
 
 from crowdsite.config_errors import ConfigError
-from providers.base import ProviderArgs
+from providers.base import QUALIFICATION_COMPARATORS, ProviderArgs
 
 
 # Mirrors mephisto.abstractions.providers.mturk.mturk_provider.MTurkProviderArgs.
@@ -44,20 +44,8 @@ def check_can_launch(provider_type: str) -> None:
         )
 
 
-# MTurk's Comparator values (DESIGN §4: a config's comparators are MTurk's own
-# names), in the order Mephisto's SUPPORTED_COMPARATORS lists them.
-COMPARATORS: tuple[str, ...] = (
-    "GreaterThan",
-    "GreaterThanOrEqualTo",
-    "LessThan",
-    "LessThanOrEqualTo",
-    "EqualTo",
-    "NotEqualTo",
-    "Exists",
-    "DoesNotExist",
-    "In",
-    "NotIn",
-)
+# MTurk's Comparator values: a config's comparators are MTurk's own names.
+COMPARATORS = QUALIFICATION_COMPARATORS
 
 
 def check_specific_qualifications(requirements: Any) -> None:

@@ -51,7 +51,7 @@ from providers.prolific.config import (
 )
 from providers.prolific.review import AWAITING_REVIEW, ProlificReview
 
-# Prolific fills these placeholders per participant when they open the study;
+# Prolific substitutes these per participant when they open the study;
 # they are added to the task URL's query (study_url).
 STUDY_URL_PARAMETERS = (
     "participant_id={{%PROLIFIC_PID%}}"
@@ -394,7 +394,7 @@ class ProlificProvider(ProlificReview):
 
 
 def study_url(task_url: str) -> str:
-    """`task_url` with the participant placeholders added to its query."""
+    """`task_url` with Prolific's per-participant parameters added to its query."""
     # The task URL has a query of its own (?task_run_id=...): join with "&".
     if task_url.endswith(("?", "&")):
         joiner = ""

@@ -12,6 +12,7 @@ from typing import Any
 
 from omegaconf import MISSING
 
+from providers import base
 from providers.registry import PROVIDER_CLASSES, get_provider_class
 
 # --------------------------------------------------------------------------
@@ -285,19 +286,9 @@ PROVIDERS: dict[str, type] = {
     name: get_provider_class(name).args_class for name in PROVIDER_CLASSES
 }
 
-# mephisto.data_model.qualification.SUPPORTED_COMPARATORS, in Mephisto's order.
-QUALIFICATION_COMPARATORS: tuple[str, ...] = (
-    "GreaterThan",
-    "GreaterThanOrEqualTo",
-    "LessThan",
-    "LessThanOrEqualTo",
-    "EqualTo",
-    "NotEqualTo",
-    "Exists",
-    "DoesNotExist",
-    "In",
-    "NotIn",
-)
+# mephisto.data_model.qualification.SUPPORTED_COMPARATORS, in Mephisto's order
+# (providers.base.QUALIFICATION_COMPARATORS is the one list).
+QUALIFICATION_COMPARATORS = base.QUALIFICATION_COMPARATORS
 
 
 # Keys the platform derives or adds at the top level next to `mephisto:`.
