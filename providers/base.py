@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -202,6 +202,15 @@ class Provider(ABC):
     # (`mturk_specific_qualifications`); checked by `check_provider_args` and
     # refused on every other provider. Empty: none.
     specific_state_key: ClassVar[str] = ""
+    # Whether a rejected submission can still be approved (MTurk's
+    # OverrideRejection); where it can't, overriding a rejection is refused.
+    can_override_rejection: ClassVar[bool] = False
+    # How long after its submission a rejection can still be overridden (None:
+    # any time); MTurk's is 30 days.
+    override_rejection_within: ClassVar[timedelta | None] = None
+    # The longest feedback (a rejection's reason, an approval's note) the
+    # provider takes; None: no limit.
+    feedback_max_length: ClassVar[int | None] = None
 
     @classmethod
     def check_can_launch(cls, *, provider_args: Mapping[str, Any]) -> None:
@@ -335,8 +344,18 @@ class Provider(ABC):
     # a lost answer is not done twice. Each returns what the log keeps (JSON).
 
     @abstractmethod
-    def approve_work(self, *, work: WorkRef, token: str) -> dict[str, Any]:
-        """Accept the worker's submission and pay its reward."""
+    def approve_work(
+        self,
+        *,
+        work: WorkRef,
+        token: str,
+        note: str = "",
+        override_rejection: bool = False,
+    ) -> dict[str, Any]:
+        """Accept the worker's submission and pay its reward. `note` is shown to
+        the worker where the provider can show one; `override_rejection` approves
+        a submission the provider has rejected (only where
+        `can_override_rejection`)."""
 
     @classmethod
     def check_rejection(cls, feedback: str) -> None:

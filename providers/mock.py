@@ -25,6 +25,7 @@ class MockProviderArgs(ProviderArgs):
 
 class MockProvider(Provider):
     provider_type = "mock"
+    can_override_rejection = True
     args_class = MockProviderArgs
     fee_rate = Decimal("0")
     # A local crowd: any page of the tester's may frame it (as MTurk would).
@@ -93,8 +94,20 @@ class MockProvider(Provider):
 
     # Review and money: recorded in the call log (what each returns), paid by no one.
 
-    def approve_work(self, *, work: WorkRef, token: str) -> dict[str, Any]:
-        return {"approved": work.worker_name, "token": token}
+    def approve_work(
+        self,
+        *,
+        work: WorkRef,
+        token: str,
+        note: str = "",
+        override_rejection: bool = False,
+    ) -> dict[str, Any]:
+        result: dict[str, Any] = {"approved": work.worker_name, "token": token}
+        if note:
+            result["note"] = note
+        if override_rejection:
+            result["overrides_rejection"] = True
+        return result
 
     def reject_work(
         self, *, work: WorkRef, feedback: str, token: str

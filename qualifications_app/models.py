@@ -57,7 +57,8 @@ class ReviewAction(models.TextChoices):
     REVOKE = "revoke"
 
 
-# The review decisions: a unit's agent gets at most one.
+# The review decisions: a unit's agent gets at most one in force (a rejection
+# overridden by a later approval stays on record, marked `overridden_at`).
 DECISION_ACTIONS = (ReviewAction.APPROVE, ReviewAction.REJECT, ReviewAction.SOFT_REJECT)
 
 
@@ -105,6 +106,11 @@ class WorkerReview(models.Model):
         related_name="+",
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # A rejection undone by a later approval (MTurk's OverrideRejection): kept
+    # for the record, no longer the agent's decision.
+    overridden_at = models.DateTimeField(null=True, blank=True)
+    # An approval that overrides the agent's rejection (sent to the provider so).
+    overrides_rejection = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         ordering = ["-pk"]
@@ -117,11 +123,13 @@ class WorkerReview(models.Model):
             models.Index(fields=["created_at"], name="workerreview_created_idx"),
         ]
         constraints = [
-            # One decision per agent, whoever races to make it.
+            # One decision in force per agent, whoever races to make it.
             models.UniqueConstraint(
                 fields=["agent"],
                 condition=models.Q(
-                    agent__isnull=False, action__in=list(DECISION_ACTIONS)
+                    agent__isnull=False,
+                    action__in=list(DECISION_ACTIONS),
+                    overridden_at__isnull=True,
                 ),
                 name="workerreview_one_decision_per_agent",
             ),

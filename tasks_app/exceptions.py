@@ -49,5 +49,9 @@ class ReviewError(Exception):
     what was (not) changed."""
 
 
+class LargeBonusError(ReviewError):
+    """A bonus far above the unit's reward, paid only when confirmed."""
+
+
 class RunLifecycleError(Exception):
     """A run can't be shut down (unknown, or already ended); nothing changed."""

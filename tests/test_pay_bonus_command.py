@@ -229,3 +229,41 @@ def test_a_bonus_past_the_runs_budget_is_refused_with_the_figures():
     assert "nothing was paid" in str(error)
     assert not Payment.objects.exists()
     assert not WorkerReview.objects.exists()
+
+
+# --- a bonus far above the reward -------------------------------------------------
+
+
+def test_a_bonus_above_ten_times_the_reward_is_refused_without_yes():
+    unit = submitted_unit()  # reward $0.50
+
+    error = refused(*bonus(unit, "1000"))
+
+    assert str(error) == (
+        f"unit {unit.pk}: a bonus of $1000.00 is 2000 times the unit's reward of "
+        "$0.50, more than 10 times; check the amount, and confirm it to pay it "
+        "(pay_bonus --yes); nothing was paid"
+    )
+    assert not Payment.objects.exists()
+    assert not WorkerReview.objects.exists()
+
+
+def test_with_yes_a_bonus_above_ten_times_the_reward_is_paid_once():
+    unit = submitted_unit()
+
+    run("pay_bonus", *bonus(unit, "25.00", "found a real bug", "--yes"))
+    replay = refused(*bonus(unit, "25.00", "found a real bug", "--yes"))
+
+    assert "refused as a replay" in str(replay)
+
+    [payment] = Payment.objects.filter(kind=PaymentKind.BONUS)
+    assert payment.amount == Decimal("25.00")
+
+
+def test_a_bonus_of_exactly_ten_times_the_reward_needs_no_yes():
+    unit = submitted_unit()
+
+    run("pay_bonus", *bonus(unit, "5.00"))
+
+    assert Payment.objects.get(kind=PaymentKind.BONUS).amount == Decimal("5.00")
+

@@ -73,7 +73,7 @@ def test_a_transient_error_stops_the_batch_and_the_retry_sends_the_rest_once(
     original = MockProvider.approve_work
     throttled = {"left": 1}
 
-    def approve(self, *, work, token):
+    def approve(self, *, work, token, **options):
         if token == f"review:{reviews[2]}" and throttled["left"]:
             throttled["left"] -= 1
             raise ProviderError("throttled", transient=True)
@@ -108,7 +108,7 @@ def test_a_refusal_fails_its_payment_and_the_rest_of_the_batch_is_sent(
     reviews = approved(3)
     original = MockProvider.approve_work
 
-    def approve(self, *, work, token):
+    def approve(self, *, work, token, **options):
         if token == f"review:{reviews[0]}":
             raise ProviderError("not this worker's assignment", transient=False)
         return original(self, work=work, token=token)

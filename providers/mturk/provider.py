@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, ClassVar
 from xml.sax.saxutils import escape
@@ -34,7 +34,7 @@ from providers.mturk.client import (
     _is_repeated_token,
     logger,
 )
-from providers.mturk.review import MTurkReview
+from providers.mturk.review import MAX_REQUESTER_FEEDBACK, MTurkReview
 
 EXTERNAL_QUESTION_XMLNS = (
     "http://mechanicalturk.amazonaws.com/"
@@ -129,6 +129,9 @@ class MTurkProvider(MTurkReview):
     """Live MTurk: real workers, real money."""
 
     provider_type = "mturk"
+    can_override_rejection = True
+    override_rejection_within = timedelta(days=30)
+    feedback_max_length = MAX_REQUESTER_FEEDBACK
 
     # MTurk's commission for HITs with fewer than 10 assignments (ours have 1).
     fee_rate = Decimal("0.20")

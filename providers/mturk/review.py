@@ -26,10 +26,23 @@ from providers.mturk.client import MTurkBase, _aws_errors, _is_repeated_token, l
 TOKEN_MEMORY = timedelta(hours=23)
 # Requirements keep ineligible workers from accepting; they may still preview.
 ACTIONS_GUARDED = "Accept"
+# RequesterFeedback's length limit (ApproveAssignment, RejectAssignment).
+MAX_REQUESTER_FEEDBACK = 1024
 # Our comparators are MTurk's own names (DESIGN §4); these take no value.
 VALUELESS_COMPARATORS = ("Exists", "DoesNotExist")
 # What a revoke tells the worker when the requester gave no reason.
 DEFAULT_REVOKE_REASON = "The requester withdrew this qualification."
+
+
+def approval_params(note: str, override_rejection: bool) -> dict[str, Any]:
+    """ApproveAssignment's optional parameters: the note as RequesterFeedback
+    (the review services refuse one past MTurk's limit) and OverrideRejection."""
+    params: dict[str, Any] = {}
+    if note.strip():
+        params["RequesterFeedback"] = note.strip()
+    if override_rejection:
+        params["OverrideRejection"] = True
+    return params
 
 
 def bonus_request_token(token: str, requested_at: datetime | None) -> str:
@@ -198,12 +211,22 @@ class MTurkReview(MTurkBase):
             return False
         return response.get("Qualification", {}).get("Status") == "Granted"
 
-    def approve_work(self, *, work: WorkRef, token: str) -> dict[str, Any]:
-        """Approve the assignment (paying its reward). Approved already: done."""
+    def approve_work(
+        self,
+        *,
+        work: WorkRef,
+        token: str,
+        note: str = "",
+        override_rejection: bool = False,
+    ) -> dict[str, Any]:
+        """Approve the assignment (paying its reward), with `note` as the
+        RequesterFeedback the worker sees; `override_rejection` approves an
+        assignment MTurk has rejected (OverrideRejection). Approved already:
+        done."""
         assignment = self._confirmed_assignment(work, "approve_assignment")
         if assignment["AssignmentStatus"] == "Approved":
             return self._decided(assignment, already=True)
-        if assignment["AssignmentStatus"] == "Rejected":
+        if assignment["AssignmentStatus"] == "Rejected" and not override_rejection:
             raise ProviderError(
                 f"MTurk approve_assignment refused: assignment "
                 f"{work.provider_assignment_id} was rejected on MTurk; approving it "
@@ -211,7 +234,10 @@ class MTurkReview(MTurkBase):
             )
         try:
             with _aws_errors("approve_assignment"):
-                self.client.approve_assignment(AssignmentId=work.provider_assignment_id)
+                self.client.approve_assignment(
+                    AssignmentId=work.provider_assignment_id,
+                    **approval_params(note, override_rejection),
+                )
         except ProviderError:
             # A lost answer retried by botocore finds it approved: that is done.
             settled = self._settled(work, "Approved")

@@ -92,8 +92,19 @@ class ProlificReview(ProlificBase):
     # own call is not repeated after an outcome that is not known.
     bonus_is_repeatable = False
 
-    def approve_work(self, *, work: WorkRef, token: str) -> dict[str, Any]:
-        """Approve the submission (paying its reward). Approved already: done."""
+    def approve_work(
+        self,
+        *,
+        work: WorkRef,
+        token: str,
+        note: str = "",
+        override_rejection: bool = False,
+    ) -> dict[str, Any]:
+        """Approve the submission (paying its reward). Approved already: done.
+
+        Prolific's approval carries no message (`note` stays with the review)
+        and a rejected submission can't be approved (`can_override_rejection`
+        is False, so the review services refuse it before this is called)."""
         submission = self._confirmed_submission(work, "approve submission")
         status = submission.get("status")
         if status == "APPROVED":

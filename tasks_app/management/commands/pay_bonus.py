@@ -17,6 +17,7 @@ Examples:
   manage.py pay_bonus --unit 41 --amount 0.25 --reason "second batch" --json
   manage.py pay_bonus --unit 41 --agent 97 --amount 0.50 --reason "late but good"
   manage.py pay_bonus --unit 41 --amount 1.00 --reason "great" --reviewer rita
+  manage.py pay_bonus --unit 41 --amount 5.00 --reason "found a bug" --yes
 
 The amount is in dollars, a positive number of whole cents written in plain
 digits 0-9 with one '.' (0.50, 12, 12.50). The worker is shown the reason. A unit
@@ -25,7 +26,8 @@ reason again is refused as a replay, so running this twice pays once. Refused
 (nothing paid, exit status 1): an amount that is zero, negative, not whole cents
 or not in plain digits (1_000, 1e2, 1,000, digits of other scripts); no reason;
 a unit that does not exist, has no submission or was rejected; a --reviewer
-without the review permission.
+without the review permission; a bonus above 10 times the unit's reward without
+--yes (a slipped decimal point: 1000 for 10.00).
 """
 
 
@@ -58,6 +60,12 @@ class Command(ExamplesCommand):
             "permission); without it, as the operator's.",
         )
         parser.add_argument(
+            "--yes",
+            action="store_true",
+            help="Pay a bonus above 10 times the unit's reward (refused without "
+            "it, saying how many times the reward it is).",
+        )
+        parser.add_argument(
             "--json",
             action="store_true",
             help="Print one JSON object (action, unit_id, agent_id, worker, "
@@ -73,6 +81,7 @@ class Command(ExamplesCommand):
                 reason=options["reason"],
                 reviewer=reviewer,
                 agent_id=options["agent"],
+                confirm_large=options["yes"],
             )
         except ReviewError as exc:
             raise CommandError(str(exc)) from exc

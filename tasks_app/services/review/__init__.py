@@ -3,7 +3,12 @@ reject, soft-reject, one or many, block), `bonuses`, `ledger` (the payments and
 fees they write), `sending` (the provider calls, and the sweeps that finish lost
 ones) and `workflows` (auto-approval)."""
 
-from tasks_app.services.review.bonuses import parse_amount, pay_bonus
+from tasks_app.services.review.bonuses import (
+    LARGE_BONUS_FACTOR,
+    check_not_large,
+    parse_amount,
+    pay_bonus,
+)
 from tasks_app.services.review.decisions import (
     DECIDED,
     OUTCOMES,
@@ -41,6 +46,7 @@ from tasks_app.services.review.workflows import (
 
 __all__ = [
     "CENT",
+    "LARGE_BONUS_FACTOR",
     "DECIDED",
     "DEFAULT_AUTO_APPROVE_DELAY",
     "OUTCOMES",
@@ -58,6 +64,7 @@ __all__ = [
     "approve_unit",
     "approve_units",
     "auto_approve_due",
+    "check_not_large",
     "block_from_review",
     "decide",
     "grant_to_approved",

@@ -13,16 +13,12 @@ from typing import TYPE_CHECKING
 from django.db import IntegrityError, transaction
 
 from crowdsite.money import parse_dollars
-from providers.registry import get_provider_class
 from qualifications_app.models import ReviewAction, WorkerReview
-from tasks_app import selectors
-from tasks_app.exceptions import ReviewError
+from tasks_app.exceptions import LargeBonusError, ReviewError
 from tasks_app.models import (
-    Agent,
     AgentStatus,
     Payment,
     PaymentKind,
-    TaskRun,
     Unit,
 )
 from tasks_app.services.review.decisions import (
@@ -31,7 +27,7 @@ from tasks_app.services.review.decisions import (
     reviewer_user,
     submitted_agent,
 )
-from tasks_app.services.review.ledger import CENT, record_payment
+from tasks_app.services.review.ledger import CENT, check_budget, record_payment
 from tasks_app.services.review.sending import send_on_commit
 
 if TYPE_CHECKING:
@@ -45,11 +41,14 @@ def pay_bonus(
     reason: str,
     reviewer: Reviewer = None,
     agent_id: int | None = None,
+    confirm_large: bool = False,
 ) -> Decision:
     """Pay the unit's worker a bonus of `amount` dollars, saying why.
 
     Several bonuses per unit are allowed, each its own payment; the same amount
-    for the same reason again is taken for a replay and refused.
+    for the same reason again is taken for a replay and refused. A bonus of
+    more than LARGE_BONUS_FACTOR times the unit's reward is paid only with
+    `confirm_large` (a slipped decimal point costs real money).
     """
     check_permission(reviewer)
     value = parse_amount(amount)
@@ -71,11 +70,13 @@ def pay_bonus(
                     f"unit {unit_id} was rejected: a bonus would pay for work "
                     "that was refused; nothing was paid"
                 )
+            if not confirm_large:
+                check_not_large(unit, value)
             key = f"bonus:agent={agent.pk}:{digest}"
             earlier = Payment.objects.filter(idempotency_key=key).first()
             if earlier is not None:
                 raise _replayed_bonus(unit_id, earlier)
-            _check_bonus_budget(unit, agent, value)
+            check_budget(unit, agent, value, what=f"a bonus of ${value}")
             review = WorkerReview.objects.create(
                 worker_id=agent.worker_id,
                 action=ReviewAction.BONUS,
@@ -106,6 +107,28 @@ def pay_bonus(
     )
 
 
+# A bonus above this many times the unit's reward needs a confirmation.
+LARGE_BONUS_FACTOR = 10
+
+
+def check_not_large(unit: Unit, amount: Decimal) -> None:
+    """Raise LargeBonusError if `amount` is more than LARGE_BONUS_FACTOR times
+    the unit's reward (any bonus on an unpaid unit counts as large)."""
+    limit = unit.pay_amount * LARGE_BONUS_FACTOR
+    if amount <= limit:
+        return
+    if unit.pay_amount > 0:
+        times = f"{(amount / unit.pay_amount).quantize(Decimal('0.1')).normalize():f}"
+        size = f"{times} times the unit's reward of ${unit.pay_amount}"
+    else:
+        size = "paid on a unit without a reward"
+    raise LargeBonusError(
+        f"unit {unit.pk}: a bonus of ${amount} is {size}, more than "
+        f"{LARGE_BONUS_FACTOR} times; check the amount, and confirm it to pay it "
+        "(pay_bonus --yes); nothing was paid"
+    )
+
+
 def parse_amount(amount: Decimal | str | float) -> Decimal:
     """A bonus amount in dollars: plain decimal digits, positive, whole cents."""
     try:
@@ -122,29 +145,6 @@ def parse_amount(amount: Decimal | str | float) -> Decimal:
             f"did you mean {value.quantize(CENT, ROUND_HALF_UP)}?"
         )
     return value.quantize(CENT)
-
-
-def _check_bonus_budget(unit: Unit, agent: Agent, amount: Decimal) -> None:
-    """Refuse a bonus that would take the run past `mephisto.task.budget`.
-
-    The run is committed to its units' rewards (all but rejected and expired
-    ones), the bonuses not failed, and the provider's fee on both. The run's row
-    is locked, so two bonuses at once can't both fit into what one leaves.
-    """
-    run = TaskRun.objects.select_for_update().get(pk=unit.run_id)
-    budget = selectors.run_budget(run)
-    if budget is None:
-        return
-    rate = get_provider_class(agent.worker.provider_type).fee_rate
-    committed = selectors.run_commitment(run=run, fee_rate=rate).total
-    cost = (amount * (1 + rate)).quantize(CENT, ROUND_HALF_UP)
-    if committed + cost > budget:
-        raise ReviewError(
-            f"unit {unit.pk}: a bonus of ${amount} (${cost} with the provider's fee) "
-            f"would take run {run.pk} to ${committed + cost}, past its budget of "
-            f"${budget} (committed: ${committed}, rewards and bonuses with fees); "
-            "nothing was paid"
-        )
 
 
 def _replayed_bonus(unit_id: int, earlier: Payment) -> ReviewError:

@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from providers.outbox import enqueue_on_commit
 from providers.registry import get_provider_class
@@ -34,6 +35,7 @@ from tasks_app.models import (
 from tasks_app.review_sql import AgentRow, UnitRow
 from tasks_app.services.review.ledger import (
     PAID_DECISIONS,
+    check_budget,
     provider_fee,
     record_payment,
 )
@@ -93,11 +95,16 @@ def approve_unit(
     agent_id: int | None = None,
     reason: str = "",
     confirm_unreported: bool = False,
+    override_rejection: bool = False,
 ) -> Decision:
     """Accept the unit's submission; its reward (and the provider's fee) is paid.
 
-    A submission the task page never reported (`Agent.from_provider_listing`)
-    is approved only with `confirm_unreported`: a person looked at it alone.
+    `reason` is a note for the worker, sent where the provider shows one
+    (MTurk's RequesterFeedback). A submission the task page never reported
+    (`Agent.from_provider_listing`) is approved only with `confirm_unreported`:
+    a person looked at it alone. A rejected submission is approved only with
+    `override_rejection` (MTurk's OverrideRejection), and only on a provider
+    that can undo a rejection; the rejection stays on record, overridden.
     """
     return decide(
         unit_id=unit_id,
@@ -106,6 +113,7 @@ def approve_unit(
         reviewer=reviewer,
         agent_id=agent_id,
         confirm_unreported=confirm_unreported,
+        override_rejection=override_rejection,
     )
 
 
@@ -157,6 +165,7 @@ def decide(
     reviewer: Reviewer = None,
     agent_id: int | None = None,
     confirm_unreported: bool = False,
+    override_rejection: bool = False,
 ) -> Decision:
     """Record `action` on the unit's submitted agent and enqueue its provider call.
 
@@ -164,10 +173,16 @@ def decide(
     late one beside its current worker's). Refused, with nothing written, when
     the reviewer may not review, the unit has no submission, it was decided,
     or the decision pays for a submission the task page never reported
-    without `confirm_unreported`.
+    without `confirm_unreported`. `override_rejection` (approvals only) lets an
+    approval replace the agent's rejection.
     """
     if action not in DECISION_ACTIONS:
         raise ReviewError(f"{action!r} is not a review decision")
+    if override_rejection and action != ReviewAction.APPROVE:
+        raise ReviewError(
+            f"unit {unit_id}: only an approval can override a rejection; "
+            "nothing was changed"
+        )
     check_permission(reviewer)
     reason = reason.strip()
     if action == ReviewAction.REJECT and not reason:
@@ -178,7 +193,13 @@ def decide(
     try:
         with transaction.atomic():
             return _decide(
-                unit_id, action, reason, reviewer, agent_id, confirm_unreported
+                unit_id,
+                action,
+                reason,
+                reviewer,
+                agent_id,
+                confirm_unreported,
+                override_rejection,
             )
     except IntegrityError as exc:
         # Another reviewer's decision committed between our check and our write.
@@ -192,18 +213,38 @@ def _decide(
     reviewer: Reviewer,
     agent_id: int | None,
     confirm_unreported: bool,
+    override_rejection: bool = False,
 ) -> Decision:
     unit = Unit.objects.select_for_update().filter(pk=unit_id).first()
     if unit is None:
         raise ReviewError(f"there is no unit {unit_id}")
     agent = submitted_agent(unit, agent_id)
-    if agent.status in DECIDED:
+    overriding = override_rejection and agent.status == AgentStatus.REJECTED
+    if override_rejection and not overriding:
+        raise ReviewError(
+            f"unit {unit_id} is not rejected (its submission is {agent.status}): "
+            "overriding a rejection only approves a rejected unit; nothing was "
+            "changed"
+        )
+    if overriding:
+        _check_can_override(unit, agent)
+        # A rejected unit's reward was released from the budget; paying it
+        # now has to fit again.
+        check_budget(
+            unit,
+            agent,
+            unit.pay_amount,
+            what=f"overriding the rejection pays its reward of ${unit.pay_amount}",
+        )
+        _override_rejection(unit_id, agent)
+    elif agent.status in DECIDED:
         raise _already_decided(unit_id, agent.pk)
     paying = action in PAID_DECISIONS
     if paying and agent.from_provider_listing and not confirm_unreported:
         raise ReviewError(unreported_refusal(unit.pk, agent.pk))
     if action == ReviewAction.REJECT:
         _check_rejection(unit, reason)
+    _check_feedback_length(unit_id, agent, reason)
     unit_status, agent_status = OUTCOMES[action]
     # Conditional, so a decision that raced ours (on a database without row
     # locks) leaves this one writing nothing; the unique index then refuses it.
@@ -211,7 +252,8 @@ def _decide(
         status=agent_status
     ):
         raise _already_decided(unit_id, agent.pk)
-    if unit.worker_id == agent.worker_id and unit.status == UnitStatus.COMPLETED:
+    decided_from = UnitStatus.REJECTED if overriding else UnitStatus.COMPLETED
+    if unit.worker_id == agent.worker_id and unit.status == decided_from:
         Unit.objects.filter(pk=unit.pk).update(status=unit_status)
     review = WorkerReview.objects.create(
         worker_id=agent.worker_id,
@@ -220,6 +262,7 @@ def _decide(
         agent=agent,
         reason=reason,
         created_by=reviewer_user(reviewer),
+        overrides_rejection=overriding,
     )
     paid = Decimal("0")
     if action in PAID_DECISIONS and unit.pay_amount > 0:
@@ -426,6 +469,50 @@ def block_from_review(
         return blocked
 
 
+def _check_can_override(unit: Unit, agent: Agent) -> None:
+    """Refuse, by the provider's name, to undo a rejection it can't undo."""
+    provider_type = agent.worker.provider_type
+    provider_class = get_provider_class(provider_type)
+    if not provider_class.can_override_rejection:
+        raise ReviewError(
+            f"unit {unit.pk}: {provider_type} can't approve a submission after "
+            "it was rejected, so the rejection can't be overridden (pay the "
+            "worker a bonus instead if the rejection was a mistake); nothing "
+            "was changed"
+        )
+    within = provider_class.override_rejection_within
+    assert agent.submitted_at is not None, "a decided agent has submitted"
+    if within is not None and timezone.now() - agent.submitted_at > within:
+        raise ReviewError(
+            f"unit {unit.pk}: {provider_type} overrides a rejection only within "
+            f"{within.days} days of the submission, and this one was submitted "
+            f"on {agent.submitted_at.date().isoformat()}; nothing was changed"
+        )
+
+
+def _override_rejection(unit_id: int, agent: Agent) -> None:
+    """Mark the agent's rejection overridden, so an approval can take its place."""
+    overridden = WorkerReview.objects.filter(
+        agent=agent,
+        action=ReviewAction.REJECT,
+        overridden_at__isnull=True,
+    ).update(overridden_at=timezone.now())
+    if not overridden:
+        # Another override got there first (its approval then wins the race).
+        raise _already_decided(unit_id, agent.pk)
+
+
+def _check_feedback_length(unit_id: int, agent: Agent, reason: str) -> None:
+    """Refuse a note or feedback longer than the provider takes."""
+    limit = get_provider_class(agent.worker.provider_type).feedback_max_length
+    if limit is not None and len(reason) > limit:
+        raise ReviewError(
+            f"unit {unit_id}: the note for the worker is {len(reason)} characters "
+            f"long; {agent.worker.provider_type} takes at most {limit}; nothing "
+            "was changed"
+        )
+
+
 def _check_rejection(unit: Unit, feedback: str) -> None:
     """Refuse, before anything is written, feedback the provider would refuse
     (Prolific's rules for a rejection message)."""
@@ -489,7 +576,9 @@ def the_submission(
 
 
 def _already_decided(unit_id: int, agent_id: int | None) -> ReviewError:
-    reviews = WorkerReview.objects.filter(action__in=list(DECISION_ACTIONS))
+    reviews = WorkerReview.objects.filter(
+        action__in=list(DECISION_ACTIONS), overridden_at__isnull=True
+    )
     review = (
         (
             reviews.filter(agent_id=agent_id)
@@ -504,8 +593,12 @@ def _already_decided(unit_id: int, agent_id: int | None) -> ReviewError:
     who = review.created_by.get_username() if review.created_by else "the operator"
     verb = DECIDED[OUTCOMES[ReviewAction(review.action)][1]]
     when = review.created_at.isoformat(timespec="seconds")
+    hint = ""
+    if review.action == ReviewAction.REJECT:
+        hint = " (to approve it anyway, override the rejection)"
     return ReviewError(
-        f"unit {unit_id} was already {verb} by {who} at {when}; nothing was changed"
+        f"unit {unit_id} was already {verb} by {who} at {when}; nothing was "
+        f"changed{hint}"
     )
 
 

@@ -1,5 +1,6 @@
 """The payment ledger: each payment a row with its idempotency key, and the
-provider's fee on it beside it."""
+provider's fee on it beside it; and the run's budget, checked before a payment
+that was not committed at launch."""
 
 from __future__ import annotations
 
@@ -7,10 +8,14 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from providers.registry import get_provider_class
 from qualifications_app.models import ReviewAction, WorkerReview
+from tasks_app import selectors
+from tasks_app.exceptions import ReviewError
 from tasks_app.models import (
     Agent,
     Payment,
     PaymentKind,
+    TaskRun,
+    Unit,
 )
 
 CENT = Decimal("0.01")
@@ -58,3 +63,27 @@ def payment_rows(
 def provider_fee(amount: Decimal, rate: Decimal) -> Decimal:
     """The provider's fee on a payment of `amount`, in whole cents."""
     return (amount * rate).quantize(CENT, ROUND_HALF_UP)
+
+
+def check_budget(unit: Unit, agent: Agent, amount: Decimal, *, what: str) -> None:
+    """Refuse a payment (`what`: "a bonus of $1.00") that would take the run
+    past `mephisto.task.budget`.
+
+    The run is committed to its units' rewards (all but rejected and expired
+    ones), the bonuses not failed, and the provider's fee on both. The run's row
+    is locked, so two bonuses at once can't both fit into what one leaves.
+    """
+    run = TaskRun.objects.select_for_update().get(pk=unit.run_id)
+    budget = selectors.run_budget(run)
+    if budget is None:
+        return
+    rate = get_provider_class(agent.worker.provider_type).fee_rate
+    committed = selectors.run_commitment(run=run, fee_rate=rate).total
+    cost = (amount * (1 + rate)).quantize(CENT, ROUND_HALF_UP)
+    if committed + cost > budget:
+        raise ReviewError(
+            f"unit {unit.pk}: {what} (${cost} with the provider's fee) "
+            f"would take run {run.pk} to ${committed + cost}, past its budget of "
+            f"${budget} (committed: ${committed}, rewards and bonuses with fees); "
+            "nothing was paid"
+        )

@@ -105,9 +105,23 @@ def _planned(review: WorkerReview, providers: dict[str, Any]) -> PlannedCall:
     key = review_key(review.pk)
     action = review.action
     if action in PAID_DECISIONS:
+        # A soft rejection is an approval on the provider: its reason is for
+        # the requester's records, not a note for the worker.
+        note = review.reason if action == ReviewAction.APPROVE else ""
 
         def call() -> Any:
-            return provider.approve_work(work=work, token=key)
+            return provider.approve_work(
+                work=work,
+                token=key,
+                note=note,
+                override_rejection=review.overrides_rejection,
+            )
+    elif action == ReviewAction.REJECT and review.overridden_at is not None:
+
+        def call() -> Any:
+            # Overridden before it was sent: the approval that replaced it is
+            # the only decision the provider gets.
+            return {"skipped": "the rejection was overridden before it was sent"}
     elif action == ReviewAction.REJECT:
 
         def call() -> Any:
