@@ -1,11 +1,13 @@
 """Reads worth a name, by question: `runs` (the run cache, a run as its provider
 sees it, what to launch, unit counts, a worker's standing), `review` (what
 awaits a decision), `money` (a run's budget and commitment), `stats` (a run's
-figures), `history` (a run's family and config diff) and `export` (the
-results, streamed). Callers use the names re-exported here
-(`selectors.cached_run`), or the module for the last three
+figures), `history` (a run's family and config diff), `export` (the
+results, streamed) and `data_browser` (the results for analysis in Python, as
+Mephisto's DataBrowser reads them). Callers use the names re-exported here
+(`selectors.cached_run`), or the module for stats, history and export
 (`from tasks_app.selectors import stats`)."""
 
+from tasks_app.selectors.data_browser import DataBrowser, DataBrowserError
 from tasks_app.selectors.money import (
     CENT,
     Commitment,
@@ -41,6 +43,8 @@ __all__ = [
     "REVIEW_QUEUE_STATUSES",
     "RUN_CACHE_SIZE",
     "Commitment",
+    "DataBrowser",
+    "DataBrowserError",
     "agent_reviews",
     "approved_units",
     "awaiting_review",
