@@ -1,11 +1,19 @@
-"""CSV that a spreadsheet opens as data: no cell can start a formula (OWASP)."""
+"""CSV that a spreadsheet opens as data: no cell can start a formula (OWASP).
+
+Only text is escaped. A number (int, float or Decimal) is written as it is, `-3`
+included: a spreadsheet reads it as the number it is, never as a formula, and a
+`'` in front would turn a numeric column into text. A number that arrived as
+text (the string "-3") is text, and is escaped like any other.
+"""
 
 from __future__ import annotations
 
 import csv
+import math
 import string
 import unicodedata
 from collections.abc import Iterable
+from decimal import Decimal
 from typing import Any
 
 # What Excel, LibreOffice and Google Sheets read as the start of a formula. Tab and
@@ -20,13 +28,31 @@ _PLAIN_STARTS = frozenset(
 )
 
 
+def is_number(value: Any) -> bool:
+    """Whether `value` is a finite number (not a bool), written as it is."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return True
+    # "-inf" and "NaN" are no numbers to a spreadsheet: text, so escaped.
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, Decimal):
+        return value.is_finite()
+    return False
+
+
 def escape_formula(value: Any) -> Any:
     """`value`, or its text behind a `'` if a spreadsheet would run it as a formula:
     text whose first character other than whitespace is `=`, `+`, `-` or `@`, or a
-    form of one (full-width `＝`, small `﹢`, ...), or which starts with a tab or CR."""
-    if value is None:
+    form of one (full-width `＝`, small `﹢`, ...), or which starts with a tab or CR.
+    A finite number (`is_number`) is returned as it is."""
+    if isinstance(value, str):
+        text = value
+    elif value is None or is_number(value):
         return value
-    text = value if isinstance(value, str) else str(value)
+    else:
+        text = str(value)
     first = text[:1]
     if first in _PLAIN_STARTS:
         return value

@@ -31,9 +31,12 @@ def submitted(
     metadata=None,
     took: timedelta = timedelta(seconds=42.5),
     unit=None,
+    provider_unit_id: str = "",
+    provider_assignment_id: str = "",
 ) -> Agent:
     """A completed unit of `run` with `worker`'s submission, as the API leaves it
-    (or another submission to `unit`)."""
+    (or another submission to `unit`); the provider's ids (an MTurk HIT and
+    assignment, say) if given."""
     if isinstance(worker, str):
         worker = Worker.objects.get_or_create(provider_type="mock", worker_name=worker)[
             0
@@ -45,6 +48,7 @@ def submitted(
             status=UnitStatus.COMPLETED,
             worker=worker,
             pay_amount=run.task_reward,
+            provider_unit_id=provider_unit_id,
         )
     # The clock stands still, so the agent is created exactly `took` before it
     # submitted.
@@ -57,6 +61,7 @@ def submitted(
             submitted_at=timezone.now() + took,
             metadata=metadata,
             is_late=late,
+            provider_assignment_id=provider_assignment_id,
         )
     agent.refresh_from_db()
     return agent

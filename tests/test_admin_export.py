@@ -1,5 +1,6 @@
 """The run's results downloaded from the admin: JSONL and CSV as the command writes
-them, streamed as an attachment, to staff who may view runs, by GET only."""
+them (the CSV with a byte-order mark on request), streamed as an attachment, to
+staff who may view runs, by GET only."""
 
 from __future__ import annotations
 
@@ -82,6 +83,58 @@ def test_the_csv_download_is_the_commands_csv_with_formulas_escaped(admin_client
     assert [row["Answer.rating"] for row in rows] == ["'=good", "bad", ""]
 
 
+def test_the_csv_download_keeps_numbers_and_ends_with_approve_and_reject(
+    admin_client, run
+):
+    agent = submitted(run, "carol", {"rating": -3, "note": "-3"})
+
+    text = body(admin_client.get(export_url(run, "csv")))
+
+    rows = list(csv.DictReader(io.StringIO(text, newline="")))
+    [carol] = [row for row in rows if row["worker_id"] == "carol"]
+    assert (carol["Answer.rating"], carol["Answer.note"]) == ("-3", "'-3")
+    assert (carol["agent_id"], carol["reward"]) == (str(agent.pk), "0.50")
+    assert text.splitlines()[0].endswith(",Approve,Reject")
+    assert {(row["Approve"], row["Reject"]) for row in rows} == {("", "")}
+
+
+def test_the_csv_download_with_bom_starts_with_a_byte_order_mark(admin_client, run):
+    response = admin_client.get(export_url(run, "csv") + "?bom=1")
+
+    assert response.status_code == 200
+    data = b"".join(response.streaming_content)
+    assert data.startswith(b"\xef\xbb\xbfunit_id,")
+    assert data.decode("utf-8") == export(
+        "--run", str(run.pk), "--format", "csv", "--bom"
+    )
+    assert response["Content-Disposition"] == (
+        f'attachment; filename="rate_pilot_1-run-{run.pk}.csv"'
+    )
+
+
+def test_bom_0_is_the_plain_csv(admin_client, run):
+    response = admin_client.get(export_url(run, "csv") + "?bom=0")
+
+    assert b"".join(response.streaming_content).startswith(b"unit_id,")
+
+
+def test_a_bom_on_the_jsonl_download_is_a_400(admin_client, run):
+    response = admin_client.get(export_url(run, "jsonl") + "?bom=1")
+
+    assert response.status_code == 400
+    assert response.content.decode() == (
+        "bom: a byte-order mark is written only before CSV, for spreadsheets; "
+        "a jsonl export has none"
+    )
+
+
+def test_a_bom_that_is_neither_yes_nor_no_is_a_400(admin_client, run):
+    response = admin_client.get(export_url(run, "csv") + "?bom=maybe")
+
+    assert response.status_code == 400
+    assert response.content.decode() == "bom: 'maybe' is neither 1 nor 0"
+
+
 def test_the_status_filter_keeps_only_those_units_and_names_the_file(admin_client, run):
     response = admin_client.get(export_url(run, "jsonl") + "?status=accepted")
 
@@ -154,8 +207,10 @@ def test_the_runs_page_links_the_downloads(admin_client, run):
     for link in (
         export_url(run, "jsonl"),
         export_url(run, "csv"),
+        export_url(run, "csv") + "?bom=1",
         export_url(run, "jsonl") + "?status=accepted",
         export_url(run, "csv") + "?status=accepted",
+        export_url(run, "csv") + "?status=accepted&amp;bom=1",
     ):
         assert f'href="{link}"' in content
 

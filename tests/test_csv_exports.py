@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
@@ -60,8 +61,19 @@ def test_a_cell_that_starts_no_formula_is_unchanged(value):
     assert escape_formula(value) == value
 
 
-def test_a_negative_number_is_escaped_too():
-    assert escape_formula(-5) == "'-5"
+@pytest.mark.parametrize("number", [-5, -0.25, Decimal("-1.50"), 10**20, 0.0])
+def test_a_number_is_never_escaped_a_negative_one_included(number):
+    assert escape_formula(number) is number
+
+
+@pytest.mark.parametrize("text", ["-5", "+1", "-0.25"])
+def test_a_number_written_as_text_is_escaped(text):
+    assert escape_formula(text) == "'" + text
+
+
+@pytest.mark.parametrize("value", [float("-inf"), Decimal("-Infinity")])
+def test_a_negative_infinity_is_no_number_and_is_escaped_as_its_text(value):
+    assert escape_formula(value) == "'" + str(value)
 
 
 def test_the_admin_export_escapes_formulas(admin_client, qualification):
@@ -89,7 +101,7 @@ def test_the_export_command_escapes_formulas_in_a_file(qualification, tmp_path):
     assert exported_names(path.read_bytes().decode()) == expected_names()
 
 
-def test_a_negative_value_is_exported_escaped():
+def test_a_negative_value_is_exported_as_a_number():
     qualification = QualificationFactory(name="scores")
     GrantedQualificationFactory(
         qualification=qualification, worker__worker_name="alice", value=-5
@@ -98,7 +110,7 @@ def test_a_negative_value_is_exported_escaped():
 
     call_command("qualifications", "export", "scores", stdout=out)
 
-    assert list(csv.reader(io.StringIO(out.getvalue())))[1] == ["mock", "alice", "'-5"]
+    assert list(csv.reader(io.StringIO(out.getvalue())))[1] == ["mock", "alice", "-5"]
 
 
 # Formulas a check of the first character alone lets through: behind whitespace

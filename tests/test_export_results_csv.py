@@ -1,18 +1,22 @@
-"""`manage.py export_results --format csv`: the fixed columns then the input and
-answer fields, and cells a spreadsheet would run as formulas escaped."""
+"""`manage.py export_results --format csv`: the fixed columns, the input and answer
+fields, the empty Approve and Reject; text a spreadsheet would run as a formula
+escaped, numbers written as numbers."""
 
 from __future__ import annotations
 
 import csv
 import io
+from datetime import timedelta
 
 import pytest
 
 from tasks_app import services
-from tasks_app.selectors.export import CSV_COLUMNS
+from tasks_app.selectors.export import CSV_COLUMNS, OFFLINE_REVIEW_COLUMNS
 from tests.export_calls import export, iso, submitted
 from tests.export_calls import run_fixture as run_fixture
 from tests.factories import TaskRunFactory, WorkerFactory
+
+FIELDS_FROM = len(CSV_COLUMNS)
 
 pytestmark = pytest.mark.django_db
 
@@ -45,7 +49,10 @@ def test_csv_has_the_fixed_columns_then_input_and_answer_fields(run):
         "Answer.ok",
         "Answer.rating",
         "Answer.tags",
+        "Approve",
+        "Reject",
     ]
+    review = agent.reviews.get()
     assert rows[0] == {
         "unit_id": str(agent.unit_id),
         "task_run_id": str(run.pk),
@@ -61,12 +68,20 @@ def test_csv_has_the_fixed_columns_then_input_and_answer_fields(run):
         "submitted_at": iso(agent.submitted_at),
         "duration_s": "42.5",
         "late": "false",
+        "agent_id": str(agent.pk),
+        "provider_unit_id": "",
+        "provider_assignment_id": "",
+        "reward": "0.50",
+        "decided_at": iso(review.created_at),
+        "metadata": "",
         "Input.id": "7",
         "Input.text": "Hi",
         "Answer.comment": "",
         "Answer.ok": "true",
         "Answer.rating": "4",
         "Answer.tags": '["a", "b"]',
+        "Approve": "",
+        "Reject": "",
     }
     assert (rows[1]["unit_id"], rows[1]["Answer.comment"]) == (
         str(other.unit_id),
@@ -80,9 +95,10 @@ def test_csv_of_a_unit_nobody_submitted_has_its_inputs_and_empty_answers():
 
     header, [row] = csv_rows("--run", str(run.pk))
 
-    assert header == [*CSV_COLUMNS, "Input.text"]
+    assert header == [*CSV_COLUMNS, "Input.text", *OFFLINE_REVIEW_COLUMNS]
     assert row["Input.text"] == "row 0"
     assert (row["worker_id"], row["late"], row["accepted_at"]) == ("", "", "")
+    assert (row["agent_id"], row["reward"], row["decided_at"]) == ("", "0.05", "")
 
 
 def test_csv_cells_that_a_spreadsheet_would_run_as_formulas_are_escaped(run):
@@ -96,7 +112,7 @@ def test_csv_cells_that_a_spreadsheet_would_run_as_formulas_are_escaped(run):
 
     header, [row] = csv_rows("--run", str(run.pk))
 
-    assert header[-3:] == ["Input.text", "Answer.=cmd", "Answer.answer"]
+    assert header[FIELDS_FROM:-2] == ["Input.text", "Answer.=cmd", "Answer.answer"]
     assert row["worker_id"] == "'@evil"
     assert row["review_feedback"] == "'=1+1 is not an answer"
     assert row["Input.text"] == "'-2+3"
@@ -131,7 +147,7 @@ def test_csv_gives_a_submission_that_is_not_an_object_a_column_of_its_own(run):
 
     header, rows = csv_rows("--run", str(run.pk))
 
-    assert header[len(CSV_COLUMNS) :] == ["Input.text", "Answer", "Answer.rating"]
+    assert header[FIELDS_FROM:-2] == ["Input.text", "Answer", "Answer.rating"]
     assert [(r["Answer"], r["Answer.rating"]) for r in rows] == [
         ('["first", "second"]', ""),
         ("", "good"),
@@ -145,5 +161,64 @@ def test_csv_header_counts_only_the_units_the_status_filter_keeps(run):
 
     header, rows = csv_rows("--run", str(run.pk), "--status", "accepted")
 
-    assert header[len(CSV_COLUMNS) :] == ["Input.text", "Answer.rating"]
+    assert header[FIELDS_FROM:-2] == ["Input.text", "Answer.rating"]
     assert len(rows) == 1
+
+
+# --- numbers ----------------------------------------------------------------------
+
+
+def test_json_numbers_are_written_as_numbers_negative_ones_included(run):
+    submitted(
+        run,
+        "alice",
+        {"score": -3, "delta": -0.25, "count": 12, "nested": [-1, 2]},
+        inputs={"id": -7, "text": "Hi"},
+    )
+
+    _, [row] = csv_rows("--run", str(run.pk))
+
+    assert (row["Input.id"], row["Answer.score"]) == ("-7", "-3")
+    assert (row["Answer.delta"], row["Answer.count"]) == ("-0.25", "12")
+    assert row["Answer.nested"] == "[-1, 2]"
+
+
+def test_text_that_looks_like_a_signed_number_is_still_escaped(run):
+    submitted(run, "alice", {"score": "-3", "bonus": "+1"}, inputs={"id": "-7"})
+
+    _, [row] = csv_rows("--run", str(run.pk))
+
+    assert (row["Input.id"], row["Answer.score"]) == ("'-7", "'-3")
+    assert row["Answer.bonus"] == "'+1"
+
+
+def test_a_submission_that_is_a_negative_number_is_written_as_one(run):
+    submitted(run, "alice", -3, inputs=-1.5)
+
+    header, [row] = csv_rows("--run", str(run.pk))
+
+    assert header[FIELDS_FROM:-2] == ["Input", "Answer"]
+    assert (row["Input"], row["Answer"]) == ("-1.5", "-3")
+
+
+def test_true_false_and_null_are_written_as_json_words(run):
+    submitted(run, "alice", {"ok": False, "skip": None}, inputs={"gold": True})
+
+    _, [row] = csv_rows("--run", str(run.pk))
+
+    assert (row["Input.gold"], row["Answer.ok"], row["Answer.skip"]) == (
+        "true",
+        "false",
+        "",
+    )
+
+
+def test_the_exports_own_numeric_columns_are_never_escaped(run):
+    # A submission stamped before its agent's creation (clocks of two servers
+    # that disagree) has a negative work time: still a number.
+    agent = submitted(run, "alice", took=-timedelta(seconds=2))
+
+    _, [row] = csv_rows("--run", str(run.pk))
+
+    assert row["duration_s"] == "-2.0"
+    assert (row["unit_id"], row["agent_id"]) == (str(agent.unit_id), str(agent.pk))

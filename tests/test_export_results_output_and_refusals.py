@@ -82,6 +82,34 @@ def test_the_new_file_gets_the_mode_of_a_file_created_normally(run, tmp_path):
     assert target.stat().st_mode & 0o777 == 0o644
 
 
+def test_bom_writes_a_byte_order_mark_before_the_csv(run, tmp_path):
+    submitted(run, "alice", {"answer": "très bien"})
+    target = tmp_path / "results.csv"
+
+    export("--run", str(run.pk), "--output", str(target), "--bom")
+
+    data = target.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbfunit_id,task_run_id,")
+    assert data[3:].decode("utf-8") == export("--run", str(run.pk), "--format", "csv")
+    assert "très bien" in data.decode("utf-8-sig")
+
+
+def test_bom_on_standard_output_starts_the_csv_with_the_mark(run):
+    submitted(run, "alice")
+
+    text = export("--run", str(run.pk), "--format", "csv", "--bom")
+
+    assert text.startswith("\ufeffunit_id,")
+
+
+def test_without_bom_the_csv_has_no_byte_order_mark(run, tmp_path):
+    target = tmp_path / "results.csv"
+
+    export("--run", str(run.pk), "--output", str(target))
+
+    assert target.read_bytes().startswith(b"unit_id,")
+
+
 # --- refusals: exit status 1, a clear message, nothing written --------------------
 
 
@@ -133,6 +161,53 @@ def test_a_bad_status_is_refused_naming_the_valid_ones(run, tmp_path):
         "completed, accepted, rejected, soft_rejected, expired; nothing was written"
     )
     assert os.listdir(tmp_path) == []
+
+
+BOM_REFUSED = (
+    "--bom: a byte-order mark is written only before CSV, for spreadsheets; "
+    "a jsonl export has none; nothing was written"
+)
+
+
+def test_bom_with_format_jsonl_is_refused_by_name(run, tmp_path):
+    submitted(run, "alice")
+    target = tmp_path / "results.csv"
+
+    message = refused(
+        "--run", str(run.pk), "--format", "jsonl", "--output", str(target), "--bom"
+    )
+
+    assert message == BOM_REFUSED
+    assert os.listdir(tmp_path) == []
+
+
+def test_bom_on_an_output_that_makes_jsonl_is_refused_by_name(run, tmp_path):
+    submitted(run, "alice")
+
+    message = refused(
+        "--run", str(run.pk), "--output", str(tmp_path / "results.jsonl"), "--bom"
+    )
+
+    assert message == BOM_REFUSED
+    assert os.listdir(tmp_path) == []
+
+
+def test_from_the_terminal_bom_on_jsonl_exits_1_and_prints_nothing(
+    run, monkeypatch, capsys
+):
+    status, out, err = run_from_terminal(
+        monkeypatch,
+        capsys,
+        "tasks_app",
+        "export_results",
+        "--run",
+        str(run.pk),
+        "--bom",
+    )
+
+    assert status == 1
+    assert out == ""
+    assert BOM_REFUSED in err
 
 
 def test_json_without_output_is_refused(run):
@@ -192,7 +267,7 @@ def test_a_failure_while_writing_leaves_no_file_and_keeps_the_previous_one(
     target = tmp_path / "results.jsonl"
     target.write_text("the previous export\n")
 
-    def chunks_then_full_disk(self, format):
+    def chunks_then_full_disk(self, format, bom=False):
         yield '{"unit_id": 1}\n'
         raise OSError(28, "No space left on device")
 
@@ -240,7 +315,7 @@ def test_outside_a_transaction_the_export_reads_in_one_and_ends_it(tmp_path):
         (tmp_path / "a.csv")
         .read_text()
         .splitlines()[0]
-        .endswith("Input.text,Answer.rating")
+        .endswith("Input.text,Answer.rating,Approve,Reject")
     )
     assert not connection.in_atomic_block
     if connection.vendor == "sqlite":

@@ -39,6 +39,11 @@ KEYS = [
     "review",
     "timings",
     "late",
+    "agent_id",
+    "provider_unit_id",
+    "provider_assignment_id",
+    "reward",
+    "metadata",
 ]
 UPLOAD = {
     "name": "photo.png",
@@ -55,7 +60,7 @@ def jsonl(*args: str) -> list[dict]:
 # --- the JSONL row ----------------------------------------------------------------
 
 
-def test_a_submitted_unit_is_one_jsonl_row_with_exactly_the_contract_fields(run):
+def test_a_submitted_unit_is_one_jsonl_row_with_the_contract_fields_then_ours(run):
     agent = submitted(
         run, "alice", {"rating": "good", "why": {"clear": True}}, inputs={"text": "Hi"}
     )
@@ -73,13 +78,23 @@ def test_a_submitted_unit_is_one_jsonl_row_with_exactly_the_contract_fields(run)
         "files": [],
         "worker": {"provider": "mock", "id": "alice"},
         "status": "completed",
-        "review": {"decision": None, "feedback": None, "bonus": None},
+        "review": {
+            "decision": None,
+            "feedback": None,
+            "bonus": None,
+            "decided_at": None,
+        },
         "timings": {
             "accepted_at": iso(agent.created_at),
             "submitted_at": iso(agent.submitted_at),
             "duration_s": 42.5,
         },
         "late": False,
+        "agent_id": agent.pk,
+        "provider_unit_id": None,
+        "provider_assignment_id": None,
+        "reward": "0.50",
+        "metadata": None,
     }
 
 
@@ -97,6 +112,8 @@ def test_a_unit_nobody_took_is_exported_with_null_outputs_worker_and_timings():
         "duration_s": None,
     }
     assert row["late"] is None
+    assert (row["agent_id"], row["review"]["decided_at"]) == (None, None)
+    assert row["reward"] == "0.05"
 
 
 def test_a_unit_still_being_worked_on_shows_its_worker_and_when_they_took_it(run):
@@ -113,6 +130,7 @@ def test_a_unit_still_being_worked_on_shows_its_worker_and_when_they_took_it(run
     assert row["timings"]["accepted_at"] == iso(agent.created_at)
     assert row["timings"]["submitted_at"] is None
     assert row["late"] is False
+    assert row["agent_id"] == agent.pk
 
 
 def test_a_worker_who_returned_the_unit_is_not_shown_as_its_worker(run):
@@ -129,13 +147,18 @@ def test_an_approved_unit_with_bonuses_shows_the_decision_and_the_bonus_total(ru
     services.approve_unit(unit_id=agent.unit_id)
     services.pay_bonus(unit_id=agent.unit_id, amount="0.50", reason="Careful work")
     services.pay_bonus(unit_id=agent.unit_id, amount="0.25", reason="Fast too")
-    failed = services.pay_bonus(unit_id=agent.unit_id, amount="9.00", reason="Oops")
+    failed = services.pay_bonus(unit_id=agent.unit_id, amount="4.00", reason="Oops")
     Payment.objects.filter(review_id=failed.review_id).update(state=PaymentState.FAILED)
 
     [row] = jsonl("--run", str(run.pk))
 
     assert row["status"] == "accepted"
-    assert row["review"] == {"decision": "approve", "feedback": "", "bonus": "0.75"}
+    assert row["review"] == {
+        "decision": "approve",
+        "feedback": "",
+        "bonus": "0.75",
+        "decided_at": iso(agent.reviews.get(action="approve").created_at),
+    }
 
 
 def test_a_rejected_and_a_soft_rejected_unit_show_their_decision_and_feedback(run):
@@ -149,11 +172,21 @@ def test_a_rejected_and_a_soft_rejected_unit_show_their_decision_and_feedback(ru
     assert [(r["status"], r["review"]) for r in rows] == [
         (
             "rejected",
-            {"decision": "reject", "feedback": "The answer is empty", "bonus": None},
+            {
+                "decision": "reject",
+                "feedback": "The answer is empty",
+                "bonus": None,
+                "decided_at": iso(rejected.reviews.get().created_at),
+            },
         ),
         (
             "soft_rejected",
-            {"decision": "soft_reject", "feedback": "Too short", "bonus": None},
+            {
+                "decision": "soft_reject",
+                "feedback": "Too short",
+                "bonus": None,
+                "decided_at": iso(soft.reviews.get().created_at),
+            },
         ),
     ]
 
@@ -300,7 +333,7 @@ def test_the_export_runs_the_same_queries_for_5_units_and_for_50(format):
 
 
 def test_rows_are_read_a_chunk_at_a_time(run, monkeypatch):
-    monkeypatch.setattr("tasks_app.selectors.export.CHUNK_SIZE", 2)
+    monkeypatch.setattr("tasks_app.selectors.export.results.CHUNK_SIZE", 2)
     for index in range(5):
         submitted(run, f"w{index}")
     export = ResultsExport(run_ids=[run.pk])

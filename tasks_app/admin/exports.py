@@ -2,8 +2,9 @@
 
 Mounted under the run's admin URL by `TaskRunAdmin.get_urls`:
 `<run id>/export.jsonl` and `<run id>/export.csv`, each optionally filtered by
-`?status=` (repeated, or a comma list). The download is streamed from the
-database (tasks_app/export.py) in constant memory. It changes nothing, so it
+`?status=` (repeated, or a comma list); `export.csv?bom=1` starts with a UTF-8
+byte-order mark, for spreadsheets. The download is streamed from the database
+(tasks_app/selectors/export/) in constant memory. It changes nothing, so it
 answers GET only, to staff who may view task runs.
 """
 
@@ -31,9 +32,14 @@ from tasks_app.selectors.export import (
     FORMATS,
     ExportError,
     ResultsExport,
+    check_format,
     content_type,
     parse_statuses,
 )
+
+# The values of `?bom=` (as a form's checkbox or a hand-written link gives them).
+BOM_VALUES = {"1": True, "true": True, "yes": True, "on": True}
+NO_BOM_VALUES = {"": False, "0": False, "false": False, "no": False, "off": False}
 
 
 def export_urls(model_admin: admin.ModelAdmin) -> list:
@@ -64,12 +70,18 @@ def export_view(
     try:
         statuses = parse_statuses(request.GET.getlist("status"))
     except ExportError as exc:
-        return HttpResponseBadRequest(
-            f"status: {exc}", content_type="text/plain; charset=utf-8"
-        )
+        return _bad_request(f"status: {exc}")
+    given = request.GET.get("bom", "").strip().lower()
+    if given not in BOM_VALUES and given not in NO_BOM_VALUES:
+        return _bad_request(f"bom: {given!r} is neither 1 nor 0")
+    bom = BOM_VALUES.get(given, False)
+    try:
+        check_format(format, bom=bom)
+    except ExportError as exc:
+        return _bad_request(f"bom: {exc}")
     export = ResultsExport(run_ids=[run.pk], statuses=statuses)
     response = StreamingHttpResponse(
-        export.chunks(format), content_type=content_type(format)
+        export.chunks(format, bom=bom), content_type=content_type(format)
     )
     suffix = f"-{'-'.join(statuses)}" if statuses else ""
     name = get_valid_filename(f"{run.task.task_name}-run-{run.pk}{suffix}.{format}")
@@ -77,6 +89,10 @@ def export_view(
         content_disposition_header(True, name) or "attachment"
     )
     return response
+
+
+def _bad_request(message: str) -> HttpResponseBadRequest:
+    return HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8")
 
 
 def export_links(run: TaskRun) -> SafeString:

@@ -1,9 +1,10 @@
 """`manage.py export_results`: a run's results as JSONL or CSV (DESIGN §8).
 
-The rows are streamed from the database (tasks_app/export.py), so an export of
-any size runs in constant memory. With --output the file appears only once it is
-complete: it is written beside its final name and renamed, so a failure never
-leaves a partial file, and an existing file is replaced only by a whole export.
+The rows are streamed from the database (tasks_app/selectors/export/), so an
+export of any size runs in constant memory. With --output the file appears only
+once it is complete: it is written beside its final name and renamed, so a
+failure never leaves a partial file, and an existing file is replaced only by a
+whole export.
 """
 
 from __future__ import annotations
@@ -16,7 +17,13 @@ from pathlib import Path
 from django.core.management.base import CommandError, CommandParser
 
 from crowdsite.commands import ExamplesCommand
-from tasks_app.selectors.export import FORMATS, ExportError, ResultsExport, find_runs
+from tasks_app.selectors.export import (
+    FORMATS,
+    ExportError,
+    ResultsExport,
+    check_format,
+    find_runs,
+)
 from tasks_app.selectors.export import parse_statuses as parse_status_filter
 
 EXAMPLES = """\
@@ -24,23 +31,34 @@ Examples:
   manage.py export_results --run 12
   manage.py export_results --run 12 --output results.jsonl
   manage.py export_results --run 12 --format csv --output results.csv
+  manage.py export_results --run 12 --output results.csv --bom
   manage.py export_results --task-name my-task-live-batch-1 --output batch.csv
   manage.py export_results --run 12 --status accepted --output accepted.jsonl
   manage.py export_results --run 12 --status accepted,soft_rejected --format csv
   manage.py export_results --run 12 --output results.jsonl --json
 
-One row per unit, in run and unit order; units nobody submitted are included
-(outputs null) unless --status leaves them out. A JSONL row:
-  {"unit_id", "task_run_id", "task_name", "assignment_id", "inputs" (the data
-  row), "outputs" (the submission), "files" (stored uploads), "worker":
-  {"provider", "id"}, "status", "review": {"decision", "feedback", "bonus"},
-  "timings": {"accepted_at", "submitted_at", "duration_s"}, "late"}
+One row per submission, in run and unit order (a unit with a late submission
+beside its holder's has two, the late one marked); units nobody submitted are
+included (outputs null) unless --status leaves them out. A JSONL row:
+  {"unit_id", "task_run_id", "task_name", "assignment_id" (crowdsite's data
+  row, not MTurk's assignment), "inputs" (the data row), "outputs" (the
+  submission), "files" (stored uploads), "worker": {"provider", "id"},
+  "status", "review": {"decision", "feedback", "bonus", "decided_at"},
+  "timings": {"accepted_at", "submitted_at", "duration_s" (the work time)},
+  "late", "agent_id" (crowdsite's id of the submission), "provider_unit_id"
+  (MTurk HIT id, Prolific study id), "provider_assignment_id" (MTurk
+  assignment id, Prolific submission id), "reward" (dollars), "metadata"
+  (what the page sent to /submit_metadata and /log_error)}
 The CSV has the same fields in columns (unit_id, task_run_id, task_name,
 assignment_id, worker_provider, worker_id, status, review_decision,
-review_feedback, bonus, accepted_at, submitted_at, duration_s, late), then
-Input.<field> for every key of the data rows and Answer.<field> for every key
-of the submissions, as MTurk's batch results; nested values are JSON, and a
-cell a spreadsheet would run as a formula starts with a '.
+review_feedback, bonus, accepted_at, submitted_at, duration_s, late,
+agent_id, provider_unit_id, provider_assignment_id, reward, decided_at,
+metadata), then Input.<field> for every key of the data rows and
+Answer.<field> for every key of the submissions, as MTurk's batch results,
+then empty Approve and Reject columns for review_run --from-csv. Nested
+values are JSON; numbers are written as numbers; text a spreadsheet would
+run as a formula starts with a '. --bom writes a UTF-8 byte-order mark first,
+so that Excel and LibreOffice read non-ASCII text right (CSV only).
 
 Without --format the format follows --output's suffix (.csv: CSV), else JSONL.
 Without --output the export is written to standard output. With --output the
@@ -85,6 +103,12 @@ class Command(ExamplesCommand):
             help="Only units in this status (repeat it, or list them with commas).",
         )
         parser.add_argument(
+            "--bom",
+            action="store_true",
+            help="CSV only: write a UTF-8 byte-order mark first, so that Excel and "
+            "LibreOffice read non-ASCII text right.",
+        )
+        parser.add_argument(
             "--json",
             action="store_true",
             help='With --output: print {"format", "output", "rows", "runs"}.',
@@ -93,6 +117,11 @@ class Command(ExamplesCommand):
     def handle(self, *args, **options) -> None:
         output = Path(options["output"]) if options["output"] else None
         format = _format(options["format"], output)
+        bom = options["bom"]
+        try:
+            check_format(format, bom=bom)
+        except ExportError as exc:
+            raise CommandError(f"--bom: {exc}; nothing was written") from None
         if options["json"] and output is None:
             raise CommandError(
                 "--json needs --output: without it the export itself is written "
@@ -105,10 +134,10 @@ class Command(ExamplesCommand):
             raise CommandError(f"{exc}; nothing was written") from None
         export = ResultsExport(run_ids=run_ids, statuses=statuses)
         if output is None:
-            for chunk in export.chunks(format):
+            for chunk in export.chunks(format, bom=bom):
                 self.stdout.write(chunk, ending="")
             return
-        _write_whole(output, export.chunks(format))
+        _write_whole(output, export.chunks(format, bom=bom))
         if options["json"]:
             summary = {
                 "format": format,
