@@ -4,6 +4,7 @@ services. It reads only, in a fixed number of queries whatever the size."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from decimal import Decimal
 
@@ -16,6 +17,7 @@ from qualifications_app.services import grant_qualification, revoke_qualificatio
 from tasks_app import services
 from tasks_app.models import Agent, TaskRun, Unit
 from tasks_app.selectors import DataBrowser, DataBrowserError
+from tasks_app.selectors.export import ResultsExport
 from tests.factories import TaskFactory, TaskRunFactory, WorkerFactory
 from tests.worker_calls import (
     agent_id_for,
@@ -300,6 +302,30 @@ def test_once_the_late_submission_is_decided_it_is_the_units_dict(late_beside_ho
 
     assert (row["agent_id"], row["status"], row["late"]) == (late.pk, "approved", True)
     assert row["review"]["decision"] == "approve"
+
+
+@pytest.mark.parametrize(
+    ("holder_late", "decide"),
+    [(False, None), (False, "late"), (False, "holder"), (True, None)],
+    ids=["undecided", "late-decided", "holder-decided", "both-late"],
+)
+def test_the_submission_chosen_is_the_exports_first_row_of_the_unit(
+    client, time_machine, holder_late, decide
+):
+    run = TaskRunFactory(units=1)
+    late_id, holder_id = submit_late_beside_holder(
+        client, time_machine, run, late="alice", holder="bob", holder_late=holder_late
+    )
+    unit = run.units.get()
+    if decide is not None:
+        chosen = Agent.objects.get(public_id=late_id if decide == "late" else holder_id)
+        services.approve_unit(unit_id=unit.pk, agent_id=chosen.pk)
+    export = "".join(ResultsExport(run_ids=[run.pk]).chunks("jsonl"))
+    exported = [json.loads(line)["agent_id"] for line in export.splitlines()]
+
+    rows = DataBrowser().get_submissions_from_unit(unit)
+
+    assert [row["agent_id"] for row in rows] == exported
 
 
 # --- workers by qualification -------------------------------------------------------
