@@ -104,6 +104,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Without a broker, beat's schedule runs here (see tasks_app/in_process_beat).
+    "tasks_app.in_process_beat.InProcessBeatMiddleware",
 ]
 
 ROOT_URLCONF = "crowdsite.urls"
@@ -320,6 +322,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 300.0,
     },
 }
+
+# With no broker there is no beat: the web process runs its schedule between
+# requests (tasks_app/in_process_beat.py). Off: nothing runs it.
+IN_PROCESS_BEAT = env.bool("IN_PROCESS_BEAT", default=True)
 
 LOGGING = {
     "version": 1,

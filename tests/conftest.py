@@ -88,6 +88,16 @@ def fresh_process_state():
     http.close_session()
 
 
+@pytest.fixture(autouse=True)
+def no_in_process_beat(settings):
+    """The schedule beat runs stays off during requests, so a test decides when
+    sweeps run; tests of the in-process beat switch it on."""
+    from tasks_app import in_process_beat
+
+    settings.IN_PROCESS_BEAT = False
+    in_process_beat.forget_runs()
+
+
 @pytest.fixture
 def eager_celery(fresh_process_state):
     """The Celery app, running tasks in-process unless a test switches that off."""

@@ -57,7 +57,7 @@ def test_shutting_down_from_the_admin_confirms_first_then_shuts_down(admin_clien
     assert said(done) == [
         f"Run {run.pk} is shut down: 3 unit(s) not yet taken expired (and withdrawn "
         "from the provider, where posted); 0 unit(s) held by workers may still be "
-        "submitted.",
+        "submitted; 0 submitted unit(s) await review.",
         f"Run {ended.pk} not changed: run {ended.pk} has already ended: it is "
         "completed; nothing changed",
     ]

@@ -155,10 +155,15 @@ def test_a_broker_lost_after_the_check_leaves_a_run_that_resume_launches(
     assert TaskRun.objects.count() == 1
 
 
-def test_resume_refuses_a_run_that_is_not_launching_or_does_not_exist(example_config):
+def test_resume_refuses_a_run_with_nothing_to_launch_or_that_does_not_exist(
+    example_config,
+):
     run = launch_run(config=load_run_config(example_config))
 
-    with pytest.raises(CommandError, match=f"Run {run.pk} is running, not launching"):
+    with pytest.raises(
+        CommandError,
+        match=f"Run {run.pk} is running and every unit is launched: nothing to resume",
+    ):
         launch_cmd("--resume", str(run.pk))
     with pytest.raises(CommandError, match="There is no run 999999"):
         launch_cmd("--resume", "999999")

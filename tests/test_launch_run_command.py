@@ -169,6 +169,19 @@ def test_launch_applies_command_line_overrides():
     assert Task.objects.get().task_name == "my-task-pilot-2"
 
 
+def test_overrides_may_sit_on_both_sides_of_the_flags():
+    out = launch(
+        "--config",
+        str(LOCAL),
+        "mephisto.task.task_name=split-overrides",
+        "--json",
+        "mephisto.task.task_reward=0.75",
+    )
+
+    assert json.loads(out)["task_name"] == "split-overrides"
+    assert TaskRun.objects.get().task_reward == Decimal("0.75")
+
+
 def test_pilot_dry_run_prices_the_sandbox_run(settings, mturk):
     settings.PUBLIC_URL = "https://crowd.example.org"
     Qualification.objects.create(name="sentence-rating-allowlist")

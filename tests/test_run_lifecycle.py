@@ -251,29 +251,33 @@ def test_beat_shuts_down_a_run_past_its_task_lifetime(execute):
     assert statuses(run) == {"expired": 2}
 
 
-def test_a_run_whose_units_are_all_final_completes_by_itself():
-    finished, waiting, empty = TaskRunFactory(), TaskRunFactory(), TaskRunFactory()
+def test_a_run_with_no_unit_left_to_do_completes_by_itself_review_or_not():
+    finished, waiting, held, empty = (TaskRunFactory() for _ in range(4))
     for run, second in (
         (finished, UnitStatus.EXPIRED),
         (waiting, UnitStatus.COMPLETED),
+        (held, UnitStatus.ASSIGNED),
     ):
         UnitFactory(
             assignment__run=run, status=UnitStatus.ACCEPTED, worker=WorkerFactory()
         )
-        # waiting's second unit is submitted, not reviewed yet
+        # waiting's second unit is submitted, not reviewed yet; held's is taken
         UnitFactory(
             assignment__run=run,
             status=second,
-            worker=WorkerFactory() if second == UnitStatus.COMPLETED else None,
+            worker=WorkerFactory() if second != UnitStatus.EXPIRED else None,
         )
 
-    assert services.complete_finished_runs() == [finished.pk]
+    assert sorted(services.complete_finished_runs()) == [finished.pk, waiting.pk]
     assert services.complete_finished_runs() == []
 
     finished.refresh_from_db()
     assert finished.status == TaskRunStatus.COMPLETED
-    assert finished.end_reason == "every unit was reviewed or expired"
-    assert TaskRun.objects.get(pk=waiting.pk).status == TaskRunStatus.RUNNING
+    assert finished.end_reason == (
+        "no unit is created, launched or assigned (collection is done)"
+    )
+    assert TaskRun.objects.get(pk=waiting.pk).status == TaskRunStatus.COMPLETED
+    assert TaskRun.objects.get(pk=held.pk).status == TaskRunStatus.RUNNING
     assert TaskRun.objects.get(pk=empty.pk).status == TaskRunStatus.RUNNING
 
 

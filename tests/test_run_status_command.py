@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import time
+
 import pytest
 from django.core.management.base import CommandError
+from rest_framework.test import APIClient
 
+from tasks_app import services
+from tasks_app.models import Unit, UnitStatus
 from tests.command_calls import run, run_from_terminal, run_json
+from tests.factories import TaskRunFactory
 from tests.run_figures import known_run
+from tests.worker_calls import agent_id_for, submit_task
 
 pytestmark = pytest.mark.django_db
 
@@ -97,3 +105,78 @@ def test_a_worker_count_below_one_is_refused():
 
     with pytest.raises(CommandError, match="--workers must be at least 1"):
         run("run_status", "--run", str(task_run.pk), "--workers", "0")
+
+
+# --- when and why a run ended; --watch ------------------------------------------
+
+
+def shut_down_run_with_a_submission(execute):
+    task_run = TaskRunFactory(units=2)
+    client = APIClient()
+    agent_id = agent_id_for(client, task_run, worker="alice")
+    execute(lambda: submit_task(client, task_run, agent_id, {"ok": 1}))
+    services.shutdown_run(
+        run_id=task_run.pk,
+        reason="no submission for 600 seconds (no_submission_patience)",
+    )
+    task_run.refresh_from_db()
+    return task_run
+
+
+def test_json_says_when_and_why_the_run_ended_and_what_awaits_review(execute):
+    task_run = shut_down_run_with_a_submission(execute)
+
+    data = run_json("run_status", "--run", str(task_run.pk))
+
+    assert data["status"] == "shut_down"
+    assert data["ended_at"] == task_run.ended_at.isoformat()
+    assert data["end_reason"] == (
+        "no submission for 600 seconds (no_submission_patience)"
+    )
+    assert data["awaiting_review"] == 1
+    assert data["launched_at"] == task_run.launched_at.isoformat()
+
+
+def test_a_running_run_has_no_end_in_json():
+    task_run = TaskRunFactory(units=1)
+
+    data = run_json("run_status", "--run", str(task_run.pk))
+
+    assert (data["ended_at"], data["end_reason"]) == (None, "")
+
+
+def test_the_text_says_when_and_why_the_run_ended(execute):
+    task_run = shut_down_run_with_a_submission(execute)
+
+    text = run("run_status", "--run", str(task_run.pk))
+
+    assert (
+        f"Ended:         {task_run.ended_at:%Y-%m-%d %H:%M} UTC: no submission for "
+        "600 seconds (no_submission_patience)"
+    ) in text
+    assert "collection is over; 1 submission(s) still await review" in text
+
+
+def test_watch_refreshes_until_the_run_has_ended_and_is_reviewed(execute, monkeypatch):
+    task_run = shut_down_run_with_a_submission(execute)
+    unit = Unit.objects.get(run=task_run, status=UnitStatus.COMPLETED)
+    sleeps = []
+
+    def review_while_asleep(seconds):
+        sleeps.append(seconds)
+        services.approve_unit(unit_id=unit.pk)
+
+    monkeypatch.setattr(time, "sleep", review_while_asleep)
+
+    out = run("run_status", "--run", str(task_run.pk), "--watch", "--json")
+
+    shown = [json.loads(line) for line in out.splitlines()]
+    assert [data["awaiting_review"] for data in shown] == [1, 0]
+    assert sleeps == [10.0]
+
+
+def test_watch_refuses_an_interval_under_a_second():
+    task_run = TaskRunFactory(units=1)
+
+    with pytest.raises(CommandError, match="--interval must be at least 1 second"):
+        run("run_status", "--run", str(task_run.pk), "--watch", "--interval", "0.1")

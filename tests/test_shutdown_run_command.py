@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 from tasks_app.models import TaskRun, TaskRunStatus, Unit, UnitStatus
 from tests.command_calls import run, run_from_terminal
 from tests.factories import TaskRunFactory
-from tests.worker_calls import agent_id_for
+from tests.worker_calls import agent_id_for, submit_task
 
 pytestmark = pytest.mark.django_db
 
@@ -26,7 +26,8 @@ def test_shutdown_run_expires_the_untaken_units_and_says_what_is_left():
     assert text.strip() == (
         f"Run {task_run.pk} is shut down: 2 unit(s) not yet taken expired "
         "(and withdrawn through Celery from the provider, where posted); "
-        "1 unit(s) held by workers may still be submitted."
+        "1 unit(s) held by workers may still be submitted; "
+        "0 submitted unit(s) await review."
     )
     task_run.refresh_from_db()
     assert task_run.status == TaskRunStatus.SHUT_DOWN
@@ -53,6 +54,7 @@ def test_shutdown_run_json_and_reason():
         "status": "shut_down",
         "expired": 2,
         "held": 0,
+        "awaiting_review": 0,
         "reason": "pilot done",
     }
     assert TaskRun.objects.get(pk=task_run.pk).end_reason == "pilot done"
@@ -78,3 +80,18 @@ def test_shutting_down_an_unknown_run_exits_1():
         call_command("shutdown_run", "--run", "424242")
 
     assert caught.value.returncode == 1
+
+
+def test_submitted_units_are_counted_as_awaiting_review_not_as_held(execute):
+    task_run = TaskRunFactory(units=3)
+    client = APIClient()
+    execute(
+        lambda: submit_task(
+            client, task_run, agent_id_for(client, task_run, worker="alice"), {}
+        )
+    )
+    agent_id_for(APIClient(), task_run, worker="bob")
+
+    report = json.loads(run("shutdown_run", "--run", str(task_run.pk), "--json"))
+
+    assert (report["expired"], report["held"], report["awaiting_review"]) == (1, 1, 1)

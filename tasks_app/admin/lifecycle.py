@@ -48,7 +48,8 @@ def shutdown_runs(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset):
                     request,
                     f"Run {run.pk} is shut down: {done.expired} unit(s) not yet "
                     "taken expired (and withdrawn from the provider, where posted); "
-                    f"{done.held} unit(s) held by workers may still be submitted.",
+                    f"{done.held} unit(s) held by workers may still be submitted; "
+                    f"{done.awaiting_review} submitted unit(s) await review.",
                 )
         return None
     counts = dict(

@@ -26,9 +26,11 @@ from tasks_app.selectors.review import (
 )
 from tasks_app.selectors.runs import (
     RUN_CACHE_SIZE,
+    RunRow,
     cached_run,
     forget_cached_runs,
     run_allowlist,
+    run_rows,
     run_spec,
     runs_stuck_launching,
     runs_with_units_to_launch,
@@ -42,6 +44,7 @@ __all__ = [
     "CENT",
     "REVIEW_QUEUE_STATUSES",
     "RUN_CACHE_SIZE",
+    "RunRow",
     "Commitment",
     "DataBrowser",
     "DataBrowserError",
@@ -54,6 +57,7 @@ __all__ = [
     "review_queue",
     "review_queue_workers",
     "run_allowlist",
+    "run_rows",
     "run_budget",
     "run_commitment",
     "run_spec",

@@ -1,18 +1,21 @@
 """Reads of runs: the per-process run cache, a run as its provider sees it, what
-to launch next, where a run's page lives, unit counts, a worker's standing."""
+to launch next, where a run's page lives, unit counts, a worker's standing, the
+list of runs with their progress."""
 
 from __future__ import annotations
 
 import copy
 import threading
 from collections import OrderedDict
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Count, Exists, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 
 from providers.base import RunSpec
 from providers.registry import get_provider_class
@@ -191,3 +194,82 @@ def run_allowlist(run: TaskRun) -> str | None:
     `allowlist_qualification` flag (the example hooks' Flags), or None."""
     name = run.resolved_config.get("allowlist_qualification")
     return name.strip() or None if isinstance(name, str) else None
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """A run as `list_runs` shows it: what it is, its progress and its end."""
+
+    run_id: int
+    task_name: str
+    provider_type: str
+    status: str
+    units: int
+    submitted: int  # units submitted, decided or not
+    awaiting_review: int  # submissions without a decision, late ones included
+    created_at: datetime
+    launched_at: datetime | None
+    ended_at: datetime | None
+    end_reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        for key in ("created_at", "launched_at", "ended_at"):
+            value = data[key]
+            data[key] = value.isoformat() if value is not None else None
+        return data
+
+
+def run_rows(
+    *, task_name: str | None = None, statuses: tuple[str, ...] = (), limit: int = 50
+) -> list[RunRow]:
+    """The newest `limit` runs (of `task_name`, in `statuses`), with their
+    progress, in one query whatever their size."""
+    from tasks_app.models import DECIDED_AGENT_STATUSES, Agent
+
+    submitted = [
+        UnitStatus.COMPLETED,
+        UnitStatus.ACCEPTED,
+        UnitStatus.REJECTED,
+        UnitStatus.SOFT_REJECTED,
+    ]
+
+    def units(**where: Any) -> Subquery:
+        rows = Unit.objects.filter(run=OuterRef("pk"), **where).order_by()
+        return Subquery(rows.values("run").annotate(n=Count("pk")).values("n")[:1])
+
+    awaiting = (
+        Agent.objects.filter(run=OuterRef("pk"), submitted_at__isnull=False)
+        .exclude(status__in=DECIDED_AGENT_STATUSES)
+        .order_by()
+        .values("run")
+        .annotate(n=Count("pk"))
+        .values("n")[:1]
+    )
+    runs = TaskRun.objects.all()
+    if task_name is not None:
+        runs = runs.filter(task__task_name=task_name)
+    if statuses:
+        runs = runs.filter(status__in=statuses)
+    rows = (
+        runs.order_by("-pk")
+        .annotate(
+            n_units=Coalesce(units(), 0),
+            n_submitted=Coalesce(units(status__in=submitted), 0),
+            n_awaiting=Coalesce(Subquery(awaiting), 0),
+        )
+        .values_list(
+            "pk",
+            "task__task_name",
+            "provider_type",
+            "status",
+            "n_units",
+            "n_submitted",
+            "n_awaiting",
+            "created_at",
+            "launched_at",
+            "ended_at",
+            "end_reason",
+        )[:limit]
+    )
+    return [RunRow(*row) for row in rows]

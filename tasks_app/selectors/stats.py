@@ -155,6 +155,11 @@ class RunStats:
     workers_total: int
     provider_failures: int
     recent_failures: list[FailedCall] = field(default_factory=list)
+    launched_at: datetime | None = None
+    # When and why the run ended (`end_reason` names the rule, e.g.
+    # no_submission_patience); None and "" while it runs.
+    ended_at: datetime | None = None
+    end_reason: str = ""
 
     @property
     def units(self) -> int:
@@ -231,6 +236,9 @@ def run_stats(
         workers_total=workers_total,
         provider_failures=failed,
         recent_failures=recent,
+        launched_at=run.launched_at,
+        ended_at=run.ended_at,
+        end_reason=run.end_reason,
     )
 
 

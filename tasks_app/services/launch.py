@@ -307,22 +307,26 @@ class ResumedLaunch:
 
 
 def resume_launch(*, run_id: int) -> ResumedLaunch:
-    """Send the launch of a run still `launching` again (its message was lost).
+    """Send the launch of a run still `launching` again (its message was lost),
+    or top up a running run: launch the created units its
+    `max_num_concurrent_units` has room for now (what beat does).
 
-    Refused (RunLifecycleError) for an unknown run or one not launching, and
-    (BrokerUnavailable) while the broker can't be reached. Through the outbox, so
-    a broker that drops now still leaves the launch recorded for beat. Safe to
-    run twice: the launch goes through the call log.
+    Refused (RunLifecycleError) for an unknown or ended run, or a running one
+    with nothing to launch (saying why), and (BrokerUnavailable) while the
+    broker can't be reached. Through the outbox, so a broker that drops now
+    still leaves the launch recorded for beat. Safe to run twice: the launch
+    goes through the call log.
     """
     run = TaskRun.objects.select_related("task").filter(pk=run_id).first()
     if run is None:
         raise RunLifecycleError(f"There is no run {run_id}.")
-    if run.status != TaskRunStatus.LAUNCHING:
+    if run.status not in (TaskRunStatus.LAUNCHING, TaskRunStatus.RUNNING):
         raise RunLifecycleError(
-            f"Run {run_id} is {run.status}, not launching: nothing to resume "
-            "(beat launches the units of running runs as room frees up)."
+            f"Run {run_id} is {run.status}: it has ended, nothing to resume."
         )
     pending = len(selectors.units_to_launch(run=run))
+    if run.status == TaskRunStatus.RUNNING and not pending:
+        raise RunLifecycleError(_nothing_to_top_up(run))
     check_broker()
     in_process = tasks_run_in_process()
     message = enqueue_on_commit(task=LAUNCH_TASK, kwargs={"run_id": run.pk})
@@ -332,6 +336,19 @@ def resume_launch(*, run_id: int) -> ResumedLaunch:
     )
     return ResumedLaunch(
         run=run, pending_units=pending, in_process=in_process, queued=queued
+    )
+
+
+def _nothing_to_top_up(run: TaskRun) -> str:
+    """Why a running run has no unit to launch now."""
+    created = Unit.objects.filter(run=run, status=UnitStatus.CREATED).count()
+    if not created:
+        return f"Run {run.pk} is running and every unit is launched: nothing to resume."
+    return (
+        f"Run {run.pk} is running with {created} units waiting, but its "
+        f"max_num_concurrent_units ({run.max_num_concurrent_units}) are all out "
+        "(launched or assigned): they go out as those are submitted or expire; "
+        "nothing to resume now."
     )
 
 

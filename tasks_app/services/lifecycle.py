@@ -6,7 +6,13 @@ A run is `running` until it ends, one of two ways (DESIGN §3):
   `task_lifetime_in_seconds` passed. Every unit not yet taken is expired, here and
   (through Celery) on the provider; units a worker holds may still be submitted
   and reviewed.
-- `completed`: by itself, once every unit is final (reviewed or expired).
+- `completed`: by itself, as Mephisto's `TaskRun.get_is_completed`: once no
+  unit is created, launched or assigned. Collection is over; review, bonuses
+  and auto-approval of its submitted units go on.
+
+Without a broker there is no beat: `settle_run` does a run's share of it after
+each submit and return, and `tasks_app.in_process_beat` runs the rest while the
+site serves requests.
 """
 
 from __future__ import annotations
@@ -26,16 +32,18 @@ from providers.registry import get_provider
 from tasks_app import selectors
 from tasks_app.exceptions import RunLifecycleError
 from tasks_app.models import TaskRun, TaskRunStatus, Unit, UnitStatus
+from tasks_app.services.launch import launch_units
 
 # Units no worker has taken yet: a shutdown expires these.
 UNTAKEN_STATUSES = (UnitStatus.CREATED, UnitStatus.LAUNCHED)
-# Units whose story is over: a run of only these is completed.
-FINAL_UNIT_STATUSES = (
-    UnitStatus.ACCEPTED,
-    UnitStatus.REJECTED,
-    UnitStatus.SOFT_REJECTED,
-    UnitStatus.EXPIRED,
+# Units still to be done by a worker: a run without any is completed
+# (Mephisto's get_is_completed), whatever waits for review.
+COLLECTING_UNIT_STATUSES = (
+    UnitStatus.CREATED,
+    UnitStatus.LAUNCHED,
+    UnitStatus.ASSIGNED,
 )
+COMPLETED_REASON = "no unit is created, launched or assigned (collection is done)"
 ENDED_RUN_STATUSES = (TaskRunStatus.COMPLETED, TaskRunStatus.SHUT_DOWN)
 
 
@@ -47,6 +55,7 @@ class Shutdown:
     expired: int  # units not yet taken, now expired
     held: int  # units a worker holds, which may still be submitted
     reason: str
+    awaiting_review: int = 0  # units submitted and not yet decided
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -54,6 +63,7 @@ class Shutdown:
             "status": TaskRunStatus.SHUT_DOWN.value,
             "expired": self.expired,
             "held": self.held,
+            "awaiting_review": self.awaiting_review,
             "reason": self.reason,
         }
 
@@ -79,9 +89,8 @@ def shutdown_run(*, run_id: int, reason: str) -> Shutdown:
         expired = Unit.objects.filter(run=run, status__in=UNTAKEN_STATUSES).update(
             status=UnitStatus.EXPIRED, updated_at=now
         )
-        held = Unit.objects.filter(
-            run=run, status__in=[UnitStatus.ASSIGNED, UnitStatus.COMPLETED]
-        ).count()
+        held = Unit.objects.filter(run=run, status=UnitStatus.ASSIGNED).count()
+        submitted = Unit.objects.filter(run=run, status=UnitStatus.COMPLETED).count()
         run.status = TaskRunStatus.SHUT_DOWN
         run.ended_at = now
         run.end_reason = reason[:500]
@@ -92,7 +101,13 @@ def shutdown_run(*, run_id: int, reason: str) -> Shutdown:
         enqueue_on_commit(
             task="tasks_app.tasks.end_run_on_provider", kwargs={"run_id": run.pk}
         )
-    return Shutdown(run_id=run.pk, expired=expired, held=held, reason=reason)
+    return Shutdown(
+        run_id=run.pk,
+        expired=expired,
+        held=held,
+        reason=reason,
+        awaiting_review=submitted,
+    )
 
 
 def expire_units_on_provider(*, run_id: int) -> int:
@@ -131,36 +146,37 @@ def expire_units_on_provider(*, run_id: int) -> int:
     return len(rows)
 
 
-def complete_finished_runs() -> list[int]:
-    """Mark completed every running run whose units are all final; their ids.
+def complete_finished_runs(*, run_ids: list[int] | None = None) -> list[int]:
+    """Mark completed every running run (of `run_ids`, or all) that has units
+    and none of them created, launched or assigned; their ids.
 
     Safe to run twice or concurrently: a conditional UPDATE per run, and a run
     that was shut down meanwhile stays shut down.
     """
-    unfinished = Unit.objects.filter(run=OuterRef("pk")).exclude(
-        status__in=FINAL_UNIT_STATUSES
+    collecting = Unit.objects.filter(
+        run=OuterRef("pk"), status__in=COLLECTING_UNIT_STATUSES
     )
     has_units = Unit.objects.filter(run=OuterRef("pk"))
+    running = TaskRun.objects.filter(status=TaskRunStatus.RUNNING)
+    if run_ids is not None:
+        running = running.filter(pk__in=run_ids)
     ids = list(
-        TaskRun.objects.filter(status=TaskRunStatus.RUNNING)
-        .filter(Exists(has_units))
-        .exclude(Exists(unfinished))
+        running.filter(Exists(has_units))
+        .exclude(Exists(collecting))
         .values_list("pk", flat=True)
     )
     completed = []
     for run_id in ids:
         with transaction.atomic():
-            still_done = (
-                not Unit.objects.filter(run_id=run_id)
-                .exclude(status__in=FINAL_UNIT_STATUSES)
-                .exists()
-            )
+            still_done = not Unit.objects.filter(
+                run_id=run_id, status__in=COLLECTING_UNIT_STATUSES
+            ).exists()
             if still_done and TaskRun.objects.filter(
                 pk=run_id, status=TaskRunStatus.RUNNING
             ).update(
                 status=TaskRunStatus.COMPLETED,
                 ended_at=timezone.now(),
-                end_reason="every unit was reviewed or expired",
+                end_reason=COMPLETED_REASON,
             ):
                 completed.append(run_id)
                 enqueue_on_commit(
@@ -168,6 +184,22 @@ def complete_finished_runs() -> list[int]:
                     kwargs={"run_id": run_id},
                 )
     return completed
+
+
+def settle_run(*, run_id: int) -> None:
+    """Without a broker, what beat would do for one run after a submit or a
+    return, at once: launch the created units its `max_num_concurrent_units`
+    now leaves room for, and complete it if collection is done.
+
+    Safe to run twice or concurrently: the launch takes only created units that
+    fit (and the call log keys it by them); the completion is conditional.
+    """
+    run = selectors.cached_run(run_id)
+    if run is None or run.status != TaskRunStatus.RUNNING:
+        return
+    if run.max_num_concurrent_units and selectors.units_to_launch(run=run):
+        launch_units(run_id=run_id)
+    complete_finished_runs(run_ids=[run_id])
 
 
 def end_run_on_provider(*, run_id: int) -> Any:

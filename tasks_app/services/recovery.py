@@ -68,7 +68,8 @@ class Recovered:
 
 
 def runs_to_poll() -> list[int]:
-    """Running runs, and runs shut down lately, on providers that list work."""
+    """Running runs, and runs ended lately (shut down, or completed with units
+    that were held until their time ran out), on providers that list work."""
     listing = [
         name
         for name in PROVIDER_CLASSES
@@ -80,7 +81,10 @@ def runs_to_poll() -> list[int]:
         TaskRun.objects.filter(provider_type__in=listing)
         .filter(
             Q(status=TaskRunStatus.RUNNING)
-            | Q(status=TaskRunStatus.SHUT_DOWN, ended_at__gte=since)
+            | Q(
+                status__in=[TaskRunStatus.SHUT_DOWN, TaskRunStatus.COMPLETED],
+                ended_at__gte=since,
+            )
         )
         .order_by("pk")
         .values_list("pk", flat=True)

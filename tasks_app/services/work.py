@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from providers.outbox import tasks_run_in_process
 from providers.registry import get_provider_class
 from tasks_app import selectors, worker_sql
 from tasks_app.db import as_health_check
@@ -31,6 +32,7 @@ from tasks_app.models import (
     Unit,
     UnitStatus,
 )
+from tasks_app.services.lifecycle import settle_run
 from tasks_app.uploads import (
     SavedFile,
     check_agent_total,
@@ -119,6 +121,7 @@ def _reclaim_for_late_submission(agent: Agent) -> bool:
 
 
 def _after_submit(run_id: int, unit_id: int) -> None:
+    settle_without_broker(run_id)
     run = selectors.cached_run(run_id)
     hook = run_hooks(run).get("on_unit_submitted") if run is not None else None
     if hook is None:
@@ -314,9 +317,24 @@ def return_unit(*, agent_id: str) -> bool:
             f"this unit is no longer yours (the agent is {agent.status}); "
             "nothing to return",
         )
+    run_id = agent.run_id
+    transaction.on_commit(lambda: settle_without_broker(run_id))
     return _release_agent(
         agent_id=agent.pk, status=AgentStatus.RETURNED, only_overdue=False
     )
+
+
+def settle_without_broker(run_id: int) -> None:
+    """Without a broker (no beat), top the run up and complete it at once
+    after a submit or return, so the next arrival finds the unit the run's
+    concurrency cap now allows. With a broker, beat does it."""
+    if not tasks_run_in_process():
+        return
+    try:
+        settle_run(run_id=run_id)
+    except Exception:
+        # The submit or return is stored; the next one, or beat, settles.
+        logger.exception("settling run %s after a submit or return failed", run_id)
 
 
 def expire_overdue_agents(*, run_id: int | None = None, limit: int = 1000) -> int:

@@ -66,6 +66,11 @@ class Command(BaseCommand):
         from argparse import RawDescriptionHelpFormatter
 
         parser.formatter_class = RawDescriptionHelpFormatter
+        # Overrides may sit on either side of the flags, as Hydra's command lines
+        # allow (`--config X a=1 --dry-run b=2`); plain parse_args stops the
+        # positionals at the first flag.
+        intermixed = parser.parse_intermixed_args
+        parser.parse_args = intermixed  # type: ignore[method-assign]
         return parser
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -77,8 +82,9 @@ class Command(BaseCommand):
             metavar="RUN_ID",
             help=(
                 "Finish launching run RUN_ID, left 'launching' because its launch "
-                "task was lost (broker down, worker killed): queue the launch of its "
-                "pending units (with no broker, launch them now). Creates nothing."
+                "task was lost (broker down, worker killed), or top up a running "
+                "run: queue the launch of the units its max_num_concurrent_units "
+                "has room for (with no broker, launch them now). Creates nothing."
             ),
         )
         parser.add_argument(
@@ -91,7 +97,8 @@ class Command(BaseCommand):
                 "mephisto.log_level=debug), "
                 "mephisto/provider=mock, task_dir=PATH, a flag the task's hooks "
                 "declare in Flags (am_qualifying_new_workers=true) or one in the "
-                "YAML; +name=value adds a key neither has."
+                "YAML; +name=value adds a key neither has. They may come before, "
+                "between or after the flags."
             ),
         )
         parser.add_argument(

@@ -1,4 +1,5 @@
-"""`manage.py run_status --run N [--json]`: a run's figures, for people and scripts.
+"""`manage.py run_status --run N [--json] [--watch]`: a run's figures, for people
+and scripts.
 
 The same figures as the run's dashboard in the admin (tasks_app/run_stats.py).
 """
@@ -6,6 +7,7 @@ The same figures as the run's dashboard in the admin (tasks_app/run_stats.py).
 from __future__ import annotations
 
 import json
+import time
 
 from django.core.management.base import CommandError, CommandParser
 
@@ -18,8 +20,12 @@ Examples:
   manage.py run_status --run 12
   manage.py run_status --run 12 --json
   manage.py run_status --run 12 --workers 25
+  manage.py run_status --run 12 --watch
+  manage.py run_status --run 12 --watch --interval 30 --json
 
-Shows the run's units by status, its approval rate (approved / (approved +
+Shows the run's status (a run is completed once no unit is created, launched
+or assigned, as in Mephisto; review goes on after it), when it was launched and
+when and why it ended, its units by status, its approval rate (approved / (approved +
 rejected); soft-rejected units are left out, as in Mephisto), money spent (the
 payments paid) and committed (the rewards of every unit not rejected or
 expired, decided or not, with the provider's fee, plus the bonuses that did not
@@ -29,7 +35,9 @@ were submitted and when, the workers with the most units (units, approved,
 rejected, late, median time) and how many provider calls failed.
 
 --json prints one JSON object: {"run_id", "task_name", "status",
-"provider_type", "units", "units_by_status", "submitted", "reviewed",
+"provider_type", "launched_at", "ended_at", "end_reason" (why it ended,
+naming the rule, e.g. "no submission for 600 seconds (no_submission_patience)";
+"" while it runs), "units", "units_by_status", "submitted", "reviewed",
 "approval_rate", "awaiting_review" (submissions without a decision, late
 ones included), "money": {"spent", "pending", "failed", "ambiguous",
 "committed", "committed_rewards", "committed_bonuses", "budget", "budget_used",
@@ -41,6 +49,10 @@ ones included), "money": {"spent", "pending", "failed", "ambiguous",
 "operation", "attempts", "error", "updated_at"}]}. Dollars are strings
 ("2.50"), times ISO 8601 in UTC, durations seconds, rates fractions (0.8).
 An unknown run exits with status 1.
+
+--watch shows the figures again every --interval seconds (default 10) until
+the run has ended and nothing awaits review, or until Ctrl-C; with --json, one
+JSON object per line each time.
 """
 
 
@@ -65,6 +77,19 @@ class Command(ExamplesCommand):
         parser.add_argument(
             "--json", action="store_true", help="Print one JSON object."
         )
+        parser.add_argument(
+            "--watch",
+            action="store_true",
+            help="Show the figures again every --interval seconds until the run "
+            "has ended and nothing awaits review (or Ctrl-C).",
+        )
+        parser.add_argument(
+            "--interval",
+            type=float,
+            default=10.0,
+            metavar="SECONDS",
+            help="How often --watch refreshes (default 10, at least 1).",
+        )
 
     def handle(self, *args, **options) -> None:
         run = TaskRun.objects.select_related("task").filter(pk=options["run"]).first()
@@ -72,11 +97,31 @@ class Command(ExamplesCommand):
             raise CommandError(f"there is no task run {options['run']}")
         if options["workers"] < 1:
             raise CommandError("--workers must be at least 1")
+        if options["interval"] < 1:
+            raise CommandError("--interval must be at least 1 second")
+        if not options["watch"]:
+            self._show(run, options)
+            return
+        try:
+            while True:
+                stats = self._show(run, options)
+                if stats.ended_at is not None and not stats.awaiting_review:
+                    return
+                time.sleep(options["interval"])
+                run.refresh_from_db()
+                if not options["json"]:
+                    self.stdout.write("")
+        except KeyboardInterrupt:
+            return
+
+    def _show(self, run: TaskRun, options: dict) -> run_stats.RunStats:
         stats = run_stats.run_stats(run=run, top_workers=options["workers"])
         if options["json"]:
             self.stdout.write(json.dumps(stats.as_dict()))
-            return
-        self.stdout.write("\n".join(report(stats)))
+        else:
+            self.stdout.write("\n".join(report(stats)))
+        self.stdout.flush()
+        return stats
 
 
 def report(stats: run_stats.RunStats) -> list[str]:
@@ -84,6 +129,7 @@ def report(stats: run_stats.RunStats) -> list[str]:
     lines = [
         f"Run {stats.run_id} ({stats.task_name}): {stats.status}, on "
         f"{stats.provider_type}",
+        *_when(stats),
         "",
         f"Units:         {stats.units}",
     ]
@@ -153,6 +199,22 @@ def report(stats: run_stats.RunStats) -> list[str]:
             f"  {call.updated_at:%Y-%m-%d %H:%M} {call.operation} "
             f"(call {call.call_id}, {call.attempts} attempts): {error}"
         )
+    return lines
+
+
+def _when(stats: run_stats.RunStats) -> list[str]:
+    """When the run was launched, and when and why it ended."""
+    lines = []
+    if stats.launched_at:
+        lines.append(f"Launched:      {stats.launched_at:%Y-%m-%d %H:%M} UTC")
+    if stats.ended_at:
+        why = f": {stats.end_reason}" if stats.end_reason else ""
+        lines.append(f"Ended:         {stats.ended_at:%Y-%m-%d %H:%M} UTC{why}")
+        if stats.awaiting_review:
+            lines.append(
+                f"               collection is over; {stats.awaiting_review} "
+                "submission(s) still await review"
+            )
     return lines
 
 

@@ -25,7 +25,8 @@ Refused (nothing changed, exit status 1): an unknown run, or a run that has
 already ended (completed or shut_down).
 
 --json prints one JSON object: {"run", "status", "expired" (units expired now),
-"held" (units workers still hold), "reason"}.
+"held" (units workers still hold, not yet submitted), "awaiting_review" (units
+submitted and not yet decided), "reason"}.
 """
 
 DEFAULT_REASON = "shut down by the operator (shutdown_run)"
@@ -66,6 +67,7 @@ class Command(ExamplesCommand):
                 f"Run {done.run_id} is shut down: {done.expired} unit(s) not yet "
                 f"taken expired (and withdrawn through Celery from the provider, where "
                 f"posted); "
-                f"{done.held} unit(s) held by workers may still be submitted."
+                f"{done.held} unit(s) held by workers may still be submitted; "
+                f"{done.awaiting_review} submitted unit(s) await review."
             )
         )
