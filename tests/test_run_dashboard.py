@@ -11,7 +11,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from tasks_app import selectors
+from tasks_app import selectors, services
 from tasks_app.models import TaskRun, UnitStatus
 from tasks_app.selectors import stats as run_stats
 from tests.factories import TaskRunFactory, WorkerFactory
@@ -242,6 +242,27 @@ def test_the_runs_page_shows_its_dashboard_above_the_fields(admin_client):
     assert "Throttled (1)" in page
     assert f"/admin/tasks_app/unit/?run={run.pk}&amp;status__exact=completed" in page
     assert 'id="run-dashboard-data"' in page
+
+
+def test_the_runs_page_says_when_and_why_it_ended_and_what_awaits_review(
+    admin_client,
+):
+    run = known_run()
+    services.shutdown_run(
+        run_id=run.pk, reason="no submission for 600 seconds (no_submission_patience)"
+    )
+    run.refresh_from_db()
+
+    page = change_page(admin_client, run)
+
+    card = page[page.index('id="rd-run"') : page.index('id="rd-units"')]
+    assert "shut_down" in card
+    assert (
+        f"ended {run.ended_at:%Y-%m-%d %H:%M} UTC: no submission for 600 seconds "
+        "(no_submission_patience)"
+    ) in card
+    review = f"/admin/tasks_app/taskrun/{run.pk}/review/"
+    assert f'<a href="{review}">awaiting review 2</a>' in card
 
 
 def test_the_runs_page_loads_scripts_and_styles_from_this_site_only(admin_client):

@@ -115,6 +115,7 @@ def dashboard(run: TaskRun) -> dict[str, Any]:
         "statuses": statuses,
         "present_statuses": [s for s in statuses if s["count"]],
         "units_url": f"{units_url}?{urlencode({'run': run.pk})}",
+        "review_url": review_url,
         "calls_url": reverse("admin:providers_providercall_changelist")
         + "?"
         + urlencode({"run__id__exact": run.pk, "status__exact": "failed"}),
