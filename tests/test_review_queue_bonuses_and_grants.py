@@ -1,16 +1,20 @@
-"""The admin's review queue pays bonuses (confirmed, amounts checked) and grants the
-run's allowlist to the workers it just approved."""
+"""The admin's review queue pays bonuses (confirmed, amounts checked, a bonus far
+above the reward confirmed twice over) and grants the run's allowlist to the
+workers it just approved or whose approved units are selected."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
 import pytest
+from django.test import Client
+from rest_framework.test import APIClient
 
 from providers.models import ProviderCall
 from qualifications_app.models import GrantedQualification, ReviewAction, WorkerReview
 from qualifications_app.services import GRANT_PERMISSION
-from tasks_app.models import Payment, PaymentKind, TaskRun
+from tasks_app import services
+from tasks_app.models import Agent, Payment, PaymentKind, TaskRun
 from tests.admin_calls import fast_passwords_fixture as fast_passwords_fixture
 from tests.factories import QualificationFactory, TaskRunFactory
 from tests.review_queue_calls import (
@@ -23,6 +27,7 @@ from tests.review_queue_calls import (
 )
 from tests.review_queue_calls import reviewer_fixture as reviewer_fixture
 from tests.review_queue_calls import run_fixture as run_fixture
+from tests.worker_calls import submit_late_beside_holder
 
 pytestmark = pytest.mark.django_db
 
@@ -208,3 +213,140 @@ def test_a_run_without_an_allowlist_flag_says_so(client, run):
 
     assert not GrantedQualification.objects.exists()
     assert "launched without an allowlist_qualification flag" in said(done)[-1]
+
+
+def test_approved_units_are_selected_on_the_page_and_granted_the_allowlist(
+    client, allowlist_run
+):
+    client.force_login(make_reviewer("rita", GRANT_PERMISSION))
+    alice, bob = (submitted(allowlist_run, n) for n in ("alice", "bob"))
+    pending = submitted(allowlist_run, "cy")
+    client.post(
+        queue_url(allowlist_run),
+        {"action": "approve", "items": [key(alice), key(bob)], "confirm": "1"},
+    )
+
+    page = client.get(queue_url(allowlist_run) + "?status=all")
+
+    content = page.content.decode()
+    boxes = [
+        value
+        for value in (key(alice), key(bob), key(pending))
+        if f'name="items" value="{value}" form="review-bulk"' in content
+    ]
+    assert boxes == [key(alice), key(bob), key(pending)]
+    assert "Grant 'sentence-raters' to the selected approved units' workers" in (
+        content
+    )
+
+    done = client.post(
+        queue_url(allowlist_run),
+        {"action": "grant_allowlist", "items": boxes, "next": "status=all"},
+    )
+
+    granted = GrantedQualification.objects.filter(qualification__name="sentence-raters")
+    assert {g.worker.worker_name for g in granted} == {"alice", "bob"}
+    assert said(done) == [
+        "Granted 'sentence-raters' to 2 worker(s). 1 unit(s) skipped: not approved."
+    ]
+    assert done["Location"] == queue_url(allowlist_run) + "?status=all"
+
+
+def test_the_allowlist_goes_to_a_late_submitter_approved_not_the_units_holder(
+    client, time_machine
+):
+    QualificationFactory(name="sentence-raters")
+    run = TaskRunFactory(
+        units=1,
+        task_reward=Decimal("0.50"),
+        resolved_config={"mephisto": {}, "allowlist_qualification": "sentence-raters"},
+    )
+    # Through the worker API: bob times out, alice takes the unit and submits,
+    # bob submits late beside her.
+    late_id, _ = submit_late_beside_holder(
+        APIClient(), time_machine, run, late="bob", holder="alice"
+    )
+    late = Agent.objects.get(public_id=late_id)
+    client.force_login(make_reviewer("rita", GRANT_PERMISSION))
+    client.post(
+        queue_url(run), {"action": "approve", "items": [key(late)], "confirm": "1"}
+    )
+
+    client.post(queue_url(run), {"action": "grant_allowlist", "items": [key(late)]})
+
+    granted = GrantedQualification.objects.get(qualification__name="sentence-raters")
+    assert granted.worker.worker_name == "bob"
+
+
+def test_approved_units_get_no_box_without_an_allowlist_or_the_grant_permission(
+    reviewer, run, allowlist_run
+):
+    approved = submitted(allowlist_run, "alice")
+    without_flag = submitted(run, "bob")
+    for agent in (approved, without_flag):
+        services.approve_unit(unit_id=agent.unit_id)
+    client = Client()
+    client.force_login(make_reviewer("gus", GRANT_PERMISSION))
+
+    no_permission = reviewer.get(queue_url(allowlist_run) + "?status=approved")
+    no_flag = client.get(queue_url(run) + "?status=approved")
+
+    assert 'class="review-select"' not in no_permission.content.decode()
+    assert 'class="review-select"' not in no_flag.content.decode()
+
+
+def test_a_soft_rejected_unit_is_not_granted_the_allowlist(client, allowlist_run):
+    client.force_login(make_reviewer("rita", GRANT_PERMISSION))
+    agent = submitted(allowlist_run, "alice")
+    services.soft_reject_unit(unit_id=agent.unit_id)
+
+    page = client.get(queue_url(allowlist_run) + "?status=soft_rejected")
+    done = client.post(
+        queue_url(allowlist_run), {"action": "grant_allowlist", "items": [key(agent)]}
+    )
+
+    assert 'class="review-select"' not in page.content.decode()
+    assert said(done) == ["Nothing changed: none of these units is approved"]
+    assert not GrantedQualification.objects.exists()
+
+
+# --- a bonus far above the reward --------------------------------------------------
+
+
+def test_a_bonus_above_ten_times_the_reward_says_so_and_needs_its_own_box(client):
+    client.force_login(make_reviewer())
+    run = TaskRunFactory(task_reward=Decimal("0.10"))
+    agent = submitted(run, "alice")
+    form = {
+        "action": "bonus",
+        "items": [key(agent)],
+        "amount": "1000",
+        "reason": "Great",
+    }
+
+    asked = client.post(queue_url(run), form)
+    unticked = client.post(queue_url(run), {**form, "confirm": "1"})
+
+    content = asked.content.decode()
+    assert (
+        "$1,000.00 is 10,000 times this unit&#x27;s reward of $0.10 — check the amount"
+    ) in content
+    assert '<input type="checkbox" name="confirm_large" value="1"' in content
+    assert not Payment.objects.exists()
+    assert "is 10000 times the unit's reward of $0.10" in said(unticked)[-1]
+
+    client.post(queue_url(run), {**form, "confirm": "1", "confirm_large": "1"})
+
+    bonus = Payment.objects.get(kind=PaymentKind.BONUS)
+    assert (bonus.amount, bonus.agent_id) == (Decimal("1000.00"), agent.pk)
+
+
+def test_a_bonus_of_ten_times_the_reward_needs_no_extra_box(reviewer, run):
+    agent = submitted(run, "alice")  # a reward of 0.50
+    form = {"action": "bonus", "items": [key(agent)], "amount": "5", "reason": "Good"}
+
+    asked = reviewer.post(queue_url(run), form)
+    reviewer.post(queue_url(run), {**form, "confirm": "1"})
+
+    assert "confirm_large" not in asked.content.decode()
+    assert Payment.objects.get(kind=PaymentKind.BONUS).amount == Decimal("5.00")

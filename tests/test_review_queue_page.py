@@ -98,7 +98,7 @@ def test_uploaded_files_are_linked_images_shown_and_served_only_to_reviewers(
     assert client.get(f"{base}/0/").status_code == 403
 
 
-def test_metadata_and_the_pages_errors_are_folded(reviewer, run):
+def test_metadata_and_the_pages_errors_are_shown_compactly(reviewer, run):
     submitted(
         run,
         "alice",
@@ -107,10 +107,14 @@ def test_metadata_and_the_pages_errors_are_folded(reviewer, run):
 
     content = reviewer.get(queue_url(run)).content.decode()
 
-    errors = content.split('class="review-fold review-errors"')[1].split("</details>")
+    errors = content.split('class="review-fold review-errors" open')[1].split(
+        "</details>"
+    )
     assert "<summary>Errors reported by the page (1)</summary>" in errors[0]
     assert "TypeError: x" in errors[0]
-    assert "<summary>Metadata</summary>" in content and "Firefox" in content
+    metadata = content.split('class="review-metadata"')[1].split("</div>")[0]
+    assert '<dt>browser</dt><dd><span class="rv-str">Firefox</span></dd>' in (metadata)
+    assert "errors" not in metadata
 
 
 def test_filters_by_status_worker_and_late(reviewer, run):

@@ -1,9 +1,13 @@
 """The review queue's pages beside the queue: a worker's uploaded file, the run's
-review bundle in its sandboxed frame, and the submission rendered for reading."""
+review bundle in its sandboxed frame, and the submission rendered for reading
+(with its work time, the page's metadata and errors, and a bonus's size)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +21,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.clickjacking import xframe_options_exempt
 
 from tasks_app.models import Agent, TaskRun
-from tasks_app.services.review import REVIEW_PERMISSION
+from tasks_app.services.review import LARGE_BONUS_FACTOR, REVIEW_PERMISSION
 from tasks_app.uploads import agent_files, is_file_record
 
 # Uploaded files shown inline; anything else (SVG and HTML included, which could
@@ -32,6 +36,8 @@ FRAME_CSP = (
     "font-src data:; frame-ancestors 'self'"
 )
 MAX_RENDER_DEPTH = 12
+# Metadata keys the server writes, shown apart from what the page sent.
+SERVER_METADATA = ("errors", "files", "provider_listing")
 
 
 def require_review(request: HttpRequest) -> None:
@@ -66,6 +72,95 @@ def render_value(value: Any, file_urls: dict[str, str], depth: int = 0) -> SafeS
     if isinstance(value, str):
         return format_html('<span class="rv-str">{}</span>', value)
     return format_html('<span class="rv-scalar">{}</span>', json.dumps(value))
+
+
+def compact_value(value: Any, file_urls: dict[str, str]) -> SafeString:
+    """A metadata value on one line for reading: text as it is, files linked,
+    anything else as compact JSON; escaped, never markup."""
+    if isinstance(value, str):
+        return format_html('<span class="rv-str">{}</span>', value)
+    if is_file_record(value) or (
+        isinstance(value, list) and value and all(map(is_file_record, value))
+    ):
+        return render_value(value, file_urls)
+    text = json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+    return format_html('<code class="rv-compact">{}</code>', text)
+
+
+def page_metadata(metadata: Any, file_urls: dict[str, str]) -> list[tuple[str, Any]]:
+    """The agent's metadata as (key, compact value) rows: what the page sent
+    through submit_metadata first (a worker's feedback, tips), then what the
+    server keeps there (uploaded files, the provider's listing). Not the errors."""
+    if metadata is None:
+        return []
+    if not isinstance(metadata, dict):
+        return [("value", compact_value(metadata, file_urls))]
+    keys = [k for k in metadata if k not in SERVER_METADATA]
+    keys += [k for k in SERVER_METADATA if k in metadata and k != "errors"]
+    return [(key, compact_value(metadata[key], file_urls)) for key in keys]
+
+
+def error_reports(errors: Any, file_urls: dict[str, str]) -> list[dict[str, Any]]:
+    """The errors the page reported through log_error, one line each: when
+    (as log_agent_error stamped it) and what, escaped."""
+    if not isinstance(errors, list):
+        errors = [errors]
+    reports = []
+    for error in errors:
+        at: datetime | str | None = None
+        data = error
+        if isinstance(error, dict) and "error_data" in error:
+            data = error["error_data"]
+            at = error.get("at")
+            with contextlib.suppress(ValueError):  # else shown as stored
+                at = datetime.fromisoformat(str(at))
+        reports.append({"at": at, "text": compact_value(data, file_urls)})
+    return reports
+
+
+def duration_words(seconds: float) -> str:
+    """A span of time as a reviewer reads it: "45 s", "4 min 12 s", "2 h 5 min"."""
+    total = max(0, int(seconds))
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    if minutes:
+        return f"{minutes} min {secs} s"
+    return f"{secs} s"
+
+
+def work_time(agent: Agent) -> str:
+    """How long the worker took, from accepting the unit to submitting; "" when
+    unknown (work recorded from the provider's listing was not timed here)."""
+    if agent.submitted_at is None or agent.from_provider_listing:
+        return ""
+    return duration_words((agent.submitted_at - agent.created_at).total_seconds())
+
+
+def dollars(amount: Decimal) -> str:
+    return f"${amount:,.2f}"
+
+
+def large_bonus_warning(amount: Decimal, reward: Decimal) -> str:
+    """Why a bonus of `amount` on a unit paying `reward` needs a second look, or
+    "": pay_bonus pays it only confirmed (more than LARGE_BONUS_FACTOR times
+    the reward, any bonus on a unit without one)."""
+    if amount <= reward * LARGE_BONUS_FACTOR:
+        return ""
+    if reward <= 0:
+        return (
+            f"{dollars(amount)} is a bonus on a unit whose reward is "
+            f"{dollars(reward)} — check the amount"
+        )
+    times = (amount / reward).quantize(Decimal("0.01")).normalize()
+    return (
+        f"{dollars(amount)} is {times:,f} times this unit's reward of "
+        f"{dollars(reward)} — check the amount"
+    )
 
 
 def render_file(record: dict, file_urls: dict[str, str]) -> SafeString:

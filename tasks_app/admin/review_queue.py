@@ -5,11 +5,16 @@ with GET; every decision, bonus and grant is a POST (CSRF-checked) that calls a
 service and reports what it did. Approving, soft-rejecting (it pays the reward,
 as Mephisto's does) and bonuses move money, so they show a confirmation page
 first; the decision happens on its POST, for exactly the units it listed.
+
+Where the page lands afterwards is decided here, from the outcome: on the
+submission after the one acted on only when that one got its decision; after a
+bonus, a block or a refusal, on the same one again.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -24,19 +29,23 @@ from django.urls import path, reverse
 
 from providers.outbox import publishing_together
 from providers.registry import get_provider_class
-from qualifications_app import services as qualification_services
-from qualifications_app.admin import acting_user
 from qualifications_app.services import GRANT_PERMISSION, QualificationError
 from tasks_app import selectors, services
 from tasks_app.admin.review_pages import (
+    LARGE_BONUS_FACTOR,
+    error_reports,
+    large_bonus_warning,
+    page_metadata,
     render_value,
     require_review,
     review_bundle,
     review_file_view,
     review_frame_view,
+    work_time,
 )
 from tasks_app.exceptions import ReviewError
-from tasks_app.models import Agent, AgentStatus, TaskRun
+from tasks_app.models import DECIDED_AGENT_STATUSES, Agent, AgentStatus, TaskRun
+from tasks_app.selectors.review import approved_submissions
 from tasks_app.services.review import REVIEW_PERMISSION, parse_amount
 from tasks_app.uploads import agent_files
 
@@ -59,6 +68,10 @@ ACTIONS = {
     "approve": QueueAction("Approve", (REVIEW_PERMISSION,), pays=True),
     "soft_reject": QueueAction("Soft-reject", (REVIEW_PERMISSION,), pays=True),
     "reject": QueueAction("Reject", (REVIEW_PERMISSION,), pays=False),
+    # Approves a rejected submission, where its provider can; pays the reward.
+    "override": QueueAction(
+        "Approve anyway (override the rejection)", (REVIEW_PERMISSION,), pays=True
+    ),
     "bonus": QueueAction("Pay a bonus", (REVIEW_PERMISSION,), pays=True),
     # Changes the worker: the worker admin's own permission as well.
     "block": QueueAction(
@@ -122,8 +135,15 @@ def queue_view(model_admin: admin.ModelAdmin, request: HttpRequest, pk: int):
     )
     reviews = selectors.agent_reviews(agent_ids=[a.pk for a in agents])
     frame = review_bundle(run) is not None
-    items = [_item(run, a, standings[a.worker_id], reviews[a.pk]) for a in agents]
     allowlist = selectors.run_allowlist(run)
+    can_grant = request.user.has_perms(ACTIONS["grant_allowlist"].permissions)
+    items = [_item(run, a, standings[a.worker_id], reviews[a.pk]) for a in agents]
+    for index, item in enumerate(items):
+        # Where the page goes once this one is decided: the next, else the one
+        # before (a decided unit leaves the queue of undecided ones).
+        after = items[index + 1 : index + 2] or items[max(index - 1, 0) : index]
+        item["focus_next"] = after[0]["agent"].pk if after else ""
+        item["grantable"] = bool(allowlist and can_grant and item["approved"])
     just_approved = request.session.get(_approved_key(run), [])
     context = {
         **model_admin.admin_site.each_context(request),
@@ -144,7 +164,7 @@ def queue_view(model_admin: admin.ModelAdmin, request: HttpRequest, pk: int):
             else ""
         ),
         "allowlist": allowlist,
-        "can_grant": request.user.has_perms(ACTIONS["grant_allowlist"].permissions),
+        "can_grant": can_grant,
         "can_block": request.user.has_perms(ACTIONS["block"].permissions),
         "just_approved": just_approved,
         # The page needs its width for the two columns.
@@ -186,9 +206,6 @@ def _item(run: TaskRun, agent: Agent, standing: dict, reviews: list) -> dict:
     }
     metadata = agent.metadata if isinstance(agent.metadata, dict) else {}
     errors = metadata.get("errors") or []
-    other_metadata = {k: v for k, v in metadata.items() if k != "errors"}
-    if agent.metadata is not None and not isinstance(agent.metadata, dict):
-        other_metadata = {"metadata": agent.metadata}
     inputs = agent.unit.assignment.data
     submission = agent.submission
     return {
@@ -196,15 +213,17 @@ def _item(run: TaskRun, agent: Agent, standing: dict, reviews: list) -> dict:
         "unit": agent.unit,
         "worker": agent.worker,
         "key": f"{agent.unit_id}:{agent.pk}",
-        "pending": agent.status == AgentStatus.COMPLETED,
+        # A late submission's agent may be timeout or returned: undecided too.
+        "pending": agent.status not in DECIDED_AGENT_STATUSES,
+        "approved": agent.status == AgentStatus.APPROVED,
+        "work_time": work_time(agent),
         "standing": standing,
         "reviews": reviews,
         "inputs": render_value(inputs, file_urls),
         "submission": render_value(submission, file_urls),
         "submission_json": json.dumps(submission, indent=2, ensure_ascii=False),
-        "errors": render_value(errors, file_urls) if errors else "",
-        "error_count": len(errors) if isinstance(errors, list) else 1,
-        "metadata": render_value(other_metadata, file_urls) if other_metadata else "",
+        "errors": error_reports(errors, file_urls) if errors else [],
+        "metadata": page_metadata(agent.metadata, file_urls),
         # What Mephisto's review app posts to a review bundle.
         "review_data": {"inputs": inputs, "outputs": _outputs(submission)},
         "review_data_id": f"review-data-{agent.pk}",
@@ -226,6 +245,7 @@ def _outputs(submission: Any) -> Any:
 def _post(model_admin: admin.ModelAdmin, request: HttpRequest, run: TaskRun):
     name = request.POST.get("action", "")
     action = ACTIONS.get(name)
+    # The page stays on the submission acted on unless it gets its decision.
     back = _back_url(request, run)
     if action is None:
         messages.error(request, f"There is no review action {name!r}; nothing changed.")
@@ -261,17 +281,22 @@ def _post(model_admin: admin.ModelAdmin, request: HttpRequest, run: TaskRun):
         return _confirmation(model_admin, request, run, name, items, amount, back)
     # One publish to the broker for the whole action, not one per unit.
     with publishing_together():
-        _decide(request, run, name, items, amount)
-    return redirect(back)
+        decided = _decide(request, run, name, items, amount)
+    return redirect(_back_url(request, run, decided=decided))
 
 
-def _back_url(request: HttpRequest, run: TaskRun) -> str:
+def _back_url(request: HttpRequest, run: TaskRun, decided: Collection[int] = ()) -> str:
+    """The queue again, with the posted filters, on the submission acted on
+    (`focus`); on the one after it (`focus_next`) only if `decided` holds it."""
     url = reverse("admin:tasks_app_taskrun_review", args=[run.pk])
     query = request.POST.get("next", "")
     # Only a query string of this page: never a redirect elsewhere.
     if query and not query.startswith(("/", "\\")) and "://" not in query:
         url += "?" + query.lstrip("?")
     focus = request.POST.get("focus", "")
+    moved_to = request.POST.get("focus_next", "")
+    if focus.isdigit() and int(focus) in decided and moved_to.isdigit():
+        focus = moved_to
     if focus.isdigit():
         url += f"#agent-{focus}"
     return url
@@ -328,7 +353,16 @@ def _confirmation(
     """The page that says what will be paid, before anything is."""
     amounts = [amount if amount is not None else a.unit.pay_amount for a in items]
     rows = [
-        {"agent": agent, "unit": agent.unit, "amount": pays}
+        {
+            "agent": agent,
+            "unit": agent.unit,
+            "amount": pays,
+            "large": (
+                large_bonus_warning(pays, agent.unit.pay_amount)
+                if name == "bonus"
+                else ""
+            ),
+        }
         for agent, pays in zip(items, amounts, strict=True)
     ]
     # Paying for work the page never reported: only one at a time, confirmed.
@@ -338,10 +372,15 @@ def _confirmation(
             for row, agent in zip(rows, items, strict=True)
             if agent.from_provider_listing
         ]
-        if name in ("approve", "soft_reject")
+        if name in ("approve", "soft_reject", "override")
         else []
     )
     total = sum(amounts, Decimal("0"))
+    # This page's address is the queue's own: a link that differs from it only
+    # by its #fragment would scroll, not load the queue, so name the filter.
+    path, hashmark, fragment = back.partition("#")
+    if hashmark and "?" not in path:
+        back = f"{path}?status=pending#{fragment}"
     fee_rate = get_provider_class(run.provider_type).fee_rate
     context = {
         **model_admin.admin_site.each_context(request),
@@ -356,10 +395,14 @@ def _confirmation(
         "total": total,
         "fee": (total * fee_rate).quantize(Decimal("0.01")),
         "amount": amount,
+        "large": [row for row in rows if row["large"]],
+        "large_factor": LARGE_BONUS_FACTOR,
         "reason": request.POST.get("reason", ""),
         "feedback": request.POST.get("feedback", ""),
+        "note": request.POST.get("note", "").strip(),
         "next": request.POST.get("next", ""),
         "focus": request.POST.get("focus", ""),
+        "focus_next": request.POST.get("focus_next", ""),
         "back": back,
         "is_nav_sidebar_enabled": False,
     }
@@ -374,12 +417,14 @@ def _decide(
     name: str,
     items: list[Agent],
     amount: Decimal | None,
-) -> None:
-    """Make the decision on each item through the services; report each outcome."""
+) -> set[int]:
+    """Make the decision on each item through the services; report each outcome.
+    The agents whose submissions got their decision (a bonus decides none)."""
     reviewer = request.user
     feedback = request.POST.get("feedback", "")
     reason = request.POST.get("reason", "")
     done: list[int] = []
+    decided: set[int] = set()
     paid = Decimal("0")
     refused: dict[int, str] = {}
     singles = items
@@ -390,9 +435,14 @@ def _decide(
     )
     if name == "approve":
         approvals = services.approve_and_grant(
-            agents=items, reviewer=reviewer, confirm_unreported=confirm_unreported
+            agents=items,
+            reviewer=reviewer,
+            # Optional; the provider passes it on to the worker where it can.
+            reason=request.POST.get("note", "").strip(),
+            confirm_unreported=confirm_unreported,
         )
         done, paid, refused = approvals.approved, approvals.paid, approvals.refused
+        decided.update(approvals.approved_agents)
         singles = []
     for agent in singles:
         kwargs: dict[str, Any] = {
@@ -407,18 +457,34 @@ def _decide(
                 )
             elif name == "reject":
                 decision = services.reject_unit(feedback=feedback, **kwargs)
+            elif name == "override":
+                decision = services.approve_unit(
+                    reason=request.POST.get("note", "").strip(),
+                    confirm_unreported=confirm_unreported,
+                    override_rejection=True,
+                    **kwargs,
+                )
             else:
                 assert amount is not None, "a bonus's amount is checked first"
-                decision = services.pay_bonus(amount=amount, reason=reason, **kwargs)
+                decision = services.pay_bonus(
+                    amount=amount,
+                    reason=reason,
+                    # Ticked on the confirmation, which said how large it is.
+                    confirm_large=request.POST.get("confirm_large") == "1",
+                    **kwargs,
+                )
         except ReviewError as exc:
             refused[agent.unit_id] = str(exc)
             continue
         done.append(decision.unit_id)
         paid += decision.paid
+        if name != "bonus":
+            decided.add(decision.agent_id)
     verbs = {
         "approve": "Approved",
         "soft_reject": "Soft-rejected",
         "reject": "Rejected",
+        "override": "Approved, overriding the rejection,",
         "bonus": "Paid a bonus on",
     }
     if done:
@@ -432,6 +498,7 @@ def _decide(
         messages.error(request, f"Unit {unit_id} not changed: {why}")
     if name == "approve" and done:
         request.session[_approved_key(run)] = done
+    return decided
 
 
 def _block(request: HttpRequest, items: list[Agent]) -> None:
@@ -467,34 +534,45 @@ def _approved_key(run: TaskRun) -> str:
 
 
 def _grant_allowlist(request: HttpRequest, run: TaskRun) -> None:
-    """Grant the run's allowlist to the workers of the approved units posted."""
+    """Grant the run's allowlist to the workers of the approved submissions
+    posted: the units just approved (`units`), or those selected (`items`)."""
     allowlist = selectors.run_allowlist(run)
     if not allowlist:
         raise Refused(
             f"run {run.pk} was launched without an allowlist_qualification flag; "
             "grant a qualification from the units list instead"
         )
-    posted = request.POST.getlist("units") + [
-        item.partition(":")[0] for item in request.POST.getlist("items")
-    ]
-    wanted = [int(v) for v in posted if v.isdigit()]
-    if not wanted:
+    units = [int(v) for v in request.POST.getlist("units") if v.isdigit()]
+    pairs = [item.partition(":") for item in request.POST.getlist("items")]
+    chosen = {
+        (int(unit), int(agent))
+        for unit, _, agent in pairs
+        if unit.isdigit() and agent.isdigit()
+    }
+    if not units and not chosen:
         raise Refused("there are no approved units to grant the allowlist for")
-    units = selectors.approved_units(run=run, unit_ids=wanted)
-    if not units:
+    found = approved_submissions(
+        run=run, unit_ids=units, agent_ids=[agent for _, agent in chosen]
+    )
+    # A selected item counts only as the unit:agent pair the page showed.
+    agents = [a for a in found if a.unit_id in units or (a.unit_id, a.pk) in chosen]
+    if not agents:
         raise Refused("none of these units is approved")
     try:
-        granted = qualification_services.grant_to_unit_workers(
-            units=units,
-            name=allowlist,
-            reason=f"approved in the review of run {run.pk}",
-            created_by=acting_user(request),
-        )
-    except QualificationError as exc:
+        with publishing_together():
+            granted = services.grant_to_approved(
+                agents=agents,
+                name=allowlist,
+                reason=f"approved in the review of run {run.pk}",
+                reviewer=request.user,
+            )
+    except (QualificationError, ReviewError) as exc:
         raise Refused(str(exc)) from exc
     request.session.pop(_approved_key(run), None)
-    skipped = len(set(wanted) - {u.pk for u in units})
-    text = f"Granted '{allowlist}' to {granted} worker(s)."
+    skipped = len(set(units) - {a.unit_id for a in agents}) + len(
+        chosen - {(a.unit_id, a.pk) for a in agents}
+    )
+    text = f"Granted '{allowlist}' to {granted['workers']} worker(s)."
     if skipped:
         text += f" {skipped} unit(s) skipped: not approved."
     messages.success(request, text)

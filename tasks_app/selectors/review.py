@@ -3,11 +3,14 @@ the queue, review_run, auto-approval and the run's figures read."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
 from tasks_app.models import (
     DECIDED_AGENT_STATUSES,
     Agent,
+    AgentStatus,
     TaskRun,
     Unit,
     UnitStatus,
@@ -155,4 +158,18 @@ def approved_units(*, run: TaskRun, unit_ids: list[int]) -> list[Unit]:
         Unit.objects.filter(
             run=run, pk__in=unit_ids, status=UnitStatus.ACCEPTED
         ).select_related("worker")
+    )
+
+
+def approved_submissions(
+    *, run: TaskRun, unit_ids: Sequence[int] = (), agent_ids: Sequence[int] = ()
+) -> list[Agent]:
+    """`run`'s approved submissions on `unit_ids` or by `agent_ids`, with their
+    units and workers (the ones whose workers an allowlist grant from the queue
+    is for: the submitter's, a late one's too)."""
+    return list(
+        Agent.objects.filter(run=run, status=AgentStatus.APPROVED)
+        .filter(Q(unit_id__in=unit_ids) | Q(pk__in=agent_ids))
+        .select_related("unit", "worker")
+        .order_by("unit_id", "pk")
     )

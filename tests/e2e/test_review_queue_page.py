@@ -223,3 +223,129 @@ def test_x_selects_units_and_approve_selected_confirms_them_together(
         agents[1].pk: AgentStatus.COMPLETED,
         agents[2].pk: AgentStatus.APPROVED,
     }
+
+
+# --- where the keyboard lands after an action --------------------------------------
+
+
+def test_after_a_bonus_the_same_submission_stays_current_and_a_approves_it(
+    page, live_server, reviewer_session
+):
+    run = TaskRunFactory(task_reward=Decimal("0.50"))
+    first = submitted(run, "alice", "The first sentence.")
+    second = submitted(run, "bob", "The second sentence.")
+    page.goto(queue(live_server, run))
+
+    page.keyboard.press("b")
+    page.keyboard.type("0.25")
+    page.keyboard.press("Tab")
+    page.keyboard.type("Careful work")
+    page.keyboard.press("Control+Enter")
+    page.locator("#review-confirm-button").click()
+
+    expect(page.locator(".messagelist")).to_contain_text("0.25 in bonuses")
+    # The bonus decided nothing: the unit is still pending, and still current.
+    expect(current(page)).to_have_attribute("data-agent", str(first.pk))
+    page.keyboard.press("a")
+    expect(page.locator("#review-total")).to_have_text("0.50")
+    page.keyboard.press("Enter")
+
+    expect(page.locator(".messagelist")).to_contain_text(
+        f"Approved 1 unit(s): {first.unit_id}."
+    )
+    statuses = dict(Agent.objects.values_list("pk", "status"))
+    assert statuses == {
+        first.pk: AgentStatus.APPROVED,
+        second.pk: AgentStatus.COMPLETED,
+    }
+    # Approved: now the focus moves on.
+    expect(current(page)).to_have_attribute("data-agent", str(second.pk))
+
+
+def test_after_an_empty_rejection_is_refused_the_same_submission_stays_current(
+    page, live_server, reviewer_session
+):
+    run = TaskRunFactory(task_reward=Decimal("0.50"))
+    first = submitted(run, "alice", "The first sentence.")
+    second = submitted(run, "bob", "The second sentence.")
+    page.goto(queue(live_server, run))
+
+    page.keyboard.press("r")
+    page.keyboard.press("Control+Enter")
+
+    expect(page.locator(".messagelist")).to_contain_text(
+        "a rejection needs feedback for the worker"
+    )
+    expect(current(page)).to_have_attribute("data-agent", str(first.pk))
+    page.keyboard.press("s")
+    expect(page.locator("#review-confirm")).to_contain_text("Soft-reject 1 unit(s)")
+    page.keyboard.press("Enter")
+
+    expect(page.locator(".messagelist")).to_contain_text("Soft-rejected 1 unit(s)")
+    statuses = dict(Agent.objects.values_list("pk", "status"))
+    assert statuses == {
+        first.pk: AgentStatus.SOFT_REJECTED,
+        second.pk: AgentStatus.COMPLETED,
+    }
+
+
+def test_after_a_bad_bonus_amount_is_refused_the_same_submission_stays_current(
+    page, live_server, reviewer_session
+):
+    run = TaskRunFactory(task_reward=Decimal("0.50"))
+    first = submitted(run, "alice", "The first sentence.")
+    submitted(run, "bob", "The second sentence.")
+    page.goto(queue(live_server, run))
+
+    page.keyboard.press("b")
+    page.keyboard.type("lots")
+    page.keyboard.press("Tab")
+    page.keyboard.type("Careful work")
+    page.keyboard.press("Control+Enter")
+
+    expect(page.locator(".messagelist")).to_contain_text("Nothing changed: the bonus")
+    expect(current(page)).to_have_attribute("data-agent", str(first.pk))
+    assert not Payment.objects.exists()
+
+
+def test_cancelling_a_confirmation_comes_back_to_the_same_submission(
+    page, live_server, reviewer_session
+):
+    run = TaskRunFactory(task_reward=Decimal("0.50"))
+    first = submitted(run, "alice", "The first sentence.")
+    submitted(run, "bob", "The second sentence.")
+    page.goto(queue(live_server, run))
+
+    page.keyboard.press("a")
+    expect(page.locator("#review-total")).to_have_text("0.50")
+    page.keyboard.press("Escape")
+
+    expect(current(page)).to_have_attribute("data-agent", str(first.pk))
+    assert not Payment.objects.exists()
+
+
+def test_select_all_ticks_every_unit_on_the_page_and_approves_them_together(
+    page, live_server, reviewer_session, screenshot
+):
+    run = TaskRunFactory(task_reward=Decimal("0.50"))
+    agents = [submitted(run, name, "A sentence.") for name in ("alice", "bob", "cy")]
+    page.goto(queue(live_server, run))
+
+    everything = page.locator("#review-select-all")
+    everything.check()
+    expect(page.locator("#review-selected-count")).to_have_text("3")
+    expect(page.locator(".review-select:checked")).to_have_count(3)
+    # Unticking one leaves the page's box half-ticked.
+    page.locator(".review-select").nth(1).uncheck()
+    expect(page.locator("#review-selected-count")).to_have_text("2")
+    assert everything.evaluate("(box) => box.indeterminate")
+    everything.check()
+    screenshot("select-all")
+    page.get_by_role("button", name="Approve selected…").click()
+    expect(page.locator("#review-total")).to_have_text("1.50")
+    page.keyboard.press("Enter")
+
+    expect(page.locator(".messagelist")).to_contain_text("Approved 3 unit(s)")
+    assert set(
+        Agent.objects.filter(status=AgentStatus.APPROVED).values_list("pk", flat=True)
+    ) == {a.pk for a in agents}

@@ -1,6 +1,8 @@
 /* The review queue's keyboard: move between submissions and decide on the
    current one. Every key presses one of the page's own buttons, so the page
-   works the same without this script. */
+   works the same without this script. Where the page lands after an action is
+   the server's choice (each form names its unit and the one after it): it
+   moves on only when the unit got its decision. */
 (function () {
   "use strict";
 
@@ -23,20 +25,10 @@
 
   function item() { return current >= 0 ? items[current] : null; }
 
-  // Where to land after the decision: the submission after this one (the
-  // decided one leaves a queue of pending units), else the one before.
-  function setFocusTarget(section) {
-    var index = items.indexOf(section);
-    var next = items[index + 1] || items[index - 1];
-    section.querySelectorAll(".review-focus").forEach(function (input) {
-      input.value = next ? next.dataset.agent : "";
-    });
-  }
-
   function press(selector) {
     var section = item();
     var button = section && section.querySelector(selector);
-    if (button) { setFocusTarget(section); button.click(); }
+    if (button) { button.click(); }
   }
 
   function open(boxSelector, fieldSelector) {
@@ -54,9 +46,27 @@
   }
 
   function countSelected() {
+    var boxes = document.querySelectorAll(".review-select");
     var count = document.querySelectorAll(".review-select:checked").length;
     var label = document.getElementById("review-selected-count");
     if (label) { label.textContent = String(count); }
+    var all = document.getElementById("review-select-all");
+    if (all) {
+      all.checked = boxes.length > 0 && count === boxes.length;
+      all.indeterminate = count > 0 && count < boxes.length;
+    }
+  }
+
+  // One box for every selectable submission on this page (the page's own
+  // boxes only: a selection never reaches past the page shown).
+  function connectSelectAll() {
+    var all = document.getElementById("review-select-all");
+    if (!all || !document.querySelector(".review-select")) { return; }
+    all.closest("label").hidden = false;
+    all.addEventListener("change", function () {
+      document.querySelectorAll(".review-select").forEach(function (box) { box.checked = all.checked; });
+      countSelected();
+    });
   }
 
   function onKey(event) {
@@ -67,10 +77,8 @@
         var box = event.target.closest(".review-box");
         // A box's own send button: the one marked, else its only one.
         var send = box && (box.querySelector("[data-send]") || box.querySelector("button[type=submit]"));
-        var section = event.target.closest(".review-item");
         if (send) {
           event.preventDefault();
-          if (section) { setFocusTarget(section); }
           send.click();
         }
       }
@@ -128,9 +136,6 @@
     items = Array.prototype.slice.call(document.querySelectorAll(".review-item"));
     items.forEach(function (section, index) {
       section.addEventListener("click", function () { select(index, false); });
-      section.querySelectorAll("button[type=submit]").forEach(function (button) {
-        button.addEventListener("click", function () { setFocusTarget(section); });
-      });
     });
     document.querySelectorAll(".review-select").forEach(function (box) {
       box.addEventListener("change", countSelected);
@@ -141,6 +146,7 @@
       if (target && items.indexOf(target) >= 0) { start = items.indexOf(target); }
     }
     select(start, start > 0);
+    connectSelectAll();
     countSelected();
     connectFrames();
     document.addEventListener("keydown", onKey);
