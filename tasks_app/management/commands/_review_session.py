@@ -11,7 +11,13 @@ from django.core.management.base import CommandError
 from qualifications_app.services import QualificationError
 from tasks_app import selectors, services
 from tasks_app.exceptions import ReviewError
-from tasks_app.management.commands._reviewing import worker_label
+from tasks_app.management.commands._reviewing import (
+    blocked_mark,
+    one_line,
+    terminal_text,
+    work_time,
+    worker_label,
+)
 from tasks_app.models import Agent
 from tasks_app.uploads import agent_files
 
@@ -186,6 +192,9 @@ class ReviewSession:
         label = worker_label(agent.worker)
         if blocked:
             self.blocked.append(label)
+            for item in self.items:
+                if item.worker_id == agent.worker_id:
+                    item.worker.is_blocked = True
             self.say(
                 f"Blocked {label}: they get no more units, and their provider is "
                 f"told. Unit {agent.unit_id} is still to be decided."
@@ -239,7 +248,11 @@ class ReviewSession:
             f"== Submission {position + 1} of {len(self.items)}: unit {unit.pk} "
             f"(assignment {unit.assignment_id}), agent {agent.pk}{late}"
         )
-        self.say(f"Worker: {worker_label(agent.worker)}  {self.standing(agent)}")
+        self.say(
+            f"Worker: {worker_label(agent.worker)}{blocked_mark(agent.worker)}  "
+            f"{self.standing(agent)}"
+        )
+        self.say(f"Work time: {work_time(agent) or 'not timed here'}")
         status = f"unit {unit.status}, agent {agent.status}"
         if decided:
             status += f"; {verb_of(decided).lower()} in this session"
@@ -256,9 +269,38 @@ class ReviewSession:
             self.say("Files:")
             for record in files:
                 self.say(
-                    f"  {record.get('name')} ({record.get('size')} bytes, "
-                    f"{record.get('content_type')}): {record.get('path')}"
+                    "  "
+                    + one_line(
+                        f"{record.get('name')} ({record.get('size')} bytes, "
+                        f"{record.get('content_type')}): {record.get('path')}"
+                    )
                 )
+        self.show_metadata(agent)
+
+    def show_metadata(self, agent: Agent) -> None:
+        """What the page sent beside the submission: its metadata
+        (/submit_metadata) and the errors it reported (/log_error)."""
+        metadata = agent.metadata
+        if metadata is None:
+            return
+        if not isinstance(metadata, dict):
+            metadata = {"value": metadata}
+        errors = metadata.get("errors") or []
+        if not isinstance(errors, list):
+            errors = [errors]
+        # The files are listed above.
+        rest = {k: v for k, v in metadata.items() if k not in ("errors", "files")}
+        if rest:
+            self.say("Metadata:")
+            self.say(indent(pretty(rest)))
+        if errors:
+            self.say(f"Errors the page reported ({len(errors)}):")
+            for error in errors:
+                if isinstance(error, dict) and "error_data" in error:
+                    at = one_line(str(error.get("at", "")))
+                    self.say(f"  {at}: {compact(error['error_data'])}")
+                else:
+                    self.say(f"  {compact(error)}")
 
     def standing(self, agent: Agent) -> str:
         summary = selectors.worker_summary(worker=agent.worker)
@@ -285,7 +327,8 @@ class ReviewSession:
         return line.strip()
 
     def say(self, text: str) -> None:
-        self.out.write(text)
+        # Everything said may quote what a worker sent.
+        self.out.write(terminal_text(text))
 
     def closing_line(self) -> str:
         counts: dict[str, int] = {}
@@ -322,6 +365,12 @@ def verb_of(action: str) -> str:
 
 def pretty(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
+
+
+def compact(value: Any) -> str:
+    """`value` on one line: text as it is, anything else as JSON."""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return one_line(text)
 
 
 def indent(text: str) -> str:

@@ -2,8 +2,10 @@
 
 Without a decision flag it is interactive: one submission at a time (inputs,
 submission, worker), a key per decision, as Mephisto's review script was. The
-scripted forms decide on many units at once (DESIGN §8). Either can grant the
-run's allowlist qualification to the workers it approved, the pilot's last step.
+scripted forms decide on many units at once (DESIGN §8), or on the units a
+filled-in export CSV marks (--from-csv, MTurk's offline review). Any of them
+but the CSV can grant the run's allowlist qualification to the workers it
+approved, the pilot's last step.
 """
 
 from __future__ import annotations
@@ -21,12 +23,18 @@ from qualifications_app.selectors import find_worker
 from qualifications_app.services import GRANT_PERMISSION, QualificationError
 from tasks_app import selectors, services
 from tasks_app.exceptions import ReviewError
-from tasks_app.management.commands._reviewing import find_reviewer, worker_label
-from tasks_app.models import DECIDED_AGENT_STATUSES, Agent, TaskRun
+from tasks_app.management.commands._review_csv import review_from_csv
+from tasks_app.management.commands._review_session import ReviewSession
+from tasks_app.management.commands._reviewing import (
+    blocked_mark,
+    find_reviewer,
+    terminal_text,
+    worker_label,
+)
+from tasks_app.models import Agent, TaskRun
 
 if TYPE_CHECKING:
     from tasks_app.models import Worker
-from tasks_app.management.commands._review_session import ReviewSession
 
 EXAMPLES = """\
 Examples:
@@ -39,6 +47,9 @@ Examples:
   manage.py review_run --run 12 --reject 44 --feedback "The answer field is empty"
   manage.py review_run --run 12 --soft-reject 45 46 --feedback "Too short"
   manage.py review_run --run 12 --approve-unreported 47
+  manage.py review_run --run 12 --approve 48 --override-rejection
+  manage.py review_run --run 12 --from-csv results.csv --dry-run
+  manage.py review_run --run 12 --from-csv results.csv --json
 
 Interactive keys (one submission at a time; reads stdin, so it can be piped):
   a approve   r reject (asks for feedback)   s soft-reject (asks for a reason)
@@ -61,6 +72,25 @@ task) is shown with a warning and is never approved in bulk or automatically:
 interactive a or s until you type "yes" to confirm. --approve-unreported
 UNIT_ID approves one such unit, after you looked at it.
 
+--override-rejection, with --approve, approves units that were rejected: the
+reward is paid once, the rejection stays on record as overridden, and the
+provider is told (MTurk: OverrideRejection). Every unit named must be rejected,
+and the provider must allow it (Prolific does not); otherwise nothing changes.
+Without it, approving a rejected unit is refused.
+
+--from-csv FILE reviews offline, as MTurk's batch CSV does: export the run's
+results (export_results --run N --format csv), fill in the Approve column (any
+text approves) or the Reject column (its text is the worker's feedback) of the
+rows to decide, leave the others blank, and give the file back. The whole file
+is checked before anything is written; one bad row (an unknown unit or agent,
+both columns filled, a Reject of only spaces, one submission marked twice with
+different decisions, a decision contradicting the one recorded) refuses it all,
+each bad row listed by its line (the header is line 1), exit status 1. Rows
+already decided as the file asks are reported, not decided again, so the same
+file given twice changes nothing. --dry-run checks and prints what would be
+done. The file is UTF-8 (a byte-order mark is fine), separated by commas,
+semicolons or tabs.
+
 --grant-allowlist grants the run's allowlist qualification (its config's
 allowlist_qualification) to the workers just approved, in the same transaction;
 --grant NAME grants another existing qualification. Interactive, g grants it at
@@ -71,6 +101,11 @@ ids), "refused" (unit id: why), "amount" (paid), "undecided_agents" (a second
 submission left), "granted"}. Interactive with --json, the
 submissions and prompts go to stderr and stdout gets one object at the end:
 {"run", "decisions": [...], "blocked" (workers), "granted", "undecided"}.
+With --from-csv: {"run", "file", "dry_run", "rows" (read), "approved" (unit
+ids), "rejected" (unit ids), "already_decided" (unit ids), "skipped" (rows left
+blank), "refused": [{"row" (line), "unit_id", "error"}], "amount" (rewards
+paid, or to be paid with --dry-run)}; approved and rejected are empty when a row
+is refused, as nothing is done then.
 """
 
 VERBS = {
@@ -121,6 +156,24 @@ class Command(ExamplesCommand):
             metavar="UNIT_ID",
             help="Pay these but mark them below the bar.",
         )
+        form.add_argument(
+            "--from-csv",
+            metavar="FILE",
+            help="Approve and reject as the export's CSV, filled in, says "
+            "(its Approve and Reject columns).",
+        )
+        parser.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="With --from-csv: check the file and print what it would do; "
+            "write nothing.",
+        )
+        parser.add_argument(
+            "--override-rejection",
+            action="store_true",
+            help="With --approve: approve units that were rejected (paid once; "
+            "where the provider allows it).",
+        )
         parser.add_argument(
             "--feedback",
             metavar="TEXT",
@@ -169,12 +222,16 @@ class Command(ExamplesCommand):
                     "approve_all",
                     "reject",
                     "soft_reject",
+                    "from_csv",
                 )
                 if options[name]
             ),
             None,
         )
         self._check_flags(form, options)
+        if form == "from_csv":
+            review_from_csv(self, options["from_csv"], dry_run=options["dry_run"])
+            return
         worker = self._worker(options["worker"])
         wants_grant = bool(options["grant_allowlist"] or options["grant"])
         # Checked before any decision, so a grant that can't be made changes nothing.
@@ -186,7 +243,9 @@ class Command(ExamplesCommand):
             report, lines = self._scripted(form, options, worker, grant)
         except (ReviewError, QualificationError) as exc:
             raise CommandError(str(exc)) from exc
-        self.stdout.write(json.dumps(report) if self.as_json else "\n".join(lines))
+        self.stdout.write(
+            json.dumps(report) if self.as_json else terminal_text("\n".join(lines))
+        )
 
     # --- flags ---------------------------------------------------------------------
 
@@ -197,7 +256,23 @@ class Command(ExamplesCommand):
             "approve_all": "--approve-all",
             "reject": "--reject",
             "soft_reject": "--soft-reject",
+            "from_csv": "--from-csv",
         }.get(form or "", "the interactive review")
+        if options["dry_run"] and form != "from_csv":
+            raise CommandError(
+                f"--dry-run goes with --from-csv, not {flag}; nothing was changed"
+            )
+        if options["override_rejection"] and form != "approve":
+            raise CommandError(
+                f"--override-rejection goes with --approve UNIT_ID..., not {flag}; "
+                "nothing was changed"
+            )
+        if form == "from_csv" and (options["grant_allowlist"] or options["grant"]):
+            raise CommandError(
+                "--from-csv grants nothing: review the file, then grant with "
+                "review_run --approve-all --grant-allowlist or manage.py "
+                "qualifications; nothing was changed"
+            )
         feedback = options["feedback"]
         if feedback is not None and form not in ("reject", "soft_reject"):
             raise CommandError(
@@ -290,21 +365,25 @@ class Command(ExamplesCommand):
             feedback=options["feedback"] or "",
             grant=grant,
             grant_reason=f"approved in review of run {self.task_run.pk}",
+            override_rejection=options["override_rejection"],
         )
         decided, refused, paid = result.approved, result.refused, result.paid
         granted = result.granted
         agents = list(
-            Agent.objects.filter(pk__in=candidates, unit_id__in=decided)
-            .filter(status__in=DECIDED_AGENT_STATUSES)
+            Agent.objects.filter(pk__in=result.approved_agents)
             .select_related("unit", "worker")
+            .order_by("unit_id", "pk")
         )
         verb = VERBS[form]
+        overridden = (
+            " (its rejection overridden)" if options["override_rejection"] else ""
+        )
         for agent in agents:
             late = " (late submission)" if agent.is_late else ""
             pay = f", paid ${agent.unit.pay_amount}" if form != "reject" else ""
             lines.append(
                 f"{verb} unit {agent.unit_id} by {worker_label(agent.worker)}"
-                f"{late}{pay}."
+                f"{blocked_mark(agent.worker)}{late}{overridden}{pay}."
             )
         for unit_id, why in refused.items():
             lines.append(f"Left for review one at a time: unit {unit_id}: {why}")

@@ -1,13 +1,22 @@
 """A requester's review of submitted work, by concern: `decisions` (approve,
 reject, soft-reject, one or many, block), `bonuses`, `ledger` (the payments and
 fees they write), `sending` (the provider calls, and the sweeps that finish lost
-ones) and `workflows` (auto-approval)."""
+ones), `workflows` (auto-approval) and `csv_review` (a filled-in export CSV)."""
 
 from tasks_app.services.review.bonuses import (
     LARGE_BONUS_FACTOR,
     check_not_large,
     parse_amount,
     pay_bonus,
+)
+from tasks_app.services.review.csv_reading import CsvFileError
+from tasks_app.services.review.csv_review import (
+    CsvReviewPlan,
+    CsvReviewResult,
+    apply_csv_review,
+    csv_review_report,
+    plan_csv_review,
+    replan_csv_review,
 )
 from tasks_app.services.review.decisions import (
     DECIDED,
@@ -57,8 +66,12 @@ __all__ = [
     "STALLED_AFTER",
     "Approvals",
     "BulkApproval",
+    "CsvFileError",
+    "CsvReviewPlan",
+    "CsvReviewResult",
     "Decision",
     "Reconciled",
+    "apply_csv_review",
     "approve_and_grant",
     "approve_submissions",
     "approve_unit",
@@ -66,13 +79,16 @@ __all__ = [
     "auto_approve_due",
     "check_not_large",
     "block_from_review",
+    "csv_review_report",
     "decide",
     "grant_to_approved",
     "review_units",
     "parse_amount",
     "pay_bonus",
+    "plan_csv_review",
     "reconcile_lost_bonuses",
     "reject_unit",
+    "replan_csv_review",
     "send_review",
     "send_reviews",
     "soft_reject_unit",

@@ -225,6 +225,7 @@ def review_units(
     feedback: str = "",
     grant: str | None = None,
     grant_reason: str = "",
+    override_rejection: bool = False,
 ) -> Approvals:
     """Decide `action` (one of SCRIPTED_ACTIONS) on `run`'s `unit_ids`, in one
     transaction, its provider calls published once at the end.
@@ -233,9 +234,13 @@ def review_units(
     nothing is written. `approve_all` approves what it can and lists the rest
     (a unit with two submissions is decided alone). Approvals grant `grant` to
     the workers approved. `approved` in the result lists the units decided.
+    `override_rejection` (with `approve`) approves rejected units instead, each
+    through `approve_unit(override_rejection=True)`.
     """
     if action not in SCRIPTED_ACTIONS:
         raise ReviewError(f"{action!r} is not a scripted review decision")
+    if override_rejection and action != "approve":
+        raise ReviewError("only an approval of named units overrides a rejection")
     found = set(run.units.filter(pk__in=unit_ids).values_list("pk", flat=True))
     for unit_id in unit_ids:
         if unit_id not in found:
@@ -243,6 +248,10 @@ def review_units(
                 f"there is no unit {unit_id} in run {run.pk}; nothing was changed"
             )
     with publishing_together(), transaction.atomic():
+        if override_rejection:
+            return _approve_overriding(
+                unit_ids, reviewer=reviewer, grant=grant, grant_reason=grant_reason
+            )
         if action in ("reject", "soft_reject"):
             decisions = [
                 reject_unit(unit_id=unit_id, feedback=feedback, reviewer=reviewer)
@@ -275,6 +284,43 @@ def review_units(
                 )
             )
         return approvals
+
+
+def _approve_overriding(
+    unit_ids: Sequence[int],
+    *,
+    reviewer: Reviewer,
+    grant: str | None,
+    grant_reason: str,
+) -> Approvals:
+    """Approve each rejected unit of `unit_ids`, overriding its rejection (in
+    the caller's transaction: one refusal undoes them all)."""
+    if grant is not None:
+        _check_grant_permission(reviewer)
+    decisions = [
+        approve_unit(unit_id=unit_id, reviewer=reviewer, override_rejection=True)
+        for unit_id in unit_ids
+    ]
+    approved_agents = [d.agent_id for d in decisions]
+    granted = None
+    if grant is not None:
+        granted = grant_to_approved(
+            agents=list(
+                Agent.objects.filter(pk__in=approved_agents)
+                .select_related("unit", "worker")
+                .order_by("pk")
+            ),
+            name=grant,
+            reason=grant_reason,
+            reviewer=reviewer,
+        )
+    return Approvals(
+        approved=[d.unit_id for d in decisions],
+        approved_agents=approved_agents,
+        refused={},
+        paid=sum((d.paid for d in decisions), Decimal("0")),
+        granted=granted,
+    )
 
 
 def _unreported_submission(unit_id: int) -> Agent:
