@@ -9,6 +9,7 @@ from django.utils.html import format_html
 
 from tasks_app import selectors
 from tasks_app.admin import (
+    csv_review,
     dashboard,
     exports,
     lifecycle,
@@ -74,6 +75,7 @@ class TaskRunAdmin(lifecycle.KeepsWorkedOn, admin.ModelAdmin):
         "provider_type",
         "task_page",
         "review_queue",
+        "offline_review",
         "results_export",
         "config_path",
         "config_overrides",
@@ -104,6 +106,7 @@ class TaskRunAdmin(lifecycle.KeepsWorkedOn, admin.ModelAdmin):
                     "status",
                     "task_page",
                     "review_queue",
+                    "offline_review",
                     "results_export",
                 ]
             },
@@ -187,6 +190,7 @@ class TaskRunAdmin(lifecycle.KeepsWorkedOn, admin.ModelAdmin):
     def get_urls(self):
         return [
             *review_queue.review_urls(self),
+            *csv_review.csv_review_urls(self),
             *exports.export_urls(self),
             *super().get_urls(),
         ]
@@ -194,6 +198,10 @@ class TaskRunAdmin(lifecycle.KeepsWorkedOn, admin.ModelAdmin):
     @admin.display(description="review")
     def review_queue(self, obj: TaskRun) -> str:
         return review_pages.review_link(obj)
+
+    @admin.display(description="offline review")
+    def offline_review(self, obj: TaskRun) -> str:
+        return csv_review.csv_review_link(obj)
 
     @admin.display(description="results")
     def results_export(self, obj: TaskRun) -> str:
