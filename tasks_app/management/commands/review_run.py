@@ -269,9 +269,9 @@ class Command(ExamplesCommand):
             )
         if form == "from_csv" and (options["grant_allowlist"] or options["grant"]):
             raise CommandError(
-                "--from-csv grants nothing: review the file, then grant with "
-                "review_run --approve-all --grant-allowlist or manage.py "
-                "qualifications; nothing was changed"
+                "--from-csv grants nothing: review the file, then grant from the "
+                "review queue or with manage.py qualifications grant; nothing was "
+                "changed"
             )
         feedback = options["feedback"]
         if feedback is not None and form not in ("reject", "soft_reject"):
