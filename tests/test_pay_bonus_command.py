@@ -241,8 +241,8 @@ def test_a_bonus_above_ten_times_the_reward_is_refused_without_yes():
 
     assert str(error) == (
         f"unit {unit.pk}: a bonus of $1000.00 is 2000 times the unit's reward of "
-        "$0.50, more than 10 times; check the amount, and confirm it to pay it "
-        "(pay_bonus --yes); nothing was paid"
+        "$0.50, more than 10 times; check the amount, and confirm it to pay it; "
+        "nothing was paid (--yes confirms it)"
     )
     assert not Payment.objects.exists()
     assert not WorkerReview.objects.exists()

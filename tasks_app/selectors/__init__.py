@@ -18,7 +18,6 @@ from tasks_app.selectors.money import (
 from tasks_app.selectors.review import (
     REVIEW_QUEUE_STATUSES,
     agent_reviews,
-    approved_units,
     awaiting_review,
     review_queue,
     review_queue_workers,
@@ -49,7 +48,6 @@ __all__ = [
     "DataBrowser",
     "DataBrowserError",
     "agent_reviews",
-    "approved_units",
     "awaiting_review",
     "budget_of",
     "cached_run",

@@ -151,16 +151,6 @@ def agent_reviews(*, agent_ids: list[int]) -> dict[int, list]:
     return reviews
 
 
-def approved_units(*, run: TaskRun, unit_ids: list[int]) -> list[Unit]:
-    """Those of `unit_ids` that are `run`'s accepted units, with their workers
-    (the ones whose workers an allowlist grant from the queue is for)."""
-    return list(
-        Unit.objects.filter(
-            run=run, pk__in=unit_ids, status=UnitStatus.ACCEPTED
-        ).select_related("worker")
-    )
-
-
 def approved_submissions(
     *, run: TaskRun, unit_ids: Sequence[int] = (), agent_ids: Sequence[int] = ()
 ) -> list[Agent]:

@@ -8,7 +8,7 @@ from django.core.management.base import CommandError, CommandParser
 
 from crowdsite.commands import ExamplesCommand
 from tasks_app import services
-from tasks_app.exceptions import ReviewError
+from tasks_app.exceptions import LargeBonusError, ReviewError
 from tasks_app.management.commands._reviewing import find_reviewer
 
 EXAMPLES = """\
@@ -83,6 +83,8 @@ class Command(ExamplesCommand):
                 agent_id=options["agent"],
                 confirm_large=options["yes"],
             )
+        except LargeBonusError as exc:
+            raise CommandError(f"{exc} (--yes confirms it)") from exc
         except ReviewError as exc:
             raise CommandError(str(exc)) from exc
         if options["json"]:

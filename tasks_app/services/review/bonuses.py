@@ -124,8 +124,8 @@ def check_not_large(unit: Unit, amount: Decimal) -> None:
         size = "paid on a unit without a reward"
     raise LargeBonusError(
         f"unit {unit.pk}: a bonus of ${amount} is {size}, more than "
-        f"{LARGE_BONUS_FACTOR} times; check the amount, and confirm it to pay it "
-        "(pay_bonus --yes); nothing was paid"
+        f"{LARGE_BONUS_FACTOR} times; check the amount, and confirm it to pay it; "
+        "nothing was paid"
     )
 
 
