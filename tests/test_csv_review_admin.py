@@ -247,13 +247,15 @@ def test_the_page_needs_the_review_permission(client, tmp_path):
     assert (get.status_code, post.status_code) == (403, 403)
 
 
-def test_the_runs_page_links_to_it(client):
+def test_the_runs_page_and_its_review_queue_link_to_it(client):
     task_run, _ = pilot(["alice"])
     client.force_login(User.objects.create_superuser("admin", "a@example.org", "x"))
 
     page = client.get(f"/admin/tasks_app/taskrun/{task_run.pk}/change/")
+    queue = client.get(queue_url(task_run))
 
     assert f'href="{page_url(task_run)}"' in page.content.decode()
+    assert f'href="{page_url(task_run)}"' in queue.content.decode()
     form = client.get(page_url(task_run)).content.decode()
     assert 'id="csv-review-upload"' in form
     assert f"/admin/tasks_app/taskrun/{task_run.pk}/export.csv" in form
