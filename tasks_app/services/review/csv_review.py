@@ -399,8 +399,15 @@ def _sort(
         )
         return
     if request.action == REJECT:
+        provider = get_provider_class(run.provider_type)
+        limit = provider.feedback_max_length
         try:
-            get_provider_class(run.provider_type).check_rejection(request.feedback)
+            provider.check_rejection(request.feedback)
+            if limit is not None and len(request.feedback) > limit:
+                raise ValueError(
+                    f"it is {len(request.feedback)} characters long; "
+                    f"{run.provider_type} takes at most {limit}"
+                )
         except ValueError as exc:
             plan.refuse(request.line, request.unit_id, f"the Reject text: {exc}")
             return
