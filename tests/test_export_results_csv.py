@@ -120,6 +120,22 @@ def test_csv_cells_that_a_spreadsheet_would_run_as_formulas_are_escaped(run):
     assert row["Answer.=cmd"] == "'+1"
 
 
+def test_csv_text_from_outside_in_the_fixed_columns_is_escaped_too():
+    run = TaskRunFactory(task__task_name="+pilot")
+    submitted(
+        run,
+        "alice",
+        provider_unit_id='=HYPERLINK("http://x")',
+        provider_assignment_id="@SUM(A1)",
+    )
+
+    _, [row] = csv_rows("--run", str(run.pk))
+
+    assert row["task_name"] == "'+pilot"
+    assert row["provider_unit_id"] == '\'=HYPERLINK("http://x")'
+    assert row["provider_assignment_id"] == "'@SUM(A1)"
+
+
 def test_csv_cells_with_a_formula_behind_whitespace_or_in_full_width_are_escaped(run):
     submitted(
         run,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import difflib
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -141,13 +142,15 @@ class ResultsExport:
             *OFFLINE_REVIEW_COLUMNS,
         ]
         out = rows.Lines()
-        writer = csv_safety.writer(out)
-        writer.writerow(header)
+        csv_safety.writer(out).writerow(header)
         yield out.take()
+        # csv_cells escapes the cells that need it.
+        writer = csv.writer(out)
         for chunk in self._fetch():
             self.rows += len(chunk)
-            for row in chunk:
-                writer.writerow(rows.csv_cells(row, input_keys, answer_keys))
+            writer.writerows(
+                [rows.csv_cells(row, input_keys, answer_keys) for row in chunk]
+            )
             yield out.take()
 
     def rows_sql(self) -> tuple[str, list[Any]]:

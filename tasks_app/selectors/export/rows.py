@@ -6,7 +6,7 @@ import json
 from json.encoder import encode_basestring
 from typing import Any, NamedTuple
 
-from crowdsite.csv_safety import is_number
+from crowdsite.csv_safety import escape_formula, is_number
 from tasks_app.uploads import is_file_record
 
 
@@ -98,31 +98,40 @@ def jsonl_line(raw: tuple) -> str:
 def csv_cells(
     raw: tuple, input_keys: list[str | None], answer_keys: list[str | None]
 ) -> list[Any]:
-    """One unit's cells: results.CSV_COLUMNS, its input and answer fields, and
-    the empty Approve and Reject (results.OFFLINE_REVIEW_COLUMNS)."""
+    """One unit's cells, escaped, for a plain csv.writer: results.CSV_COLUMNS,
+    its input and answer fields, and the empty Approve and Reject
+    (results.OFFLINE_REVIEW_COLUMNS).
+
+    Only the text that comes from outside (task and worker names, feedback,
+    the provider's ids, metadata, inputs and answers) goes through
+    escape_formula, the CSV's largest cost per cell: the other cells are
+    crowdsite's own ids, statuses and the database's formatting of times and
+    amounts, which never start a formula."""
     row = ExportRow._make(raw)
     cells = [
         row.unit_id,
         row.run_id,
-        row.task_name,
+        escape_formula(row.task_name),
         row.assignment_id,
         row.provider,
-        row.worker_name,
+        escape_formula(row.worker_name),
         row.status,
         row.decision,
-        _feedback(row.decision, row.feedback),
+        escape_formula(_feedback(row.decision, row.feedback)),
         row.bonus,
         row.accepted_at,
         row.submitted_at,
         row.duration,
         None if row.accepted_at is None else _late(row.accepted_at, row.late),
         row.agent_id,
-        row.provider_unit_id,
-        row.provider_assignment_id,
+        escape_formula(row.provider_unit_id),
+        escape_formula(row.provider_assignment_id),
         row.reward,
         row.decided_at,
         # Re-encoded, so the cell reads the same whichever database wrote it.
-        None if row.metadata is None else _encode(json.loads(row.metadata)),
+        None
+        if row.metadata is None
+        else escape_formula(_encode(json.loads(row.metadata))),
     ]
     cells += _fields(row.inputs, input_keys)
     cells += _fields(row.outputs, answer_keys)
@@ -141,11 +150,11 @@ def _fields(text: str | None, keys: list[str | None]) -> list[Any]:
 
 
 def _cell(value: Any) -> Any:
-    """A JSON value as a CSV cell: text and numbers as they are (the writer
-    escapes text, never a number), anything else JSON-encoded."""
-    if value is None or isinstance(value, str) or is_number(value):
+    """A JSON value as an escaped CSV cell: a number as it is, text escaped,
+    anything else JSON-encoded (and escaped: `-Infinity` is text)."""
+    if value is None or is_number(value):
         return value
-    return _encode(value)
+    return escape_formula(value if isinstance(value, str) else _encode(value))
 
 
 def _file_records(row: ExportRow) -> list[dict[str, Any]]:
