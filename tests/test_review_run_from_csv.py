@@ -9,6 +9,8 @@ from decimal import Decimal
 import pytest
 
 from qualifications_app.models import ReviewAction, WorkerReview
+from tasks_app import services
+from tasks_app.exceptions import ReviewError
 from tasks_app.models import (
     Agent,
     AgentStatus,
@@ -438,3 +440,29 @@ def test_the_exports_two_rows_of_a_unit_decide_its_two_submissions(
     late.refresh_from_db()
     holder = Agent.objects.get(unit=unit, worker=unit.worker)
     assert (holder.status, late.status) == (AgentStatus.APPROVED, AgentStatus.REJECTED)
+
+
+@pytest.mark.parametrize("bob", [{"Approve": "x"}, {"Reject": "Empty"}])
+def test_a_plan_applied_after_the_run_changed_writes_nothing_and_names_the_row(
+    tmp_path, bob
+):
+    task_run, units = pilot(["alice", "bob"])
+    path = review_csv(
+        tmp_path,
+        [csv_row(units["alice"], Approve="x"), csv_row(units["bob"], **bob)],
+    )
+    with open(path, "rb") as file:
+        plan = services.plan_csv_review(
+            run_id=task_run.pk, file=file, source="review.csv"
+        )
+    services.soft_reject_unit(unit_id=units["bob"].pk)
+    written = decisions_written()
+
+    with pytest.raises(ReviewError) as caught:
+        services.apply_csv_review(plan=plan)
+
+    assert str(caught.value).startswith("review.csv: line 3: ")
+    assert f"unit {units['bob'].pk} was already soft-rejected" in str(caught.value)
+    assert "Nothing in the file was applied" in str(caught.value)
+    assert decisions_written() == written
+    assert statuses(units)["alice"] == (UnitStatus.COMPLETED, AgentStatus.COMPLETED)

@@ -177,12 +177,10 @@ def apply_csv_review(
                 .order_by("unit_id", "pk")
             )
             approvals = approve_submissions(agents=agents, reviewer=reviewer)
-            missed = [p for p in plan.approve if p.unit_id in approvals.refused]
-            missed += [
-                p
-                for pk, p in approving.items()
-                if pk not in approvals.approved_agents and p not in missed
-            ]
+            # Only when the run changed since the check (or a unit's holder
+            # has two submissions): then the file is not applied in part.
+            approved = set(approvals.approved_agents)
+            missed = [p for p in plan.approve if p.agent_id not in approved]
             if missed:
                 first = missed[0]
                 why = approvals.refused.get(first.unit_id, "it was decided meanwhile")
