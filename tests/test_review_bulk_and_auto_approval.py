@@ -195,7 +195,7 @@ def test_units_not_reviewed_in_time_are_approved_automatically(
     assert old.status == UnitStatus.ACCEPTED
     assert fresh.status == UnitStatus.COMPLETED
     review = WorkerReview.objects.get(unit=old)
-    assert review.reason == "approved automatically, not reviewed within 604800 seconds"
+    assert review.reason == "Approved automatically: not reviewed within 7 days."
     assert review.created_by is None
     assert Payment.objects.get(unit=old).state == PaymentState.PAID
     assert [name for name, _ in calls] == ["approve_work"]

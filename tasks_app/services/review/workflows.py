@@ -200,7 +200,11 @@ def auto_approve_due(*, now: datetime | None = None) -> int:
             .select_related("unit")[:AUTO_APPROVE_BATCH]
         )
         if due:
-            reason = f"approved automatically, not reviewed within {delay} seconds"
+            # Also the note MTurk shows the worker with the approval.
+            reason = (
+                "Approved automatically: not reviewed within "
+                f"{_delay_words(int(delay))}."
+            )
             approved += len(approve_submissions(agents=due, reason=reason).approved)
     return approved
 
@@ -339,3 +343,12 @@ def _unreported_submission(unit_id: int) -> Agent:
             "reported; approve it with --approve. Nothing was changed"
         )
     return agent
+
+
+def _delay_words(seconds: int) -> str:
+    """A delay as a person says it: '7 days', '1 hour', '90 seconds'."""
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds} second{'s' if seconds != 1 else ''}"
