@@ -169,3 +169,18 @@ def test_the_audit_log_and_the_provider_call_log_are_read_only(admin_client):
     assert WorkerReview.objects.filter(pk=review.pk).exists()
     call.refresh_from_db()
     assert call.operation == "expire_units"
+
+
+def test_a_runs_end_and_its_reason_are_shown_in_the_list_and_on_its_page(
+    admin_client,
+):
+    run = TaskRunFactory(units=1)
+    services.shutdown_run(run_id=run.pk, reason="pilot has enough answers")
+    run.refresh_from_db()
+
+    listing = admin_client.get(CHANGELIST).content.decode()
+    page = admin_client.get(f"{CHANGELIST}{run.pk}/change/").content.decode()
+
+    assert "column-ended_at" in listing
+    assert "Ended at" in page and "End reason" in page
+    assert "pilot has enough answers" in page

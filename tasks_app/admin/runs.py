@@ -61,6 +61,7 @@ class TaskRunAdmin(lifecycle.KeepsWorkedOn, admin.ModelAdmin):
         "unit_progress",
         "review_queue",
         "created_at",
+        "ended_at",
     ]
     list_filter = ["status", "provider_type", "blueprint_type", "architect_type"]
     list_select_related = ["task", "requester"]
@@ -95,6 +96,8 @@ class TaskRunAdmin(lifecycle.KeepsWorkedOn, admin.ModelAdmin):
         "no_submission_patience",
         "created_at",
         "launched_at",
+        "ended_at",
+        "end_reason",
     ]
     fieldsets = [
         (
@@ -144,7 +147,10 @@ class TaskRunAdmin(lifecycle.KeepsWorkedOn, admin.ModelAdmin):
                 ]
             },
         ),
-        (None, {"fields": ["created_at", "launched_at"]}),
+        (
+            "When",
+            {"fields": ["created_at", "launched_at", "ended_at", "end_reason"]},
+        ),
     ]
 
     def get_queryset(self, request):
