@@ -40,7 +40,8 @@ def test_approving_many_units_approves_each_and_says_why_not_the_rest(execute, c
 
     assert result.approved == [u.pk for u in units]
     assert result.refused == {
-        decided.pk: f"unit {decided.pk} was already rejected",
+        decided.pk: f"unit {decided.pk} was already rejected (overriding the "
+        "rejection approves it anyway)",
         not_submitted.pk: (
             f"unit {not_submitted.pk} has no submission to review (status assigned)"
         ),

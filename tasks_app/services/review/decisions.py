@@ -424,7 +424,12 @@ def _bulk_agent(
             "alone, naming the agent"
         )
     if agent.status in DECIDED:
-        return None, f"unit {unit.pk} was already {DECIDED[AgentStatus(agent.status)]}"
+        hint = ""
+        if agent.status == AgentStatus.REJECTED:
+            hint = " (overriding the rejection approves it anyway)"
+        return None, (
+            f"unit {unit.pk} was already {DECIDED[AgentStatus(agent.status)]}{hint}"
+        )
     if agent.from_provider_listing:
         return None, (
             f"unit {unit.pk}: the task page never reported its submission (agent "
