@@ -1,5 +1,6 @@
 """A requester's review of submitted work, by concern: `decisions` (approve,
-reject, soft-reject, one or many, block), `bonuses`, `ledger` (the payments and
+reject, soft-reject, one or many, block, undo a rejection), `checks` (the rules a
+decision is checked against first), `bonuses`, `ledger` (the payments and
 fees they write), `sending` (the provider calls, and the sweeps that finish lost
 ones), `workflows` (auto-approval) and `csv_review` (a filled-in export CSV)."""
 
@@ -8,6 +9,12 @@ from tasks_app.services.review.bonuses import (
     check_not_large,
     parse_amount,
     pay_bonus,
+)
+from tasks_app.services.review.checks import (
+    DECIDED,
+    OUTCOMES,
+    REVIEW_PERMISSION,
+    unreported_refusal,
 )
 from tasks_app.services.review.csv_reading import CsvFileError
 from tasks_app.services.review.csv_review import (
@@ -19,9 +26,6 @@ from tasks_app.services.review.csv_review import (
     replan_csv_review,
 )
 from tasks_app.services.review.decisions import (
-    DECIDED,
-    OUTCOMES,
-    REVIEW_PERMISSION,
     SEND_BATCH,
     BulkApproval,
     Decision,
@@ -31,7 +35,6 @@ from tasks_app.services.review.decisions import (
     decide,
     reject_unit,
     soft_reject_unit,
-    unreported_refusal,
 )
 from tasks_app.services.review.ledger import CENT, PAID_DECISIONS
 from tasks_app.services.review.sending import (

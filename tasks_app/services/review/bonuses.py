@@ -21,17 +21,19 @@ from tasks_app.models import (
     PaymentKind,
     Unit,
 )
-from tasks_app.services.review.decisions import (
-    Decision,
+from tasks_app.services.review.checks import (
     check_permission,
     reviewer_user,
     submitted_agent,
+)
+from tasks_app.services.review.decisions import (
+    Decision,
 )
 from tasks_app.services.review.ledger import CENT, check_budget, record_payment
 from tasks_app.services.review.sending import send_on_commit
 
 if TYPE_CHECKING:
-    from tasks_app.services.review.decisions import Reviewer
+    from tasks_app.services.review.checks import Reviewer
 
 
 def pay_bonus(

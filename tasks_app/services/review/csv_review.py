@@ -31,6 +31,11 @@ from providers.registry import WorkerRef, get_provider_class
 from tasks_app.db import ids_param
 from tasks_app.exceptions import ReviewError
 from tasks_app.models import Agent, AgentStatus, TaskRun, Unit
+from tasks_app.services.review.checks import (
+    DECIDED,
+    check_permission,
+    the_submission,
+)
 from tasks_app.services.review.csv_reading import (
     APPROVE,
     REJECT,
@@ -39,18 +44,15 @@ from tasks_app.services.review.csv_reading import (
     read_review_csv,
 )
 from tasks_app.services.review.decisions import (
-    DECIDED,
-    check_permission,
     reject_unit,
-    the_submission,
 )
 from tasks_app.services.review.ledger import CENT
 from tasks_app.services.review.workflows import approve_submissions
 
 if TYPE_CHECKING:
-    from tasks_app.services.review.decisions import Reviewer
+    from tasks_app.services.review.checks import Reviewer
 
-# What a decided agent's status says (decisions.DECIDED) when it is the
+# What a decided agent's status says (checks.DECIDED) when it is the
 # decision a row asks for.
 _SAME = {APPROVE: "approved", REJECT: "rejected"}
 

@@ -18,17 +18,19 @@ from qualifications_app.services import GRANT_PERMISSION, grant_to_unit_workers
 from tasks_app import selectors
 from tasks_app.exceptions import ReviewError
 from tasks_app.models import DECIDED_AGENT_STATUSES, Agent, TaskRun
+from tasks_app.services.review.checks import (
+    check_permission,
+    reviewer_user,
+)
 from tasks_app.services.review.decisions import (
     approve_unit,
     approve_units,
-    check_permission,
     reject_unit,
-    reviewer_user,
     soft_reject_unit,
 )
 
 if TYPE_CHECKING:
-    from tasks_app.services.review.decisions import Reviewer
+    from tasks_app.services.review.checks import Reviewer
 
 # mephisto.task.auto_approve_delay_in_seconds when a stored config lacks it.
 DEFAULT_AUTO_APPROVE_DELAY = 60 * 60 * 24 * 7
