@@ -238,3 +238,16 @@ def test_the_exports_own_numeric_columns_are_never_escaped(run):
 
     assert row["duration_s"] == "-2.0"
     assert (row["unit_id"], row["agent_id"]) == (str(agent.unit_id), str(agent.pk))
+
+
+def test_csv_header_has_the_answer_keys_of_a_late_submission_too(run):
+    holder = submitted(run, "alice", {"rating": "good"})
+    submitted(run, "bob", {"late_note": "sorry"}, late=True, unit=holder.unit)
+
+    header, rows = csv_rows("--run", str(run.pk))
+
+    assert header[FIELDS_FROM:-2] == ["Input.text", "Answer.late_note", "Answer.rating"]
+    assert [(r["Answer.rating"], r["Answer.late_note"]) for r in rows] == [
+        ("good", ""),
+        ("", "sorry"),
+    ]

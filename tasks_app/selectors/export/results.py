@@ -174,9 +174,8 @@ class ResultsExport:
         """The keys of the exported inputs and submissions (sorted); None stands
         for a value that is not a JSON object, which gets a column of its own."""
         where, params = self._where()
-        query = sql.input_and_answer_keys(len(self.run_ids), where)
         with connection.cursor() as cursor:
-            cursor.execute(query, [*params, *self.run_ids, *params])
+            cursor.execute(sql.input_and_answer_keys(where), [*params, *params])
             found = cursor.fetchall()
         # (True, None) is an empty object: no key, no column.
         keys: dict[str, set[str | None]] = {"i": set(), "o": set()}
