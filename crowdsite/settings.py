@@ -323,8 +323,9 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
-# With no broker there is no beat: the web process runs its schedule between
-# requests (tasks_app/in_process_beat.py). Off: nothing runs it.
+# With no broker there is no beat: the web process does its work, a run's share at
+# each submit or return (the top-up, the completion) and the schedule between
+# requests (tasks_app/in_process_beat.py). Off: nothing does it.
 IN_PROCESS_BEAT = env.bool("IN_PROCESS_BEAT", default=True)
 
 LOGGING = {

@@ -90,8 +90,9 @@ def fresh_process_state():
 
 @pytest.fixture(autouse=True)
 def no_in_process_beat(settings):
-    """The schedule beat runs stays off during requests, so a test decides when
-    sweeps run; tests of the in-process beat switch it on."""
+    """Beat's work stays out of requests and submits without a broker, so a test
+    decides when sweeps run; tests of the in-process beat and of settling a run at
+    submit switch it on."""
     from tasks_app import in_process_beat
 
     settings.IN_PROCESS_BEAT = False

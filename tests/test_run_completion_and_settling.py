@@ -21,6 +21,12 @@ from tests.worker_calls import agent_id_for, request_agent, submit_task
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def settling_on(settings):
+    """As a laptop runs: without a broker, beat's work is done in-process."""
+    settings.IN_PROCESS_BEAT = True
+
+
 def launched(tmp_path, execute, *, rows: int, cap: int) -> TaskRun:
     config = load_run_config(write_task(tmp_path, rows=rows, cap=cap))
     return execute(lambda: services.launch_run(config=config))
@@ -132,6 +138,15 @@ def test_with_a_broker_a_submit_leaves_the_top_up_to_beat(
     assert statuses(run) == {"created": 3, "launched": 1, "completed": 1}
     run.refresh_from_db()
     assert run.status == TaskRunStatus.RUNNING
+
+
+def test_with_in_process_beat_off_a_submit_settles_nothing(tmp_path, execute, settings):
+    run = launched(tmp_path, execute, rows=5, cap=2)
+    settings.IN_PROCESS_BEAT = False
+
+    work_one(execute, run, "alice")
+
+    assert statuses(run) == {"created": 3, "launched": 1, "completed": 1}
 
 
 # --- launch_run --resume on a running run ----------------------------------------

@@ -327,8 +327,9 @@ def return_unit(*, agent_id: str) -> bool:
 def settle_without_broker(run_id: int) -> None:
     """Without a broker (no beat), top the run up and complete it at once
     after a submit or return, so the next arrival finds the unit the run's
-    concurrency cap now allows. With a broker, beat does it."""
-    if not tasks_run_in_process():
+    concurrency cap now allows. With a broker, beat does it; with
+    IN_PROCESS_BEAT off, nothing does."""
+    if not settings.IN_PROCESS_BEAT or not tasks_run_in_process():
         return
     try:
         settle_run(run_id=run_id)
