@@ -21,6 +21,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.clickjacking import xframe_options_exempt
 
 from tasks_app.models import Agent, TaskRun
+from tasks_app.selectors import stats as run_stats
 from tasks_app.services.review import LARGE_BONUS_FACTOR, REVIEW_PERMISSION
 from tasks_app.uploads import agent_files, is_file_record
 
@@ -118,27 +119,14 @@ def error_reports(errors: Any, file_urls: dict[str, str]) -> list[dict[str, Any]
     return reports
 
 
-def duration_words(seconds: float) -> str:
-    """A span of time as a reviewer reads it: "45 s", "4 min 12 s", "2 h 5 min"."""
-    total = max(0, int(seconds))
-    days, rest = divmod(total, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days} d {hours} h"
-    if hours:
-        return f"{hours} h {minutes} min"
-    if minutes:
-        return f"{minutes} min {secs} s"
-    return f"{secs} s"
-
-
 def work_time(agent: Agent) -> str:
     """How long the worker took, from accepting the unit to submitting; "" when
     unknown (work recorded from the provider's listing was not timed here)."""
     if agent.submitted_at is None or agent.from_provider_listing:
         return ""
-    return duration_words((agent.submitted_at - agent.created_at).total_seconds())
+    return run_stats.format_seconds(
+        (agent.submitted_at - agent.created_at).total_seconds()
+    )
 
 
 def dollars(amount: Decimal) -> str:

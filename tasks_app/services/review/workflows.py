@@ -149,15 +149,8 @@ def approve_and_grant(
             )
         if grant is None:
             return approvals
-        granted = grant_to_approved(
-            agents=list(
-                Agent.objects.filter(pk__in=approvals.approved_agents)
-                .select_related("unit", "worker")
-                .order_by("pk")
-            ),
-            name=grant,
-            reason=grant_reason,
-            reviewer=reviewer,
+        granted = _grant_to_agents(
+            approvals.approved_agents, grant, grant_reason, reviewer
         )
     return Approvals(
         approvals.approved,
@@ -310,16 +303,7 @@ def _approve_overriding(
     approved_agents = [d.agent_id for d in decisions]
     granted = None
     if grant is not None:
-        granted = grant_to_approved(
-            agents=list(
-                Agent.objects.filter(pk__in=approved_agents)
-                .select_related("unit", "worker")
-                .order_by("pk")
-            ),
-            name=grant,
-            reason=grant_reason,
-            reviewer=reviewer,
-        )
+        granted = _grant_to_agents(approved_agents, grant, grant_reason, reviewer)
     return Approvals(
         approved=[d.unit_id for d in decisions],
         approved_agents=approved_agents,
@@ -354,3 +338,17 @@ def _delay_words(seconds: int) -> str:
             count = seconds // size
             return f"{count} {unit}{'s' if count != 1 else ''}"
     return f"{seconds} second{'s' if seconds != 1 else ''}"
+
+
+def _grant_to_agents(
+    agent_ids: list[int], name: str, reason: str, reviewer: Reviewer
+) -> dict[str, Any]:
+    """grant_to_approved for the submitters of the agents `agent_ids`."""
+    agents = (
+        Agent.objects.filter(pk__in=agent_ids)
+        .select_related("unit", "worker")
+        .order_by("pk")
+    )
+    return grant_to_approved(
+        agents=list(agents), name=name, reason=reason, reviewer=reviewer
+    )
