@@ -4,8 +4,10 @@
     python benchmarks/export.py --database-url postgres://postgres@127.0.0.1:5432/crowdsite_bench
 
 A run of --results units is launched on the mock provider and every unit is given a
-submitted agent (100 workers); half are approved, a tenth get a bonus (audit and
-payment rows), one in a hundred has uploaded-file records. Then, for JSONL and CSV:
+submitted agent (100 workers) and provider ids, as MTurk's HIT and assignment ids;
+half are approved, a tenth get a bonus (audit and payment rows), a tenth sent
+metadata (the worker's feedback and an error report), one in a hundred has
+uploaded-file records. Then, for JSONL and CSV:
 
 Throughput: `export_results --run N --format F --output FILE`, in this process,
 against the baseline measured in the same run on the same database: the same
@@ -14,9 +16,9 @@ file by the database's own fastest path, PostgreSQL's
 `COPY (SELECT ...) TO STDOUT` through psycopg's `cursor.copy`, or on SQLite a
 plain `sqlite3` cursor (no Django, no type converters) whose rows the C csv
 writer writes. On PostgreSQL the COPY runs in the export's own transaction
-(tasks_app.export.snapshot: its isolation and planner settings, JIT off), so
-both read the same way. Times are the median of --repeat; target: the export's rows per
-second >= 0.3x the baseline's.
+(tasks_app.selectors.export.snapshot: its isolation and planner settings, JIT
+off), so both read the same way. Times are the median of --repeat; target: the
+export's rows per second >= 0.3x the baseline's.
 
 Memory: the export runs in a fresh child process (the command, writing its
 file), and so does a child that does the same setup (Django, the database
@@ -32,16 +34,15 @@ Linux only. (The rows are fetched CHUNK_SIZE at a time and written a chunk at
 a time, so the growth does not follow --results.)
 
 Measured on this 2-core machine (shared, so times vary by ~20%), 100,000
-results (48 MiB of JSONL, 18 MiB of CSV):
-  PostgreSQL: COPY baseline 1.6 s. JSONL 1.8 s, 0.89x its throughput, +7.9 MiB;
-              CSV 4.1 s, 0.39x, +6.0 MiB.
-  SQLite:     sqlite3 baseline 1.9 s. JSONL 1.7 s, 1.12x, +13.0 MiB;
-              CSV 4.5 s, 0.43x, +10.2 MiB.
-  (20,000 results on SQLite: JSONL +10.7 MiB, CSV +7.9 MiB: the same growth.)
+results (65 MiB of JSONL, 24 MiB of CSV), --repeat 5:
+  PostgreSQL: COPY baseline 1.0 s. JSONL 1.9 s, 0.54x its throughput, +11.3 MiB;
+              CSV 2.6 s, 0.41x, +8.2 MiB.
+  SQLite:     sqlite3 baseline 1.4 s. JSONL 1.5 s, 0.94x, +18.3 MiB;
+              CSV 2.5 s, 0.56x, +14.6 MiB.
 The CSV costs more than the JSONL: its values are parsed to split them into
-Input./Answer. columns, every cell goes through the formula escaping, and the
-header's keys are read first (about 1 s of the 4 on PostgreSQL); JSONL writes
-the stored JSON text as it is.
+Input./Answer. columns, the text from outside goes through the formula
+escaping, and the header's keys are read first (about 0.2 s); JSONL writes the
+stored JSON text as it is.
 """
 
 from __future__ import annotations
@@ -124,7 +125,8 @@ def launch_and_submit(workdir: Path, results: int) -> int:
             assert worker_ids[-1] - worker_ids[0] == WORKERS - 1
             cursor.execute(
                 f"UPDATE {table(Unit)} SET status = %s, "
-                f"worker_id = %s + (id - %s) %% {WORKERS} WHERE run_id = %s",
+                f"worker_id = %s + (id - %s) %% {WORKERS}, "
+                "provider_unit_id = '3HIT' || id WHERE run_id = %s",
                 [UnitStatus.COMPLETED, worker_ids[0], unit_ids[0], run.pk],
             )
         agents = []
@@ -135,6 +137,12 @@ def launch_and_submit(workdir: Path, results: int) -> int:
             }
             if index % 100 == 0:
                 submission = {"final_data": submission, "files": [upload]}
+            metadata = None
+            if index % 10 == 0:
+                metadata = {
+                    "feedback": f"Clear instructions ({index}).",
+                    "errors": [{"at": now.isoformat(), "error_data": "timeout"}],
+                }
             agents.append(
                 Agent(
                     public_id=f"bench-{unit_id}",
@@ -143,7 +151,9 @@ def launch_and_submit(workdir: Path, results: int) -> int:
                     run=run,
                     status=AgentStatus.COMPLETED,
                     registration_id=f"r-{unit_id}",
+                    provider_assignment_id=f"3ASG{unit_id}",
                     submission=submission,
+                    metadata=metadata,
                     deadline_at=now + timedelta(hours=1),
                     submitted_at=now,
                     is_late=index % 50 == 0,
