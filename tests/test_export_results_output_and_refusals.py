@@ -56,7 +56,7 @@ def test_without_json_the_output_is_confirmed_in_words(run, tmp_path):
 
     said = export("--run", str(run.pk), "--output", str(target))
 
-    assert said.strip() == f"Wrote 1 unit(s) of run(s) {run.pk} to {target} (jsonl)."
+    assert said.strip() == f"Wrote 1 row(s) of run(s) {run.pk} to {target} (jsonl)."
 
 
 def test_the_format_follows_the_output_suffix_unless_given(run, tmp_path):

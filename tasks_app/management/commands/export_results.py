@@ -149,7 +149,7 @@ class Command(ExamplesCommand):
         else:
             runs = ", ".join(str(run_id) for run_id in run_ids)
             self.stdout.write(
-                f"Wrote {export.rows} unit(s) of run(s) {runs} to {output} ({format})."
+                f"Wrote {export.rows} row(s) of run(s) {runs} to {output} ({format})."
             )
 
 
