@@ -266,4 +266,3 @@ def test_a_bonus_of_exactly_ten_times_the_reward_needs_no_yes():
     run("pay_bonus", *bonus(unit, "5.00"))
 
     assert Payment.objects.get(kind=PaymentKind.BONUS).amount == Decimal("5.00")
-
