@@ -8,7 +8,13 @@ functions are called by the platform:
   `static_task_data`, `onboarding_data`, ... from the config's own flags;
 - `validate_onboarding(data)` when a worker submits onboarding;
 - `worker_can_do_unit(worker, unit)` before a unit is handed out;
-- `on_unit_submitted(unit)` after a unit is submitted.
+- `on_unit_submitted(unit)` after a unit is submitted;
+- screening and golds, as Mephisto's run scripts give them: the generator
+  function `screening_data_factory()` (each screening unit's inputs),
+  `validate_screening_unit(unit_data)` (True: passed, False: blocked, None:
+  undecided), `get_gold_for_worker(worker)` (a gold unit's inputs) and
+  `validate_gold_unit(unit_data)` (right or wrong); `unit_data` is
+  `{"inputs", "outputs"}`, as `validate_onboarding` gets.
 """
 
 from __future__ import annotations
@@ -24,11 +30,18 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from tasks_app.models import TaskRun
 
+QUALITY_HOOK_NAMES = (
+    "screening_data_factory",
+    "validate_screening_unit",
+    "get_gold_for_worker",
+    "validate_gold_unit",
+)
 HOOK_NAMES = (
     "build_shared_state",
     "validate_onboarding",
     "worker_can_do_unit",
     "on_unit_submitted",
+    *QUALITY_HOOK_NAMES,
 )
 
 

@@ -170,13 +170,15 @@ class TaskRun(models.Model):
 class Assignment(models.Model):
     """One data row of a run; its units are the worker slots for that row.
 
-    The status of an assignment is derived from its units and never stored.
+    The status of an assignment is derived from its units and never stored. A
+    quality unit (screening or gold, made for one worker) has an assignment of
+    its own with a negative `row_index`: not a data row.
     """
 
     run = models.ForeignKey(
         TaskRun, on_delete=models.CASCADE, related_name="assignments"
     )
-    row_index = models.PositiveIntegerField()
+    row_index = models.IntegerField()
     data = models.JSONField(default=dict)
 
     class Meta:

@@ -31,12 +31,12 @@ from tasks_app.run_config.compose import (
     split_task_dir_override,
     task_dir_of,
 )
+from tasks_app.run_config.quality import check_quality_units
 from tasks_app.run_config.requirements import build_shared_state, check_qualifications
 from tasks_app.run_config.rows import load_rows
 from tasks_app.run_config.validate import (
     check_missing,
     check_money_as_written,
-    check_not_yet_supported,
     check_sections,
     check_values,
 )
@@ -144,9 +144,9 @@ def load_run_config(
     check_missing(cfg)
     resolved = resolve(cfg)
     check_values(resolved)
-    check_not_yet_supported(resolved)
 
     shared_state = build_shared_state(resolved, task_dir)
+    shared_state.update(check_quality_units(resolved, task_dir))
     provider_args = resolved["mephisto"]["provider"]
     # What only the provider can judge (Prolific's eligibility requirements).
     get_provider_class(provider_args["_provider_type"]).check_provider_args(

@@ -119,6 +119,11 @@ class CrowdsiteBlueprintExtensions:
 @dataclass
 class CrowdsiteStaticExtensions(CrowdsiteBlueprintExtensions):
     block_mobile: bool = False
+    # Golds without Python: rows of {"inputs", "expected"} (CSV: expected.<field>
+    # columns), judged by comparing the expected output fields.
+    gold_data_jsonl: str | None = None
+    gold_data_json: str | None = None
+    gold_data_csv: str | None = None
 
 
 # Mirrors mephisto.abstractions.blueprints.abstract.static_task.static_blueprint

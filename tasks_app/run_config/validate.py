@@ -131,38 +131,6 @@ def check_missing(cfg: DictConfig) -> None:
 # MTurk's longest AutoApprovalDelayInSeconds.
 MAX_AUTO_APPROVE_DELAY = 60 * 60 * 24 * 30
 
-# Mephisto keys crowdsite doesn't act on yet. Left at their default they mean
-# "off"; set otherwise, the launch is refused, so nobody believes a screening
-# task or gold units are on. (Prolific's settings are the provider's to judge:
-# `check_provider_args`.)
-NOT_YET_SUPPORTED: dict[str, tuple[str, dict[str, Any]]] = {
-    "blueprint": (
-        "screening tasks and gold units are not supported yet",
-        {
-            "use_screening_task": False,
-            "passed_qualification_name": None,
-            "max_screening_units": None,
-            "use_golds": False,
-            "gold_qualification_base": None,
-            "max_gold_units": None,
-            "min_golds": 1,
-            "max_incorrect_golds": 0,
-        },
-    ),
-}
-
-
-def check_not_yet_supported(resolved: dict[str, Any]) -> None:
-    for section, (reason, defaults) in NOT_YET_SUPPORTED.items():
-        values = resolved["mephisto"][section]
-        for key, default in defaults.items():
-            if key in values and values[key] != default:
-                raise ConfigError(
-                    f"{reason}: crowdsite would ignore it (got {values[key]!r}); "
-                    f"remove it, or set it back to {default!r}",
-                    key=f"mephisto.{section}.{key}",
-                )
-
 
 def _check_task_name(value: Any) -> None:
     """Mephisto takes any name (`Sample Questionnaire`); refuse only what can't be
