@@ -114,10 +114,12 @@ def grant_qualification(
     reason: str = "",
     unit: Unit | None = None,
     created_by: User | None = None,
+    mirror: bool = True,
 ) -> GrantedQualification:
     """Give `worker` qualification `name` with `value` (creating it), with an audit row.
 
-    Granting again updates the value; the grant is unique per worker.
+    Granting again updates the value; the grant is unique per worker. With
+    `mirror` False it stays local (a gold counter), never sent to the provider.
     """
     qualification, _ = Qualification.objects.get_or_create(name=name)
     grant, created = GrantedQualification.objects.select_for_update().get_or_create(
@@ -136,8 +138,35 @@ def grant_qualification(
         created_by=created_by,
     )
     review.save()
-    _mirror(review)
+    if mirror:
+        _mirror(review)
     return grant
+
+
+@transaction.atomic
+def count_qualification(
+    *, worker: Worker, name: str, reason: str = "", unit: Unit | None = None
+) -> int:
+    """Add one to `worker`'s value of `name` (0 when not held), kept local (never
+    mirrored), with an audit row; the new value. Two at once both count: the
+    grant's row is locked."""
+    qualification, _ = Qualification.objects.get_or_create(name=name)
+    grant, created = GrantedQualification.objects.select_for_update().get_or_create(
+        worker=worker, qualification=qualification, defaults={"value": 1}
+    )
+    if not created:
+        grant.value += 1
+        grant.save(update_fields=["value", "updated_at"])
+    _audit(
+        worker=worker,
+        action=ReviewAction.GRANT,
+        qualification=qualification,
+        value=grant.value,
+        reason=reason,
+        unit=unit,
+        created_by=None,
+    ).save()
+    return grant.value
 
 
 @transaction.atomic

@@ -28,12 +28,25 @@ from tasks_app.models import (
     UnitStatus,
     Worker,
 )
+from tasks_app.selectors import quality
 
 NO_UNITS_LEFT = "There are no units left in this task for you right now."
 NOT_RUNNING = "This task is not accepting work right now."
 RUN_ENDED = "There are no units left in this task: it has ended."
 FAILED_ONBOARDING = (
     "You did not pass the onboarding for this task, so you can't work on it."
+)
+NO_SCREENING_LEFT = (
+    "This task is not taking new workers right now: its screening places are "
+    "all in use. Please try again later."
+)
+NO_GOLDS_LEFT = (
+    "This task is not taking new workers right now: it has no check units "
+    "left to give. Please try again later."
+)
+DISQUALIFIED_BY_GOLDS = (
+    "You answered too many of this task's check questions wrongly, so you can't "
+    "work on it any more."
 )
 
 
@@ -44,6 +57,9 @@ class Verdict:
     reason: str = ""
     # Passed, but the worker is given an onboarding before any unit.
     onboard: bool = False
+    # Passed, but the worker is given a quality unit of this index (screening,
+    # gold) made for them rather than a unit of the run's data.
+    quality: int | None = None
 
 
 def failed_onboarding_name(onboarding: str) -> str:
@@ -225,7 +241,10 @@ def units_in_task(*, run: TaskRun, worker: Worker) -> int:
     if worker.pk is None:
         return 0
     return Unit.objects.filter(
-        run__task_id=run.task_id, worker=worker, status__in=UNIT_HELD_STATUSES
+        run__task_id=run.task_id,
+        worker=worker,
+        status__in=UNIT_HELD_STATUSES,
+        unit_index__gte=0,  # quality units are not the task's data
     ).count()
 
 
@@ -270,7 +289,30 @@ class Facts:
         onboarding = onboarding_qualification(self.run)
         if onboarding:
             names |= {onboarding, failed_onboarding_name(onboarding)}
+        screening = quality.screening_of(self.run)
+        if screening is not None:
+            names.add(screening.passed_name)
+        golds = quality.golds_of(self.run)
+        if golds is not None:
+            names |= set(golds.counter_names)
         return grant_values(worker=self.worker, names=names)
+
+    @cached_property
+    def screenings_made(self) -> int:
+        return self._quality_units(quality.SCREENING_UNIT_INDEX)
+
+    @cached_property
+    def golds_made(self) -> int:
+        return self._quality_units(quality.GOLD_UNIT_INDEX)
+
+    def _quality_units(self, kind: int) -> int:
+        """The run's quality units of `kind`, those that expired (gave their
+        place back under the cap) left out."""
+        return (
+            Unit.objects.filter(run=self.run, unit_index=kind)
+            .exclude(status=UnitStatus.EXPIRED)
+            .count()
+        )
 
     @cached_property
     def live_units(self) -> int:
@@ -387,7 +429,7 @@ def _maximum_units_per_worker(run: TaskRun) -> list[Rule]:
     held = ", ".join(["%s"] * len(UNIT_HELD_STATUSES))
     sql = (
         "(SELECT count(*) FROM {unit} m WHERE m.worker_id = (SELECT id FROM w)"
-        f" AND m.status IN ({held}) AND m.run_id IN"
+        f" AND m.status IN ({held}) AND m.unit_index >= 0 AND m.run_id IN"
         " (SELECT id FROM {run} WHERE task_id = %s)) < %s"
     )
     params = (*UNIT_HELD_STATUSES, run.task_id, limit)
@@ -412,6 +454,76 @@ def _onboarding(run: TaskRun) -> list[Rule]:
     return [Rule("onboarding", verdict, _holds(" AND g.value >= 1"), (name,))]
 
 
+def _screening(run: TaskRun) -> list[Rule]:
+    screening = quality.screening_of(run)
+    if screening is None:
+        return []
+
+    def verdict(facts: Facts) -> Verdict:
+        # A worker screened and blocked is refused by the automatic block
+        # requirement (block_qualification DoesNotExist) before this rule.
+        if screening.passed_name in facts.held:
+            return Verdict("screening: passed", True)
+        if screening.on_real_units:
+            return Verdict("screening: judged on their first unit", True)
+        made = facts.screenings_made
+        # Checked again when the unit is made, under the run's lock.
+        return Verdict(
+            f"screening: needs the screening unit ({made} of "
+            f"max_screening_units {screening.max_units} in use)",
+            made < screening.max_units,
+            NO_SCREENING_LEFT,
+            quality=quality.SCREENING_UNIT_INDEX,
+        )
+
+    if screening.on_real_units:
+        return [Rule("screening", verdict)]
+    # Passed screening; one not yet screened gets a screening unit on the full
+    # path (made there, under the run's lock, within max_screening_units).
+    return [Rule("screening", verdict, _holds(), (screening.passed_name,))]
+
+
+def _golds(run: TaskRun) -> list[Rule]:
+    golds = quality.golds_of(run)
+    if golds is None:
+        return []
+
+    def verdict(facts: Facts) -> Verdict:
+        record = quality.record_from(facts.held, golds)
+        judged = record.correct + record.wrong
+        if record.disqualified or not quality.worker_qualifies(
+            record.completed, record.correct, record.wrong, golds.max_incorrect
+        ):
+            return Verdict(
+                f"disqualified by golds: {record.wrong} wrong of {judged}",
+                False,
+                DISQUALIFIED_BY_GOLDS,
+            )
+        needs = quality.worker_needs_gold(
+            record.completed, record.correct, record.wrong, golds.min_golds
+        )
+        left = facts.golds_made < golds.max_units
+        first = record.correct < golds.min_golds
+        # Past their first golds, a worker gets real units once the run's golds
+        # are all out (Mephisto's should_produce_gold_for_worker); before them,
+        # nothing (checked again when the unit is made, under the run's lock).
+        if needs and (first or left):
+            return Verdict(
+                f"golds: needs a gold unit ({record.correct} right of "
+                f"{golds.min_golds} needed first, {record.wrong} wrong)",
+                left,
+                NO_GOLDS_LEFT,
+                quality=quality.GOLD_UNIT_INDEX,
+            )
+        return Verdict(
+            f"golds: {record.correct} right, {record.wrong} wrong of {judged}", True
+        )
+
+    # Only the full path judges golds (their schedule counts the worker's real
+    # units); `arrival.one_statement_applies` keeps gold runs off the statement.
+    return [Rule("golds", verdict, sql="FALSE")]
+
+
 @dataclass(frozen=True)
 class RuleKind:
     name: str
@@ -430,6 +542,9 @@ ARRIVAL_RULES: tuple[RuleKind, ...] = (
     RuleKind("allowed_concurrent", _allowed_concurrent),
     RuleKind("maximum_units_per_worker", _maximum_units_per_worker),
     RuleKind("onboarding", _onboarding),
+    # Quality units (screening, golds) after onboarding, as in Mephisto.
+    RuleKind("screening", _screening),
+    RuleKind("golds", _golds),
 )
 
 
@@ -470,6 +585,7 @@ def explain(*, run: TaskRun, worker: Worker) -> list[Verdict]:
             f"{run.provider_type}, so they can never reach it.",
         )
     ]
+    quality_kinds = [v.quality for v in verdicts if v.quality is not None]
     if any(v.onboard for v in verdicts):
         pending = (
             worker.pk is not None
@@ -484,6 +600,11 @@ def explain(*, run: TaskRun, worker: Worker) -> list[Verdict]:
                 True,
             )
         )
+    if quality_kinds:
+        # Made for them on arrival: no launched unit is needed.
+        kind = quality.QUALITY_UNIT_KINDS[quality_kinds[0]]
+        verdicts.append(Verdict(f"a {kind} unit will be made for them first", True))
+        return verdicts
     units = Unit.objects.filter(run=run, status=UnitStatus.LAUNCHED, unit_index__gte=0)
     if worker.pk is not None:
         units = units.exclude(assignment__units__worker=worker)

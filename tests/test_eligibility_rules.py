@@ -21,6 +21,7 @@ import pytest
 from tasks_app import eligibility, services
 from tasks_app.models import Agent, TaskRun, TaskRunStatus, Unit, UnitStatus, Worker
 from tasks_app.run_config.schema import QUALIFICATION_COMPARATORS
+from tasks_app.selectors import quality
 from tasks_app.services import arrival
 from tests.factories import (
     GrantedQualificationFactory,
@@ -36,7 +37,10 @@ pytestmark = pytest.mark.django_db
 WORKER = "w1"
 CLAIM = "gets a unit"
 ONBOARD = "gets an onboarding first"
-PASSES = (CLAIM, ONBOARD)
+SCREEN = "gets a screening unit made for them"
+GOLD = "gets a gold unit made for them"
+PASSES = (CLAIM, ONBOARD, SCREEN, GOLD)
+QUALITY = {SCREEN: quality.SCREENING_UNIT_INDEX, GOLD: quality.GOLD_UNIT_INDEX}
 
 NEEDS = "This task needs the qualification 'skill'."
 WITHOUT = "This task is only for workers without the qualification 'skill'."
@@ -159,6 +163,70 @@ def block_qualification(held: bool) -> Callable[[], TaskRun]:
         if held:
             grant("bad", 1)
         return with_blueprint(block_qualification="bad")
+
+    return arrange
+
+
+SCREENING = {
+    "use_screening_task": True,
+    "passed_qualification_name": "screened",
+    "block_qualification": "screen-failed",
+    "max_screening_units": 1,
+    "hooks": "tests.quality_hooks",
+}
+GOLDS = {
+    "use_golds": True,
+    "gold_qualification_base": "gq",
+    "max_gold_units": 1,
+    "min_golds": 1,
+    "max_incorrect_golds": 1,
+    "hooks": "tests.quality_hooks",
+}
+
+
+def screening(grants: dict[str, int], *, others: int = 0) -> Callable[[], TaskRun]:
+    """A screening run (one screening place); `others` workers already hold a
+    screening unit of it."""
+
+    def arrange() -> TaskRun:
+        worker()
+        for name, value in grants.items():
+            grant(name, value)
+        run = TaskRunFactory(
+            units=1,
+            allowed_concurrent=1,
+            resolved_config={"mephisto": {"blueprint": SCREENING}},
+        )
+        for n in range(others):
+            services.give_quality_unit(
+                run=run,
+                worker=WorkerFactory(worker_name=f"other-{n}"),
+                kind=quality.SCREENING_UNIT_INDEX,
+            )
+        return run
+
+    return arrange
+
+
+def golds(grants: dict[str, int], *, others: int = 0) -> Callable[[], TaskRun]:
+    """A gold run (one gold unit at most); `others` workers already hold one."""
+
+    def arrange() -> TaskRun:
+        worker()
+        for name, value in grants.items():
+            grant(name, value)
+        run = TaskRunFactory(
+            units=1,
+            allowed_concurrent=1,
+            resolved_config={"mephisto": {"blueprint": GOLDS}},
+        )
+        for n in range(others):
+            services.give_quality_unit(
+                run=run,
+                worker=WorkerFactory(worker_name=f"other-{n}"),
+                kind=quality.GOLD_UNIT_INDEX,
+            )
+        return run
 
     return arrange
 
@@ -289,6 +357,37 @@ CASES: dict[str, list[Case]] = {
         Case("needed", onboarding({}), ONBOARD),
         Case("failed", onboarding({"intro": 0}), eligibility.FAILED_ONBOARDING),
     ],
+    "screening": [
+        Case("none", plain(), CLAIM),
+        Case("passed", screening({"screened": 1}), CLAIM),
+        Case("needed", screening({}), SCREEN),
+        Case(
+            "needed-no-place-left",
+            screening({}, others=1),
+            eligibility.NO_SCREENING_LEFT,
+        ),
+    ],
+    "golds": [
+        Case("none", plain(), CLAIM),
+        Case("first-gold", golds({}), GOLD),
+        Case("enough-right", golds({"gq-correct-golds": 1}), CLAIM),
+        Case(
+            "enough-right-after-units",
+            golds({"gq-correct-golds": 1, "gq-completed-count": 5}, others=1),
+            CLAIM,
+        ),
+        Case("first-gold-none-left", golds({}, others=1), eligibility.NO_GOLDS_LEFT),
+        Case(
+            "too-many-wrong",
+            golds({"gq-correct-golds": 3, "gq-wrong-golds": 2}),
+            eligibility.DISQUALIFIED_BY_GOLDS,
+        ),
+        Case(
+            "disqualified",
+            golds({"gq-correct-golds": 3, "gq-disqualified": 1}),
+            eligibility.DISQUALIFIED_BY_GOLDS,
+        ),
+    ],
 }
 
 
@@ -336,6 +435,10 @@ def assert_answer(details: arrival.AgentDetails, expect: str) -> None:
         assert details.failure_reason is None
         assert details.agent_id is not None
         assert details.agent_id.startswith("onboarding")
+    elif expect in QUALITY:
+        assert details.failure_reason is None
+        agent = Agent.objects.select_related("unit").get(public_id=details.agent_id)
+        assert agent.unit.unit_index == QUALITY[expect]
     else:
         assert details.agent_id is None
         assert details.failure_reason == expect
@@ -372,13 +475,13 @@ def test_the_one_statement_path_claims_exactly_when_the_rule_passes_without_a_wo
 
     details = arrival._arrive_in_one_statement(**arrival_args(run))
 
-    if case.expect == CLAIM:
+    if case.expect == CLAIM and arrival.one_statement_applies(run):
         assert details is not None
         assert_answer(details, CLAIM)
     else:
         # Left to the Python path, which says why (or offers the onboarding).
         assert details is None
-        assert not Agent.objects.filter(run=run).exists()
+        assert not Agent.objects.filter(run=run, worker__worker_name=WORKER).exists()
         assert Unit.objects.filter(run=run, status=UnitStatus.LAUNCHED).count() == (
             launched
         )
@@ -409,6 +512,8 @@ def test_explain_fails_that_rule_first_with_the_same_reason(rule, case):
         assert failing == []
         assert failed is None
         assert any(v.onboard for v in verdicts) is (case.expect == ONBOARD)
+        kinds = [v.quality for v in verdicts if v.quality is not None]
+        assert kinds == ([QUALITY[case.expect]] if case.expect in QUALITY else [])
     else:
         assert failing[0] == rule
         assert failed is not None

@@ -41,6 +41,7 @@ from tasks_app.services.lifecycle import (
     shut_down_stale_runs,
     shutdown_run,
 )
+from tasks_app.services.quality import give_quality_unit, judge_submission
 from tasks_app.services.recovery import (
     Recovered,
     free_abandoned_units,
@@ -89,6 +90,8 @@ from tasks_app.services.work import (
 from tasks_app.uploads import SavedFile
 
 __all__ = [
+    "give_quality_unit",
+    "judge_submission",
     "Recovered",
     "recover_submissions",
     "free_abandoned_units",

@@ -31,6 +31,8 @@ from tasks_app.models import (
     UnitStatus,
     Worker,
 )
+from tasks_app.selectors.quality import golds_of
+from tasks_app.services.quality import give_quality_unit
 from tasks_app.services.work import expire_overdue_agents
 from tasks_app.worker_sql import ClaimedUnit, lock_worker
 
@@ -178,7 +180,7 @@ def _arrive_in_one_statement(
     process's claim position, the `worker_can_do_unit` hook) is left to
     `_arrive_under_lock`. Both check the rules of `eligibility.arrival_rules`.
     """
-    if not worker_sql.can_claim_on_arrival() or "worker_can_do_unit" in run_hooks(run):
+    if not worker_sql.can_claim_on_arrival() or not one_statement_applies(run):
         return None
     agent_id = new_agent_id()
     arrival: dict[str, Any] = {
@@ -218,6 +220,13 @@ def _arrive_in_one_statement(
     return AgentDetails(
         worker_id=worker_id, agent_id=agent_id, init_task_data=unit.assignment_data
     )
+
+
+def one_statement_applies(run: TaskRun) -> bool:
+    """Whether the one-statement arrival may decide for `run`: not when a hook
+    must see each unit (`worker_can_do_unit`) or the run gives golds (their
+    schedule counts the worker's real units; the full path judges it)."""
+    return "worker_can_do_unit" not in run_hooks(run) and golds_of(run) is None
 
 
 def _reconnect(
@@ -329,11 +338,14 @@ def _arrive_under_lock(
         return known
     check = eligibility.Eligibility(run=run, worker=worker)
     onboard = False
+    quality_kind = None
     # In order; those the claim checks itself only when there will be no claim.
     for verdict in check.verdicts(checked_by_claim=False):
         if not verdict.passed:
             return _refuse_in(check, worker, verdict.reason)
         onboard = onboard or verdict.onboard
+        if quality_kind is None:
+            quality_kind = verdict.quality
     if onboard:
         if (stopped := check.stopped()) is not None:
             return _refuse(worker, stopped.reason)
@@ -347,6 +359,15 @@ def _arrive_under_lock(
             provider_unit_id=provider_unit_id,
         )
         return _onboarding_details(onboarding, run)
+    if quality_kind is not None:
+        if (stopped := check.stopped()) is not None:
+            return _refuse(worker, stopped.reason)
+        made = give_quality_unit(
+            run=run, worker=worker, kind=quality_kind, provider_unit_id=provider_unit_id
+        )
+        if isinstance(made, str):
+            return _refuse(worker, made)
+        return _agent_for(run, worker, made, registration_id, provider_assignment_id)
     claimed = claim_unit(run=run, worker=worker, provider_unit_id=provider_unit_id)
     if claimed is None:
         if (stopped := check.stopped()) is not None:
@@ -358,6 +379,17 @@ def _arrive_under_lock(
             )
         if claimed is None:
             return _refuse(worker, eligibility.NO_UNITS_LEFT)
+    return _agent_for(run, worker, claimed, registration_id, provider_assignment_id)
+
+
+def _agent_for(
+    run: TaskRun,
+    worker: Worker,
+    claimed: ClaimedUnit,
+    registration_id: str,
+    provider_assignment_id: str,
+) -> AgentDetails:
+    """The live agent of a unit just handed to `worker`."""
     agent_id = new_agent_id()
     worker_sql.insert_agent(
         public_id=agent_id,

@@ -153,8 +153,9 @@ def complete_finished_runs(*, run_ids: list[int] | None = None) -> list[int]:
     Safe to run twice or concurrently: a conditional UPDATE per run, and a run
     that was shut down meanwhile stays shut down.
     """
+    # Quality units (screening, golds: unit_index < 0) never hold a run open.
     collecting = Unit.objects.filter(
-        run=OuterRef("pk"), status__in=COLLECTING_UNIT_STATUSES
+        run=OuterRef("pk"), status__in=COLLECTING_UNIT_STATUSES, unit_index__gte=0
     )
     has_units = Unit.objects.filter(run=OuterRef("pk"))
     running = TaskRun.objects.filter(status=TaskRunStatus.RUNNING)
@@ -169,7 +170,7 @@ def complete_finished_runs(*, run_ids: list[int] | None = None) -> list[int]:
     for run_id in ids:
         with transaction.atomic():
             still_done = not Unit.objects.filter(
-                run_id=run_id, status__in=COLLECTING_UNIT_STATUSES
+                run_id=run_id, status__in=COLLECTING_UNIT_STATUSES, unit_index__gte=0
             ).exists()
             if still_done and TaskRun.objects.filter(
                 pk=run_id, status=TaskRunStatus.RUNNING

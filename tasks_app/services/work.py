@@ -8,6 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from providers.outbox import tasks_run_in_process
@@ -32,7 +33,9 @@ from tasks_app.models import (
     Unit,
     UnitStatus,
 )
+from tasks_app.selectors.quality import uses_quality_units
 from tasks_app.services.lifecycle import settle_run
+from tasks_app.services.quality import judge_submission
 from tasks_app.uploads import (
     SavedFile,
     check_agent_total,
@@ -77,7 +80,7 @@ def submit_unit(
     if stored is None:
         return False
     run_id, unit_id = stored
-    transaction.on_commit(lambda: _after_submit(run_id, unit_id))
+    transaction.on_commit(lambda: _after_submit(run_id, unit_id, agent_id))
     return True
 
 
@@ -120,9 +123,15 @@ def _reclaim_for_late_submission(agent: Agent) -> bool:
         return False
 
 
-def _after_submit(run_id: int, unit_id: int) -> None:
+def _after_submit(run_id: int, unit_id: int, agent_id: str) -> None:
     settle_without_broker(run_id)
     run = selectors.cached_run(run_id)
+    if run is not None and uses_quality_units(run):
+        try:
+            judge_submission(public_id=agent_id)
+        except Exception:
+            # The submission is stored; the judgement can be made again by hand.
+            logger.exception("judging the submission of agent %s failed", agent_id)
     hook = run_hooks(run).get("on_unit_submitted") if run is not None else None
     if hook is None:
         return
@@ -261,10 +270,11 @@ def _release_agent(*, agent_id: int, status: AgentStatus, only_overdue: bool) ->
         now = timezone.now()
         held = Unit.objects.filter(agents=agent_id, status=UnitStatus.ASSIGNED)
         # A shut-down run takes no new worker: its freed unit is expired, as
-        # its untaken ones were at the shutdown.
-        held.filter(run__status=TaskRunStatus.SHUT_DOWN).update(
-            status=UnitStatus.EXPIRED, worker=None, updated_at=now
-        )
+        # its untaken ones were at the shutdown. So is a quality unit, made for
+        # this worker alone: expired, it gives its place under the cap back.
+        held.filter(
+            Q(run__status=TaskRunStatus.SHUT_DOWN) | Q(unit_index__lt=0)
+        ).update(status=UnitStatus.EXPIRED, worker=None, updated_at=now)
         held.update(status=UnitStatus.LAUNCHED, worker=None, updated_at=now)
     return bool(changed)
 
