@@ -112,6 +112,7 @@ def dashboard(run: TaskRun) -> dict[str, Any]:
     ]
     return {
         "stats": stats,
+        "golds": _golds(stats.golds),
         "statuses": statuses,
         "present_statuses": [s for s in statuses if s["count"]],
         "units_url": f"{units_url}?{urlencode({'run': run.pk})}",
@@ -146,6 +147,21 @@ def dashboard(run: TaskRun) -> dict[str, Any]:
                 "budget": None if money.budget is None else float(money.budget),
             },
         },
+    }
+
+
+def _golds(rows: list[run_stats.GoldRow] | None) -> dict[str, Any] | None:
+    """A gold run's tested workers as the page lists them: the disqualified
+    and most wrong first, run_stats.TOP_WORKERS of them; None on other runs."""
+    if rows is None:
+        return None
+    first = sorted(rows, key=lambda row: (not row.disqualified, -row.wrong))
+    shown = first[: run_stats.TOP_WORKERS]
+    return {
+        "rows": shown,
+        "workers": len(rows),
+        "disqualified": sum(row.disqualified for row in rows),
+        "more": len(rows) - len(shown),
     }
 
 

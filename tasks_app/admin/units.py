@@ -116,10 +116,13 @@ def run_link(run_id: int) -> SafeString:
 
 
 def units_of_run(**filters: Any) -> Coalesce:
-    """An annotation for runs: how many of the run's units match `filters`, as
-    a subquery per run (an index range on unit_claim_order_idx or
-    unit_run_list_idx)."""
-    units = Unit.objects.filter(run=OuterRef("pk"), **filters).order_by()
+    """An annotation for runs: how many of the run's data units match `filters`,
+    as a subquery per run (an index range on unit_claim_order_idx or
+    unit_run_list_idx). Screening and gold units (unit_index < 0) are not
+    progress, so they are left out."""
+    units = Unit.objects.filter(
+        run=OuterRef("pk"), unit_index__gte=0, **filters
+    ).order_by()
     count = units.values("run").annotate(n=Count("pk")).values("n")
     return Coalesce(Subquery(count), 0)
 

@@ -120,9 +120,12 @@ def task_url(run: TaskRun, **params: str) -> str:
 
 
 def unit_counts(*, run: TaskRun) -> dict[str, int]:
-    """Units of `run` by status, in lifecycle order, omitting empty statuses."""
+    """Data units of `run` by status, in lifecycle order, omitting empty statuses.
+
+    Screening and gold units (unit_index < 0) are left out: they are not data
+    and never count toward a run's progress."""
     rows = dict(
-        Unit.objects.filter(run=run)
+        Unit.objects.filter(run=run, unit_index__gte=0)
         .order_by()
         .values_list("status")
         .annotate(n=Count("pk"))
@@ -204,8 +207,8 @@ class RunRow:
     task_name: str
     provider_type: str
     status: str
-    units: int
-    submitted: int  # units submitted, decided or not
+    units: int  # data units (screening and gold units are not progress)
+    submitted: int  # of those, submitted, decided or not
     awaiting_review: int  # submissions without a decision, late ones included
     created_at: datetime
     launched_at: datetime | None
@@ -224,7 +227,8 @@ def run_rows(
     *, task_name: str | None = None, statuses: tuple[str, ...] = (), limit: int = 50
 ) -> list[RunRow]:
     """The newest `limit` runs (of `task_name`, in `statuses`), with their
-    progress, in one query whatever their size."""
+    progress (data units only: screening and gold units are not progress; their
+    submissions await review like any other), in one query whatever their size."""
     from tasks_app.models import DECIDED_AGENT_STATUSES, Agent
 
     submitted = [
@@ -235,7 +239,9 @@ def run_rows(
     ]
 
     def units(**where: Any) -> Subquery:
-        rows = Unit.objects.filter(run=OuterRef("pk"), **where).order_by()
+        rows = Unit.objects.filter(
+            run=OuterRef("pk"), unit_index__gte=0, **where
+        ).order_by()
         return Subquery(rows.values("run").annotate(n=Count("pk")).values("n")[:1])
 
     awaiting = (

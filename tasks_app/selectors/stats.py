@@ -1,13 +1,20 @@
 """A run's figures as its dashboard and `manage.py run_status` show them.
 
 Everything is aggregated in the database, in a fixed number of queries whatever
-the run's size (nine): units by status, the money (spent, pending and committed
-against the budget), submissions over time, work time (median and 90th
-percentile of submitted − accepted), the workers with the most units and the
-provider calls that failed. One SQL statement serves both databases for each
-figure, so SQLite and PostgreSQL give the same numbers: percentiles are
-computed from ranks (ROW_NUMBER) and interpolated as PostgreSQL's
-percentile_cont does, on durations in whole microseconds.
+the run's size (ten, and two more with screening or one with golds): units by
+status, the money (spent, pending and committed against the budget),
+submissions over time, work time (median and 90th percentile of submitted −
+accepted), the workers with the most units, the provider calls that failed and
+the screening or gold figures (quality_figures.py).
+
+Units by status are the run's progress: its data units only. Screening and gold
+units are work done and paid, so their submissions are in everything else
+(money, work time, submissions over time, workers, awaiting review).
+
+One SQL statement serves both databases for each figure, so SQLite and
+PostgreSQL give the same numbers: percentiles are computed from ranks
+(ROW_NUMBER) and interpolated as PostgreSQL's percentile_cont does, on
+durations in whole microseconds.
 """
 
 from __future__ import annotations
@@ -32,6 +39,13 @@ from tasks_app.models import (
     Unit,
     UnitStatus,
     Worker,
+)
+from tasks_app.selectors import quality
+from tasks_app.selectors.quality_figures import (
+    GoldRow,
+    ScreeningFigures,
+    gold_rows,
+    screening_figures,
 )
 
 # The per-worker table shows this many workers (most units first), then a count.
@@ -144,7 +158,7 @@ class RunStats:
     task_name: str
     status: str
     provider_type: str
-    units_by_status: dict[str, int]
+    units_by_status: dict[str, int]  # data units: quality units are not progress
     approval_rate: float | None  # accepted / (accepted + rejected)
     # Submissions without a decision (selectors.awaiting_review), late included.
     awaiting_review: int
@@ -160,6 +174,9 @@ class RunStats:
     # no_submission_patience); None and "" while it runs.
     ended_at: datetime | None = None
     end_reason: str = ""
+    # On a screening run, its figures; on a gold run, its tested workers.
+    screening: ScreeningFigures | None = None
+    golds: list[GoldRow] | None = None
 
     @property
     def units(self) -> int:
@@ -182,8 +199,13 @@ class RunStats:
         return self.workers_total - len(self.workers)
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready: money as strings of dollars, times in ISO 8601 (UTC)."""
+        """JSON-ready: money as strings of dollars, times in ISO 8601 (UTC).
+        `screening` and `golds` are there only on runs that use them, so a
+        script can test `"golds" in data`."""
         data = _jsonable(asdict(self))
+        for key in ("screening", "golds"):
+            if data[key] is None:
+                del data[key]
         money = data["money"]
         money["budget_used"] = self.money.budget_used
         left = self.money.budget_left
@@ -214,13 +236,15 @@ def _jsonable(value: Any) -> Any:
 def run_stats(
     *, run: TaskRun, top_workers: int = TOP_WORKERS, failures: int = RECENT_FAILURES
 ) -> RunStats:
-    """Every figure of `run`'s dashboard, in ten queries whatever its size."""
+    """Every figure of `run`'s dashboard, in ten queries whatever its size (and
+    two more on a screening run, one on a gold run)."""
     units_by_status = selectors.unit_counts(run=run)
     accepted = units_by_status.get(UnitStatus.ACCEPTED, 0)
     reviewed = accepted + units_by_status.get(UnitStatus.REJECTED, 0)
     work_time, first, last = _work_time(run)
     workers, workers_total = _top_workers(run, top_workers)
     failed, recent = _failures(run, failures)
+    screening, golds = quality.screening_of(run), quality.golds_of(run)
     return RunStats(
         run_id=run.pk,
         task_name=run.task.task_name,
@@ -239,6 +263,10 @@ def run_stats(
         launched_at=run.launched_at,
         ended_at=run.ended_at,
         end_reason=run.end_reason,
+        screening=None
+        if screening is None
+        else screening_figures(run=run, screening=screening),
+        golds=None if golds is None else gold_rows(run=run, golds=golds),
     )
 
 

@@ -19,7 +19,8 @@ Examples:
   manage.py list_runs --limit 200 --json
 
 One line per run, newest first: its id, task name, provider, status, units
-submitted of all its units, submissions awaiting review, and when it was
+submitted of all its units (data units: screening and gold units are not
+progress), submissions awaiting review (of every unit), and when it was
 launched and ended (times in UTC). A run is completed once no unit is created,
 launched or assigned (as in Mephisto); review goes on after it, so a completed
 run may still have submissions awaiting review.

@@ -34,6 +34,19 @@ time (median and 90th percentile of submitted minus accepted), how many units
 were submitted and when, the workers with the most units (units, approved,
 rejected, late, median time) and how many provider calls failed.
 
+Units by status, the approval rate and the submitted count are the run's
+progress: its data units only. Screening and gold units (made for one worker
+each) are not data, so they are left out of them; their submissions are in
+the money, work time, submissions, workers and awaiting review, as they are
+reviewed and paid. A screening run adds its verdicts: of the workers who
+submitted a screening unit (with max_screening_units 0, any unit: they are
+screened on real units), how many passed (hold passed_qualification_name),
+failed (hold block_qualification) or are pending (neither yet), and the
+screening units made. A gold run lists the workers who took one of its gold
+units with their gold record (the counters under gold_qualification_base,
+shared by the runs using it), the disqualified and most wrong first, as many
+as --workers.
+
 --json prints one JSON object: {"run_id", "task_name", "status",
 "provider_type", "launched_at", "ended_at", "end_reason" (why it ended,
 naming the rule, e.g. "no submission for 600 seconds (no_submission_patience)";
@@ -46,9 +59,14 @@ ones included), "money": {"spent", "pending", "failed", "ambiguous",
 "late"}]}, "workers": [{"worker_id", "provider_type", "worker_name", "units",
 "approved", "rejected", "late", "median_seconds"}], "workers_total",
 "other_workers", "provider_failures", "recent_failures": [{"call_id",
-"operation", "attempts", "error", "updated_at"}]}. Dollars are strings
-("2.50"), times ISO 8601 in UTC, durations seconds, rates fractions (0.8).
-An unknown run exits with status 1.
+"operation", "attempts", "error", "updated_at"}]}. A screening run's object
+also has "screening": {"passed", "failed", "pending", "units" (screening
+units made, not expired), "max_units" (0: screened on real units)}, a gold
+run's "golds": [{"worker" (PROVIDER:ID), "correct", "wrong",
+"disqualified"}] (every worker who took a gold unit of the run, ordered by
+PROVIDER:ID); other runs have neither key. Dollars are strings ("2.50"),
+times ISO 8601 in UTC, durations seconds, rates fractions (0.8). An unknown
+run exits with status 1.
 
 --watch shows the figures again every --interval seconds (default 10) until
 the run has ended and nothing awaits review, or until Ctrl-C; with --json, one
@@ -119,13 +137,15 @@ class Command(ExamplesCommand):
         if options["json"]:
             self.stdout.write(json.dumps(stats.as_dict()))
         else:
-            self.stdout.write("\n".join(report(stats)))
+            self.stdout.write("\n".join(report(stats, shown=options["workers"])))
         self.stdout.flush()
         return stats
 
 
-def report(stats: run_stats.RunStats) -> list[str]:
-    """The figures as lines of text."""
+def report(
+    stats: run_stats.RunStats, *, shown: int = run_stats.TOP_WORKERS
+) -> list[str]:
+    """The figures as lines of text; the gold table lists `shown` workers."""
     lines = [
         f"Run {stats.run_id} ({stats.task_name}): {stats.status}, on "
         f"{stats.provider_type}",
@@ -191,6 +211,7 @@ def report(stats: run_stats.RunStats) -> list[str]:
             )
         if stats.other_workers:
             lines.append(f"  and {stats.other_workers} more")
+    lines += _screening(stats.screening) + _golds(stats.golds, shown)
     lines += ["", f"Provider call failures: {stats.provider_failures}"]
     for call in stats.recent_failures:
         error = " ".join(call.error.split())
@@ -227,6 +248,48 @@ def _workers_heading(stats: run_stats.RunStats) -> str:
             "the most units)"
         )
     return f"Workers:       {stats.workers_total}"
+
+
+def _screening(screening: run_stats.ScreeningFigures | None) -> list[str]:
+    if screening is None:
+        return []
+    verdicts = (
+        f"{screening.passed} passed, {screening.failed} failed, "
+        f"{screening.pending} pending"
+    )
+    if not screening.max_units:
+        return ["", f"Screening:     {verdicts} (screened on their first real unit)"]
+    return [
+        "",
+        f"Screening:     {verdicts}",
+        f"               {screening.units} screening unit(s) made of "
+        f"{screening.max_units} at most (not counted in the units above)",
+    ]
+
+
+def _golds(golds: list[run_stats.GoldRow] | None, shown: int) -> list[str]:
+    """The gold-tested workers, the disqualified and most wrong first."""
+    if golds is None:
+        return []
+    if not golds:
+        return ["", "Golds:         no worker has taken a gold unit yet"]
+    disqualified = sum(row.disqualified for row in golds)
+    lines = [
+        "",
+        f"Golds:         {len(golds)} worker(s) took gold units, "
+        f"{disqualified} disqualified",
+    ]
+    first = sorted(golds, key=lambda row: (not row.disqualified, -row.wrong))[:shown]
+    width = max(len("worker"), *(len(row.worker) for row in first)) + 2
+    lines.append(f"  {'worker':<{width}}{'correct':>7}{'wrong':>7}  disqualified")
+    for row in first:
+        lines.append(
+            f"  {row.worker:<{width}}{row.correct:>7}{row.wrong:>7}  "
+            f"{'yes' if row.disqualified else 'no'}"
+        )
+    if len(golds) > len(first):
+        lines.append(f"  and {len(golds) - len(first)} more (--json lists them all)")
+    return lines
 
 
 def _percent(fraction: float | None) -> str:
