@@ -7,8 +7,9 @@ the run's row lock, so the run's cap (`max_screening_units`,
 `max_gold_units`) holds whatever number of workers arrive at once. Its inputs
 come from the hooks (`screening_data_factory`, `get_gold_for_worker`) or the
 run's gold data file. On a provider where the worker arrived through a slot of
-a real unit (an MTurk HIT, a Prolific place), the quality unit takes that slot
-and the real unit goes back to `created`, to be posted again by the top-up.
+a real unit (an MTurk HIT, a Prolific place), that unit becomes the quality
+unit, keeping its slot, and a new unit takes its place in its data row, to be
+posted by the top-up.
 
 Its submission is judged after commit (`judge_submission`): screening grants
 `passed_qualification_name` or `block_qualification` through the qualification
@@ -120,16 +121,16 @@ def give_quality_unit(
     assignment = Assignment.objects.create(
         run=run, row_index=(lowest or 0) - 1, data=inputs
     )
-    slot = _take_over_slot(run, provider_unit_id)
-    unit = Unit.objects.create(
-        assignment=assignment,
-        run=run,
-        unit_index=kind,
-        status=UnitStatus.ASSIGNED,
-        worker=worker,
-        pay_amount=run.task_reward,
-        provider_unit_id=slot,
-    )
+    unit = _take_over_slot(run, worker, kind, assignment, provider_unit_id)
+    if unit is None:
+        unit = Unit.objects.create(
+            assignment=assignment,
+            run=run,
+            unit_index=kind,
+            status=UnitStatus.ASSIGNED,
+            worker=worker,
+            pay_amount=run.task_reward,
+        )
     return ClaimedUnit(unit_id=unit.pk, assignment_data=inputs)
 
 
@@ -179,33 +180,51 @@ def _affordable(run: TaskRun) -> bool:
     return committed + cost <= budget
 
 
-def _take_over_slot(run: TaskRun, provider_unit_id: str) -> str:
-    """The provider slot the worker arrived through, now the quality unit's; the
-    real unit that held it goes back to `created` (its provider id cleared) and
-    the top-up posts it again. "" when the arrival named no slot."""
+def _take_over_slot(
+    run: TaskRun,
+    worker: Worker,
+    kind: int,
+    assignment: Assignment,
+    provider_unit_id: str,
+) -> Unit | None:
+    """The unit whose provider slot the worker arrived through (an MTurk HIT, a
+    Prolific place), made the quality unit: it keeps its slot, so the worker is
+    paid through it, and a new unit takes its place in its data row, posted by
+    the top-up on a slot of its own (a new unit id is a new HIT: MTurk's request
+    token is the unit's). None when the arrival named no slot."""
     if not provider_unit_id:
-        return ""
-    slots = Unit.objects.filter(
-        run=run,
-        status=UnitStatus.LAUNCHED,
-        unit_index__gte=0,
-        provider_unit_id=provider_unit_id,
-    )
-    if not get_provider_class(run.provider_type).units_are_places:
-        # One unit per slot (an MTurk HIT): exactly the unit it was posted for.
-        slots = slots.filter(pk__in=slots.values("pk")[:1])
-    freed = (
-        slots.order_by("-pk").select_for_update(skip_locked=True).values("pk").first()
-    )
-    if freed is None:
-        return provider_unit_id
-    if Unit.objects.filter(pk=freed["pk"], status=UnitStatus.LAUNCHED).update(
-        status=UnitStatus.CREATED, provider_unit_id=""
-    ):
-        enqueue_on_commit(
-            task="tasks_app.tasks.launch_units", kwargs={"run_id": run.pk}
+        return None
+    slot = (
+        Unit.objects.filter(
+            run=run,
+            status=UnitStatus.LAUNCHED,
+            unit_index__gte=0,
+            provider_unit_id=provider_unit_id,
         )
-    return provider_unit_id
+        .order_by("-pk")
+        .select_for_update(skip_locked=True)
+        .first()
+    )
+    if slot is None:
+        return None
+    row, index = slot.assignment_id, slot.unit_index
+    if not Unit.objects.filter(pk=slot.pk, status=UnitStatus.LAUNCHED).update(
+        assignment=assignment,
+        unit_index=kind,
+        status=UnitStatus.ASSIGNED,
+        worker=worker,
+    ):
+        return None
+    Unit.objects.create(
+        assignment_id=row,
+        run=run,
+        unit_index=index,
+        status=UnitStatus.CREATED,
+        pay_amount=slot.pay_amount,
+    )
+    enqueue_on_commit(task="tasks_app.tasks.launch_units", kwargs={"run_id": run.pk})
+    slot.refresh_from_db()
+    return slot
 
 
 # --- judging what was submitted ----------------------------------------------------
