@@ -14,7 +14,10 @@ functions are called by the platform:
   `validate_screening_unit(unit_data)` (True: passed, False: blocked, None:
   undecided), `get_gold_for_worker(worker)` (a gold unit's inputs) and
   `validate_gold_unit(unit_data)` (right or wrong); `unit_data` is
-  `{"inputs", "outputs"}`, as `validate_onboarding` gets.
+  `{"inputs", "outputs"}`, as `validate_onboarding` gets. `worker_needs_gold`
+  and `worker_qualifies` replace the gold schedule and strikes, with
+  Mephisto's signatures (units completed, correct, incorrect, min_golds or
+  max_incorrect_golds).
 """
 
 from __future__ import annotations
@@ -35,6 +38,9 @@ QUALITY_HOOK_NAMES = (
     "validate_screening_unit",
     "get_gold_for_worker",
     "validate_gold_unit",
+    # Mephisto's GoldUnitSharedState overrides of the gold schedule and strikes.
+    "worker_needs_gold",
+    "worker_qualifies",
 )
 HOOK_NAMES = (
     "build_shared_state",

@@ -307,3 +307,20 @@ def test_many_new_workers_at_once_never_exceed_max_gold_units(postgres):
     given = [o for o in outcomes if getattr(o, "agent_id", None)]
     assert len(given) == 2, outcomes
     assert Unit.objects.filter(run=run, unit_index=GOLD_UNIT_INDEX).count() == 2
+
+
+def test_the_hooks_may_replace_the_gold_strikes_as_in_mephisto(execute, monkeypatch):
+    from tests import quality_hooks
+
+    # Mephisto's GoldUnitSharedState.worker_qualifies: never disqualify.
+    monkeypatch.setattr(
+        quality_hooks, "worker_qualifies", lambda *counts: True, raising=False
+    )
+    run = quality_run(GOLDS)  # max_incorrect_golds 1
+
+    for visit in (1, 2, 3):
+        submit(execute, run, arrive(run, "ola", visit), {"rating": "bad"})
+    fourth = arrive(run, "ola", visit=4)
+
+    assert held("ola") == {"gq-wrong-golds": 3}
+    assert unit_of(fourth).unit_index == GOLD_UNIT_INDEX

@@ -264,11 +264,12 @@ def _golds(run: TaskRun) -> list[Rule]:
     golds = quality.golds_of(run)
     if golds is None:
         return []
+    needs_gold, qualifies = quality.gold_rules(run)
 
     def verdict(facts: Facts) -> Verdict:
         record = quality.record_from(facts.held, golds)
         judged = record.correct + record.wrong
-        if record.disqualified or not quality.worker_qualifies(
+        if record.disqualified or not qualifies(
             record.completed, record.correct, record.wrong, golds.max_incorrect
         ):
             return Verdict(
@@ -276,7 +277,7 @@ def _golds(run: TaskRun) -> list[Rule]:
                 False,
                 DISQUALIFIED_BY_GOLDS,
             )
-        needs = quality.worker_needs_gold(
+        needs = needs_gold(
             record.completed, record.correct, record.wrong, golds.min_golds
         )
         left = facts.golds_made < golds.max_units

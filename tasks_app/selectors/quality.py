@@ -143,6 +143,18 @@ def record_from(held: dict[str, int], golds: Golds) -> GoldRecord:
     )
 
 
+def gold_rules(run: TaskRun) -> tuple[Any, Any]:
+    """(worker_needs_gold, worker_qualifies) for `run`: its hooks' own, as
+    Mephisto's GoldUnitSharedState takes them, else the defaults below."""
+    from tasks_app.hooks import run_hooks
+
+    hooks = run_hooks(run)
+    return (
+        hooks.get("worker_needs_gold", worker_needs_gold),
+        hooks.get("worker_qualifies", worker_qualifies),
+    )
+
+
 def worker_needs_gold(
     units_completed: int, num_correct: int, num_incorrect: int, min_golds: int
 ) -> bool:

@@ -48,9 +48,9 @@ from tasks_app.selectors.quality import (
     Golds,
     Screening,
     gold_record,
+    gold_rules,
     golds_of,
     screening_of,
-    worker_qualifies,
 )
 from tasks_app.worker_sql import ClaimedUnit
 
@@ -313,7 +313,8 @@ def _judge_gold(agent: Agent, unit: Unit, golds: Golds) -> str:
         unit=unit,
     )
     record = gold_record(worker=worker, golds=golds)
-    if not record.disqualified and not worker_qualifies(
+    _, qualifies = gold_rules(run)
+    if not record.disqualified and not qualifies(
         record.completed, record.correct, record.wrong, golds.max_incorrect
     ):
         qualification_services.grant_qualification(
