@@ -3,9 +3,10 @@
 Mounted under the run's admin URL by `TaskRunAdmin.get_urls`:
 `<run id>/export.jsonl` and `<run id>/export.csv`, each optionally filtered by
 `?status=` (repeated, or a comma list); `export.csv?bom=1` starts with a UTF-8
-byte-order mark, for spreadsheets. The download is streamed from the database
-(tasks_app/selectors/export/) in constant memory. It changes nothing, so it
-answers GET only, to staff who may view task runs.
+byte-order mark, for spreadsheets. Screening and gold units are left out, as by
+the command; `?include_quality_units=1` exports them too, marked. The download
+is streamed from the database (tasks_app/selectors/export/) in constant memory.
+It changes nothing, so it answers GET only, to staff who may view task runs.
 """
 
 from __future__ import annotations
@@ -37,9 +38,10 @@ from tasks_app.selectors.export import (
     parse_statuses,
 )
 
-# The values of `?bom=` (as a form's checkbox or a hand-written link gives them).
-BOM_VALUES = {"1": True, "true": True, "yes": True, "on": True}
-NO_BOM_VALUES = {"": False, "0": False, "false": False, "no": False, "off": False}
+# The values of a yes-or-no parameter, `?bom=` or `?include_quality_units=` (as
+# a form's checkbox or a hand-written link gives them).
+YES_VALUES = {"1": True, "true": True, "yes": True, "on": True}
+NO_VALUES = {"": False, "0": False, "false": False, "no": False, "off": False}
 
 
 def export_urls(model_admin: admin.ModelAdmin) -> list:
@@ -71,24 +73,38 @@ def export_view(
         statuses = parse_statuses(request.GET.getlist("status"))
     except ExportError as exc:
         return _bad_request(f"status: {exc}")
-    given = request.GET.get("bom", "").strip().lower()
-    if given not in BOM_VALUES and given not in NO_BOM_VALUES:
-        return _bad_request(f"bom: {given!r} is neither 1 nor 0")
-    bom = BOM_VALUES.get(given, False)
+    bom = _yes_or_no(request, "bom")
+    quality = _yes_or_no(request, "include_quality_units")
+    if isinstance(bom, HttpResponseBadRequest):
+        return bom
+    if isinstance(quality, HttpResponseBadRequest):
+        return quality
     try:
         check_format(format, bom=bom)
     except ExportError as exc:
         return _bad_request(f"bom: {exc}")
-    export = ResultsExport(run_ids=[run.pk], statuses=statuses)
+    export = ResultsExport(
+        run_ids=[run.pk], statuses=statuses, include_quality_units=quality
+    )
     response = StreamingHttpResponse(
         export.chunks(format, bom=bom), content_type=content_type(format)
     )
     suffix = f"-{'-'.join(statuses)}" if statuses else ""
+    suffix += "-with-quality-units" if quality else ""
     name = get_valid_filename(f"{run.task.task_name}-run-{run.pk}{suffix}.{format}")
     response["Content-Disposition"] = (
         content_disposition_header(True, name) or "attachment"
     )
     return response
+
+
+def _yes_or_no(request: HttpRequest, name: str) -> bool | HttpResponseBadRequest:
+    """Parameter `name` as a yes or no (absent: no), or the refusal of a value
+    that is neither."""
+    given = request.GET.get(name, "").strip().lower()
+    if given not in YES_VALUES and given not in NO_VALUES:
+        return _bad_request(f"{name}: {given!r} is neither 1 nor 0")
+    return YES_VALUES.get(given, False)
 
 
 def _bad_request(message: str) -> HttpResponseBadRequest:

@@ -36,6 +36,7 @@ Examples:
   manage.py export_results --run 12 --status accepted --output accepted.jsonl
   manage.py export_results --run 12 --status accepted,soft_rejected --format csv
   manage.py export_results --run 12 --output results.jsonl --json
+  manage.py export_results --run 12 --include-quality-units --output all.jsonl
 
 One row per submission, in run and unit order (a unit with a late submission
 beside its holder's has two, the late one marked); units nobody submitted are
@@ -59,6 +60,12 @@ then empty Approve and Reject columns for review_run --from-csv. Nested
 values are JSON; numbers are written as numbers; text a spreadsheet would
 run as a formula starts with a '. --bom writes a UTF-8 byte-order mark first,
 so that Excel and LibreOffice read non-ASCII text right (CSV only).
+
+Screening and gold units (made for one worker each to test them) are not
+data and are left out. --include-quality-units exports them too, and then
+every JSONL row ends with "quality": "screening", "gold" or null (a data
+unit), and the CSV has a quality column after metadata (empty for a data
+unit).
 
 Without --format the format follows --output's suffix (.csv: CSV), else JSONL.
 Without --output the export is written to standard output. With --output the
@@ -109,6 +116,12 @@ class Command(ExamplesCommand):
             "LibreOffice read non-ASCII text right.",
         )
         parser.add_argument(
+            "--include-quality-units",
+            action="store_true",
+            help="Export the screening and gold units too (left out otherwise), "
+            'each row marked by "quality".',
+        )
+        parser.add_argument(
             "--json",
             action="store_true",
             help='With --output: print {"format", "output", "rows", "runs"}.',
@@ -132,7 +145,11 @@ class Command(ExamplesCommand):
             run_ids = find_runs(run_id=options["run"], task_name=options["task_name"])
         except ExportError as exc:
             raise CommandError(f"{exc}; nothing was written") from None
-        export = ResultsExport(run_ids=run_ids, statuses=statuses)
+        export = ResultsExport(
+            run_ids=run_ids,
+            statuses=statuses,
+            include_quality_units=options["include_quality_units"],
+        )
         if output is None:
             for chunk in export.chunks(format, bom=bom):
                 self.stdout.write(chunk, ending="")

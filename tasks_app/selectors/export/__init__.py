@@ -16,6 +16,9 @@ the one its review decision is about, else its holder's (the worker the unit is
 assigned to), else an on-time one, else the latest; a unit nobody submitted shows
 its holder's agent, still working, or no agent at all (outputs null). Each row's
 agent, provider, review and timing columns are its own agent's.
+
+Screening and gold units (unit_index < 0) are not data: an export leaves them out
+unless asked to include them, and then marks each row's kind (`quality`).
 """
 
 from tasks_app.selectors.export.results import (
@@ -25,6 +28,7 @@ from tasks_app.selectors.export.results import (
     CSV_COLUMNS,
     FORMATS,
     OFFLINE_REVIEW_COLUMNS,
+    QUALITY_COLUMN,
     STATUSES,
     ExportError,
     ResultsExport,
@@ -43,6 +47,7 @@ __all__ = [
     "CSV_COLUMNS",
     "FORMATS",
     "OFFLINE_REVIEW_COLUMNS",
+    "QUALITY_COLUMN",
     "STATUSES",
     "ExportError",
     "ExportRow",

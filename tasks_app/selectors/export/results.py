@@ -44,6 +44,9 @@ CSV_COLUMNS = (
     "decided_at",
     "metadata",
 )
+# The column after CSV_COLUMNS when quality units are exported: "screening",
+# "gold", or empty for a data unit.
+QUALITY_COLUMN = "quality"
 # The CSV's last columns, always empty: filled in by a reviewer working offline
 # (MTurk's batch-results way) and read back by `review_run --from-csv`.
 OFFLINE_REVIEW_COLUMNS = ("Approve", "Reject")
@@ -111,13 +114,24 @@ def check_format(format: str, *, bom: bool = False) -> None:
 class ResultsExport:
     """The results of runs `run_ids` (their units of `statuses`, or all), streamed.
 
+    Screening and gold units are not data: they are left out unless
+    `include_quality_units`, and then every row says which it is (`quality`:
+    "screening", "gold" or null; a CSV column of that name).
+
     `chunks(format)` yields the export as text, a chunk of rows at a time;
     `rows` counts the units written so far.
     """
 
-    def __init__(self, *, run_ids: Iterable[int], statuses: Iterable[str] = ()):
+    def __init__(
+        self,
+        *,
+        run_ids: Iterable[int],
+        statuses: Iterable[str] = (),
+        include_quality_units: bool = False,
+    ):
         self.run_ids = tuple(run_ids)
         self.statuses = tuple(statuses)
+        self.include_quality_units = include_quality_units
         self.rows = 0
 
     def chunks(self, format: str, *, bom: bool = False) -> Iterator[str]:
@@ -129,14 +143,21 @@ class ResultsExport:
             yield from self._jsonl() if format == "jsonl" else self._csv()
 
     def _jsonl(self) -> Iterator[str]:
+        line = (
+            rows.jsonl_line_with_quality
+            if self.include_quality_units
+            else rows.jsonl_line
+        )
         for chunk in self._fetch():
             self.rows += len(chunk)
-            yield "".join([rows.jsonl_line(row) for row in chunk])
+            yield "".join([line(row) for row in chunk])
 
     def _csv(self) -> Iterator[str]:
         input_keys, answer_keys = self._keys()
+        quality = self.include_quality_units
         header = [
             *CSV_COLUMNS,
+            *([QUALITY_COLUMN] if quality else []),
             *(f"Input.{key}" if key is not None else "Input" for key in input_keys),
             *(f"Answer.{key}" if key is not None else "Answer" for key in answer_keys),
             *OFFLINE_REVIEW_COLUMNS,
@@ -149,7 +170,10 @@ class ResultsExport:
         for chunk in self._fetch():
             self.rows += len(chunk)
             writer.writerows(
-                [rows.csv_cells(row, input_keys, answer_keys) for row in chunk]
+                [
+                    rows.csv_cells(row, input_keys, answer_keys, quality=quality)
+                    for row in chunk
+                ]
             )
             yield out.take()
 
@@ -188,6 +212,8 @@ class ResultsExport:
 
     def _where(self) -> tuple[str, list[Any]]:
         where = f"u.run_id IN ({', '.join(['%s'] * len(self.run_ids))})"
+        if not self.include_quality_units:
+            where += " AND u.unit_index >= 0"
         params: list[Any] = list(self.run_ids)
         if self.statuses:
             where += f" AND u.status IN ({', '.join(['%s'] * len(self.statuses))})"

@@ -7,6 +7,7 @@ from json.encoder import encode_basestring
 from typing import Any, NamedTuple
 
 from crowdsite.csv_safety import escape_formula, is_number
+from tasks_app.selectors.quality import QUALITY_UNIT_KINDS
 from tasks_app.uploads import is_file_record
 
 
@@ -37,6 +38,7 @@ class ExportRow(NamedTuple):
     reward: str
     decided_at: str | None
     metadata: str | None  # JSON text, without the "files" key
+    unit_index: int  # < 0: a screening or gold unit
 
 
 _encode = json.JSONEncoder(ensure_ascii=False).encode
@@ -95,12 +97,29 @@ def jsonl_line(raw: tuple) -> str:
     return line
 
 
+def jsonl_line_with_quality(raw: tuple) -> str:
+    """jsonl_line's line with a last key, `quality`: "screening" or "gold" for
+    a quality unit, null for a data unit."""
+    line = jsonl_line(raw)
+    kind = quality_kind(ExportRow._make(raw).unit_index)
+    return f'{line[:-2]}, "quality": {_text(kind)}}}\n'
+
+
+def quality_kind(unit_index: int) -> str | None:
+    """ "screening" or "gold" for a quality unit's index, None for a data unit."""
+    return QUALITY_UNIT_KINDS.get(unit_index) if unit_index < 0 else None
+
+
 def csv_cells(
-    raw: tuple, input_keys: list[str | None], answer_keys: list[str | None]
+    raw: tuple,
+    input_keys: list[str | None],
+    answer_keys: list[str | None],
+    *,
+    quality: bool = False,
 ) -> list[Any]:
     """One unit's cells, escaped, for a plain csv.writer: results.CSV_COLUMNS,
-    its input and answer fields, and the empty Approve and Reject
-    (results.OFFLINE_REVIEW_COLUMNS).
+    with `quality` a `quality` cell (quality_kind), its input and answer fields,
+    and the empty Approve and Reject (results.OFFLINE_REVIEW_COLUMNS).
 
     Only the text that comes from outside (task and worker names, feedback,
     the provider's ids, metadata, inputs and answers) goes through
@@ -133,6 +152,8 @@ def csv_cells(
         if row.metadata is None
         else escape_formula(_encode(json.loads(row.metadata))),
     ]
+    if quality:
+        cells.append(quality_kind(row.unit_index))
     cells += _fields(row.inputs, input_keys)
     cells += _fields(row.outputs, answer_keys)
     cells += [None, None]

@@ -111,6 +111,8 @@ def row_columns() -> str:
             _dollars("u.pay_amount"),
             _iso("rv.created_at"),
             _without_files("ag.metadata"),
+            # Negative for a screening or gold unit (selectors.quality).
+            "u.unit_index",
         ]
     )
 
