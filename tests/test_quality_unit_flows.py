@@ -324,3 +324,25 @@ def test_the_hooks_may_replace_the_gold_strikes_as_in_mephisto(execute, monkeypa
 
     assert held("ola") == {"gq-wrong-golds": 3}
     assert unit_of(fourth).unit_index == GOLD_UNIT_INDEX
+
+
+def test_a_gold_the_hook_cant_judge_is_not_counted(execute, monkeypatch):
+    from tests import quality_hooks
+
+    monkeypatch.setattr(quality_hooks, "validate_gold_unit", lambda unit_data: None)
+    run = quality_run(GOLDS)
+
+    submit(execute, run, arrive(run, "pia"), {"rating": "good"})
+
+    assert held("pia") == {}
+
+
+def test_explain_says_a_worker_failed_screening(execute):
+    run = quality_run(SCREENING)
+    submit(execute, run, arrive(run, "quinn"), {"rating": "good"})
+    worker = Agent.objects.filter(run=run).first().worker
+
+    verdicts = {v.rule: v for v in eligibility.explain(run=run, worker=worker)}
+
+    assert verdicts["screening: failed"].passed is False
+    assert not any("will be made" in rule for rule in verdicts)

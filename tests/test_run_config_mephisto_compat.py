@@ -220,20 +220,45 @@ def test_a_csv_with_a_byte_order_mark_names_its_first_column_plainly(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("override", "key"),
+    ("overrides", "key", "says"),
     [
-        ("mephisto.blueprint.use_screening_task=true", "use_screening_task"),
-        ("mephisto.blueprint.max_screening_units=3", "max_screening_units"),
-        ("mephisto.blueprint.use_golds=true", "use_golds"),
-        ("mephisto.blueprint.min_golds=2", "min_golds"),
-        ("mephisto.blueprint.gold_qualification_base=gold", "gold_qualification_base"),
+        (
+            ["mephisto.blueprint.use_screening_task=true"],
+            "mephisto.task.allowed_concurrent",
+            "one unit at a time per worker",
+        ),
+        (
+            [
+                "mephisto.blueprint.use_screening_task=true",
+                "mephisto.task.allowed_concurrent=1",
+            ],
+            "mephisto.blueprint.passed_qualification_name",
+            "required to use screening units",
+        ),
+        (
+            ["mephisto.blueprint.max_screening_units=3"],
+            "mephisto.blueprint.max_screening_units",
+            "use_screening_task is false, so crowdsite would ignore it",
+        ),
+        (
+            ["mephisto.blueprint.min_golds=2"],
+            "mephisto.blueprint.min_golds",
+            "use_golds is false, so crowdsite would ignore it",
+        ),
+        (
+            ["mephisto.blueprint.use_golds=true", "mephisto.task.allowed_concurrent=1"],
+            "mephisto.blueprint.gold_qualification_base",
+            "required to use gold units",
+        ),
     ],
 )
-def test_screening_and_gold_keys_are_refused_by_name(tmp_path, override, key):
-    error = refused(task_config(tmp_path), override)
+def test_screening_and_gold_keys_half_set_are_refused_by_name(
+    tmp_path, overrides, key, says
+):
+    error = refused(task_config(tmp_path), *overrides)
 
-    assert error.key == f"mephisto.blueprint.{key}"
-    assert "not supported yet" in str(error)
+    assert error.key == key
+    assert says in str(error)
 
 
 def test_screening_and_golds_left_off_load(tmp_path):

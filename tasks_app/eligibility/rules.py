@@ -68,7 +68,7 @@ class Facts:
             names |= {onboarding, failed_onboarding_name(onboarding)}
         screening = quality.screening_of(self.run)
         if screening is not None:
-            names.add(screening.passed_name)
+            names |= {screening.passed_name, screening.blocked_name}
         golds = quality.golds_of(self.run)
         if golds is not None:
             names |= set(golds.counter_names)
@@ -241,6 +241,10 @@ def _screening(run: TaskRun) -> list[Rule]:
         # requirement (block_qualification DoesNotExist) before this rule.
         if screening.passed_name in facts.held:
             return Verdict("screening: passed", True)
+        if screening.blocked_name in facts.held:
+            return Verdict(
+                "screening: failed", False, "You are blocked from working on this task."
+            )
         if screening.on_real_units:
             return Verdict("screening: judged on their first unit", True)
         made = facts.screenings_made

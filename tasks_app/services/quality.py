@@ -298,6 +298,7 @@ def _judge_screening(agent: Agent, unit: Unit, screening: Screening) -> str | No
 
 
 def _judge_gold(agent: Agent, unit: Unit, golds: Golds) -> str:
+    """Count a real unit, or a gold right or wrong (undecided: not counted)."""
     worker, run = agent.worker, agent.run
     reason = f"unit {unit.pk} of run {run.pk}"
     if unit.unit_index != GOLD_UNIT_INDEX:
@@ -306,6 +307,8 @@ def _judge_gold(agent: Agent, unit: Unit, golds: Golds) -> str:
         )
         return "counted"
     right = _gold_is_right(run, agent, unit)
+    if right is None:
+        return "undecided"  # the hook said None or failed: nothing is counted
     qualification_services.count_qualification(
         worker=worker,
         name=golds.correct_name if right else golds.wrong_name,
@@ -331,10 +334,13 @@ def _judge_gold(agent: Agent, unit: Unit, golds: Golds) -> str:
     return "right" if right else "wrong"
 
 
-def _gold_is_right(run: TaskRun, agent: Agent, unit: Unit) -> bool:
+def _gold_is_right(run: TaskRun, agent: Agent, unit: Unit) -> bool | None:
+    """True or False; None when `validate_gold_unit` can't tell (returned None,
+    or failed), as Mephisto leaves such a gold uncounted."""
     data = _unit_data(agent, unit)
     if "validate_gold_unit" in run_hooks(run):
-        return _call(run, "validate_gold_unit", data) is True
+        result = _call(run, "validate_gold_unit", data)
+        return result if isinstance(result, bool) else None
     expected = next(
         (
             row["expected"]
