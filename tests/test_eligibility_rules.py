@@ -184,9 +184,11 @@ GOLDS = {
 }
 
 
-def screening(grants: dict[str, int], *, others: int = 0) -> Callable[[], TaskRun]:
-    """A screening run (one screening place); `others` workers already hold a
-    screening unit of it."""
+def quality_run(
+    blueprint: dict[str, Any], kind: int, grants: dict[str, int], others: int
+) -> Callable[[], TaskRun]:
+    """A run of `blueprint` (one quality unit of `kind` at most); `others`
+    workers already hold one."""
 
     def arrange() -> TaskRun:
         worker()
@@ -195,40 +197,23 @@ def screening(grants: dict[str, int], *, others: int = 0) -> Callable[[], TaskRu
         run = TaskRunFactory(
             units=1,
             allowed_concurrent=1,
-            resolved_config={"mephisto": {"blueprint": SCREENING}},
+            resolved_config={"mephisto": {"blueprint": blueprint}},
         )
         for n in range(others):
             services.give_quality_unit(
-                run=run,
-                worker=WorkerFactory(worker_name=f"other-{n}"),
-                kind=quality.SCREENING_UNIT_INDEX,
+                run=run, worker=WorkerFactory(worker_name=f"other-{n}"), kind=kind
             )
         return run
 
     return arrange
+
+
+def screening(grants: dict[str, int], *, others: int = 0) -> Callable[[], TaskRun]:
+    return quality_run(SCREENING, quality.SCREENING_UNIT_INDEX, grants, others)
 
 
 def golds(grants: dict[str, int], *, others: int = 0) -> Callable[[], TaskRun]:
-    """A gold run (one gold unit at most); `others` workers already hold one."""
-
-    def arrange() -> TaskRun:
-        worker()
-        for name, value in grants.items():
-            grant(name, value)
-        run = TaskRunFactory(
-            units=1,
-            allowed_concurrent=1,
-            resolved_config={"mephisto": {"blueprint": GOLDS}},
-        )
-        for n in range(others):
-            services.give_quality_unit(
-                run=run,
-                worker=WorkerFactory(worker_name=f"other-{n}"),
-                kind=quality.GOLD_UNIT_INDEX,
-            )
-        return run
-
-    return arrange
+    return quality_run(GOLDS, quality.GOLD_UNIT_INDEX, grants, others)
 
 
 # Each comparator, as (required value, the worker's value or None for not held,

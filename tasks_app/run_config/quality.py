@@ -21,7 +21,8 @@ from typing import Any
 from crowdsite.config_errors import ConfigError
 from tasks_app import hooks as task_hooks
 from tasks_app.json_values import unstorable_reason
-from tasks_app.run_config.rows import _read_data_file
+from tasks_app.run_config.requirements import config_hooks
+from tasks_app.run_config.rows import read_data_file
 
 SCREENING_KEYS = {
     "passed_qualification_name": None,
@@ -67,7 +68,7 @@ def check_quality_units(resolved: dict[str, Any], task_dir: Path) -> dict[str, A
             f"judged before they get more (got {allowed}); set it to 1",
             key="mephisto.task.allowed_concurrent",
         )
-    hooks = _hooks(blueprint, task_dir)
+    hooks = _hooks(resolved, task_dir)
     if screening:
         _check_screening(blueprint, hooks)
         return {}
@@ -88,18 +89,12 @@ def _refuse_unused(
             )
 
 
-def _hooks(blueprint: dict[str, Any], task_dir: Path) -> dict[str, Any]:
-    ref = blueprint.get("hooks")
-    if not ref:
-        return {}
-    try:
-        module = task_hooks.load_hooks(ref, task_dir=task_dir)
-    except task_hooks.HooksError as exc:
-        raise ConfigError(str(exc), key="mephisto.blueprint.hooks") from exc
+def _hooks(resolved: dict[str, Any], task_dir: Path) -> dict[str, Any]:
+    module = config_hooks(resolved, task_dir)
     return {
         name: getattr(module, name)
         for name in task_hooks.QUALITY_HOOK_NAMES
-        if hasattr(module, name)
+        if module is not None and hasattr(module, name)
     }
 
 
@@ -205,7 +200,7 @@ def _check_golds(blueprint: dict[str, Any], hooks: dict[str, Any]) -> dict[str, 
 def _gold_rows(blueprint: dict[str, Any], source: str) -> list[dict[str, Any]]:
     key = f"mephisto.blueprint.{source}"
     path = Path(blueprint[source])
-    raw = _read_data_file(path, source.removeprefix("gold_"), key)
+    raw = read_data_file(path, source.removeprefix("gold_"), key)
     if not raw:
         raise ConfigError(f"{path} has no golds", key=key)
     golds = []

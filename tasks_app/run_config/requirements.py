@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from omegaconf import OmegaConf
@@ -14,14 +15,21 @@ from tasks_app import hooks as task_hooks
 from tasks_app.run_config import schema
 
 
-def build_shared_state(resolved: dict[str, Any], task_dir: Path) -> dict[str, Any]:
+def config_hooks(resolved: dict[str, Any], task_dir: Path) -> ModuleType | None:
+    """The config's hooks module (`mephisto.blueprint.hooks`), or None."""
     hooks_ref = resolved["mephisto"]["blueprint"].get("hooks")
     if not hooks_ref:
-        return {}
+        return None
     try:
-        module = task_hooks.load_hooks(hooks_ref, task_dir=task_dir)
+        return task_hooks.load_hooks(hooks_ref, task_dir=task_dir)
     except task_hooks.HooksError as exc:
         raise ConfigError(str(exc), key="mephisto.blueprint.hooks") from exc
+
+
+def build_shared_state(resolved: dict[str, Any], task_dir: Path) -> dict[str, Any]:
+    module = config_hooks(resolved, task_dir)
+    if module is None:
+        return {}
     builder = getattr(module, "build_shared_state", None)
     if builder is None:
         return {}

@@ -43,7 +43,7 @@ def load_rows(resolved: dict[str, Any], shared_state: dict[str, Any]) -> list[di
         key = "mephisto.blueprint.hooks"
     else:
         key = f"mephisto.blueprint.{source}"
-        rows = _read_data_file(Path(blueprint[source]), source, key)
+        rows = read_data_file(Path(blueprint[source]), source, key)
     if not isinstance(rows, list) or not rows:
         raise ConfigError("has no data rows", key=key)
     where = f"{blueprint[source]} " if source in schema.DATA_SOURCE_KEYS else ""
@@ -62,7 +62,7 @@ def load_rows(resolved: dict[str, Any], shared_state: dict[str, Any]) -> list[di
     return rows
 
 
-def _read_data_file(path: Path, kind: str, key: str) -> list[Any]:
+def read_data_file(path: Path, kind: str, key: str) -> list[Any]:
     if not path.is_file():
         raise ConfigError(f"file not found: {path}", key=key)
     try:
