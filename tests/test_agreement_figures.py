@@ -28,7 +28,7 @@ def test_the_aggregate_labels_are_the_truth(tmp_path, method):
     assert [row.label for row in rows] == TRUTH
     assert all(row.workers and len(row.workers) == 3 for row in rows)
     first = rows[0]
-    assert first.votes == {'"no"': 1, '"yes"': 2}
+    assert first.votes == {"no": 1, "yes": 2}
     assert first.inputs == {"text": "row 0"}
 
 

@@ -57,7 +57,7 @@ class RowLabel:
     inputs: Any
     label: Any
     confidence: float | None
-    votes: dict[str, int]  # label (as JSON text) -> answers
+    votes: dict[str, int]  # label (vote_key) -> answers
     workers: list[str]
 
 
@@ -104,6 +104,12 @@ class Agreement:
 def label_key(value: Any) -> str:
     """A label as the key it is counted under: its JSON text."""
     return json.dumps(value, sort_keys=True, ensure_ascii=False)
+
+
+def vote_key(value: Any) -> str:
+    """A label as a key of `votes`: text as it is, anything else as JSON text
+    (so the number 1 is "1", as JSON object keys must be text)."""
+    return value if isinstance(value, str) else label_key(value)
 
 
 def _outputs(submission: Any) -> Any:
@@ -201,7 +207,7 @@ def row_labels(
             inputs=data,
             label=values[key] if key is not None else None,
             confidence=None if confidence is None else round(confidence, 6),
-            votes=dict(sorted(Counter(label_key(a.label) for a in given).items())),
+            votes=dict(sorted(Counter(vote_key(a.label) for a in given).items())),
             workers=[a.worker for a in given],
         )
 

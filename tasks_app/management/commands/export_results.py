@@ -17,6 +17,7 @@ from pathlib import Path
 from django.core.management.base import CommandError, CommandParser
 
 from crowdsite.commands import ExamplesCommand
+from tasks_app.selectors.agreement import METHODS, AgreementError
 from tasks_app.selectors.export import (
     FORMATS,
     ExportError,
@@ -25,6 +26,7 @@ from tasks_app.selectors.export import (
     find_runs,
 )
 from tasks_app.selectors.export import parse_statuses as parse_status_filter
+from tasks_app.selectors.export.aggregated import AggregatedExport
 
 EXAMPLES = """\
 Examples:
@@ -37,6 +39,8 @@ Examples:
   manage.py export_results --run 12 --status accepted,soft_rejected --format csv
   manage.py export_results --run 12 --output results.jsonl --json
   manage.py export_results --run 12 --include-quality-units --output all.jsonl
+  manage.py export_results --run 12 --aggregate rating --output labels.jsonl
+  manage.py export_results --run 12 --aggregate rating --method dawid-skene --format csv
 
 One row per submission, in run and unit order (a unit with a late submission
 beside its holder's has two, the late one marked); units nobody submitted are
@@ -66,6 +70,18 @@ data and are left out. --include-quality-units exports them too, and then
 every JSONL row ends with "quality": "screening", "gold" or null (a data
 unit), and the CSV has a quality column after metadata (empty for a data
 unit).
+
+--aggregate FIELD exports one row per data row instead, its answers to FIELD
+aggregated (--method majority, the default, or dawid-skene, by crowd-kit):
+  {"assignment_id", "inputs", "field", "label", "confidence", "votes":
+  {label: count}, "workers": ["PROVIDER:ID", ...]}
+An answer is the FIELD of a data unit's submission that was not rejected (the
+unit holder's); a tie goes to the first tied label by its JSON text, with the
+confidence (its share of the votes) showing it; a row with one answer gets it
+with confidence 1.0; a row nobody answered has label and confidence null. The
+CSV has assignment_id, field, label, confidence, votes, workers, then
+Input.<field>. Screening and gold units never count. --status and
+--include-quality-units don't apply to it.
 
 Without --format the format follows --output's suffix (.csv: CSV), else JSONL.
 Without --output the export is written to standard output. With --output the
@@ -122,6 +138,16 @@ class Command(ExamplesCommand):
             'each row marked by "quality".',
         )
         parser.add_argument(
+            "--aggregate",
+            metavar="FIELD",
+            help="One row per data row: its answers to FIELD aggregated.",
+        )
+        parser.add_argument(
+            "--method",
+            metavar="{majority,dawid-skene}",
+            help="With --aggregate: how the answers are aggregated (default majority).",
+        )
+        parser.add_argument(
             "--json",
             action="store_true",
             help='With --output: print {"format", "output", "rows", "runs"}.',
@@ -145,16 +171,28 @@ class Command(ExamplesCommand):
             run_ids = find_runs(run_id=options["run"], task_name=options["task_name"])
         except ExportError as exc:
             raise CommandError(f"{exc}; nothing was written") from None
-        export = ResultsExport(
-            run_ids=run_ids,
-            statuses=statuses,
-            include_quality_units=options["include_quality_units"],
-        )
-        if output is None:
-            for chunk in export.chunks(format, bom=bom):
-                self.stdout.write(chunk, ending="")
-            return
-        _write_whole(output, export.chunks(format, bom=bom))
+        export: ResultsExport | AggregatedExport
+        if options["aggregate"] is not None:
+            export = _aggregated(options, run_ids)
+        else:
+            if options["method"] is not None:
+                raise CommandError(
+                    "--method goes with --aggregate FIELD (it says how the answers "
+                    "are aggregated); nothing was written"
+                )
+            export = ResultsExport(
+                run_ids=run_ids,
+                statuses=statuses,
+                include_quality_units=options["include_quality_units"],
+            )
+        try:
+            if output is None:
+                for chunk in export.chunks(format, bom=bom):
+                    self.stdout.write(chunk, ending="")
+                return
+            _write_whole(output, export.chunks(format, bom=bom))
+        except AgreementError as exc:
+            raise CommandError(f"--aggregate: {exc}; nothing was written") from None
         if options["json"]:
             summary = {
                 "format": format,
@@ -168,6 +206,30 @@ class Command(ExamplesCommand):
             self.stdout.write(
                 f"Wrote {export.rows} row(s) of run(s) {runs} to {output} ({format})."
             )
+
+
+def _aggregated(options: dict, run_ids: list[int]) -> AggregatedExport:
+    """The aggregated export the options ask for, or a CommandError."""
+    field = options["aggregate"].strip()
+    if not field:
+        raise CommandError("--aggregate needs an output field; nothing was written")
+    for flag, given in (
+        ("--status", options["status"]),
+        ("--include-quality-units", options["include_quality_units"]),
+    ):
+        if given:
+            raise CommandError(
+                f"{flag} doesn't apply to --aggregate (it exports one row per data "
+                "row, from the data units' answers that were not rejected); "
+                "nothing was written"
+            )
+    method = options["method"] or "majority"
+    if method not in METHODS:
+        raise CommandError(
+            f"--method {method!r}: not an aggregation method; valid: "
+            f"{', '.join(METHODS)}; nothing was written"
+        )
+    return AggregatedExport(run_ids=run_ids, field=field, method=method)
 
 
 def _format(given: str | None, output: Path | None) -> str:
