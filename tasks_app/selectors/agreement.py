@@ -83,8 +83,6 @@ class Agreement:
             "field": self.field,
             "krippendorff_alpha": self.krippendorff_alpha,
             "items": self.items,
-            "level": self.level,
-            "method": self.method,
             "workers": [
                 {
                     "worker": w.worker,

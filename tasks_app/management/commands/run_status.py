@@ -13,6 +13,7 @@ from django.core.management.base import CommandError, CommandParser
 
 from crowdsite.commands import ExamplesCommand
 from tasks_app.models import TaskRun, UnitStatus
+from tasks_app.selectors import agreement
 from tasks_app.selectors import stats as run_stats
 
 EXAMPLES = """\
@@ -21,6 +22,8 @@ Examples:
   manage.py run_status --run 12 --json
   manage.py run_status --run 12 --workers 25
   manage.py run_status --run 12 --watch
+  manage.py run_status --run 12 --agreement rating
+  manage.py run_status --run 12 --agreement score --level interval --json
   manage.py run_status --run 12 --watch --interval 30 --json
 
 Shows the run's status (a run is completed once no unit is created, launched
@@ -68,6 +71,15 @@ PROVIDER:ID); other runs have neither key. Dollars are strings ("2.50"),
 times ISO 8601 in UTC, durations seconds, rates fractions (0.8). An unknown
 run exits with status 1.
 
+--agreement FIELD adds the agreement on one output field: Krippendorff's
+alpha over the data rows with two answers or more (--level nominal, the
+default, ordinal or interval), and each worker's agreement with the
+aggregated label (--method majority, the default, or dawid-skene); with
+--json, {"agreement": {"field", "krippendorff_alpha", "items", "workers":
+[{"worker", "units", "agreement"}]}} (each worker's "gold_accuracy" too on a
+gold run). "units" counts a worker's answers on rows someone else answered
+too; alpha is null when no row has two answers. See docs/quality.md.
+
 --watch shows the figures again every --interval seconds (default 10) until
 the run has ended and nothing awaits review, or until Ctrl-C; with --json, one
 JSON object per line each time.
@@ -94,6 +106,25 @@ class Command(ExamplesCommand):
         )
         parser.add_argument(
             "--json", action="store_true", help="Print one JSON object."
+        )
+        parser.add_argument(
+            "--agreement",
+            metavar="FIELD",
+            help="Add the workers' agreement on this output field.",
+        )
+        parser.add_argument(
+            "--level",
+            choices=agreement.LEVELS,
+            default="nominal",
+            help="With --agreement: the level of measurement of alpha "
+            "(default nominal).",
+        )
+        parser.add_argument(
+            "--method",
+            choices=agreement.METHODS,
+            default="majority",
+            help="With --agreement: how the aggregate label is made (default "
+            "majority).",
         )
         parser.add_argument(
             "--watch",
@@ -132,14 +163,71 @@ class Command(ExamplesCommand):
         except KeyboardInterrupt:
             return
 
+    def _agreement(self, run: TaskRun, options: dict) -> agreement.Agreement | None:
+        field = options["agreement"]
+        if field is None:
+            return None
+        try:
+            figures = agreement.run_agreement(
+                run=run,
+                field=field,
+                level=options["level"],
+                method=options["method"],
+            )
+        except agreement.AgreementError as exc:
+            raise CommandError(f"--agreement {field}: {exc}") from None
+        if not figures.workers:
+            raise CommandError(
+                f"--agreement {field}: no submission of run {run.pk} has the output "
+                f"field {field!r}"
+            )
+        return figures
+
     def _show(self, run: TaskRun, options: dict) -> run_stats.RunStats:
         stats = run_stats.run_stats(run=run, top_workers=options["workers"])
+        figures = self._agreement(run, options)
         if options["json"]:
-            self.stdout.write(json.dumps(stats.as_dict()))
+            data = stats.as_dict()
+            if figures is not None:
+                data["agreement"] = figures.as_dict()
+            self.stdout.write(json.dumps(data))
         else:
-            self.stdout.write("\n".join(report(stats, shown=options["workers"])))
+            lines = report(stats, shown=options["workers"])
+            if figures is not None:
+                lines += ["", *agreement_lines(figures)]
+            self.stdout.write("\n".join(lines))
         self.stdout.flush()
         return stats
+
+
+def agreement_lines(figures: agreement.Agreement) -> list[str]:
+    """The agreement figures as lines of text."""
+    alpha = (
+        f"{figures.krippendorff_alpha:.3f}"
+        if figures.krippendorff_alpha is not None
+        else "- (no row has two answers)"
+    )
+    lines = [
+        f"Agreement on '{figures.field}': Krippendorff's alpha {alpha} over "
+        f"{figures.items} row(s) ({figures.level}; aggregate by {figures.method})"
+    ]
+    if figures.workers:
+        width = max(len(w.worker) for w in figures.workers) + 2
+        golds = any(w.gold_accuracy is not None for w in figures.workers)
+        lines.append(
+            f"  {'worker':<{width}}{'units':>7}{'agreement':>11}"
+            + (f"{'golds right':>13}" if golds else "")
+        )
+        for w in figures.workers:
+            share = f"{100 * w.agreement:.0f}%" if w.agreement is not None else "-"
+            gold = (
+                f"{100 * w.gold_accuracy:.0f}%" if w.gold_accuracy is not None else "-"
+            )
+            lines.append(
+                f"  {w.worker:<{width}}{w.units:>7}{share:>11}"
+                + (f"{gold:>13}" if golds else "")
+            )
+    return lines
 
 
 def report(
