@@ -101,3 +101,18 @@ def test_an_unknown_method_or_level_is_refused_naming_the_valid_ones(tmp_path):
         agreement.run_agreement(run=run, field="label", method="vote")
     with pytest.raises(agreement.AgreementError, match="valid: nominal, ordinal"):
         agreement.run_agreement(run=run, field="label", level="ratio")
+
+
+def test_on_a_gold_run_each_worker_has_their_gold_accuracy(execute):
+    from tests.test_quality_unit_flows import GOLDS, arrive, quality_run, submit
+
+    run = quality_run(GOLDS)
+    submit(execute, run, arrive(run, "ivan", 1), {"rating": "bad"})  # gold: wrong
+    submit(execute, run, arrive(run, "ivan", 2), {"rating": "good"})  # gold: right
+    submit(execute, run, arrive(run, "ivan", 3), {"rating": "bad"})  # a data unit
+
+    figures = agreement.run_agreement(run=run, field="rating")
+
+    [ivan] = figures.workers
+    assert (ivan.worker, ivan.gold_accuracy) == ("mock:ivan", 0.5)
+    assert figures.as_dict()["workers"][0]["gold_accuracy"] == 0.5
