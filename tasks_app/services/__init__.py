@@ -3,7 +3,8 @@
 `launch` writes a run and launches its units, `arrival` gives an arriving
 worker an agent, `work` takes what the worker sends, `recovery` what a provider
 lists that the page failed to send, `review` decides on it and pays,
-`lifecycle` ends the run. Callers use the names re-exported here
+`lifecycle` ends the run, `curation` grants or revokes a qualification by the
+run's figures. Callers use the names re-exported here
 (`services.launch_run`), whichever module holds them.
 """
 
@@ -17,6 +18,12 @@ from tasks_app.services.arrival import (
     refuse_forged_arrival,
     register_agent,
     submit_onboarding,
+)
+from tasks_app.services.curation import (
+    Curation,
+    CurationError,
+    WorkerDecision,
+    curate_workers,
 )
 from tasks_app.services.launch import (
     LAUNCH_TASK,
@@ -90,6 +97,10 @@ from tasks_app.services.work import (
 from tasks_app.uploads import SavedFile
 
 __all__ = [
+    "Curation",
+    "CurationError",
+    "WorkerDecision",
+    "curate_workers",
     "give_quality_unit",
     "judge_submission",
     "Recovered",
