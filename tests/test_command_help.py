@@ -22,6 +22,10 @@ pytestmark = pytest.mark.django_db
         ("shutdown_run", "manage.py shutdown_run --run 12 --reason"),
         ("export_results", "manage.py export_results --run 12 --format csv --output"),
         ("run_status", "manage.py run_status --run 12 --json"),
+        ("run_status", "manage.py run_status --run 12 --agreement rating"),
+        ("list_runs", "manage.py list_runs --task-name sentence-rating-pilot"),
+        ("curate_workers", "manage.py curate_workers --run 12 --field label"),
+        ("export_results", "manage.py export_results --run 12 --aggregate rating"),
         ("check_providers", "manage.py check_providers --provider mturk_sandbox"),
     ],
 )
