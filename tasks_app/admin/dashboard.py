@@ -5,6 +5,12 @@ template (admin/tasks_app/taskrun/change_form.html) draws the figures as HTML
 and the charts with Chart.js, served from this site (tasks_app/static/tasks_app/
 vendor/), so the page needs no other origin. The figures come from
 run_stats.run_stats and run_history.config_history.
+
+The agreement of one output field (selectors.agreement, the figures of
+`run_status --agreement FIELD --json`) is computed only when the page is asked
+for it, as ?agreement=FIELD (&level=, &method=): crowd-kit and pandas take
+seconds to import and the figures read every answer, which a plain page load
+should not pay.
 """
 
 from __future__ import annotations
@@ -14,12 +20,15 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import admin
-from django.http import HttpRequest
+from django.http import HttpRequest, QueryDict
 from django.urls import reverse
 
 from tasks_app.models import TaskRun, UnitStatus
+from tasks_app.selectors import agreement
 from tasks_app.selectors import history as run_history
 from tasks_app.selectors import stats as run_stats
+from tasks_app.selectors.answer_fields import answer_fields
+from tasks_app.selectors.quality import golds_of
 
 # One colour per unit status, the same in the bar, its legend and the tables:
 # waiting greys and blues, awaiting review purple, decided green/orange/red.
@@ -54,6 +63,10 @@ STATUS_ORDER = (
     UnitStatus.CREATED,
     UnitStatus.EXPIRED,
 )
+# The agreement form offers the output fields of the run's first submissions
+# only: a fixed cost on every page load whatever the run's size. A field only
+# later answers have can still be asked for as ?agreement=FIELD.
+FIELDS_SAMPLE = 1000
 
 
 def run_page_context(
@@ -68,7 +81,7 @@ def run_page_context(
     if run is None or not model_admin.has_view_or_change_permission(request, run):
         return {}
     return {
-        "dashboard": dashboard(run),
+        "dashboard": {**dashboard(run), "agreement": agreement_panel(run, request.GET)},
         "config_history": run_history.config_history(run),
     }
 
@@ -147,6 +160,69 @@ def dashboard(run: TaskRun) -> dict[str, Any]:
                 "budget": None if money.budget is None else float(money.budget),
             },
         },
+    }
+
+
+def agreement_panel(run: TaskRun, query: QueryDict) -> dict[str, Any]:
+    """The agreement section: the form's choices and, for ?agreement=FIELD,
+    the field's figures (`figures`, `chart`: as_dict() with the workers in the
+    table's order) or why there are none (`error`)."""
+    field = query.get("agreement", "")
+    level = query.get("level") or "nominal"
+    method = query.get("method") or "majority"
+    fields = answer_fields(run=run, limit=FIELDS_SAMPLE)
+    panel: dict[str, Any] = {
+        "fields": fields,
+        "field": field,
+        "level": level,
+        "method": method,
+        "levels": agreement.LEVELS,
+        "methods": agreement.METHODS,
+        "figures": None,
+        "error": None,
+    }
+    if not field:
+        return panel
+    try:
+        figures = agreement.run_agreement(
+            run=run, field=field, level=level, method=method
+        )
+    except agreement.AgreementError as error:
+        return {**panel, "error": f"No agreement figures: {error}."}
+    if not figures.workers:
+        return {
+            **panel,
+            "error": f"No answer to this run's data units has the output field "
+            f"{field!r}.",
+        }
+    # The workers who agree least first, as the gold table lists the most
+    # wrong first; those with no row shared with others last.
+    workers = sorted(
+        figures.workers,
+        key=lambda w: (w.agreement is None, w.agreement or 0.0, w.worker),
+    )
+    order = {w.worker: place for place, w in enumerate(workers)}
+    chart = figures.as_dict()
+    chart["workers"].sort(key=lambda w: order[w["worker"]])
+    return {
+        **panel,
+        "fields": fields if field in fields else sorted([*fields, field]),
+        "figures": figures,
+        "alpha": (
+            "–"
+            if figures.krippendorff_alpha is None
+            else f"{figures.krippendorff_alpha:.3f}"
+        ),
+        "workers": [
+            {
+                "row": w,
+                "agreement": _percent(w.agreement),
+                "gold_accuracy": _percent(w.gold_accuracy),
+            }
+            for w in workers
+        ],
+        "golds": golds_of(run) is not None,
+        "chart": chart,
     }
 
 

@@ -1,8 +1,10 @@
 """The run dashboard in a real browser: its charts are drawn by the chart library
-this site serves, with every other origin blocked."""
+this site serves, with every other origin blocked, and its agreement form asks for
+an output field's figures."""
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlparse
 
 import pytest
@@ -11,6 +13,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 from playwright.sync_api import expect
 
+from tests.agreement_calls import two_truthful_one_opposite
 from tests.e2e.conftest import ARTIFACTS
 from tests.run_figures import known_run
 
@@ -69,3 +72,30 @@ def test_the_dashboards_charts_render_with_other_origins_blocked(
     assert elsewhere == []
     assert traffic["console"] == []
     assert all(status < 400 for _, _, status in traffic["responses"])
+
+
+def test_the_agreement_form_draws_each_workers_agreement(
+    page, live_server, superuser_session, traffic, screenshot, tmp_path
+):
+    run = two_truthful_one_opposite(tmp_path)
+    page.goto(f"{live_server.url}/admin/tasks_app/taskrun/{run.pk}/change/")
+
+    page.select_option("#rd-agreement-field", "label")
+    page.get_by_role("button", name="Show agreement").click()
+
+    # The GET form asked for the figures; the admin's own form was not sent.
+    page.wait_for_url(
+        re.compile(r"/change/\?agreement=label&level=nominal&method=majority#")
+    )
+    chart = page.locator("#rd-agreement-chart")
+    expect(chart).to_have_attribute("data-drawn", "true")
+    bars = chart.evaluate(
+        "c => Chart.getChart(c).data.datasets[0].data.map(v => Math.round(v))"
+    )
+    assert bars == [0, 100, 100]
+    expect(page.locator("#rd-agreement tbody tr").first).to_contain_text("mock:carol")
+    page.locator("#rd-agreement").screenshot(
+        path=str(ARTIFACTS / "test_run_dashboard_page-agreement.png")
+    )
+    assert not any(method == "POST" for method, _, _ in traffic["responses"])
+    assert traffic["console"] == []

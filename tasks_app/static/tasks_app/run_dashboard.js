@@ -19,6 +19,10 @@
     drawProgress(data.progress);
     drawTimeline(data.timeline);
     drawMoney(data.money);
+    var agreement = document.getElementById("run-agreement-data");
+    if (agreement) {
+      drawAgreement(JSON.parse(agreement.textContent));
+    }
   }
 
   function draw(id, config) {
@@ -118,6 +122,54 @@
         plugins: {
           legend: { display: false },
           tooltip: { callbacks: { label: function (item) { return dollars(item.parsed.x); } } },
+        },
+      },
+    });
+  }
+
+  function percent(fraction) {
+    return (100 * fraction).toFixed(1) + "%";
+  }
+
+  // Each worker's agreement with the aggregate label, a bar each, in the
+  // table's order (lowest first); workers who shared no row have no bar.
+  function drawAgreement(figures) {
+    var workers = figures.workers.filter(function (w) { return w.agreement !== null; });
+    draw("rd-agreement-chart", {
+      type: "bar",
+      data: {
+        labels: workers.map(function (w) { return w.worker; }),
+        datasets: [
+          {
+            label: "agreement",
+            data: workers.map(function (w) { return 100 * w.agreement; }),
+            backgroundColor: "#1e88e5",
+          },
+        ],
+      },
+      options: {
+        scales: {
+          x: { title: { display: true, text: "worker" }, ticks: { autoSkip: true } },
+          y: {
+            beginAtZero: true,
+            max: 100,
+            title: { display: true, text: "agreement with the aggregate (%)" },
+          },
+        },
+        plugins: {
+          legend: { display: false },
+          tooltip: {
+            callbacks: {
+              label: function (item) {
+                var w = workers[item.dataIndex];
+                var text = percent(w.agreement) + " on " + count(w.units) + " unit" + (w.units === 1 ? "" : "s");
+                if (w.gold_accuracy !== undefined) {
+                  text += "; golds " + percent(w.gold_accuracy);
+                }
+                return text;
+              },
+            },
+          },
         },
       },
     });
