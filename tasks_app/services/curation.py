@@ -27,8 +27,9 @@ from django.db import transaction
 
 from qualifications_app.models import GrantedQualification, Qualification
 from qualifications_app.services import grant_qualification, revoke_qualification
-from tasks_app.models import Agent, TaskRun, Worker
+from tasks_app.models import TaskRun, Worker
 from tasks_app.selectors import agreement
+from tasks_app.selectors.answer_fields import answer_fields
 from tasks_app.selectors.quality import Golds, golds_of, record_from
 
 if TYPE_CHECKING:
@@ -242,21 +243,12 @@ def _threshold(
 def _no_answers(run: TaskRun, field: str) -> str:
     """Why there is nothing to curate on: the output fields the run's
     submissions do have."""
-    submissions = Agent.objects.filter(
-        run=run, submitted_at__isnull=False, unit__unit_index__gte=0
-    ).values_list("submission", flat=True)
-    seen: set[str] = set()
-    for submission in submissions.iterator(chunk_size=2000):
-        # The selector's own unwrapping, so the fields listed are the ones it
-        # would find answers in.
-        outputs = agreement._outputs(submission)
-        if isinstance(outputs, dict):
-            seen.update(str(key) for key in outputs)
+    seen = answer_fields(run=run)
     if not seen:
         return f"run {run.pk} has no submissions with output fields yet"
     return (
         f"run {run.pk} has no answers to field {field!r}; its submissions have "
-        f"the output fields: {', '.join(sorted(seen))}"
+        f"the output fields: {', '.join(seen)}"
     )
 
 
