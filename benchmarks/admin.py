@@ -36,6 +36,7 @@ units, median of 5:
     aggregates, plain SQL         360 ms              212 ms
     run_stats                     395 ms  1.10x        280 ms  1.33x   9 queries
     run page with dashboard       455 ms  1.26x        330 ms  1.56x  17 queries
+    (measured before the agreement form's field list, one more query: 18 now)
     units list, plain SQL           6.1 ms              14.1 ms
     units list, its queries         5.6 ms  0.92x       19.0 ms  1.35x   6 queries
     units list, the page          106 ms  1.11x of     97 ms  0.76x of the
