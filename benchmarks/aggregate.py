@@ -38,22 +38,22 @@ Targets: majority <= 20x the baseline; run_agreement <= 25x; Dawid-Skene (100
 iterations at most) <= 40x. The baseline is one statement the database runs in
 C; `row_labels` reads every answer into Python (the JSON parsed), builds
 crowd-kit's data frame and the votes of each row, and reads each row's inputs
-too. Profiled on SQLite, the majority's time is about half reading the answers
-(most of it Django turning JSON text into values) and half crowd-kit and pandas
-(the fit itself about 0.1 s, then taking each row's label from crowd-kit's
-probabilities one pandas row at a time).
+too. Profiled on SQLite, most of the majority's time is reading the answers
+(Django turning JSON text into values), then crowd-kit and pandas (the fit
+itself about 0.1 s; each row's label is taken from crowd-kit's probabilities
+as one array).
 
 Measured on this 2-core machine (shared with other work, so +-20%; Dawid-Skene
 varied most, 2.0 to 3.9 s on SQLite between runs), 100,000 answers on 20,000
-rows, median of 5:
+rows, median of 3:
 
                           SQLite               PostgreSQL 15
-    GROUP BY baseline      155 ms               156 ms
-    majority              1821 ms  11.7x        2428 ms  15.6x
-    dawid-skene           1953 ms  12.6x        2431 ms  15.6x
-    run_agreement         1924 ms  12.4x        2795 ms  18.0x
-    the form's fields      1.6 ms               5.8 ms
-    crowd-kit import      1.2 s                1.3 s (once per process)
+    GROUP BY baseline      156 ms               139 ms
+    majority              1206 ms   7.7x        1321 ms   9.5x
+    dawid-skene           1647 ms  10.5x        1427 ms  10.3x
+    run_agreement         1429 ms   9.1x        1268 ms   9.1x
+    the form's fields      2.0 ms               5.9 ms
+    crowd-kit import      1.4 s                (once per process)
 """
 
 from __future__ import annotations
