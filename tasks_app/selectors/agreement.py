@@ -164,11 +164,12 @@ def aggregate(found: list[Answer], *, method: str = "majority") -> dict[int, Any
         }
     )
     model = MajorityVote() if method == "majority" else DawidSkene(n_iter=100)
-    with warnings.catch_warnings():
-        # crowd-kit still uses pandas keywords pandas deprecates (inplace=...):
-        # its business, not the requester's.
-        warnings.filterwarnings("ignore", module="crowdkit")
-        model.fit(frame)
+    # crowd-kit still uses pandas keywords pandas deprecates (inplace=...): its
+    # business, not the requester's. A filter for the process, added once (and
+    # harmless to add again): catch_warnings() would swap the process's filters
+    # under the other threads of a threaded server.
+    warnings.filterwarnings("ignore", module="crowdkit")
+    model.fit(frame)
     probas = model.probas_
     assert probas is not None, "a fitted crowd-kit model has its probabilities"
     import numpy as np
