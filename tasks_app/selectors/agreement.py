@@ -29,9 +29,8 @@ from typing import Any
 
 from django.db.models import F
 
-from qualifications_app.models import GrantedQualification
 from tasks_app.models import Agent, AgentStatus, Assignment, TaskRun
-from tasks_app.selectors.quality import golds_of, record_from
+from tasks_app.selectors.quality import golds_of, run_gold_records
 
 METHODS = ("majority", "dawid-skene")
 LEVELS = ("nominal", "ordinal", "interval")
@@ -303,18 +302,11 @@ def _gold_accuracy(run: TaskRun, workers: list[str]) -> dict[str, float]:
     golds = golds_of(run)
     if golds is None or not workers:
         return {}
-    held: dict[str, dict[str, int]] = defaultdict(dict)
-    grants = GrantedQualification.objects.filter(
-        worker__agents__run=run, qualification__name__in=golds.counter_names
-    ).values_list(
-        "worker__provider_type", "worker__worker_name", "qualification__name", "value"
-    )
-    for provider, name, qualification, value in grants.distinct():
-        held[f"{provider}:{name}"][qualification] = value
+    records = run_gold_records(run=run, golds=golds)
     accuracy = {}
     for worker in workers:
-        record = record_from(held.get(worker, {}), golds)
-        judged = record.correct + record.wrong
-        if judged:
+        record = records.get(worker)
+        judged = record.correct + record.wrong if record else 0
+        if record and judged:
             accuracy[worker] = round(record.correct / judged, 6)
     return accuracy

@@ -176,3 +176,19 @@ def worker_qualifies(
     most `max_incorrect_golds` (its documented rule; its code blocked after the
     first wrong gold whatever the setting)."""
     return num_incorrect <= max_incorrect
+
+
+def run_gold_records(*, run: TaskRun, golds: Golds) -> dict[str, GoldRecord]:
+    """{PROVIDER:ID: gold record} of every worker who has an agent in `run` and
+    holds a gold counter, in one query."""
+    from collections import defaultdict
+
+    held: dict[str, dict[str, int]] = defaultdict(dict)
+    grants = GrantedQualification.objects.filter(
+        worker__agents__run=run, qualification__name__in=golds.counter_names
+    ).values_list(
+        "worker__provider_type", "worker__worker_name", "qualification__name", "value"
+    )
+    for provider, name, qualification, value in grants.distinct():
+        held[f"{provider}:{name}"][qualification] = value
+    return {worker: record_from(values, golds) for worker, values in held.items()}

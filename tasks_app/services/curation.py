@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections import defaultdict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +29,7 @@ from qualifications_app.services import grant_qualification, revoke_qualificatio
 from tasks_app.models import TaskRun, Worker
 from tasks_app.selectors import agreement
 from tasks_app.selectors.answer_fields import answer_fields
-from tasks_app.selectors.quality import Golds, golds_of, record_from
+from tasks_app.selectors.quality import Golds, golds_of, run_gold_records
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -254,19 +253,10 @@ def _no_answers(run: TaskRun, field: str) -> str:
 
 def _judged_golds(run: TaskRun, golds: Golds) -> dict[str, int]:
     """{PROVIDER:ID: right + wrong golds} of the run's workers, in one query."""
-    held: dict[str, dict[str, int]] = defaultdict(dict)
-    grants = GrantedQualification.objects.filter(
-        worker__agents__run=run, qualification__name__in=golds.counter_names
-    ).values_list(
-        "worker__provider_type", "worker__worker_name", "qualification__name", "value"
-    )
-    for provider, name, qualification, value in grants.distinct():
-        held[f"{provider}:{name}"][qualification] = value
-    judged = {}
-    for worker, values in held.items():
-        record = record_from(values, golds)
-        judged[worker] = record.correct + record.wrong
-    return judged
+    return {
+        worker: record.correct + record.wrong
+        for worker, record in run_gold_records(run=run, golds=golds).items()
+    }
 
 
 def _workers_of(run: TaskRun) -> dict[str, Worker]:
