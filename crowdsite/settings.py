@@ -81,6 +81,8 @@ if not SECURE_HSTS_PRELOAD:
     SILENCED_SYSTEM_CHECKS.append("security.W021")
 
 INSTALLED_APPS = [
+    # First, so that `runserver` is daphne's: HTTP and the live tasks' WebSocket.
+    "daphne",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -88,6 +90,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "channels",
     "tasks_app",
     "qualifications_app",
     "providers",
@@ -234,6 +237,18 @@ CROWDSITE_ALLOWED_UPLOAD_EXTENSIONS = env.list(
 CROWDSITE_ONE_STATEMENT_ARRIVAL = env.bool(
     "CROWDSITE_ONE_STATEMENT_ARRIVAL", default=True
 )
+# Live tasks (the remote_procedure blueprint, docs/live-tasks.md): the largest
+# WebSocket message a page may send (a bigger one closes its socket), the calls
+# one agent may make per minute (more are answered with a `rate_limited` error),
+# and the threads per process that run the hooks' functions (a slow function
+# holds one thread; the socket loop and other workers' calls go on).
+CROWDSITE_LIVE_MAX_MESSAGE_BYTES = env.int(
+    "CROWDSITE_LIVE_MAX_MESSAGE_BYTES", default=512_000
+)
+CROWDSITE_LIVE_CALLS_PER_MINUTE = env.int(
+    "CROWDSITE_LIVE_CALLS_PER_MINUTE", default=120
+)
+CROWDSITE_LIVE_FUNCTION_THREADS = env.int("CROWDSITE_LIVE_FUNCTION_THREADS", default=8)
 # Uploads stream to disk past this size instead of being held in memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 DATA_UPLOAD_MAX_MEMORY_SIZE = CROWDSITE_MAX_SUBMISSION_BYTES * 3
@@ -248,6 +263,26 @@ REST_FRAMEWORK = {
 # Celery. With no broker, tasks run in-process (eagerly) so the demo and a
 # laptop need no services; with Redis or RabbitMQ they run on real workers.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
+# Live tasks push an agent's new status (timed out, returned, expired) to its
+# socket through a channel layer. Across processes that needs Redis: the
+# broker's when it is Redis, or CHANNEL_LAYER_URL. Without one, pushes reach
+# sockets of the same process and every socket also checks at each heartbeat.
+CHANNEL_LAYER_URL = env.str(
+    "CHANNEL_LAYER_URL",
+    default=CELERY_BROKER_URL
+    if CELERY_BROKER_URL.startswith(("redis://", "rediss://"))
+    else "",
+)
+CHANNEL_LAYERS = {
+    "default": (
+        {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [CHANNEL_LAYER_URL]},
+        }
+        if CHANNEL_LAYER_URL
+        else {"BACKEND": "channels.layers.InMemoryChannelLayer"}
+    )
+}
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
 if CELERY_TASK_ALWAYS_EAGER:
     # Eager tasks never reach a broker; name an in-memory one so none is sought.

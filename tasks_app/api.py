@@ -6,6 +6,7 @@ the page lives in a provider's iframe, and the agent id is the worker's capabili
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 from typing import Any
@@ -45,6 +46,11 @@ from tasks_app.exceptions import (
     WorkerRequestError,
 )
 from tasks_app.models import TaskRun
+from tasks_app.selectors.live import (
+    LIVE_BLUEPRINT,
+    live_init_data,
+    onboarding_run_is_live,
+)
 from tasks_app.serializers import (
     MAX_ID_LENGTH,
     CompletionCodeSerializer,
@@ -271,7 +277,19 @@ class RequestAgentView(WorkerAPIView):
             provider_assignment_id=assignment_id,
             provider_unit_id=hit_id,
         )
+        if run.blueprint_type == LIVE_BLUEPRINT:
+            details = with_live_init_data(details)
         return Response(details.as_packet())
+
+
+def with_live_init_data(details: services.AgentDetails) -> services.AgentDetails:
+    """A live run's agent gets Mephisto's `{task_data, previous_requests}`."""
+    if details.agent_id is None:
+        return details
+    return dataclasses.replace(
+        details,
+        init_task_data=live_init_data(details.agent_id, details.init_task_data),
+    )
 
 
 class CompletionCodeView(WorkerAPIView):
@@ -301,6 +319,8 @@ class SubmitOnboardingView(WorkerAPIView):
         details = services.submit_onboarding(
             agent_id=agent_id, onboarding_data=data.get("onboarding_data")
         )
+        if onboarding_run_is_live(agent_id):
+            details = with_live_init_data(details)
         return Response(details.as_packet())
 
 

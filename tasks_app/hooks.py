@@ -18,6 +18,8 @@ functions are called by the platform:
   and `worker_qualifies` replace the gold schedule and strikes, with
   Mephisto's signatures (units completed, correct, incorrect, min_golds or
   max_incorrect_golds).
+- live tasks (`remote_procedure`): `function_registry = {name: fn}`, each
+  `fn(request_id, args, agent_state)` answering the page's calls (docs/live-tasks.md).
 """
 
 from __future__ import annotations
@@ -100,6 +102,17 @@ def resolved_hooks_ref(ref: str, task_dir: Path) -> str:
     if ref.endswith(".py") or "/" in ref:
         return str((task_dir / ref).resolve())
     return ref
+
+
+def run_function_registry(run: TaskRun) -> dict[str, Any]:
+    """A live run's `function_registry` (empty for a run without one)."""
+    config = run.resolved_config or {}
+    ref = config.get("mephisto", {}).get("blueprint", {}).get("hooks")
+    if not ref:
+        return {}
+    module = load_hooks(ref, task_dir=config.get("task_dir"))
+    registry = getattr(module, "function_registry", None)
+    return dict(registry) if isinstance(registry, dict) else {}
 
 
 def run_hooks(run: TaskRun) -> dict[str, Any]:

@@ -377,6 +377,49 @@ class Agent(models.Model):
         return f"Agent {self.pk} ({self.status})"
 
 
+class LiveCall(models.Model):
+    """One call a live task's page made to a hooks function, and its answer.
+
+    Kept with the agent in the order the calls arrived (by pk), as Mephisto's
+    RemoteProcedureAgentState keeps its requests. `response` is what the
+    function returned (JSON; null for None or before the answer); a call that
+    failed has `error` (plain words) and `error_kind` instead.
+    """
+
+    # An agent's calls are found through livecall_request_unique_per_agent.
+    agent = models.ForeignKey(
+        Agent, on_delete=models.PROTECT, related_name="live_calls", db_index=False
+    )
+    # The page's `request_id`: a packet sent twice is answered once.
+    request_id = models.CharField(max_length=64)
+    target = models.CharField(max_length=200)
+    # The call's arguments as the page sent them (parsed JSON; the raw text when
+    # it wasn't JSON).
+    args = models.JSONField(null=True, blank=True)
+    response = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+    error_kind = models.CharField(max_length=32, blank=True, default="")
+    requested_at = models.DateTimeField()
+    answered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["pk"]
+        indexes = [
+            # The rate limit counts an agent's calls of the last minute.
+            models.Index(
+                fields=["agent", "requested_at"], name="livecall_agent_time_idx"
+            ),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["agent", "request_id"], name="livecall_request_unique_per_agent"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Live call {self.pk} ({self.target})"
+
+
 class OnboardingAgent(models.Model):
     """A worker's attempt at a run's onboarding. Public ids start `onboarding`."""
 

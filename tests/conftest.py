@@ -103,3 +103,17 @@ def no_in_process_beat(settings):
 def eager_celery(fresh_process_state):
     """The Celery app, running tasks in-process unless a test switches that off."""
     return fresh_process_state
+
+
+@pytest.fixture
+def asgi_live_server(transactional_db, settings):
+    """The ASGI application served on a free port (`.url`, `.ws_url`): HTTP and
+    the live tasks' WebSocket. SITE_URL points at it."""
+    from tests.asgi_server import AsgiLiveServer
+
+    server = AsgiLiveServer().start()
+    settings.SITE_URL = server.url
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -31,6 +31,7 @@ from tasks_app.run_config.compose import (
     split_task_dir_override,
     task_dir_of,
 )
+from tasks_app.run_config.live import check_live_task
 from tasks_app.run_config.quality import check_quality_units
 from tasks_app.run_config.requirements import build_shared_state, check_qualifications
 from tasks_app.run_config.rows import load_rows
@@ -147,6 +148,7 @@ def load_run_config(
 
     shared_state = build_shared_state(resolved, task_dir)
     shared_state.update(check_quality_units(resolved, task_dir))
+    check_live_task(resolved, task_dir)
     provider_args = resolved["mephisto"]["provider"]
     # What only the provider can judge (Prolific's eligibility requirements).
     get_provider_class(provider_args["_provider_type"]).check_provider_args(

@@ -229,6 +229,8 @@ def _unknown_option_error(exc: MissingConfigException) -> ConfigError:
         "provider": schema.PROVIDERS,
     }[group]
     message = f"unknown {group} '{name}'; valid {group}s are: {', '.join(valid)}"
+    if group == "blueprint" and name in schema.UNSUPPORTED_BLUEPRINTS:
+        message += f" ({schema.UNSUPPORTED_BLUEPRINTS[name]})"
     if group == "architect" and name in schema.UNSUPPORTED_ARCHITECTS:
         message += (
             f" ('{name}' deploys a separate server; crowdsite serves tasks itself: "

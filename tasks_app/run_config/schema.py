@@ -163,6 +163,31 @@ class StaticHTMLBlueprintArgs(CrowdsiteStaticExtensions, StaticBlueprintArgs):
     onboarding_source: str | None = MISSING
 
 
+# Mirrors mephisto.abstractions.blueprints.remote_procedure.remote_procedure_blueprint
+# .RemoteProcedureBlueprintArgs ("remote_procedure"): a React bundle whose page
+# calls the hooks' `function_registry` over a WebSocket (docs/live-tasks.md).
+# Mephisto reads data_csv / data_json / data_jsonl without declaring them.
+@dataclass
+class RemoteProcedureBlueprintArgs(
+    CrowdsiteStaticExtensions,
+    ScreenTaskRequiredArgs,
+    OnboardingRequiredArgs,
+    UseGoldUnitArgs,
+    BlueprintArgs,
+):
+    _blueprint_type: str = "remote_procedure"
+    _group: str = "RemoteProcedureBlueprintArgs"
+    task_source: str = MISSING
+    link_task_source: bool = False
+    units_per_assignment: int = 1
+    data_json: str = MISSING
+    data_jsonl: str = MISSING
+    data_csv: str = MISSING
+    # crowdsite extension: seconds a function may run before the page is
+    # answered with a `timeout` error (the function's thread finishes alone).
+    remote_call_timeout_s: float = 30.0
+
+
 # Mirrors mephisto.abstractions.blueprints.mock.mock_blueprint.MockBlueprintArgs
 # ("mock"); no gold-unit mixin, same MRO as Mephisto.
 @dataclass
@@ -271,7 +296,18 @@ DEFAULT_LOG_LEVEL = "info"
 BLUEPRINTS: dict[str, type] = {
     "static_react_task": StaticReactBlueprintArgs,
     "static_task": StaticHTMLBlueprintArgs,
+    "remote_procedure": RemoteProcedureBlueprintArgs,
     "mock": MockBlueprintArgs,
+}
+
+# Mephisto blueprints crowdsite recognises but does not run, and what to use.
+UNSUPPORTED_BLUEPRINTS: dict[str, str] = {
+    "parlai_chat": (
+        "ParlAI chat worlds (workers paired with each other or a ParlAI agent) "
+        "are not hosted by crowdsite; for a worker talking to or correcting a "
+        "model, use `remote_procedure` with a `function_registry` in the hooks "
+        "(docs/live-tasks.md)"
+    ),
 }
 
 ARCHITECTS: dict[str, type] = {

@@ -112,6 +112,7 @@ REQUIRED_KEYS = (
 REQUIRED_BLUEPRINT_KEYS = {
     "static_react_task": ("mephisto.blueprint.task_source",),
     "static_task": ("mephisto.blueprint.task_source",),
+    "remote_procedure": ("mephisto.blueprint.task_source",),
     "mock": (),
 }
 

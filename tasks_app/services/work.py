@@ -22,6 +22,7 @@ from tasks_app.exceptions import (
     UnknownAgent,
 )
 from tasks_app.hooks import run_hooks
+from tasks_app.live.status import push_agent_status
 from tasks_app.models import (
     AGENT_LIVE_STATUSES,
     DECIDED_AGENT_STATUSES,
@@ -267,6 +268,8 @@ def _release_agent(*, agent_id: int, status: AgentStatus, only_overdue: bool) ->
         agents = agents.overdue(timezone.now())
     changed = agents.update(status=status)
     if changed:
+        # The agent's live socket, if any, is told at once (docs/live-tasks.md).
+        transaction.on_commit(lambda: push_agent_status(agent_id, status))
         now = timezone.now()
         held = Unit.objects.filter(agents=agent_id, status=UnitStatus.ASSIGNED)
         # A shut-down run takes no new worker: its freed unit is expired, as

@@ -1,0 +1,203 @@
+"""Writes of live tasks: the calls a page makes to the hooks' functions.
+
+A call is kept before its function runs (`start_calls`) and its answer after
+(`finish_calls`), each for many calls in one transaction: the socket loop
+gathers the calls that arrive while the previous write runs. Only an agent
+that still works (live, within its time, not submitted) gets a function run;
+a packet sent twice (same `request_id`) is answered from what was kept.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Count
+from django.utils import timezone
+
+from tasks_app.models import Agent, LiveCall
+from tasks_app.selectors.live import not_working_status
+
+logger = logging.getLogger(__name__)
+
+RATE_WINDOW = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class CallRequest:
+    """A call as the socket read it; `error` when it can't run at all (unknown
+    function, unreadable arguments): it is kept failed and answered so."""
+
+    agent_pk: int
+    request_id: str
+    target: str
+    args: Any
+    error: str = ""
+    error_kind: str = ""
+
+
+@dataclass(frozen=True)
+class CallStart:
+    """What to do with a call: `run` its function (kept as call `call_pk`),
+    `answer` at once with `response` or `error`, `wait` (the same call is
+    running), or `drop` it (the agent no longer works: `stopped` says why)."""
+
+    action: str
+    call_pk: int | None = None
+    response: Any = None
+    error: str = ""
+    error_kind: str = ""
+    stopped: str | None = None
+
+
+@dataclass(frozen=True)
+class CallAnswer:
+    call_pk: int
+    response: Any = None
+    error: str = ""
+    error_kind: str = ""
+
+
+def start_calls(requests: list[CallRequest]) -> list[CallStart]:
+    """Keep `requests` and say for each what to do, in one transaction."""
+    now = timezone.now()
+    limit = settings.CROWDSITE_LIVE_CALLS_PER_MINUTE
+    agent_pks = {r.agent_pk for r in requests}
+    with transaction.atomic():
+        agents = {
+            pk: not_working_status(status, deadline_at, submitted_at is not None)
+            for pk, status, deadline_at, submitted_at in Agent.objects.filter(
+                pk__in=agent_pks
+            ).values_list("pk", "status", "deadline_at", "submitted_at")
+        }
+        recent = dict(
+            LiveCall.objects.filter(
+                agent_id__in=agent_pks, requested_at__gte=now - RATE_WINDOW
+            )
+            .values("agent_id")
+            .annotate(n=Count("id"))
+            .values_list("agent_id", "n")
+        )
+        kept = {
+            (call.agent_id, call.request_id): call
+            for call in LiveCall.objects.filter(
+                agent_id__in=agent_pks,
+                request_id__in={r.request_id for r in requests},
+            )
+        }
+        starts: list[CallStart | None] = []
+        new: list[tuple[int, LiveCall]] = []
+        seen: set[tuple[int, str]] = set()
+        for request in requests:
+            key = (request.agent_pk, request.request_id)
+            if request.agent_pk not in agents:
+                starts.append(CallStart("drop", stopped="expired"))
+            elif agents[request.agent_pk] is not None:
+                starts.append(CallStart("drop", stopped=agents[request.agent_pk]))
+            elif key in kept:
+                starts.append(_again(kept[key]))
+            elif key in seen:
+                starts.append(CallStart("wait"))
+            elif recent.get(request.agent_pk, 0) >= limit:
+                logger.warning(
+                    "live agent %s: call %r refused, over %s calls a minute",
+                    request.agent_pk,
+                    request.target,
+                    limit,
+                )
+                starts.append(
+                    CallStart(
+                        "answer",
+                        error=f"too many calls: at most {limit} a minute; "
+                        "wait a moment and try again",
+                        error_kind="rate_limited",
+                    )
+                )
+            else:
+                seen.add(key)
+                recent[request.agent_pk] = recent.get(request.agent_pk, 0) + 1
+                failed = bool(request.error)
+                new.append(
+                    (
+                        len(starts),
+                        LiveCall(
+                            agent_id=request.agent_pk,
+                            request_id=request.request_id,
+                            target=request.target,
+                            args=request.args,
+                            error=request.error,
+                            error_kind=request.error_kind,
+                            requested_at=now,
+                            answered_at=now if failed else None,
+                        ),
+                    )
+                )
+                starts.append(None)
+        for index, call in _insert(new):
+            request = requests[index]
+            if call is None:
+                starts[index] = CallStart("wait")
+            elif request.error:
+                starts[index] = CallStart(
+                    "answer", error=request.error, error_kind=request.error_kind
+                )
+            else:
+                starts[index] = CallStart("run", call_pk=call.pk)
+    return [start if start is not None else CallStart("wait") for start in starts]
+
+
+def _insert(
+    new: list[tuple[int, LiveCall]],
+) -> list[tuple[int, LiveCall | None]]:
+    """Insert `new` at once; if another process kept one of them meanwhile, one
+    by one (that one is then None: its first copy is answered there)."""
+    if not new:
+        return []
+    try:
+        with transaction.atomic():
+            LiveCall.objects.bulk_create([call for _, call in new])
+        return list(new)
+    except IntegrityError:
+        pass
+    inserted: list[tuple[int, LiveCall | None]] = []
+    for index, call in new:
+        try:
+            with transaction.atomic():
+                call.pk = None
+                call.save(force_insert=True)
+            inserted.append((index, call))
+        except IntegrityError:
+            inserted.append((index, None))
+    return inserted
+
+
+def _again(call: LiveCall) -> CallStart:
+    """A call kept before: its answer again, or wait while it runs."""
+    if call.answered_at is None:
+        return CallStart("wait")
+    if call.error:
+        return CallStart("answer", error=call.error, error_kind=call.error_kind)
+    return CallStart("answer", response=call.response)
+
+
+def finish_calls(answers: list[CallAnswer]) -> list[None]:
+    """Keep the answers of calls whose functions ran (one statement)."""
+    now = timezone.now()
+    calls = [
+        LiveCall(
+            pk=answer.call_pk,
+            response=answer.response,
+            error=answer.error,
+            error_kind=answer.error_kind,
+            answered_at=now,
+        )
+        for answer in answers
+    ]
+    LiveCall.objects.bulk_update(
+        calls, ["response", "error", "error_kind", "answered_at"]
+    )
+    return [None] * len(answers)
