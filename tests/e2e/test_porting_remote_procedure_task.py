@@ -28,11 +28,10 @@ SUBMIT = "[data-cy=submit-button]"
 
 
 @pytest.fixture
-def run(settings, asgi_live_server) -> TaskRun:
+def run(asgi_live_server) -> TaskRun:
     assert (APP / "webapp" / "build" / "bundle.js").is_file(), (
         f"the app's bundle is missing: cd {APP / 'webapp'} && npm ci && npm run build"
     )
-    settings.SITE_URL = asgi_live_server.url
     launched = run_json("launch_run", "--config", str(CONFIG), HOOKS_OVERRIDE)
     return TaskRun.objects.get(pk=launched["task_run_id"])
 
@@ -100,7 +99,7 @@ def test_a_worker_calls_the_server_function_and_the_calls_are_kept_with_the_subm
     assert len({call.request_id for call in calls}) == 4
     assert all(call.answered_at is not None for call in calls)
     assert len(sockets) == 1
-    assert sockets[0].startswith(asgi_live_server.url.replace("http", "ws", 1))
+    assert sockets[0].startswith(asgi_live_server.ws_url)
     assert all(status < 400 for _, _, status in traffic["responses"]), traffic
     assert traffic["console"] == []
 

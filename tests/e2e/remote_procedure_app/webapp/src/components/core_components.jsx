@@ -34,7 +34,9 @@ function TaskFrontend({ taskData, handleRemoteCall, handleSubmit }) {
       <h1 data-cy="directions-header">
         A static task that can also ask the server
       </h1>
-      <p id="task-index">{taskData.task_data.index}</p>
+      <p>
+        Task <span id="task-index">{taskData.task_data.index}</span>
+      </p>
       <p data-cy="directions-paragraph">
         Query the backend a few times; then you can submit.
       </p>
