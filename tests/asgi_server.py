@@ -46,6 +46,18 @@ class AsgiLiveServer:
         return self
 
     def stop(self) -> None:
+        from asgiref.sync import SyncToAsync
+        from django.db import connections
+
+        from tasks_app.live.functions import function_pool
+
         self.server.should_exit = True
         self.thread.join(timeout=10)
         self.sock.close()
+        # The server's database work ran in asgiref's one thread and the
+        # functions' pool: their connections close, so the test database can
+        # be emptied and dropped.
+        SyncToAsync.single_thread_executor.submit(connections.close_all).result()
+        pool = function_pool()
+        for _ in range(pool._max_workers):
+            pool.submit(connections.close_all).result()

@@ -109,11 +109,20 @@ def eager_celery(fresh_process_state):
 def asgi_live_server(transactional_db, settings):
     """The ASGI application served on a free port (`.url`, `.ws_url`): HTTP and
     the live tasks' WebSocket. SITE_URL points at it."""
+    from django.db import connections
+
     from tests.asgi_server import AsgiLiveServer
 
+    # Under ASGI each request's database work runs in a thread of its own, so
+    # connections are not kept between requests (Django's advice for ASGI;
+    # docs/deploy.md says the same for production).
+    database = connections.settings["default"]
+    kept_for = database["CONN_MAX_AGE"]
+    database["CONN_MAX_AGE"] = 0
     server = AsgiLiveServer().start()
     settings.SITE_URL = server.url
     try:
         yield server
     finally:
         server.stop()
+        database["CONN_MAX_AGE"] = kept_for

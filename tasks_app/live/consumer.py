@@ -105,6 +105,8 @@ class LiveTaskConsumer(AsyncWebsocketConsumer):
             return False
         self.agent = agent
         self.registry = await database_sync_to_async(_registry)(agent.run_id)
+        if agent.onboarding:
+            return True
         self.group = agent_group(agent.pk)
         try:
             await self.channel_layer.group_add(self.group, self.channel_name)
@@ -125,7 +127,9 @@ class LiveTaskConsumer(AsyncWebsocketConsumer):
 
     async def _check_status(self) -> None:
         assert self.agent is not None
-        stopped = await database_sync_to_async(agent_stopped)(self.agent.pk)
+        stopped = await database_sync_to_async(agent_stopped)(
+            self.agent.pk, onboarding=self.agent.onboarding
+        )
         await self._stopped(stopped)
 
     async def _stopped(self, status: str | None) -> None:
@@ -144,6 +148,19 @@ class LiveTaskConsumer(AsyncWebsocketConsumer):
         assert self.agent is not None
         call = protocol.read_call(data)
         if call is None:
+            return
+        if self.agent.onboarding:
+            await self._check_status()
+            if self.stopped is not None:
+                return
+            body = {
+                "error": "remote calls are not available during onboarding",
+                "error_kind": "unavailable",
+            }
+            answer = protocol.answer(
+                self.agent.public_id, call.request_id, json.dumps(body)
+            )
+            await self.send(answer)
             return
         function = self.registry.get(call.target)
         error, kind = call.args_error, "bad_arguments" if call.args_error else ""

@@ -15,6 +15,7 @@ from tasks_app.models import (
     AgentStatus,
     LiveCall,
     OnboardingAgent,
+    OnboardingStatus,
 )
 
 LIVE_BLUEPRINT = "remote_procedure"
@@ -40,11 +41,16 @@ class LiveAgent:
     worker: str  # PROVIDER:ID
     init_data: Any  # the unit's inputs
     remote_call_timeout_s: float
+    # An onboarding agent's socket is kept alive (heartbeats), but its calls
+    # are answered `unavailable`: calls are kept with task agents only.
+    onboarding: bool = False
 
 
 def live_agent(public_id: str) -> LiveAgent | None:
-    """The agent `public_id` names if it is an agent of a live run, else None
-    (an unknown id, an onboarding agent's, or another blueprint's agent)."""
+    """The agent `public_id` names if it is an agent (or onboarding agent) of a
+    live run, else None (an unknown id, or another blueprint's agent)."""
+    if public_id.startswith("onboarding"):
+        return _live_onboarding_agent(public_id)
     agent = (
         Agent.objects.select_related("run", "worker", "unit__assignment")
         .filter(public_id=public_id)
@@ -64,6 +70,26 @@ def live_agent(public_id: str) -> LiveAgent | None:
     )
 
 
+def _live_onboarding_agent(public_id: str) -> LiveAgent | None:
+    onboarding = (
+        OnboardingAgent.objects.select_related("run", "worker")
+        .filter(public_id=public_id, run__blueprint_type=LIVE_BLUEPRINT)
+        .first()
+    )
+    if onboarding is None:
+        return None
+    return LiveAgent(
+        pk=onboarding.pk,
+        public_id=onboarding.public_id,
+        run_id=onboarding.run_id,
+        unit_id=0,
+        worker=f"{onboarding.worker.provider_type}:{onboarding.worker.worker_name}",
+        init_data=onboarding.run.shared_state.get("onboarding_data") or {},
+        remote_call_timeout_s=0,
+        onboarding=True,
+    )
+
+
 def not_working_status(status: str, deadline_at: Any, submitted: bool) -> str | None:
     """Mephisto's name for why an agent no longer works, or None while it works
     (live and within its time). A submitted agent is `done`."""
@@ -74,8 +100,14 @@ def not_working_status(status: str, deadline_at: Any, submitted: bool) -> str | 
     return MEPHISTO_STATUS.get(AgentStatus(status), "done")
 
 
-def agent_stopped(agent_pk: int) -> str | None:
+def agent_stopped(agent_pk: int, *, onboarding: bool = False) -> str | None:
     """Why agent `agent_pk` no longer works (Mephisto's status), or None."""
+    if onboarding:
+        working = OnboardingAgent.objects.filter(
+            pk=agent_pk,
+            status__in=[OnboardingStatus.NONE, OnboardingStatus.ONBOARDING],
+        ).exists()
+        return None if working else "done"
     row = (
         Agent.objects.filter(pk=agent_pk)
         .values_list("status", "deadline_at", "submitted_at")
