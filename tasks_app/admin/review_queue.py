@@ -45,6 +45,7 @@ from tasks_app.admin.review_pages import (
 )
 from tasks_app.exceptions import ReviewError
 from tasks_app.models import DECIDED_AGENT_STATUSES, Agent, AgentStatus, TaskRun
+from tasks_app.selectors.live import LIVE_BLUEPRINT, calls_for_review
 from tasks_app.selectors.review import approved_submissions
 from tasks_app.services.review import REVIEW_PERMISSION, parse_amount
 from tasks_app.uploads import agent_files
@@ -138,7 +139,10 @@ def queue_view(model_admin: admin.ModelAdmin, request: HttpRequest, pk: int):
     allowlist = selectors.run_allowlist(run)
     can_grant = request.user.has_perms(ACTIONS["grant_allowlist"].permissions)
     items = [_item(run, a, standings[a.worker_id], reviews[a.pk]) for a in agents]
+    live = run.blueprint_type == LIVE_BLUEPRINT
+    calls = calls_for_review([a.pk for a in agents]) if live else {}
     for index, item in enumerate(items):
+        item["live_calls"] = calls.get(item["agent"].pk, [])
         # Where the page goes once this one is decided: the next, else the one
         # before (a decided unit leaves the queue of undecided ones).
         after = items[index + 1 : index + 2] or items[max(index - 1, 0) : index]

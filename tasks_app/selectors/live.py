@@ -190,3 +190,29 @@ def onboarding_run_is_live(agent_id: str) -> bool:
     return OnboardingAgent.objects.filter(
         public_id=agent_id, run__blueprint_type=LIVE_BLUEPRINT
     ).exists()
+
+
+# How much of a call's arguments or answer the review queue shows.
+REVIEW_TEXT_LIMIT = 400
+
+
+def calls_for_review(agent_pks: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """{agent pk: its calls in order}, each with `args_text` and `answer_text`
+    (compact JSON, cut at REVIEW_TEXT_LIMIT characters) for the review queue."""
+    calls = calls_by_agent(agent_pks)
+    for records in calls.values():
+        for record in records:
+            record["args_text"] = _short_json(record["args"])
+            record["answer_text"] = (
+                "(no answer)"
+                if record["answered_at"] is None
+                else _short_json(record["response"])
+            )
+    return calls
+
+
+def _short_json(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ": "))
+    if len(text) <= REVIEW_TEXT_LIMIT:
+        return text
+    return f"{text[:REVIEW_TEXT_LIMIT]}… ({len(text)} characters)"

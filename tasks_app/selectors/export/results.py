@@ -12,6 +12,7 @@ from django.db import connection
 from crowdsite import csv_safety
 from tasks_app.models import Task, TaskRun, UnitStatus
 from tasks_app.selectors.export import rows, sql
+from tasks_app.selectors.live import LIVE_BLUEPRINT
 
 FORMATS = ("jsonl", "csv")
 CONTENT_TYPES = {
@@ -47,6 +48,8 @@ CSV_COLUMNS = (
 # The column after CSV_COLUMNS when quality units are exported: "screening",
 # "gold", or empty for a data unit.
 QUALITY_COLUMN = "quality"
+# A live task's CSV: the calls its pages made, as JSON, after the fixed columns.
+LIVE_CALLS_COLUMN = "live_calls"
 # The CSV's last columns, always empty: filled in by a reviewer working offline
 # (MTurk's batch-results way) and read back by `review_run --from-csv`.
 OFFLINE_REVIEW_COLUMNS = ("Approve", "Reject")
@@ -132,6 +135,10 @@ class ResultsExport:
         self.run_ids = tuple(run_ids)
         self.statuses = tuple(statuses)
         self.include_quality_units = include_quality_units
+        # A live task's rows also carry the calls its pages made.
+        self.live = TaskRun.objects.filter(
+            pk__in=self.run_ids, blueprint_type=LIVE_BLUEPRINT
+        ).exists()
         self.rows = 0
 
     def chunks(self, format: str, *, bom: bool = False) -> Iterator[str]:
@@ -150,7 +157,10 @@ class ResultsExport:
         )
         for chunk in self._fetch():
             self.rows += len(chunk)
-            yield "".join([line(row) for row in chunk])
+            if self.live:
+                yield "".join([rows.with_live_calls(line(row), row) for row in chunk])
+            else:
+                yield "".join([line(row) for row in chunk])
 
     def _csv(self) -> Iterator[str]:
         input_keys, answer_keys = self._keys()
@@ -158,6 +168,7 @@ class ResultsExport:
         header = [
             *CSV_COLUMNS,
             *([QUALITY_COLUMN] if quality else []),
+            *([LIVE_CALLS_COLUMN] if self.live else []),
             *(f"Input.{key}" if key is not None else "Input" for key in input_keys),
             *(f"Answer.{key}" if key is not None else "Answer" for key in answer_keys),
             *OFFLINE_REVIEW_COLUMNS,
@@ -171,7 +182,9 @@ class ResultsExport:
             self.rows += len(chunk)
             writer.writerows(
                 [
-                    rows.csv_cells(row, input_keys, answer_keys, quality=quality)
+                    rows.csv_cells(
+                        row, input_keys, answer_keys, quality=quality, live=self.live
+                    )
                     for row in chunk
                 ]
             )
@@ -182,7 +195,7 @@ class ResultsExport:
         without one), and its parameters."""
         where, params = self._where()
         return (
-            sql.exported_rows(len(self.run_ids), where),
+            sql.exported_rows(len(self.run_ids), where, live=self.live),
             [*self.run_ids, *params],
         )
 

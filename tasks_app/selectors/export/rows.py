@@ -39,6 +39,7 @@ class ExportRow(NamedTuple):
     decided_at: str | None
     metadata: str | None  # JSON text, without the "files" key
     unit_index: int  # < 0: a screening or gold unit
+    live_calls: str | None  # JSON text of a live task's calls, else NULL
 
 
 _encode = json.JSONEncoder(ensure_ascii=False).encode
@@ -97,6 +98,16 @@ def jsonl_line(raw: tuple) -> str:
     return line
 
 
+def with_live_calls(line: str, raw: tuple) -> str:
+    """`line` with a last key, `live_calls`: the calls the agent's page made to
+    the task's functions, in order (a live task's rows only)."""
+    calls = ExportRow._make(raw).live_calls
+    calls = "null" if calls is None else calls
+    if "\u2028" in calls or "\u2029" in calls or "\x85" in calls:
+        calls = calls.translate(_LINE_BREAK_ESCAPES)
+    return f'{line[:-2]}, "live_calls": {calls}}}\n'
+
+
 def jsonl_line_with_quality(raw: tuple) -> str:
     """jsonl_line's line with a last key, `quality`: "screening" or "gold" for
     a quality unit, null for a data unit."""
@@ -116,9 +127,11 @@ def csv_cells(
     answer_keys: list[str | None],
     *,
     quality: bool = False,
+    live: bool = False,
 ) -> list[Any]:
     """One unit's cells, escaped, for a plain csv.writer: results.CSV_COLUMNS,
-    with `quality` a `quality` cell (quality_kind), its input and answer fields,
+    with `quality` a `quality` cell (quality_kind), with `live` a `live_calls`
+    cell (the calls as JSON), its input and answer fields,
     and the empty Approve and Reject (results.OFFLINE_REVIEW_COLUMNS).
 
     Only the text that comes from outside (task and worker names, feedback,
@@ -154,6 +167,12 @@ def csv_cells(
     ]
     if quality:
         cells.append(quality_kind(row.unit_index))
+    if live:
+        cells.append(
+            None
+            if row.live_calls is None
+            else escape_formula(_encode(json.loads(row.live_calls)))
+        )
     cells += _fields(row.inputs, input_keys)
     cells += _fields(row.outputs, answer_keys)
     cells += [None, None]

@@ -16,6 +16,7 @@ from qualifications_app.models import DECISION_ACTIONS, WorkerReview
 from tasks_app.models import (
     Agent,
     Assignment,
+    LiveCall,
     Payment,
     PaymentKind,
     PaymentState,
@@ -74,8 +75,9 @@ def _decision_in_force(alias: str) -> str:
     return f"{alias}.action IN ({_decisions()}) AND {alias}.overridden_at IS NULL"
 
 
-def row_columns() -> str:
-    """The SELECT list of an exported row, in ExportRow's order."""
+def row_columns(*, live: bool = False) -> str:
+    """The SELECT list of an exported row, in ExportRow's order; with `live`
+    the agent's calls last (NULL otherwise)."""
     return ", ".join(
         [
             "u.id",
@@ -113,8 +115,42 @@ def row_columns() -> str:
             _without_files("ag.metadata"),
             # Negative for a screening or gold unit (selectors.quality).
             "u.unit_index",
+            _live_calls("ag.id") if live else "NULL",
         ]
     )
+
+
+def _live_calls(agent: str) -> str:
+    """The calls kept with `agent` (a live task's), in order, as JSON text: a
+    list of {request_id, target, args, response, error, error_kind,
+    requested_at, answered_at}; NULL for a unit without an agent."""
+    calls = table(LiveCall)
+    if _postgres():
+        record = (
+            "json_build_object('request_id', c.request_id, 'target', c.target, "
+            "'args', c.args, 'response', c.response, "
+            "'error', NULLIF(c.error, ''), 'error_kind', NULLIF(c.error_kind, ''), "
+            f"'requested_at', {_iso('c.requested_at')}, "
+            f"'answered_at', {_iso('c.answered_at')})"
+        )
+        listed = (
+            f"(SELECT COALESCE(json_agg({record} ORDER BY c.id)::text, '[]') "
+            f"FROM {calls} c WHERE c.agent_id = {agent})"
+        )
+    else:
+        record = (
+            "json_object('request_id', c.request_id, 'target', c.target, "
+            "'args', json(c.args), 'response', json(c.response), "
+            "'error', NULLIF(c.error, ''), 'error_kind', NULLIF(c.error_kind, ''), "
+            f"'requested_at', {_iso('c.requested_at')}, "
+            f"'answered_at', CASE WHEN c.answered_at IS NOT NULL "
+            f"THEN {_iso('c.answered_at')} END)"
+        )
+        listed = (
+            f"(SELECT json_group_array({record}) FROM (SELECT * FROM {calls} "
+            f"WHERE agent_id = {agent} ORDER BY id) c)"
+        )
+    return f"CASE WHEN {agent} IS NULL THEN NULL ELSE {listed} END"
 
 
 # The database formats the timestamps, durations and amounts: converting them to
@@ -148,11 +184,11 @@ def _dollars(amount: str) -> str:
     return f"CASE WHEN {amount} IS NULL THEN NULL ELSE printf('%%.2f', {amount}) END"
 
 
-def exported_rows(runs: int, where: str) -> str:
+def exported_rows(runs: int, where: str, *, live: bool = False) -> str:
     """The SELECT of the exported rows of the units matching `where`; its first
     `runs` parameters are the run ids (the ranked agents'), then `where`'s."""
     return (
-        f"SELECT {row_columns()} FROM {_units_with_agents(runs)} "
+        f"SELECT {row_columns(live=live)} FROM {_units_with_agents(runs)} "
         f"LEFT JOIN {table(Worker)} w "
         "ON w.id = COALESCE(ag.worker_id, u.worker_id) "
         f"LEFT JOIN {table(WorkerReview)} rv ON rv.agent_id = ag.id "
