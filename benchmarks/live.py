@@ -355,8 +355,9 @@ def daphne(env: dict, port: int, log: Path) -> Iterator[subprocess.Popen]:
         yield process
     finally:
         harness.stop(process)
-        if process.returncode not in (0, -signal.SIGTERM):
-            print(f"daphne log:\n{log.read_text(errors='replace')[-3000:]}")
+        text = log.read_text(errors="replace")
+        if process.returncode not in (0, -signal.SIGTERM) or "Traceback" in text:
+            print(f"daphne log:\n{text[-3000:]}", file=sys.stderr)
 
 
 def arrive(port: int, run_id: int, count: int) -> list[str]:
@@ -382,11 +383,15 @@ def arrive(port: int, run_id: int, count: int) -> list[str]:
 
 
 def stored_calls(env: dict) -> dict:
-    """LiveCall rows in the database: all, and those stored with an error."""
+    """LiveCall rows in the database: all, those stored with an error, and the
+    writes they took (the calls of one write share its time)."""
     code = (
-        "import json; from tasks_app.models import LiveCall; "
-        "print(json.dumps({'rows': LiveCall.objects.count(), "
-        "'errors': LiveCall.objects.exclude(error='').count()}))"
+        "import json; from tasks_app.models import LiveCall as C; "
+        "times = lambda f: C.objects.values(f).distinct().count(); "
+        "print(json.dumps({'rows': C.objects.count(), "
+        "'errors': C.objects.exclude(error='').count(), "
+        "'start_writes': times('requested_at'), "
+        "'finish_writes': times('answered_at')}))"
     )
     done = harness.manage(env, "shell", "-c", code)
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -506,6 +511,12 @@ def main() -> int:
         print(
             f"  LiveCall rows stored: {stored['rows']} ({stored['errors']} with an "
             f"error); calls answered: {tallies['live'].answered} (warm-up included)"
+        )
+        print(
+            f"  written in {stored['start_writes']} transactions kept and "
+            f"{stored['finish_writes']} answered: "
+            f"{harness.ratio(stored['rows'], stored['start_writes']):.1f} and "
+            f"{harness.ratio(stored['rows'], stored['finish_writes']):.1f} calls each"
         )
     print("result:", report["result"])
     return 1 if misses else 0
