@@ -197,3 +197,20 @@ def test_after_the_submission_a_call_runs_nothing(
     agent = Agent.objects.get(public_id=agent_id)
     assert agent.submission == {"done": True}
     assert [c.args for c in agent.live_calls.all()] == [{"n": 1}]
+
+
+def test_when_the_call_cannot_be_kept_the_page_gets_an_error_and_nothing_runs(
+    socket, agent_id, monkeypatch
+):
+    from django.db import OperationalError
+
+    from tasks_app.live import consumer
+
+    def broken(requests):
+        raise OperationalError("the database went away")
+
+    monkeypatch.setattr(consumer, "start_calls", broken)
+    answer = socket.answer(socket.call(agent_id, "echo", {}))
+    assert answer["error_kind"] == "server_error"
+    assert "try again" in answer["error"]
+    assert not LiveCall.objects.exists()

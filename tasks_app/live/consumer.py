@@ -178,7 +178,18 @@ class LiveTaskConsumer(AsyncWebsocketConsumer):
             error=error,
             error_kind=kind,
         )
-        start: CallStart = await batcher(start_calls).submit(request)
+        try:
+            start: CallStart = await batcher(start_calls).submit(request)
+        except Exception:
+            # Nothing was kept and nothing ran: the page may call again.
+            logger.exception(
+                "live agent %s: the call could not be kept", request.agent_pk
+            )
+            start = CallStart(
+                "answer",
+                error="the server could not take this call just now; try again",
+                error_kind="server_error",
+            )
         if start.action == "drop":
             await self._stopped(start.stopped)
             return
@@ -195,14 +206,21 @@ class LiveTaskConsumer(AsyncWebsocketConsumer):
                 AgentState(self.agent),
             )
             assert start.call_pk is not None
-            await batcher(finish_calls).submit(
-                CallAnswer(
-                    call_pk=start.call_pk,
-                    response=outcome.response,
-                    error=outcome.error,
-                    error_kind=outcome.error_kind,
-                )
+            answer = CallAnswer(
+                call_pk=start.call_pk,
+                response=outcome.response,
+                error=outcome.error,
+                error_kind=outcome.error_kind,
             )
+            try:
+                await batcher(finish_calls).submit(answer)
+            except Exception:
+                # The call stays kept without its answer; the page gets it.
+                logger.exception(
+                    "live agent %s: the answer of call %s could not be kept",
+                    request.agent_pk,
+                    start.call_pk,
+                )
         await self.send(
             protocol.answer(
                 self.agent.public_id, call.request_id, json.dumps(outcome.body)

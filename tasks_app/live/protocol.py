@@ -22,15 +22,6 @@ HEARTBEAT = "heartbeat"
 CALL = "mephisto_bound_live_update"
 ANSWER = "client_bound_live_update"
 UPDATE_STATUS = "update_status"
-# The page's packets are addressed from the agent; the server's to it.
-SERVER_SUBJECT = "mephisto_server"
-
-# Mephisto's agent statuses the page reacts to (live.js AGENT_STATUS).
-STATUS_TIMEOUT = "timeout"
-STATUS_RETURNED = "returned"
-STATUS_EXPIRED = "expired"
-STATUS_DISCONNECT = "disconnect"
-STATUS_DONE = "done"
 
 
 @dataclass(frozen=True)
