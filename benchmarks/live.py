@@ -4,6 +4,7 @@
     python benchmarks/live.py --database-url postgres://postgres@127.0.0.1:5432/crowdsite_bench_live
     python benchmarks/live.py --seconds 5 --repeat 3 --json
     python benchmarks/live.py --echo-only       # the baseline alone (no run, no calls)
+    python benchmarks/live.py --conn-max-age 0  # daphne as docs/deploy.md starts it
 
 A remote_procedure run (benchmarks/conf/live.yaml) whose one function, `noop` in
 benchmarks/live_hooks.py, answers `{}` at once, is launched on the mock provider
@@ -93,6 +94,13 @@ def parse_args() -> argparse.Namespace:
         type=int,
         default=1,
         help="measurements of each, alternating echo and live (default 1)",
+    )
+    parser.add_argument(
+        "--conn-max-age",
+        type=int,
+        default=None,
+        help="CONN_MAX_AGE for daphne (default: the project's setting, 60 s; "
+        "docs/deploy.md starts daphne with 0)",
     )
     parser.add_argument(
         "--echo-only", action="store_true", help="measure the echo baseline only"
@@ -317,8 +325,10 @@ def database(url: str, workdir: Path) -> Iterator[str]:
         sys.exit(f"{url}: give a postgres:// URL, or none for SQLite")
 
 
-def server_env(database_url: str, port: int) -> dict:
+def server_env(database_url: str, port: int, conn_max_age: int | None) -> dict:
+    extra = {} if conn_max_age is None else {"CONN_MAX_AGE": str(conn_max_age)}
     return harness.project_env(
+        **extra,
         DATABASE_URL=database_url,
         DEBUG="false",
         SECRET_KEY=secrets.token_urlsafe(50),
@@ -441,7 +451,7 @@ def main() -> int:
         database(args.database_url, Path(tmp)) as url,
     ):
         port = harness.free_port()
-        env = server_env(url, port)
+        env = server_env(url, port, args.conn_max_age)
         harness.migrate(env)
         subjects = {"echo": [f"echo-{i}" for i in range(args.sockets)]}
         run_id = None
@@ -453,7 +463,8 @@ def main() -> int:
             run_id = launched["task_run_id"]
         say(
             f"database {url.split('@')[-1]}; daphne on {harness.HOST}:{port}; "
-            f"{args.sockets} sockets in {args.client_processes} client processes; "
+            f"CONN_MAX_AGE {env.get('CONN_MAX_AGE', 'default')}; {args.sockets} "
+            f"sockets in {args.client_processes} client processes; "
             f"CPUs: {os.cpu_count()}"
         )
         with daphne(env, port, Path(tmp) / "daphne.log") as server:
@@ -477,6 +488,7 @@ def main() -> int:
     report = {kind: figures(results[kind], tallies[kind]) for kind in kinds}
     report["sockets"] = args.sockets
     report["database"] = "postgresql" if url.startswith("postgres") else "sqlite"
+    report["conn_max_age"] = args.conn_max_age
     misses = [kind for kind in kinds if results[kind].errors]
     if not args.echo_only:
         live, echo = results["live"], results["echo"]
