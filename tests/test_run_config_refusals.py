@@ -62,7 +62,7 @@ def test_missing_required_field_is_refused(tmp_path, key):
 @pytest.mark.parametrize(
     ("group", "valid"),
     [
-        ("blueprint", "static_react_task, static_task, mock"),
+        ("blueprint", "static_react_task, static_task, remote_procedure, mock"),
         ("architect", "local, server"),
         ("provider", "mock, mturk_sandbox, mturk, prolific"),
     ],
