@@ -13,11 +13,14 @@ function paintWhite(canvas) {
   context.fillRect(0, 0, canvas.width, canvas.height);
 }
 
+// The event's point in the canvas's own pixels (inside its border).
 function pointOf(canvas, event) {
   const rect = canvas.getBoundingClientRect();
+  const x = event.clientX - rect.left - canvas.clientLeft;
+  const y = event.clientY - rect.top - canvas.clientTop;
   return {
-    x: ((event.clientX - rect.left) * canvas.width) / rect.width,
-    y: ((event.clientY - rect.top) * canvas.height) / rect.height,
+    x: (x * canvas.width) / canvas.clientWidth,
+    y: (y * canvas.height) / canvas.clientHeight,
   };
 }
 
