@@ -89,11 +89,14 @@ def _load_file(path: Path) -> ModuleType:
     if spec is None or spec.loader is None:
         raise HooksError(f"can't load hooks file {path}")
     module = importlib.util.module_from_spec(spec)
+    # Registered before it runs, as an import does: a dataclass (`Flags`) in a
+    # module with `from __future__ import annotations` looks its module up.
+    sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
     except Exception as exc:
+        del sys.modules[name]
         raise HooksError(f"hooks file {path} failed to import: {exc!r}") from exc
-    sys.modules[name] = module
     return module
 
 

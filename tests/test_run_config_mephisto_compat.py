@@ -117,6 +117,16 @@ def test_the_hooks_flags_give_defaults_and_types_to_the_tasks_own_flags(tmp_path
     assert overridden.user_flags["correct_answer"] == "orange"
 
 
+def test_flags_in_a_hooks_file_with_postponed_annotations_load(tmp_path):
+    path = task_config(
+        tmp_path,
+        {"mephisto.blueprint.hooks": "${task_dir}/hooks.py"},
+        **{"hooks.py": "from __future__ import annotations\n" + FLAGS_HOOKS},
+    )
+
+    assert load_run_config(path, ["num_tasks=5"]).user_flags["num_tasks"] == 5
+
+
 def test_a_flag_of_the_wrong_type_is_refused_with_its_key_path(tmp_path):
     path = task_config(
         tmp_path,
