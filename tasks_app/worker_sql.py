@@ -369,3 +369,72 @@ def submit_live_agent(*, agent_id: str, submission: Any) -> tuple[int, int] | No
             [UnitStatus.COMPLETED, now, unit_id, UnitStatus.ASSIGNED, worker_id],
         )
     return run_id, unit_id
+
+
+def keep_live_calls(
+    rows: list[tuple[int, str, str, Any, Any, str, str, bool]],
+) -> list[int]:
+    """Insert live calls (agent_id, request_id, target, args, response, error,
+    error_kind, answered) in one statement, in order; their ids in the same order.
+
+    JSON values are passed as their JSON text. A row `answered` is kept with its
+    answer (a call refused at once); the others wait for `answer_live_calls`."""
+    from tasks_app.models import LiveCall
+
+    now = db_now()
+    json_cast = "::jsonb" if connection.vendor == "postgresql" else ""
+    values = ", ".join(
+        [f"(%s, %s, %s, %s{json_cast}, %s{json_cast}, %s, %s, %s, %s)"] * len(rows)
+    )
+    params: list[Any] = []
+    for agent_id, request_id, target, args, response, error, kind, answered in rows:
+        params += [
+            agent_id,
+            request_id,
+            target,
+            args,
+            response,
+            error,
+            kind,
+            now,
+            now if answered else None,
+        ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table(LiveCall)} (agent_id, request_id, target, args, "
+            "response, error, error_kind, requested_at, answered_at) "
+            f"VALUES {values} RETURNING id",
+            params,
+        )
+        ids = [row[0] for row in cursor.fetchall()]
+    # Both databases return the ids of a multi-row INSERT in the VALUES' order.
+    return sorted(ids)
+
+
+def answer_live_calls(rows: list[tuple[int, Any, str, str]]) -> None:
+    """Set the answers of live calls (id, response JSON text, error, error_kind)
+    in one statement."""
+    from tasks_app.models import LiveCall
+
+    calls = table(LiveCall)
+    now = db_now()
+    params: list[Any] = []
+    for call_id, response, error, kind in rows:
+        params += [call_id, response, error, kind]
+    if connection.vendor == "postgresql":
+        values = ", ".join(["(%s::bigint, %s::jsonb, %s, %s)"] * len(rows))
+        sql = (
+            f"UPDATE {calls} SET response = v.response, error = v.error, "
+            "error_kind = v.kind, answered_at = %s "
+            f"FROM (VALUES {values}) AS v(id, response, error, kind) "
+            f"WHERE {calls}.id = v.id"
+        )
+    else:
+        values = ", ".join(["(%s, %s, %s, %s)"] * len(rows))
+        sql = (
+            f"UPDATE {calls} SET response = v.column2, error = v.column3, "
+            "error_kind = v.column4, answered_at = %s "
+            f"FROM (VALUES {values}) AS v WHERE {calls}.id = v.column1"
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [now, *params])

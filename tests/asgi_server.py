@@ -49,6 +49,7 @@ class AsgiLiveServer:
         from asgiref.sync import SyncToAsync
         from django.db import connections
 
+        from tasks_app.live.batching import database_thread
         from tasks_app.live.functions import function_pool
 
         self.server.should_exit = True
@@ -58,6 +59,7 @@ class AsgiLiveServer:
         # functions' pool: their connections close, so the test database can
         # be emptied and dropped.
         SyncToAsync.single_thread_executor.submit(connections.close_all).result()
+        database_thread().submit(connections.close_all).result()
         pool = function_pool()
         for _ in range(pool._max_workers):
             pool.submit(connections.close_all).result()

@@ -1,8 +1,15 @@
-"""Grouping a process's database writes of live calls.
+"""The live sockets' database work: one thread per process, and the calls'
+writes grouped.
 
 Each socket awaits its own call's write; the writes that arrive while one is
 running go together in the next, so 64 sockets calling at once cost a few
 transactions, not 64. One batcher per event loop and write (`start`, `finish`).
+
+The work runs in a thread of its own, not in asgiref's thread for sync code:
+that one closes its connection after every message when CONN_MAX_AGE is 0 (as
+under ASGI it should be) and is shared with every other consumer's hop. This
+thread keeps its connection; one that fails is closed, and the next piece of
+work opens a new one.
 """
 
 from __future__ import annotations
@@ -11,11 +18,40 @@ import asyncio
 import logging
 import weakref
 from collections.abc import Callable
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
-from channels.db import database_sync_to_async
+from asgiref.sync import SyncToAsync
+from django.db import DatabaseError, connection
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_database_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="live-db")
+
+
+def database_thread() -> ThreadPoolExecutor:
+    """The thread the live sockets' database work runs in (tests close its
+    connection through it)."""
+    return _database_thread
+
+
+def _on_its_connection(work: Callable[..., T], *args: Any) -> T:
+    try:
+        return work(*args)
+    except DatabaseError:
+        # A broken connection (the database restarted) is not used again.
+        connection.close()
+        raise
+
+
+async def in_database(work: Callable[..., T], *args: Any) -> T:
+    """Run `work(*args)` in the live sockets' database thread."""
+    run = SyncToAsync(
+        _on_its_connection, thread_sensitive=False, executor=_database_thread
+    )
+    return await run(work, *args)
 
 
 class Batcher:
@@ -23,7 +59,7 @@ class Batcher:
     queued while the previous write ran; each caller gets its own result."""
 
     def __init__(self, write: Callable[[list[Any]], list[Any]]) -> None:
-        self._write = database_sync_to_async(write)
+        self._write = write
         self._queued: list[tuple[Any, asyncio.Future]] = []
         self._draining = False
 
@@ -40,7 +76,9 @@ class Batcher:
             while self._queued:
                 batch, self._queued = self._queued, []
                 try:
-                    results = await self._write([item for item, _ in batch])
+                    results = await in_database(
+                        self._write, [item for item, _ in batch]
+                    )
                 except Exception as exc:  # each caller sees the failure
                     for _, future in batch:
                         if not future.done():

@@ -14,13 +14,12 @@ import json
 import logging
 from typing import Any
 
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from tasks_app.hooks import run_function_registry
 from tasks_app.live import protocol
-from tasks_app.live.batching import batcher
+from tasks_app.live.batching import batcher, in_database
 from tasks_app.live.functions import AgentState, Outcome, run_function
 from tasks_app.live.status import agent_group
 from tasks_app.selectors.live import LiveAgent, agent_stopped, live_agent
@@ -98,13 +97,13 @@ class LiveTaskConsumer(AsyncWebsocketConsumer):
                 )
                 return False
             return True
-        agent = await database_sync_to_async(live_agent)(subject_id)
+        agent = await in_database(live_agent, subject_id)
         if agent is None:
             # A forged, stale or foreign id: nothing of it runs.
             await self.close(code=CLOSE_NOT_AN_AGENT)
             return False
         self.agent = agent
-        self.registry = await database_sync_to_async(_registry)(agent.run_id)
+        self.registry = await in_database(_registry, agent.run_id)
         if agent.onboarding:
             return True
         self.group = agent_group(agent.pk)
@@ -127,9 +126,7 @@ class LiveTaskConsumer(AsyncWebsocketConsumer):
 
     async def _check_status(self) -> None:
         assert self.agent is not None
-        stopped = await database_sync_to_async(agent_stopped)(
-            self.agent.pk, onboarding=self.agent.onboarding
-        )
+        stopped = await in_database(agent_stopped, self.agent.pk, self.agent.onboarding)
         await self._stopped(stopped)
 
     async def _stopped(self, status: str | None) -> None:

@@ -100,7 +100,7 @@ def not_working_status(status: str, deadline_at: Any, submitted: bool) -> str | 
     return MEPHISTO_STATUS.get(AgentStatus(status), "done")
 
 
-def agent_stopped(agent_pk: int, *, onboarding: bool = False) -> str | None:
+def agent_stopped(agent_pk: int, onboarding: bool = False) -> str | None:
     """Why agent `agent_pk` no longer works (Mephisto's status), or None."""
     if onboarding:
         working = OnboardingAgent.objects.filter(

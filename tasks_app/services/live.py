@@ -9,6 +9,7 @@ a packet sent twice (same `request_id`) is answered from what was kept.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -21,6 +22,7 @@ from django.utils import timezone
 
 from tasks_app.models import Agent, LiveCall
 from tasks_app.selectors.live import not_working_status
+from tasks_app.worker_sql import answer_live_calls, keep_live_calls
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +92,7 @@ def start_calls(requests: list[CallRequest]) -> list[CallStart]:
             )
         }
         starts: list[CallStart | None] = []
-        new: list[tuple[int, LiveCall]] = []
+        new: list[tuple[int, CallRequest]] = []
         seen: set[tuple[int, str]] = set()
         for request in requests:
             key = (request.agent_pk, request.request_id)
@@ -120,59 +122,57 @@ def start_calls(requests: list[CallRequest]) -> list[CallStart]:
             else:
                 seen.add(key)
                 recent[request.agent_pk] = recent.get(request.agent_pk, 0) + 1
-                failed = bool(request.error)
-                new.append(
-                    (
-                        len(starts),
-                        LiveCall(
-                            agent_id=request.agent_pk,
-                            request_id=request.request_id,
-                            target=request.target,
-                            args=request.args,
-                            error=request.error,
-                            error_kind=request.error_kind,
-                            requested_at=now,
-                            answered_at=now if failed else None,
-                        ),
-                    )
-                )
+                new.append((len(starts), request))
                 starts.append(None)
-        for index, call in _insert(new):
+        for index, call_pk in _insert(new):
             request = requests[index]
-            if call is None:
+            if call_pk is None:
                 starts[index] = CallStart("wait")
             elif request.error:
                 starts[index] = CallStart(
                     "answer", error=request.error, error_kind=request.error_kind
                 )
             else:
-                starts[index] = CallStart("run", call_pk=call.pk)
+                starts[index] = CallStart("run", call_pk=call_pk)
     return [start if start is not None else CallStart("wait") for start in starts]
 
 
 def _insert(
-    new: list[tuple[int, LiveCall]],
-) -> list[tuple[int, LiveCall | None]]:
-    """Insert `new` at once; if another process kept one of them meanwhile, one
-    by one (that one is then None: its first copy is answered there)."""
+    new: list[tuple[int, CallRequest]],
+) -> list[tuple[int, int | None]]:
+    """Keep `new` in one statement; if another process kept one of them
+    meanwhile, one by one (that one's id is then None: its first copy is
+    answered there). (index in the batch, call id) pairs."""
     if not new:
         return []
+    rows = [_row(request) for _, request in new]
     try:
         with transaction.atomic():
-            LiveCall.objects.bulk_create([call for _, call in new])
-        return list(new)
+            ids = keep_live_calls(rows)
+        return [(index, pk) for (index, _), pk in zip(new, ids, strict=True)]
     except IntegrityError:
         pass
-    inserted: list[tuple[int, LiveCall | None]] = []
-    for index, call in new:
+    kept: list[tuple[int, int | None]] = []
+    for (index, _), row in zip(new, rows, strict=True):
         try:
             with transaction.atomic():
-                call.pk = None
-                call.save(force_insert=True)
-            inserted.append((index, call))
+                kept.append((index, keep_live_calls([row])[0]))
         except IntegrityError:
-            inserted.append((index, None))
-    return inserted
+            kept.append((index, None))
+    return kept
+
+
+def _row(request: CallRequest) -> tuple[int, str, str, Any, Any, str, str, bool]:
+    return (
+        request.agent_pk,
+        request.request_id,
+        request.target,
+        json.dumps(request.args),
+        None,
+        request.error,
+        request.error_kind,
+        bool(request.error),
+    )
 
 
 def _again(call: LiveCall) -> CallStart:
@@ -186,18 +186,15 @@ def _again(call: LiveCall) -> CallStart:
 
 def finish_calls(answers: list[CallAnswer]) -> list[None]:
     """Keep the answers of calls whose functions ran (one statement)."""
-    now = timezone.now()
-    calls = [
-        LiveCall(
-            pk=answer.call_pk,
-            response=answer.response,
-            error=answer.error,
-            error_kind=answer.error_kind,
-            answered_at=now,
-        )
-        for answer in answers
-    ]
-    LiveCall.objects.bulk_update(
-        calls, ["response", "error", "error_kind", "answered_at"]
+    answer_live_calls(
+        [
+            (
+                answer.call_pk,
+                None if answer.error else json.dumps(answer.response),
+                answer.error,
+                answer.error_kind,
+            )
+            for answer in answers
+        ]
     )
     return [None] * len(answers)
