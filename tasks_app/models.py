@@ -404,12 +404,6 @@ class LiveCall(models.Model):
 
     class Meta:
         ordering = ["pk"]
-        indexes = [
-            # The rate limit counts an agent's calls of the last minute.
-            models.Index(
-                fields=["agent", "requested_at"], name="livecall_agent_time_idx"
-            ),
-        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["agent", "request_id"], name="livecall_request_unique_per_agent"

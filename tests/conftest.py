@@ -70,6 +70,7 @@ def fresh_process_state():
     from crowdsite.celery import app
     from providers import http
     from tasks_app import services, worker_sql
+    from tasks_app.live import rate
     from tasks_app.selectors import forget_cached_runs
 
     def forget() -> None:
@@ -78,6 +79,7 @@ def fresh_process_state():
         forget_cached_runs()
         services.forget_sweeps()
         worker_sql.forget_claim_positions()
+        rate.forget_all()
 
     previous = app.conf.task_always_eager
     app.conf.task_always_eager = True
@@ -110,6 +112,7 @@ def asgi_live_server(transactional_db, settings):
     """The ASGI application served on a free port (`.url`, `.ws_url`): HTTP and
     the live tasks' WebSocket. SITE_URL points at it."""
     from django.db import connections
+    from django.db.backends.signals import connection_created
 
     from tests.asgi_server import AsgiLiveServer
 
@@ -119,10 +122,22 @@ def asgi_live_server(transactional_db, settings):
     database = connections.settings["default"]
     kept_for = database["CONN_MAX_AGE"]
     database["CONN_MAX_AGE"] = 0
+    # SQLite's in-memory test database is shared by the threads' connections
+    # through its shared cache, whose table locks refuse a read beside another
+    # connection's write at once: reads skip them here, as WAL readers would.
+    connection_created.connect(_read_uncommitted)
+    _read_uncommitted(connection=connections["default"])
     server = AsgiLiveServer().start()
     settings.SITE_URL = server.url
     try:
         yield server
     finally:
         server.stop()
+        connection_created.disconnect(_read_uncommitted)
         database["CONN_MAX_AGE"] = kept_for
+
+
+def _read_uncommitted(*, connection, **kwargs) -> None:
+    if connection.vendor == "sqlite" and connection.is_in_memory_db():
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA read_uncommitted = 1")

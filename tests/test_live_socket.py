@@ -168,7 +168,7 @@ def test_over_the_rate_limit_a_call_is_answered_rate_limited_and_not_run(
         socket.answer(socket.call(agent_id, "echo", {"n": n}))
     answer = socket.answer(socket.call(agent_id, "echo", {"n": 2}))
     assert answer["error_kind"] == "rate_limited"
-    assert "at most 2 a minute" in answer["error"]
+    assert "too many calls a minute" in answer["error"]
     assert LiveCall.objects.count() == 2
 
 

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from asgiref.sync import SyncToAsync
 from django.db import DatabaseError, connection
 
 logger = logging.getLogger(__name__)
@@ -37,21 +37,30 @@ def database_thread() -> ThreadPoolExecutor:
     return _database_thread
 
 
+# SQLite answers "locked" at once where another connection of the process
+# holds the table (its shared cache): the work is tried again shortly.
+LOCKED_RETRIES = 20
+LOCKED_PAUSE_SECONDS = 0.05
+
+
 def _on_its_connection(work: Callable[..., T], *args: Any) -> T:
-    try:
-        return work(*args)
-    except DatabaseError:
-        # A broken connection (the database restarted) is not used again.
-        connection.close()
-        raise
+    for attempt in range(LOCKED_RETRIES + 1):
+        try:
+            return work(*args)
+        except DatabaseError as exc:
+            locked = connection.vendor == "sqlite" and "locked" in str(exc)
+            if not locked or attempt == LOCKED_RETRIES:
+                # A broken connection (the database restarted) is not used again.
+                connection.close()
+                raise
+            time.sleep(LOCKED_PAUSE_SECONDS)
+    raise AssertionError("unreachable")
 
 
 async def in_database(work: Callable[..., T], *args: Any) -> T:
     """Run `work(*args)` in the live sockets' database thread."""
-    run = SyncToAsync(
-        _on_its_connection, thread_sensitive=False, executor=_database_thread
-    )
-    return await run(work, *args)
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_database_thread, _on_its_connection, work, *args)
 
 
 class Batcher:

@@ -21,6 +21,7 @@ from tasks_app.hooks import run_function_registry
 from tasks_app.live import protocol
 from tasks_app.live.batching import batcher, in_database
 from tasks_app.live.functions import AgentState, Outcome, run_function
+from tasks_app.live.rate import allow_call
 from tasks_app.live.status import agent_group
 from tasks_app.selectors.live import LiveAgent, agent_stopped, live_agent
 from tasks_app.selectors.runs import cached_run
@@ -37,6 +38,7 @@ logger = logging.getLogger(__name__)
 # Close codes (4000-4999 are the application's).
 CLOSE_NOT_AN_AGENT = 4403
 CLOSE_TOO_BIG = 1009
+CLOSE_SERVER_ERROR = 1011
 NO_CHANNEL_LAYER = "live socket: the channel layer is unavailable"
 
 
@@ -97,13 +99,21 @@ class LiveTaskConsumer(AsyncWebsocketConsumer):
                 )
                 return False
             return True
-        agent = await in_database(live_agent, subject_id)
-        if agent is None:
+        try:
+            agent = await in_database(live_agent, subject_id)
+            registry = (
+                None if agent is None else await in_database(_registry, agent.run_id)
+            )
+        except Exception:
+            logger.exception("live socket: the agent could not be read")
+            await self.close(code=CLOSE_SERVER_ERROR)
+            return False
+        if agent is None or registry is None:
             # A forged, stale or foreign id: nothing of it runs.
             await self.close(code=CLOSE_NOT_AN_AGENT)
             return False
         self.agent = agent
-        self.registry = await in_database(_registry, agent.run_id)
+        self.registry = registry
         if agent.onboarding:
             return True
         self.group = agent_group(agent.pk)
@@ -126,7 +136,15 @@ class LiveTaskConsumer(AsyncWebsocketConsumer):
 
     async def _check_status(self) -> None:
         assert self.agent is not None
-        stopped = await in_database(agent_stopped, self.agent.pk, self.agent.onboarding)
+        try:
+            stopped = await in_database(
+                agent_stopped, self.agent.pk, self.agent.onboarding
+            )
+        except Exception:  # checked again at the next heartbeat or call
+            logger.warning(
+                "live agent %s: status not read", self.agent.pk, exc_info=True
+            )
+            return
         await self._stopped(stopped)
 
     async def _stopped(self, status: str | None) -> None:
@@ -167,6 +185,15 @@ class LiveTaskConsumer(AsyncWebsocketConsumer):
                 f"(it has: {', '.join(sorted(self.registry)) or 'none'})",
                 "unknown_function",
             )
+        limit = settings.CROWDSITE_LIVE_CALLS_PER_MINUTE
+        over_limit = not allow_call(self.agent.pk, limit)
+        if over_limit:
+            logger.warning(
+                "live agent %s: call %r over %s calls a minute",
+                self.agent.pk,
+                call.target,
+                limit,
+            )
         request = CallRequest(
             agent_pk=self.agent.pk,
             request_id=call.request_id,
@@ -174,6 +201,7 @@ class LiveTaskConsumer(AsyncWebsocketConsumer):
             args=call.args,
             error=error,
             error_kind=kind,
+            over_limit=over_limit,
         )
         try:
             start: CallStart = await batcher(start_calls).submit(request)
