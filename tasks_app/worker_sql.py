@@ -371,11 +371,26 @@ def submit_live_agent(*, agent_id: str, submission: Any) -> tuple[int, int] | No
     return run_id, unit_id
 
 
+def live_agent_states(agent_ids: list[int]) -> dict[int, tuple[str, bool, bool]]:
+    """{agent id: (status, within its time, submitted)} of live agents."""
+    from tasks_app.models import Agent
+
+    marks = ", ".join(["%s"] * len(agent_ids))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, status, deadline_at > %s, submitted_at IS NOT NULL "
+            f"FROM {table(Agent)} WHERE id IN ({marks})",
+            [db_now(), *agent_ids],
+        )
+        return {row[0]: (row[1], bool(row[2]), bool(row[3])) for row in cursor}
+
+
 def keep_live_calls(
     rows: list[tuple[int, str, str, Any, Any, str, str, bool]],
-) -> list[int]:
+) -> dict[tuple[int, str], int]:
     """Insert live calls (agent_id, request_id, target, args, response, error,
-    error_kind, answered) in one statement, in order; their ids in the same order.
+    error_kind, answered) in one statement; {(agent_id, request_id): id} of the
+    rows inserted, without those kept before (the same request sent again).
 
     JSON values are passed as their JSON text. A row `answered` is kept with its
     answer (a call refused at once); the others wait for `answer_live_calls`."""
@@ -403,12 +418,12 @@ def keep_live_calls(
         cursor.execute(
             f"INSERT INTO {table(LiveCall)} (agent_id, request_id, target, args, "
             "response, error, error_kind, requested_at, answered_at) "
-            f"VALUES {values} RETURNING id",
+            f"VALUES {values} ON CONFLICT (agent_id, request_id) DO NOTHING "
+            "RETURNING id, agent_id, request_id",
             params,
         )
-        ids = [row[0] for row in cursor.fetchall()]
-    # Both databases return the ids of a multi-row INSERT in the VALUES' order.
-    return sorted(ids)
+        inserted = {(row[1], row[2]): row[0] for row in cursor.fetchall()}
+    return inserted
 
 
 def answer_live_calls(rows: list[tuple[int, Any, str, str]]) -> None:

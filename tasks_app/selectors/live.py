@@ -90,13 +90,13 @@ def _live_onboarding_agent(public_id: str) -> LiveAgent | None:
     )
 
 
-def not_working_status(status: str, deadline_at: Any, submitted: bool) -> str | None:
+def not_working_status(status: str, *, in_time: bool, submitted: bool) -> str | None:
     """Mephisto's name for why an agent no longer works, or None while it works
     (live and within its time). A submitted agent is `done`."""
     if submitted:
         return "done"
     if status in AGENT_LIVE_STATUSES:
-        return "timeout" if deadline_at <= timezone.now() else None
+        return None if in_time else "timeout"
     return MEPHISTO_STATUS.get(AgentStatus(status), "done")
 
 
@@ -116,7 +116,9 @@ def agent_stopped(agent_pk: int, onboarding: bool = False) -> str | None:
     if row is None:
         return "expired"
     status, deadline_at, submitted_at = row
-    return not_working_status(status, deadline_at, submitted_at is not None)
+    return not_working_status(
+        status, in_time=deadline_at > timezone.now(), submitted=submitted_at is not None
+    )
 
 
 def call_record(call: LiveCall) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """Writes of live tasks: the calls a page makes to the hooks' functions.
 
 A call is kept before its function runs (`start_calls`) and its answer after
-(`finish_calls`), each for many calls in one transaction: the socket loop
+(`finish_calls`), each for many calls in a statement or two: the socket loop
 gathers the calls that arrive while the previous write runs. Only an agent
 that still works (live, within its time, not submitted) gets a function run;
 a packet sent twice (same `request_id`) is answered from what was kept.
@@ -14,11 +14,15 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db.models import Q
 
-from tasks_app.models import Agent, LiveCall
+from tasks_app.models import LiveCall
 from tasks_app.selectors.live import not_working_status
-from tasks_app.worker_sql import answer_live_calls, keep_live_calls
+from tasks_app.worker_sql import (
+    answer_live_calls,
+    keep_live_calls,
+    live_agent_states,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -62,83 +66,58 @@ class CallAnswer:
 
 
 def start_calls(requests: list[CallRequest]) -> list[CallStart]:
-    """Keep `requests` and say for each what to do, in one transaction."""
-    agent_pks = {r.agent_pk for r in requests}
-    with transaction.atomic():
-        agents = {
-            pk: not_working_status(status, deadline_at, submitted_at is not None)
-            for pk, status, deadline_at, submitted_at in Agent.objects.filter(
-                pk__in=agent_pks
-            ).values_list("pk", "status", "deadline_at", "submitted_at")
-        }
-        kept = {
-            (call.agent_id, call.request_id): call
-            for call in LiveCall.objects.filter(
-                agent_id__in=agent_pks,
-                request_id__in={r.request_id for r in requests},
-            )
-        }
-        starts: list[CallStart | None] = []
-        new: list[tuple[int, CallRequest]] = []
-        seen: set[tuple[int, str]] = set()
-        for request in requests:
-            key = (request.agent_pk, request.request_id)
-            if request.agent_pk not in agents:
-                starts.append(CallStart("drop", stopped="expired"))
-            elif agents[request.agent_pk] is not None:
-                starts.append(CallStart("drop", stopped=agents[request.agent_pk]))
-            elif key in kept:
-                starts.append(_again(kept[key]))
-            elif key in seen:
-                starts.append(CallStart("wait"))
-            elif request.over_limit:
-                starts.append(
-                    CallStart(
-                        "answer",
-                        error="too many calls a minute; wait a moment and try again",
-                        error_kind="rate_limited",
-                    )
+    """Keep `requests` and say for each what to do: two statements for all."""
+    states = live_agent_states(sorted({r.agent_pk for r in requests}))
+    starts: list[CallStart | None] = []
+    new: dict[tuple[int, str], int] = {}
+    for index, request in enumerate(requests):
+        key = (request.agent_pk, request.request_id)
+        state = states.get(request.agent_pk)
+        stopped = (
+            "expired"
+            if state is None
+            else not_working_status(state[0], in_time=state[1], submitted=state[2])
+        )
+        if stopped is not None:
+            starts.append(CallStart("drop", stopped=stopped))
+        elif key in new:
+            starts.append(CallStart("wait"))  # the same packet twice in a batch
+        elif request.over_limit:
+            starts.append(
+                CallStart(
+                    "answer",
+                    error="too many calls a minute; wait a moment and try again",
+                    error_kind="rate_limited",
                 )
-            else:
-                seen.add(key)
-                new.append((len(starts), request))
-                starts.append(None)
-        for index, call_pk in _insert(new):
+            )
+        else:
+            new[key] = index
+            starts.append(None)
+    if new:
+        rows = [_row(requests[index]) for index in new.values()]
+        inserted = keep_live_calls(rows)
+        again = _kept_before([key for key in new if key not in inserted])
+        for key, index in new.items():
             request = requests[index]
-            if call_pk is None:
-                starts[index] = CallStart("wait")
+            if key not in inserted:
+                starts[index] = _again(again[key]) if key in again else None
             elif request.error:
                 starts[index] = CallStart(
                     "answer", error=request.error, error_kind=request.error_kind
                 )
             else:
-                starts[index] = CallStart("run", call_pk=call_pk)
+                starts[index] = CallStart("run", call_pk=inserted[key])
     return [start if start is not None else CallStart("wait") for start in starts]
 
 
-def _insert(
-    new: list[tuple[int, CallRequest]],
-) -> list[tuple[int, int | None]]:
-    """Keep `new` in one statement; if another process kept one of them
-    meanwhile, one by one (that one's id is then None: its first copy is
-    answered there). (index in the batch, call id) pairs."""
-    if not new:
-        return []
-    rows = [_row(request) for _, request in new]
-    try:
-        with transaction.atomic():
-            ids = keep_live_calls(rows)
-        return [(index, pk) for (index, _), pk in zip(new, ids, strict=True)]
-    except IntegrityError:
-        pass
-    kept: list[tuple[int, int | None]] = []
-    for (index, _), row in zip(new, rows, strict=True):
-        try:
-            with transaction.atomic():
-                kept.append((index, keep_live_calls([row])[0]))
-        except IntegrityError:
-            kept.append((index, None))
-    return kept
+def _kept_before(keys: list[tuple[int, str]]) -> dict[tuple[int, str], LiveCall]:
+    """The calls kept before under `keys` (a packet sent again)."""
+    if not keys:
+        return {}
+    match = Q()
+    for agent_pk, request_id in keys:
+        match |= Q(agent_id=agent_pk, request_id=request_id)
+    return {(c.agent_id, c.request_id): c for c in LiveCall.objects.filter(match)}
 
 
 def _row(request: CallRequest) -> tuple[int, str, str, Any, Any, str, str, bool]:
