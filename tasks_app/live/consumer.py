@@ -14,6 +14,7 @@ import json
 import logging
 from typing import Any
 
+from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
@@ -52,6 +53,15 @@ class LiveTaskConsumer(AsyncWebsocketConsumer):
     registry: dict[str, Any]
     stopped: str | None = None
     group: str | None = None
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Channels' dispatch without its per-message `close_old_connections`
+        hop: the socket's database work runs in a thread of its own that
+        manages its connection (tasks_app.live.batching)."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def connect(self) -> None:
         self.registry = {}
