@@ -9,6 +9,7 @@ for a refusal are worded.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -25,6 +26,7 @@ from tasks_app.models import (
     Agent,
     AgentStatus,
     Assignment,
+    LiveCall,
     TaskRun,
     TaskRunStatus,
     Unit,
@@ -373,8 +375,6 @@ def submit_live_agent(*, agent_id: str, submission: Any) -> tuple[int, int] | No
 
 def live_agent_states(agent_ids: list[int]) -> dict[int, tuple[str, bool, bool]]:
     """{agent id: (status, within its time, submitted)} of live agents."""
-    from tasks_app.models import Agent
-
     marks = ", ".join(["%s"] * len(agent_ids))
     with connection.cursor() as cursor:
         cursor.execute(
@@ -385,71 +385,99 @@ def live_agent_states(agent_ids: list[int]) -> dict[int, tuple[str, bool, bool]]
         return {row[0]: (row[1], bool(row[2]), bool(row[3])) for row in cursor}
 
 
-def keep_live_calls(
-    rows: list[tuple[int, str, str, Any, Any, str, str, bool]],
+def write_live_batch(
+    answers: list[tuple[int, str | None, str, str]],
+    calls: list[tuple[int, str, str, str, str, str, bool]],
 ) -> dict[tuple[int, str], int]:
-    """Insert live calls (agent_id, request_id, target, args, response, error,
-    error_kind, answered) in one statement; {(agent_id, request_id): id} of the
-    rows inserted, without those kept before (the same request sent again).
-
-    JSON values are passed as their JSON text. A row `answered` is kept with its
-    answer (a call refused at once); the others wait for `answer_live_calls`."""
-    from tasks_app.models import LiveCall
-
+    """Set the answers of live calls that ran (id, response JSON text, error,
+    error_kind) and keep new calls (agent_id, request_id, target, args JSON
+    text, error, error_kind, answered now) of agents that still work (live,
+    within their time, not submitted), a call kept before left alone: one
+    statement on PostgreSQL (a data-modifying WITH), one transaction of two on
+    SQLite. {(agent_id, request_id): id} of the calls kept."""
+    postgres = connection.vendor == "postgresql"
     now = db_now()
-    json_cast = "::jsonb" if connection.vendor == "postgresql" else ""
-    values = ", ".join(
-        [f"(%s, %s, %s, %s{json_cast}, %s{json_cast}, %s, %s, %s, %s)"] * len(rows)
+    update, update_params = (
+        _answer_calls(answers, now, postgres) if answers else ("", [])
     )
-    params: list[Any] = []
-    for agent_id, request_id, target, args, response, error, kind, answered in rows:
-        params += [
-            agent_id,
-            request_id,
-            target,
-            args,
-            response,
-            error,
-            kind,
-            now,
-            now if answered else None,
+    insert, insert_params = _keep_calls(calls, now, postgres) if calls else ("", [])
+    if postgres and update and insert:
+        statements = [
+            (f"WITH answered AS ({update}) {insert}", [*update_params, *insert_params])
         ]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table(LiveCall)} (agent_id, request_id, target, args, "
-            "response, error, error_kind, requested_at, answered_at) "
-            f"VALUES {values} ON CONFLICT (agent_id, request_id) DO NOTHING "
-            "RETURNING id, agent_id, request_id",
-            params,
-        )
-        inserted = {(row[1], row[2]): row[0] for row in cursor.fetchall()}
-    return inserted
+    else:
+        statements = [
+            (sql, p)
+            for sql, p in ((update, update_params), (insert, insert_params))
+            if sql
+        ]
+    kept: dict[tuple[int, str], int] = {}
+    with (
+        transaction.atomic() if not postgres else nullcontext(),
+        connection.cursor() as cursor,
+    ):
+        for sql, params in statements:
+            cursor.execute(sql, params)
+            if "INSERT INTO" in sql:
+                kept = {(row[1], row[2]): row[0] for row in cursor.fetchall()}
+    return kept
 
 
-def answer_live_calls(rows: list[tuple[int, Any, str, str]]) -> None:
-    """Set the answers of live calls (id, response JSON text, error, error_kind)
-    in one statement."""
-    from tasks_app.models import LiveCall
-
+def _answer_calls(
+    answers: list[tuple[int, str | None, str, str]], now: Any, postgres: bool
+) -> tuple[str, list[Any]]:
     calls = table(LiveCall)
-    now = db_now()
-    params: list[Any] = []
-    for call_id, response, error, kind in rows:
-        params += [call_id, response, error, kind]
-    if connection.vendor == "postgresql":
-        values = ", ".join(["(%s::bigint, %s::jsonb, %s, %s)"] * len(rows))
-        sql = (
+    params: list[Any] = [now]
+    for row in answers:
+        params += list(row)
+    if postgres:
+        values = ", ".join(["(%s::bigint, %s::jsonb, %s, %s)"] * len(answers))
+        return (
             f"UPDATE {calls} SET response = v.response, error = v.error, "
             "error_kind = v.kind, answered_at = %s "
             f"FROM (VALUES {values}) AS v(id, response, error, kind) "
-            f"WHERE {calls}.id = v.id"
+            f"WHERE {calls}.id = v.id RETURNING {calls}.id",
+            params,
         )
+    values = ", ".join(["(%s, %s, %s, %s)"] * len(answers))
+    return (
+        f"UPDATE {calls} SET response = v.column2, error = v.column3, "
+        "error_kind = v.column4, answered_at = %s "
+        f"FROM (VALUES {values}) AS v WHERE {calls}.id = v.column1",
+        params,
+    )
+
+
+def _keep_calls(
+    rows: list[tuple[int, str, str, str, str, str, bool]], now: Any, postgres: bool
+) -> tuple[str, list[Any]]:
+    live = ", ".join(f"'{status.value}'" for status in AGENT_LIVE_STATUSES)
+    if postgres:
+        values = ", ".join(
+            ["(%s::bigint, %s, %s, %s::jsonb, %s, %s, %s::boolean)"] * len(rows)
+        )
+        source = (
+            f"(VALUES {values}) AS v(agent_id, request_id, target, args, error, "
+            "kind, answered)"
+        )
+        columns = "v.agent_id, v.request_id, v.target, v.args, v.error, v.kind"
+        answered, agent = "v.answered", "v.agent_id"
     else:
-        values = ", ".join(["(%s, %s, %s, %s)"] * len(rows))
-        sql = (
-            f"UPDATE {calls} SET response = v.column2, error = v.column3, "
-            "error_kind = v.column4, answered_at = %s "
-            f"FROM (VALUES {values}) AS v WHERE {calls}.id = v.column1"
-        )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [now, *params])
+        values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(rows))
+        source = f"(VALUES {values}) AS v"
+        columns = "v.column1, v.column2, v.column3, v.column4, v.column5, v.column6"
+        answered, agent = "v.column7", "v.column1"
+    params: list[Any] = [now, now]
+    for row in rows:
+        params += list(row)
+    params.append(now)
+    return (
+        f"INSERT INTO {table(LiveCall)} (agent_id, request_id, target, args, "
+        "error, error_kind, requested_at, answered_at) "
+        f"SELECT {columns}, %s, CASE WHEN {answered} THEN %s END FROM {source} "
+        f"JOIN {table(Agent)} a ON a.id = {agent} WHERE a.status IN ({live}) "
+        "AND a.deadline_at > %s AND a.submitted_at IS NULL "
+        "ON CONFLICT (agent_id, request_id) DO NOTHING "
+        "RETURNING id, agent_id, request_id",
+        params,
+    )

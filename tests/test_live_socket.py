@@ -209,7 +209,7 @@ def test_when_the_call_cannot_be_kept_the_page_gets_an_error_and_nothing_runs(
     def broken(requests):
         raise OperationalError("the database went away")
 
-    monkeypatch.setattr(consumer, "start_calls", broken)
+    monkeypatch.setattr(consumer, "keep_calls", broken)
     answer = socket.answer(socket.call(agent_id, "echo", {}))
     assert answer["error_kind"] == "server_error"
     assert "try again" in answer["error"]

@@ -30,8 +30,7 @@ from tasks_app.services.live import (
     CallAnswer,
     CallRequest,
     CallStart,
-    finish_calls,
-    start_calls,
+    keep_calls,
 )
 
 logger = logging.getLogger(__name__)
@@ -214,7 +213,7 @@ class LiveTaskConsumer(AsyncWebsocketConsumer):
             over_limit=over_limit,
         )
         try:
-            start: CallStart = await batcher(start_calls).submit(request)
+            start: CallStart = await batcher(keep_calls).submit(request)
         except Exception:
             # Nothing was kept and nothing ran: the page may call again.
             logger.exception(
@@ -248,7 +247,7 @@ class LiveTaskConsumer(AsyncWebsocketConsumer):
                 error_kind=outcome.error_kind,
             )
             try:
-                await batcher(finish_calls).submit(answer)
+                await batcher(keep_calls).submit(answer)
             except Exception:
                 # The call stays kept without its answer; the page gets it.
                 logger.exception(

@@ -1,8 +1,8 @@
 """Writes of live tasks: the calls a page makes to the hooks' functions.
 
-A call is kept before its function runs (`start_calls`) and its answer after
-(`finish_calls`), each for many calls in a statement or two: the socket loop
-gathers the calls that arrive while the previous write runs. Only an agent
+A call is kept before its function runs and its answer after; `keep_calls`
+writes both for many calls at once (one statement on PostgreSQL): the socket
+loop gathers what arrives while the previous write runs. Only an agent
 that still works (live, within its time, not submitted) gets a function run;
 a packet sent twice (same `request_id`) is answered from what was kept.
 """
@@ -18,11 +18,7 @@ from django.db.models import Q
 
 from tasks_app.models import LiveCall
 from tasks_app.selectors.live import not_working_status
-from tasks_app.worker_sql import (
-    answer_live_calls,
-    keep_live_calls,
-    live_agent_states,
-)
+from tasks_app.worker_sql import live_agent_states, write_live_batch
 
 logger = logging.getLogger(__name__)
 
@@ -65,49 +61,92 @@ class CallAnswer:
     error_kind: str = ""
 
 
-def start_calls(requests: list[CallRequest]) -> list[CallStart]:
-    """Keep `requests` and say for each what to do: two statements for all."""
-    states = live_agent_states(sorted({r.agent_pk for r in requests}))
-    starts: list[CallStart | None] = []
-    new: dict[tuple[int, str], int] = {}
-    for index, request in enumerate(requests):
-        key = (request.agent_pk, request.request_id)
-        state = states.get(request.agent_pk)
-        stopped = (
-            "expired"
-            if state is None
-            else not_working_status(state[0], in_time=state[1], submitted=state[2])
-        )
-        if stopped is not None:
-            starts.append(CallStart("drop", stopped=stopped))
-        elif key in new:
-            starts.append(CallStart("wait"))  # the same packet twice in a batch
-        elif request.over_limit:
-            starts.append(
-                CallStart(
-                    "answer",
-                    error="too many calls a minute; wait a moment and try again",
-                    error_kind="rate_limited",
-                )
+def keep_calls(items: list[CallRequest | CallAnswer]) -> list[CallStart | None]:
+    """The answers of calls that ran, and the calls that just came, written
+    together (one statement on PostgreSQL); for each new call what to do, None
+    for an answer."""
+    requests = [
+        (i, item) for i, item in enumerate(items) if isinstance(item, CallRequest)
+    ]
+    answers = [item for item in items if isinstance(item, CallAnswer)]
+    to_keep: dict[tuple[int, str], CallRequest] = {}
+    for _, request in requests:
+        if not request.over_limit:
+            to_keep.setdefault((request.agent_pk, request.request_id), request)
+    kept = write_live_batch(
+        [
+            (
+                answer.call_pk,
+                None if answer.error else json.dumps(answer.response),
+                answer.error,
+                answer.error_kind,
             )
-        else:
-            new[key] = index
-            starts.append(None)
-    if new:
-        rows = [_row(requests[index]) for index in new.values()]
-        inserted = keep_live_calls(rows)
-        again = _kept_before([key for key in new if key not in inserted])
-        for key, index in new.items():
-            request = requests[index]
-            if key not in inserted:
-                starts[index] = _again(again[key]) if key in again else None
-            elif request.error:
-                starts[index] = CallStart(
-                    "answer", error=request.error, error_kind=request.error_kind
-                )
-            else:
-                starts[index] = CallStart("run", call_pk=inserted[key])
-    return [start if start is not None else CallStart("wait") for start in starts]
+            for answer in answers
+        ],
+        [
+            (
+                request.agent_pk,
+                request.request_id,
+                request.target,
+                json.dumps(request.args),
+                request.error,
+                request.error_kind,
+                bool(request.error),
+            )
+            for request in to_keep.values()
+        ],
+    )
+    # Why a call was not kept (its agent stopped, or it was kept before), and
+    # whether an agent over its limit still works: read only when needed.
+    unsure = {r.agent_pk for _, r in requests if (r.agent_pk, r.request_id) not in kept}
+    states = live_agent_states(sorted(unsure)) if unsure else {}
+    stopped = {
+        pk: "expired"
+        if pk not in states
+        else not_working_status(
+            states[pk][0], in_time=states[pk][1], submitted=states[pk][2]
+        )
+        for pk in unsure
+    }
+    again = _kept_before(
+        [key for key in to_keep if key not in kept and stopped.get(key[0]) is None]
+    )
+    results: list[CallStart | None] = [None] * len(items)
+    first: set[tuple[int, str]] = set()
+    for index, request in requests:
+        key = (request.agent_pk, request.request_id)
+        results[index] = _start(request, key, kept, stopped, again, first)
+        first.add(key)
+    return results
+
+
+def _start(
+    request: CallRequest,
+    key: tuple[int, str],
+    kept: dict[tuple[int, str], int],
+    stopped: dict[int, str | None],
+    again: dict[tuple[int, str], LiveCall],
+    first: set[tuple[int, str]],
+) -> CallStart:
+    if stopped.get(request.agent_pk) is not None:
+        return CallStart("drop", stopped=stopped[request.agent_pk])
+    if request.over_limit:
+        return CallStart(
+            "answer",
+            error="too many calls a minute; wait a moment and try again",
+            error_kind="rate_limited",
+        )
+    if key in first:
+        return CallStart("wait")  # the same packet twice in one batch
+    if key in kept:
+        if request.error:
+            return CallStart(
+                "answer", error=request.error, error_kind=request.error_kind
+            )
+        return CallStart("run", call_pk=kept[key])
+    if key in again:
+        return _again(again[key])
+    return CallStart("wait")
 
 
 def _kept_before(keys: list[tuple[int, str]]) -> dict[tuple[int, str], LiveCall]:
@@ -120,19 +159,6 @@ def _kept_before(keys: list[tuple[int, str]]) -> dict[tuple[int, str], LiveCall]
     return {(c.agent_id, c.request_id): c for c in LiveCall.objects.filter(match)}
 
 
-def _row(request: CallRequest) -> tuple[int, str, str, Any, Any, str, str, bool]:
-    return (
-        request.agent_pk,
-        request.request_id,
-        request.target,
-        json.dumps(request.args),
-        None,
-        request.error,
-        request.error_kind,
-        bool(request.error),
-    )
-
-
 def _again(call: LiveCall) -> CallStart:
     """A call kept before: its answer again, or wait while it runs."""
     if call.answered_at is None:
@@ -140,19 +166,3 @@ def _again(call: LiveCall) -> CallStart:
     if call.error:
         return CallStart("answer", error=call.error, error_kind=call.error_kind)
     return CallStart("answer", response=call.response)
-
-
-def finish_calls(answers: list[CallAnswer]) -> list[None]:
-    """Keep the answers of calls whose functions ran (one statement)."""
-    answer_live_calls(
-        [
-            (
-                answer.call_pk,
-                None if answer.error else json.dumps(answer.response),
-                answer.error,
-                answer.error_kind,
-            )
-            for answer in answers
-        ]
-    )
-    return [None] * len(answers)
