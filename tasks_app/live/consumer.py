@@ -240,14 +240,14 @@ class LiveTaskConsumer(AsyncWebsocketConsumer):
                 AgentState(self.agent),
             )
             assert start.call_pk is not None
-            answer = CallAnswer(
+            kept_answer = CallAnswer(
                 call_pk=start.call_pk,
                 response=outcome.response,
                 error=outcome.error,
                 error_kind=outcome.error_kind,
             )
             try:
-                await batcher(keep_calls).submit(answer)
+                await batcher(keep_calls).submit(kept_answer)
             except Exception:
                 # The call stays kept without its answer; the page gets it.
                 logger.exception(
