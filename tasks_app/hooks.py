@@ -107,24 +107,26 @@ def resolved_hooks_ref(ref: str, task_dir: Path) -> str:
     return ref
 
 
-def run_function_registry(run: TaskRun) -> dict[str, Any]:
-    """A live run's `function_registry` (empty for a run without one)."""
+def _run_module(run: TaskRun) -> ModuleType | None:
+    """The run's hooks module, or None when the run names none."""
     config = run.resolved_config or {}
     ref = config.get("mephisto", {}).get("blueprint", {}).get("hooks")
     if not ref:
-        return {}
-    module = load_hooks(ref, task_dir=config.get("task_dir"))
-    registry = getattr(module, "function_registry", None)
+        return None
+    return load_hooks(ref, task_dir=config.get("task_dir"))
+
+
+def run_function_registry(run: TaskRun) -> dict[str, Any]:
+    """A live run's `function_registry` (empty for a run without one)."""
+    registry = getattr(_run_module(run), "function_registry", None)
     return dict(registry) if isinstance(registry, dict) else {}
 
 
 def run_hooks(run: TaskRun) -> dict[str, Any]:
     """The run's hook functions by name (empty when the run has no hooks)."""
-    config = run.resolved_config or {}
-    ref = config.get("mephisto", {}).get("blueprint", {}).get("hooks")
-    if not ref:
+    module = _run_module(run)
+    if module is None:
         return {}
-    module = load_hooks(ref, task_dir=config.get("task_dir"))
     return {
         name: getattr(module, name)
         for name in HOOK_NAMES
