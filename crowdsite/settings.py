@@ -90,6 +90,11 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    # The requester API (/api/v1/, docs/api.md): token authentication, its
+    # OpenAPI schema, and Swagger UI's files served from this site.
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "channels",
     "tasks_app",
     "qualifications_app",
@@ -258,6 +263,24 @@ X_FRAME_OPTIONS = "DENY"
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+# The requester API's OpenAPI schema (/api/v1/schema/): its endpoints only,
+# not the worker protocol's.
+SPECTACULAR_SETTINGS = {
+    "TITLE": "crowdsite requester API",
+    "DESCRIPTION": (
+        "Runs, submissions, review decisions, bonuses, results, qualifications "
+        "and workers, as the admin has them (docs/api.md). Authenticate with "
+        "`Authorization: Token KEY` (manage.py drf_create_token USER)."
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "PREPROCESSING_HOOKS": ["tasks_app.requester_api.schema.only_requester_api"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
 }
 
 # Celery. With no broker, tasks run in-process (eagerly) so the demo and a

@@ -1,10 +1,12 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from tasks_app import api, views
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # The requester API (docs/api.md).
+    path("api/v1/", include("tasks_app.requester_api.urls")),
     # The task page, at the root as on Mephisto's task server (?task_run_id=),
     # and what it loads from the run's folder, its base URL.
     path("", views.task_page, name="task-page"),

@@ -49,6 +49,15 @@ class ReviewError(Exception):
     what was (not) changed."""
 
 
+class AlreadyDecided(ReviewError):
+    """The unit's submission has a decision in force; `decision` says which
+    (action, feedback, by whom, when), or is None when it was made meanwhile."""
+
+    def __init__(self, message: str, decision: dict | None = None) -> None:
+        super().__init__(message)
+        self.decision = decision
+
+
 class LargeBonusError(ReviewError):
     """A bonus far above the unit's reward, paid only when confirmed."""
 

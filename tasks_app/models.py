@@ -528,3 +528,31 @@ class Payment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.amount} {self.currency} ({self.state})"
+
+
+class IdempotentRequest(models.Model):
+    """A requester API POST sent with an `Idempotency-Key`, and its answer: the
+    same key again (from the same user) gets this answer and does nothing more
+    (docs/api.md). Kept in the transaction of the work it answers."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, db_index=False
+    )
+    key = models.CharField(max_length=255)
+    method = models.CharField(max_length=8)
+    path = models.CharField(max_length=500)
+    # SHA-256 of the body: the same key with another body is refused.
+    body_digest = models.CharField(max_length=64)
+    status = models.PositiveSmallIntegerField()
+    response = models.JSONField(null=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "key"], name="idempotentrequest_key_unique_per_user"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path} ({self.key})"

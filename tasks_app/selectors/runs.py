@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.db.models import Count, Exists, OuterRef, Q, Subquery
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
 from providers.base import RunSpec
@@ -229,6 +229,14 @@ def run_rows(
     """The newest `limit` runs (of `task_name`, in `statuses`), with their
     progress (data units only: screening and gold units are not progress; their
     submissions await review like any other), in one query whatever their size."""
+    return [RunRow(*row) for row in run_rows_query(task_name, statuses)[:limit]]
+
+
+def run_rows_query(
+    task_name: str | None = None, statuses: tuple[str, ...] = ()
+) -> QuerySet:
+    """run_rows' query, newest first, for a caller that pages through it: its
+    rows are RunRow's fields in order."""
     from tasks_app.models import DECIDED_AGENT_STATUSES, Agent
 
     submitted = [
@@ -257,7 +265,7 @@ def run_rows(
         runs = runs.filter(task__task_name=task_name)
     if statuses:
         runs = runs.filter(status__in=statuses)
-    rows = (
+    return (
         runs.order_by("-pk")
         .annotate(
             n_units=Coalesce(units(), 0),
@@ -276,6 +284,5 @@ def run_rows(
             "launched_at",
             "ended_at",
             "end_reason",
-        )[:limit]
+        )
     )
-    return [RunRow(*row) for row in rows]

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from providers.registry import get_provider_class
 from qualifications_app.models import DECISION_ACTIONS, ReviewAction, WorkerReview
-from tasks_app.exceptions import ReviewError
+from tasks_app.exceptions import AlreadyDecided, ReviewError
 from tasks_app.models import Agent, AgentStatus, TaskRun, Unit, UnitStatus
 from tasks_app.review_sql import AgentRow
 
@@ -145,7 +145,7 @@ def the_submission(
     return None
 
 
-def already_decided(unit_id: int, agent_id: int | None) -> ReviewError:
+def already_decided(unit_id: int, agent_id: int | None) -> AlreadyDecided:
     reviews = WorkerReview.objects.filter(
         action__in=list(DECISION_ACTIONS), overridden_at__isnull=True
     )
@@ -159,16 +159,26 @@ def already_decided(unit_id: int, agent_id: int | None) -> ReviewError:
         .first()
     )
     if review is None:
-        return ReviewError(f"unit {unit_id} was decided meanwhile; nothing was changed")
+        return AlreadyDecided(
+            f"unit {unit_id} was decided meanwhile; nothing was changed"
+        )
     who = review.created_by.get_username() if review.created_by else "the operator"
     verb = DECIDED[OUTCOMES[ReviewAction(review.action)][1]]
     when = review.created_at.isoformat(timespec="seconds")
     hint = ""
     if review.action == ReviewAction.REJECT:
         hint = " (to approve it anyway, override the rejection)"
-    return ReviewError(
+    return AlreadyDecided(
         f"unit {unit_id} was already {verb} by {who} at {when}; nothing was "
-        f"changed{hint}"
+        f"changed{hint}",
+        decision={
+            "unit_id": unit_id,
+            "agent_id": review.agent_id,
+            "action": review.action,
+            "feedback": review.reason,
+            "by": who,
+            "at": when,
+        },
     )
 
 

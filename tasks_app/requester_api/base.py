@@ -1,0 +1,113 @@
+"""What every requester API view shares: token (or admin session)
+authentication, the admin's model permissions by method, errors as
+`{"detail": ..., "field": ...}`, and paginated lists."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView, exception_handler
+
+# The admin's permissions, by what a call does.
+VIEW = "tasks_app.view_taskrun"
+REVIEW = "tasks_app.review_unit"
+SHUTDOWN = "tasks_app.change_taskrun"
+VIEW_QUALIFICATIONS = "qualifications_app.view_qualification"
+ADD_QUALIFICATION = "qualifications_app.add_qualification"
+GRANT = "qualifications_app.add_grantedqualification"
+VIEW_WORKERS = "tasks_app.view_worker"
+
+
+class ModelPermissions(BasePermission):
+    """The view's `permissions[method]`, all of them (403 naming them)."""
+
+    message = "you don't have the permission this needs"
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        user = request.user
+        if user is None or not user.is_authenticated:
+            raise exceptions.NotAuthenticated()
+        needed = view.permissions.get(request.method, view.permissions.get("*", ()))
+        missing = [perm for perm in needed if not user.has_perm(perm)]
+        if missing:
+            raise exceptions.PermissionDenied(
+                f"this needs the permission {', '.join(missing)}"
+            )
+        return True
+
+
+class Pages(PageNumberPagination):
+    """`?page=N&page_size=M` (100 by default, 1,000 at most); `results` holds
+    the page's items, `count` all of them, `next`/`previous` the pages' URLs."""
+
+    page_size = 100
+    page_size_query_param = "page_size"
+    max_page_size = 1000
+
+
+class RequesterAPIView(APIView):
+    """A requester API view: `permissions` maps a method (or "*") to the
+    permissions it needs."""
+
+    authentication_classes = [TokenAuthentication, SessionAuthentication]
+    permission_classes = [ModelPermissions]
+    permissions: dict[str, tuple[str, ...]] = {}
+
+    def get_exception_handler(self):
+        return requester_exception_handler
+
+    def paginate(self, request: Request, items: Any) -> Pages:
+        pages = Pages()
+        page = pages.paginate_queryset(items, request, view=self)
+        pages.page_items = page  # type: ignore[attr-defined]
+        return pages
+
+
+def requester_exception_handler(exc: Exception, context: dict) -> Response | None:
+    """DRF's answer, shaped `{"detail": ..., "field": ...}`: a validation error
+    names its first field and says what is wrong with it."""
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound(str(exc) or "not found")
+    if isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied(str(exc) or None)
+    response = exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        field, message = _first_error(exc.detail)
+        body: dict[str, Any] = {"detail": f"{field}: {message}" if field else message}
+        if field:
+            body["field"] = field
+        response.data = body
+    elif isinstance(response.data, dict) and "detail" in response.data:
+        response.data = {"detail": str(response.data["detail"])}
+    return response
+
+
+def _first_error(detail: Any, prefix: str = "") -> tuple[str, str]:
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            name = prefix if key == "non_field_errors" else f"{prefix}{key}"
+            return _first_error(value, f"{name}." if isinstance(value, dict) else name)
+    if isinstance(detail, list) and detail:
+        return _first_error(detail[0], prefix)
+    return prefix.rstrip("."), str(detail)
+
+
+def refused(message: str, *, field: str | None = None, code: int = 400) -> Response:
+    """An answer saying what is wrong (and with which field)."""
+    body: dict[str, Any] = {"detail": f"{field}: {message}" if field else message}
+    if field:
+        body["field"] = field
+    return Response(body, status=code)
+
+
+CONFLICT = status.HTTP_409_CONFLICT

@@ -1,0 +1,143 @@
+"""A run's submissions, for a script deciding on them, and their files."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.files.storage import default_storage
+from django.http import FileResponse, Http404
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from providers.registry import parse_worker_ref
+from tasks_app.models import DECIDED_AGENT_STATUSES, Agent, TaskRun, Worker
+from tasks_app.requester_api.base import VIEW, RequesterAPIView, refused
+from tasks_app.selectors import awaiting_review
+from tasks_app.uploads import agent_files
+
+STATUSES = ("pending", "decided", "all")
+
+
+class RunSubmissions(RequesterAPIView):
+    permissions = {"GET": (VIEW,)}
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "status",
+                str,
+                enum=list(STATUSES),
+                description="pending (no decision yet, the default), decided, or all",
+            ),
+            OpenApiParameter("worker", str, description="only this worker (P:ID)"),
+            OpenApiParameter(
+                "late", bool, description="only late submissions, or only on-time ones"
+            ),
+            OpenApiParameter("page", int),
+            OpenApiParameter("page_size", int),
+        ],
+        responses={200: OpenApiTypes.OBJECT},
+        summary="The run's submissions: inputs, outputs, files, timings, review",
+    )
+    def get(self, request: Request, run_id: int) -> Response:
+        run = get_object_or_404(TaskRun, pk=run_id)
+        params = request.query_params
+        status = params.get("status", "pending")
+        if status not in STATUSES:
+            return refused(f"one of {', '.join(STATUSES)}", field="status")
+        if status == "pending":
+            agents = awaiting_review(run=run)
+        else:
+            agents = Agent.objects.filter(run=run, submitted_at__isnull=False)
+            if status == "decided":
+                agents = agents.filter(status__in=DECIDED_AGENT_STATUSES)
+            agents = agents.select_related("unit__assignment", "worker").order_by(
+                "unit_id", "pk"
+            )
+        if "worker" in params:
+            try:
+                ref = parse_worker_ref(params["worker"])
+            except ValueError as exc:
+                return refused(str(exc), field="worker")
+            worker = Worker.objects.filter(
+                provider_type=ref.provider_type, worker_name=ref.worker_name
+            ).first()
+            agents = agents.filter(worker=worker) if worker else agents.none()
+        if "late" in params:
+            late = params["late"].lower()
+            if late not in ("true", "false"):
+                return refused("true or false", field="late")
+            agents = agents.filter(is_late=late == "true")
+        pages = self.paginate(request, agents)
+        return pages.get_paginated_response(
+            [submission(request, run, agent) for agent in pages.page_items]
+        )
+
+
+def submission(request: Request, run: TaskRun, agent: Agent) -> dict[str, Any]:
+    """One submission as the API gives it."""
+    files = [
+        {
+            "name": record["name"],
+            "size": record["size"],
+            "content_type": record["content_type"],
+            "url": request.build_absolute_uri(
+                reverse("requester-api:file", args=[run.pk, agent.pk, index])
+            ),
+        }
+        for index, record in enumerate(agent_files(agent))
+    ]
+    seconds = (
+        None
+        if agent.submitted_at is None or agent.from_provider_listing
+        else round((agent.submitted_at - agent.created_at).total_seconds(), 3)
+    )
+    return {
+        "unit_id": agent.unit_id,
+        "agent_id": agent.pk,
+        "assignment_id": agent.unit.assignment_id,
+        "worker": f"{agent.worker.provider_type}:{agent.worker.worker_name}",
+        "status": agent.status,
+        "decided": agent.status in DECIDED_AGENT_STATUSES,
+        "late": agent.is_late,
+        "inputs": agent.unit.assignment.data,
+        "outputs": agent.submission,
+        "files": files,
+        "metadata": agent.metadata,
+        "timings": {
+            "accepted_at": agent.created_at.isoformat(),
+            "submitted_at": agent.submitted_at.isoformat()
+            if agent.submitted_at
+            else None,
+            "work_time_s": seconds,
+        },
+    }
+
+
+class SubmittedFile(RequesterAPIView):
+    permissions = {"GET": (VIEW,)}
+
+    @extend_schema(
+        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
+        summary="A file a worker sent with a submission",
+    )
+    def get(self, request: Request, run_id: int, agent_id: int, index: int):
+        agent = get_object_or_404(Agent, pk=agent_id, run_id=run_id)
+        records = agent_files(agent)
+        if index >= len(records):
+            raise Http404(f"agent {agent_id} has no file {index}")
+        record = records[index]
+        if not default_storage.exists(record["path"]):
+            raise Http404(f"the file {record['name']} is no longer stored")
+        response = FileResponse(
+            default_storage.open(record["path"], "rb"),
+            as_attachment=True,
+            filename=record["name"],
+            content_type="application/octet-stream",
+        )
+        response["X-Content-Type-Options"] = "nosniff"
+        response["Cache-Control"] = "private, no-store"
+        return response
