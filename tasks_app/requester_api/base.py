@@ -51,6 +51,8 @@ class Pages(PageNumberPagination):
     page_size = 100
     page_size_query_param = "page_size"
     max_page_size = 1000
+    # The page's items, set by RequesterAPIView.paginate.
+    page_items: list[Any]
 
 
 class RequesterAPIView(APIView):
@@ -67,7 +69,7 @@ class RequesterAPIView(APIView):
     def paginate(self, request: Request, items: Any) -> Pages:
         pages = Pages()
         page = pages.paginate_queryset(items, request, view=self)
-        pages.page_items = page  # type: ignore[attr-defined]
+        pages.page_items = page if page is not None else []
         return pages
 
 

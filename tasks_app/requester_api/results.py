@@ -8,13 +8,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.http import StreamingHttpResponse
+from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils.text import get_valid_filename
 from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema
 from rest_framework import exceptions
-from rest_framework.renderers import BaseRenderer
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
+from rest_framework.response import Response
 
 from tasks_app.models import TaskRun
 from tasks_app.requester_api.base import VIEW, RequesterAPIView
@@ -28,8 +29,7 @@ from tasks_app.selectors.export import (
 
 
 class _ExportRenderer(BaseRenderer):
-    """Chooses the format; the rows are streamed by the view. An error (a
-    dict) is written as JSON."""
+    """Chooses the format; the rows are streamed by the view."""
 
     charset = "utf-8"
 
@@ -51,13 +51,28 @@ class RunResults(RequesterAPIView):
     permissions = {"GET": (VIEW,)}
     renderer_classes = [JSONLRenderer, CSVRenderer]
 
+    def handle_exception(self, exc: Exception) -> Response:
+        # An error is JSON, as everywhere in the API, whatever format was asked.
+        response = super().handle_exception(exc)
+        self.request.accepted_renderer = JSONRenderer()
+        self.request.accepted_media_type = JSONRenderer.media_type
+        return response
+
+    # A `?format=` without a renderer, refused once the caller is known to be
+    # allowed (DRF negotiates before it authenticates: anonymous is 401 first).
+    unknown_format = False
+
     def perform_content_negotiation(self, request: Request, force: bool = False):
         try:
             return super().perform_content_negotiation(request, force)
-        except exceptions.NotFound as exc:
-            raise exceptions.ValidationError(
-                {"format": f"one of {', '.join(FORMATS)}"}
-            ) from exc
+        except Http404:  # DRF's answer to a `?format=` it has no renderer for
+            self.unknown_format = True
+            return JSONRenderer(), JSONRenderer.media_type
+
+    def check_permissions(self, request: Request) -> None:
+        super().check_permissions(request)
+        if self.unknown_format:
+            raise exceptions.ValidationError({"format": f"one of {', '.join(FORMATS)}"})
 
     @extend_schema(
         parameters=[

@@ -3,6 +3,9 @@ service; a second decision answers 409 with the first one's details."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+from typing import Any
+
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
@@ -14,6 +17,7 @@ from tasks_app.exceptions import AlreadyDecided, LargeBonusError, ReviewError
 from tasks_app.models import Unit
 from tasks_app.requester_api.base import CONFLICT, REVIEW, RequesterAPIView, refused
 from tasks_app.requester_api.idempotency import idempotent
+from tasks_app.services.review import parse_amount
 
 # MTurk's longest RequesterFeedback.
 MAX_FEEDBACK = 1024
@@ -36,9 +40,21 @@ class SoftRejectInput(serializers.Serializer):
     )
 
 
+class DollarsField(serializers.CharField):
+    """Dollars as a JSON string of plain decimal digits ("0.50"): a JSON number
+    is refused, as a float may not be the amount that was meant."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            raise serializers.ValidationError(
+                'must be a string of dollars, such as "0.50"'
+            )
+        return super().to_internal_value(data)
+
+
 class BonusInput(serializers.Serializer):
-    amount = serializers.CharField(
-        max_length=32, help_text='dollars, as a plain decimal string ("0.50")'
+    amount = DollarsField(
+        max_length=40, help_text='dollars, as a plain decimal string ("0.50")'
     )
     reason = serializers.CharField(max_length=MAX_FEEDBACK)
     confirm_large = serializers.BooleanField(
@@ -46,6 +62,12 @@ class BonusInput(serializers.Serializer):
         default=False,
         help_text="needed for a bonus above 10 times the unit's reward",
     )
+
+    def validate_amount(self, value: str) -> Decimal:
+        try:
+            return parse_amount(value)
+        except ReviewError as exc:
+            raise serializers.ValidationError(str(exc)) from exc
 
 
 class UnitDecisionView(RequesterAPIView):
