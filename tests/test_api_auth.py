@@ -87,6 +87,14 @@ def test_a_token_without_the_permission_is_refused_naming_it(method, url, needed
         assert permission in response.json()["detail"]
 
 
+@pytest.mark.parametrize(
+    "url", sorted({url for method, url, _ in ENDPOINTS if method == "GET"})
+)
+def test_head_needs_what_get_needs(url):
+    assert api_client().head(url).status_code == 403
+    assert APIClient().head(url).status_code == 401
+
+
 def test_a_wrong_token_is_refused_with_401():
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION="Token not-a-token")

@@ -6,6 +6,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from tasks_app.models import (
     Agent,
@@ -322,3 +324,16 @@ def test_the_bulk_approval_pays_the_units_reward_not_a_figure_from_the_client():
 
     [reward] = Payment.objects.filter(kind="reward")
     assert reward.amount == Decimal("0.50")
+
+
+def test_a_page_of_runs_costs_the_same_queries_whatever_its_length():
+    client = viewer()
+    TaskRunFactory(units=2)
+    with CaptureQueriesContext(connection) as one:
+        get(client, "/runs/")
+    for _ in range(5):
+        submitted_run("w1")
+    with CaptureQueriesContext(connection) as six:
+        assert get(client, "/runs/").json()["count"] == 6
+
+    assert len(six) == len(one)

@@ -7,6 +7,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -218,3 +220,15 @@ def test_submissions_are_paginated_with_results():
 
 def test_the_submissions_of_an_unknown_run_are_404():
     assert get(viewer(), "/runs/999999/submissions/").status_code == 404
+
+
+def test_a_page_costs_the_same_queries_whatever_its_length():
+    small, large = submitted_run("a1"), submitted_run(*[f"b{n}" for n in range(6)])
+    client = viewer()
+
+    with CaptureQueriesContext(connection) as one:
+        assert len(submissions(client, small, status="all")) == 1
+    with CaptureQueriesContext(connection) as six:
+        assert len(submissions(client, large, status="all")) == 6
+
+    assert len(six) == len(one)

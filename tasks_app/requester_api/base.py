@@ -35,7 +35,9 @@ class ModelPermissions(BasePermission):
         user = request.user
         if user is None or not user.is_authenticated:
             raise exceptions.NotAuthenticated()
-        needed = view.permissions.get(request.method, view.permissions.get("*", ()))
+        # HEAD runs the GET handler, so it needs what GET needs.
+        method = "GET" if request.method == "HEAD" else request.method
+        needed = view.permissions.get(method, view.permissions.get("*", ()))
         missing = [perm for perm in needed if not user.has_perm(perm)]
         if missing:
             raise exceptions.PermissionDenied(
