@@ -4,6 +4,14 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from tasks_app.requester_api import results, runs, submissions, units
+from tasks_app.requester_api.qualifications import (
+    QualificationDetail,
+    QualificationGrant,
+    QualificationList,
+    QualificationRevoke,
+    QualificationWorkers,
+)
+from tasks_app.requester_api.workers import WorkerDetail
 
 app_name = "requester-api"
 
@@ -31,6 +39,32 @@ urlpatterns = [
         name="soft-reject",
     ),
     path("units/<int:unit_id>/bonus/", units.UnitBonus.as_view(), name="bonus"),
+    path(
+        "qualifications/",
+        QualificationList.as_view(),
+        name="qualifications",
+    ),
+    path(
+        "qualifications/<str:name>/",
+        QualificationDetail.as_view(),
+        name="qualification",
+    ),
+    path(
+        "qualifications/<str:name>/workers/",
+        QualificationWorkers.as_view(),
+        name="qualification-workers",
+    ),
+    path(
+        "qualifications/<str:name>/grant/",
+        QualificationGrant.as_view(),
+        name="grant",
+    ),
+    path(
+        "qualifications/<str:name>/revoke/",
+        QualificationRevoke.as_view(),
+        name="revoke",
+    ),
+    path("workers/<str:ref>/", WorkerDetail.as_view(), name="worker"),
     # Public: what a client needs to know the API.
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path(
