@@ -1,17 +1,26 @@
 """What the requester API tests share: users holding exactly the permissions a
-test needs, clients that send their token, the endpoints' URLs, and runs with
-submissions made through the worker API.
+test needs, clients that send their token, calls, and runs with submissions
+made through the worker API.
 
-Every call goes through HTTP (DRF's APIClient), with `Authorization: Token KEY`.
+Every call goes through HTTP (DRF's APIClient), with `Authorization: Token KEY`,
+and every answer that `get` and `post` receive is checked against the API's own
+OpenAPI schema (`documented`): its status code, content type and body.
 """
 
 from __future__ import annotations
 
+import functools
+import re
 from typing import Any
 
+import requests
+import schemathesis
 from django.contrib.auth.models import Permission, User
+from django.http import StreamingHttpResponse
+from django.urls import resolve
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
+from schemathesis.core.transport import Response as ReceivedResponse
 
 from tasks_app.models import TaskRun, Unit
 from tasks_app.requester_api.base import REVIEW, SHUTDOWN, VIEW
@@ -61,12 +70,52 @@ def operator_client(name: str = "olga") -> APIClient:
 
 def post(client: APIClient, url: str, body: dict | None = None, **headers: Any):
     """POST `body` as JSON to `url` under /api/v1, with extra HTTP headers
-    (`HTTP_IDEMPOTENCY_KEY="..."`)."""
-    return client.post(f"{API}{url}", body or {}, format="json", **headers)
+    (`HTTP_IDEMPOTENCY_KEY="..."`); the answer is one the schema describes."""
+    return documented(client.post(f"{API}{url}", body or {}, format="json", **headers))
 
 
 def get(client: APIClient, url: str, **params: Any):
-    return client.get(f"{API}{url}", params)
+    """GET `url` under /api/v1 with query `params`; the answer is one the
+    schema describes."""
+    return documented(client.get(f"{API}{url}", params))
+
+
+@functools.cache
+def _schema() -> tuple[dict, Any]:
+    raw = APIClient().get(f"{API}/schema/", {"format": "json"}).json()
+    return raw, schemathesis.openapi.from_dict(raw)
+
+
+def documented(response):
+    """`response`, after failing the test unless the API's schema describes it
+    for its operation: the status code, the content type and (unless streamed)
+    the body."""
+    raw, schema = _schema()
+    request = response.wsgi_request
+    path = "/" + re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", resolve(request.path).route)
+    method = request.method.lower()
+    answers = raw["paths"][path][method]["responses"]
+    code = str(response.status_code)
+    assert code in answers, f"{method} {path}: {code} is not in its schema"
+    media_type = response["Content-Type"].split(";")[0].strip()
+    assert media_type in answers[code]["content"], (
+        f"{method} {path}: {code} as {media_type} is not in its schema"
+    )
+    if isinstance(response, StreamingHttpResponse):
+        return response
+    sent = requests.Request(
+        request.method, f"http://testserver{request.get_full_path()}"
+    ).prepare()
+    received = ReceivedResponse(
+        status_code=response.status_code,
+        headers={name.lower(): [value] for name, value in response.items()},
+        content=response.content,
+        request=sent,
+        elapsed=0.0,
+        verify=True,
+    )
+    schema[path][method.upper()].validate_response(received)
+    return response
 
 
 def submitted_run(

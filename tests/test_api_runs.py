@@ -337,3 +337,49 @@ def test_a_page_of_runs_costs_the_same_queries_whatever_its_length():
         assert get(client, "/runs/").json()["count"] == 6
 
     assert len(six) == len(one)
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"page_size": "0"}, "page_size"),
+        ({"page_size": "1001"}, "page_size"),
+        ({"page_size": "ten"}, "page_size"),
+        ({"page_size": "+5"}, "page_size"),
+        ({"page": "0"}, "page"),
+        ({"page": "-1"}, "page"),
+        ({"page": "two"}, "page"),
+    ],
+)
+def test_a_page_or_page_size_out_of_range_is_refused_naming_it(params, field):
+    TaskRunFactory()
+
+    response = get(viewer(), "/runs/", **params)
+
+    assert response.status_code == 400
+    assert response.json()["field"] == field
+
+
+def test_a_page_past_the_last_is_404_and_last_is_the_last():
+    runs = [TaskRunFactory() for _ in range(3)]
+    client = viewer()
+
+    past = get(client, "/runs/", page_size=2, page=3)
+    last = get(client, "/runs/", page_size=2, page="last")
+
+    assert past.status_code == 404
+    assert [run["id"] for run in last.json()["results"]] == [runs[0].pk]
+
+
+def test_ids_beyond_any_row_are_refused_or_not_found_never_a_server_error():
+    run = submitted_run("w1")
+    client = reviewer_client()
+
+    too_large = post(client, f"/runs/{run.pk}/approve/", {"unit_ids": [2**63]})
+    largest = post(client, f"/runs/{run.pk}/approve/", {"unit_ids": [2**63 - 1]})
+    no_run = get(client, f"/runs/{2**64}/")
+
+    assert too_large.status_code == largest.status_code == 400
+    assert too_large.json()["field"] == "unit_ids.0"
+    assert largest.json()["field"] == "unit_ids"
+    assert no_run.status_code == 404

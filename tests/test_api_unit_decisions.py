@@ -289,3 +289,9 @@ def test_a_malformed_body_is_refused_naming_the_field(decide, action, body, fiel
     assert response.json()["field"] == field
     assert response.json()["detail"].startswith(f"{field}: ")
     assert Agent.objects.get(unit=unit).status == AgentStatus.COMPLETED
+
+
+def test_a_unit_id_beyond_any_row_is_404(decide):
+    response = post(reviewer_client(), f"/units/{2**64}/approve/")
+
+    assert response.status_code == 404

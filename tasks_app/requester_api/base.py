@@ -4,11 +4,12 @@ authentication, the admin's model permissions by method, errors as
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404
-from rest_framework import exceptions, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import BasePermission
@@ -48,13 +49,43 @@ class ModelPermissions(BasePermission):
 
 class Pages(PageNumberPagination):
     """`?page=N&page_size=M` (100 by default, 1,000 at most); `results` holds
-    the page's items, `count` all of them, `next`/`previous` the pages' URLs."""
+    the page's items, `count` all of them, `next`/`previous` the pages' URLs.
+    A page or page size that is not a whole number in range is refused (400)
+    rather than read as the default; a page past the last is 404."""
 
     page_size = 100
     page_size_query_param = "page_size"
     max_page_size = 1000
     # The page's items, set by RequesterAPIView.paginate.
     page_items: list[Any]
+
+    def get_page_size(self, request: Request) -> int:
+        given = request.query_params.get(self.page_size_query_param)
+        if given is None:
+            return self.page_size
+        return _whole_number(given, self.page_size_query_param, self.max_page_size)
+
+    def get_page_number(self, request: Request, paginator: Any) -> Any:
+        given = request.query_params.get(self.page_query_param)
+        if given is None or given in self.last_page_strings:
+            return super().get_page_number(request, paginator)
+        return _whole_number(given, self.page_query_param)
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        page, page_size = super().get_schema_operation_parameters(view)
+        page["schema"]["minimum"] = 1
+        page_size["schema"].update(minimum=1, maximum=self.max_page_size)
+        return [page, page_size]
+
+
+def _whole_number(text: str, name: str, most: int | None = None) -> int:
+    # Digits 0-9 only: int() would also take "+1", " 1" and "١".
+    if re.fullmatch(r"[0-9]{1,18}", text):
+        number = int(text)
+        if number >= 1 and (most is None or number <= most):
+            return number
+    upper = f" to {most:,}" if most else " or more"
+    raise exceptions.ValidationError({name: f"a whole number from 1{upper}"})
 
 
 class RequesterAPIView(APIView):
@@ -63,6 +94,9 @@ class RequesterAPIView(APIView):
 
     authentication_classes = [TokenAuthentication, SessionAuthentication]
     permission_classes = [ModelPermissions]
+    # Read by the schema only (a list declared `many=True` is documented
+    # paginated); the views page with `paginate`.
+    pagination_class = Pages
     permissions: dict[str, tuple[str, ...]] = {}
 
     def get_exception_handler(self):
@@ -73,6 +107,37 @@ class RequesterAPIView(APIView):
         page = pages.paginate_queryset(items, request, view=self)
         pages.page_items = page if page is not None else []
         return pages
+
+
+class ErrorSerializer(serializers.Serializer):
+    """An error: what is wrong (and what was not done), and with which field."""
+
+    detail = serializers.CharField()
+    field = serializers.CharField(
+        required=False, help_text="the field, parameter or header at fault"
+    )
+
+
+# What any call may be answered besides its own errors: no or a bad token,
+# a permission missing, or what it names (or the page asked for) is not there.
+COMMON_ERRORS = (401, 403, 404)
+
+
+def answers(
+    ok: Any,
+    *errors: int,
+    shapes: dict[int, Any] | None = None,
+    as_json: bool = False,
+) -> dict[Any, Any]:
+    """An endpoint's responses for its schema: `ok` for 200 (or a dict of
+    them), and an error for each of COMMON_ERRORS and `errors`, shaped as
+    ErrorSerializer unless `shapes` gives the code another shape; `as_json`
+    says they are JSON, for a view whose renderers are not."""
+    documented: dict[Any, Any] = dict(ok) if isinstance(ok, dict) else {200: ok}
+    for code in sorted({*COMMON_ERRORS, *errors}):
+        key = (code, "application/json") if as_json else code
+        documented[key] = (shapes or {}).get(code, ErrorSerializer)
+    return documented
 
 
 def requester_exception_handler(exc: Exception, context: dict) -> Response | None:

@@ -18,7 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from tasks_app.models import TaskRun
-from tasks_app.requester_api.base import VIEW, RequesterAPIView
+from tasks_app.requester_api.base import VIEW, RequesterAPIView, answers
 from tasks_app.selectors.export import (
     CONTENT_TYPES,
     FORMATS,
@@ -48,6 +48,10 @@ class CSVRenderer(_ExportRenderer):
 
 
 class RunResults(RequesterAPIView):
+    """The run's results as `export_results --run N` writes them: JSONL (one
+    object a submission) by default, or CSV with `?format=csv` or
+    `Accept: text/csv`; `?status=` keeps units in those statuses."""
+
     permissions = {"GET": (VIEW,)}
     renderer_classes = [JSONLRenderer, CSVRenderer]
 
@@ -84,10 +88,15 @@ class RunResults(RequesterAPIView):
                 description="only units in these statuses (repeatable)",
             ),
         ],
-        responses={
-            (200, "application/x-ndjson"): OpenApiTypes.STR,
-            (200, "text/csv"): OpenApiTypes.STR,
-        },
+        responses=answers(
+            {
+                (200, "application/x-ndjson"): OpenApiTypes.STR,
+                (200, "text/csv"): OpenApiTypes.STR,
+            },
+            400,
+            406,
+            as_json=True,
+        ),
         summary="The run's results, streamed: one JSON line (or CSV row) a "
         "submission, as export_results writes them",
     )

@@ -16,6 +16,7 @@ from tasks_app.requester_api.base import (
     SHUTDOWN,
     VIEW,
     RequesterAPIView,
+    answers,
     refused,
 )
 from tasks_app.requester_api.idempotency import idempotent
@@ -38,6 +39,66 @@ class RunRowSerializer(serializers.Serializer):
     end_reason = serializers.CharField()
 
 
+class MoneySerializer(serializers.Serializer):
+    """Dollars as strings: the ledger's payments by state, what the run has
+    committed, and its budget (null without one)."""
+
+    spent = serializers.CharField()
+    pending = serializers.CharField()
+    failed = serializers.CharField()
+    ambiguous = serializers.CharField()
+    committed = serializers.CharField()
+    committed_rewards = serializers.CharField()
+    committed_bonuses = serializers.CharField()
+    budget = serializers.CharField(allow_null=True)
+    budget_used = serializers.FloatField(allow_null=True)
+    budget_left = serializers.CharField(allow_null=True)
+
+
+class RunDetailSerializer(serializers.Serializer):
+    """The run's dashboard figures (`manage.py run_status --json`)."""
+
+    id = serializers.IntegerField()
+    run_id = serializers.IntegerField()
+    task_name = serializers.CharField()
+    status = serializers.CharField()
+    provider_type = serializers.CharField()
+    units_by_status = serializers.DictField(child=serializers.IntegerField())
+    units = serializers.IntegerField()
+    submitted = serializers.IntegerField()
+    reviewed = serializers.IntegerField()
+    awaiting_review = serializers.IntegerField()
+    approval_rate = serializers.FloatField(allow_null=True)
+    money = MoneySerializer()
+    work_time = serializers.JSONField(help_text="seconds: median, p90")
+    timeline = serializers.JSONField(help_text="submissions per time bucket")
+    workers = serializers.JSONField(help_text="the top workers' figures")
+    workers_total = serializers.IntegerField()
+    other_workers = serializers.IntegerField()
+    provider_failures = serializers.IntegerField()
+    recent_failures = serializers.JSONField()
+    launched_at = serializers.DateTimeField(allow_null=True)
+    ended_at = serializers.DateTimeField(allow_null=True)
+    end_reason = serializers.CharField(help_text="the rule that ended the run")
+
+
+class ShutdownSerializer(serializers.Serializer):
+    run = serializers.IntegerField()
+    status = serializers.CharField()
+    expired = serializers.IntegerField(help_text="units nobody took, now expired")
+    held = serializers.IntegerField(help_text="units workers hold: may be submitted")
+    awaiting_review = serializers.IntegerField()
+    reason = serializers.CharField()
+
+
+class BulkApprovalSerializer(serializers.Serializer):
+    approved = serializers.ListField(child=serializers.IntegerField())
+    refused = serializers.DictField(
+        child=serializers.CharField(), help_text="unit id: why it was not approved"
+    )
+    amount = serializers.CharField(help_text="the rewards paid, in dollars")
+
+
 def run_row(row: RunRow) -> dict:
     data = row.as_dict()
     data["id"] = data.pop("run_id")
@@ -45,6 +106,9 @@ def run_row(row: RunRow) -> dict:
 
 
 class RunList(RequesterAPIView):
+    """The runs, newest first, with their progress: `?task_name=` and
+    `?status=` filter them."""
+
     permissions = {"GET": (VIEW,)}
 
     @extend_schema(
@@ -56,10 +120,9 @@ class RunList(RequesterAPIView):
                 enum=[s.value for s in TaskRunStatus],
                 description="only runs in this status",
             ),
-            OpenApiParameter("page", int),
-            OpenApiParameter("page_size", int),
         ],
-        responses=RunRowSerializer(many=True),
+        responses=answers(RunRowSerializer(many=True), 400),
+        operation_id="runs_list",
         summary="The runs, newest first",
     )
     def get(self, request: Request) -> Response:
@@ -78,11 +141,13 @@ class RunList(RequesterAPIView):
 
 
 class RunDetail(RequesterAPIView):
+    """One run's figures, as its dashboard and `run_status --json` show them."""
+
     permissions = {"GET": (VIEW,)}
 
     @extend_schema(
         summary="One run: its status, units by status, money and end",
-        responses={200: dict},
+        responses=answers(RunDetailSerializer),
     )
     def get(self, request: Request, run_id: int) -> Response:
         run = get_object_or_404(TaskRun.objects.select_related("task"), pk=run_id)
@@ -96,11 +161,14 @@ class ShutdownInput(serializers.Serializer):
 
 
 class RunShutdown(RequesterAPIView):
+    """Shut the run down, as the admin's action and `shutdown_run` do; a run
+    that has already ended is 409."""
+
     permissions = {"POST": (SHUTDOWN,)}
 
     @extend_schema(
         request=ShutdownInput,
-        responses={200: dict},
+        responses=answers(ShutdownSerializer, 400, 409, 422),
         summary="Shut the run down: expire what nobody took (held units may "
         "still be submitted)",
     )
@@ -117,10 +185,15 @@ class RunShutdown(RequesterAPIView):
         return Response(shutdown.as_dict())
 
 
+# The largest id a row can have (a 64-bit key).
+MAX_ID = 2**63 - 1
+
+
 class BulkApproveInput(serializers.Serializer):
     unit_ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1),
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
         required=False,
+        min_length=1,
         max_length=100_000,
     )
     all = serializers.BooleanField(required=False, default=False)
@@ -135,11 +208,16 @@ class BulkApproveInput(serializers.Serializer):
 
 
 class RunApprove(RequesterAPIView):
+    """Approve many of the run's submissions: `unit_ids`, or `{"all": true}`
+    for every one awaiting review. A unit that can't be approved (decided
+    before, say) is listed in `refused` with the reason; ids of units of
+    another run are refused whole (400)."""
+
     permissions = {"POST": (REVIEW,)}
 
     @extend_schema(
         request=BulkApproveInput,
-        responses={200: dict},
+        responses=answers(BulkApprovalSerializer, 400, 422),
         summary="Approve many units of the run: these ids, or all that await review",
     )
     @idempotent

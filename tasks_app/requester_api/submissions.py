@@ -9,19 +9,57 @@ from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema
+from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from providers.registry import parse_worker_ref
 from tasks_app.models import DECIDED_AGENT_STATUSES, Agent, TaskRun, Worker
-from tasks_app.requester_api.base import VIEW, RequesterAPIView, refused
+from tasks_app.requester_api.base import VIEW, RequesterAPIView, answers, refused
 from tasks_app.selectors import awaiting_review
 from tasks_app.uploads import agent_files
 
 STATUSES = ("pending", "decided", "all")
 
 
+class FileSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    size = serializers.IntegerField(help_text="bytes")
+    content_type = serializers.CharField()
+    url = serializers.URLField(help_text="downloads the file (with the token)")
+
+
+class TimingsSerializer(serializers.Serializer):
+    accepted_at = serializers.DateTimeField()
+    submitted_at = serializers.DateTimeField(allow_null=True)
+    work_time_s = serializers.FloatField(
+        allow_null=True,
+        help_text="seconds from accepting the unit to submitting it (null for "
+        "a submission the task page never reported)",
+    )
+
+
+class SubmissionSerializer(serializers.Serializer):
+    unit_id = serializers.IntegerField()
+    agent_id = serializers.IntegerField(help_text="this submission's id")
+    assignment_id = serializers.IntegerField(help_text="the data row's id")
+    worker = serializers.CharField(help_text="PROVIDER:ID")
+    status = serializers.CharField(help_text="the agent's status")
+    decided = serializers.BooleanField()
+    late = serializers.BooleanField(help_text="sent after its agent timed out")
+    inputs = serializers.JSONField(help_text="the data row")
+    outputs = serializers.JSONField(help_text="what the worker submitted")
+    files = FileSerializer(many=True)
+    metadata = serializers.JSONField(
+        help_text="what the page sent to /submit_metadata and /log_error"
+    )
+    timings = TimingsSerializer()
+
+
 class RunSubmissions(RequesterAPIView):
+    """The run's submissions, by unit: pending (the default: no decision
+    yet, late ones too), decided, or all; of one worker, late or on time."""
+
     permissions = {"GET": (VIEW,)}
 
     @extend_schema(
@@ -36,10 +74,9 @@ class RunSubmissions(RequesterAPIView):
             OpenApiParameter(
                 "late", bool, description="only late submissions, or only on-time ones"
             ),
-            OpenApiParameter("page", int),
-            OpenApiParameter("page_size", int),
         ],
-        responses={200: OpenApiTypes.OBJECT},
+        responses=answers(SubmissionSerializer(many=True), 400),
+        operation_id="runs_submissions_list",
         summary="The run's submissions: inputs, outputs, files, timings, review",
     )
     def get(self, request: Request, run_id: int) -> Response:
@@ -118,10 +155,13 @@ def submission(request: Request, run: TaskRun, agent: Agent) -> dict[str, Any]:
 
 
 class SubmittedFile(RequesterAPIView):
+    """A file a worker sent with a submission, as it was sent (the URL is
+    the submission's `files[].url`)."""
+
     permissions = {"GET": (VIEW,)}
 
     @extend_schema(
-        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
+        responses=answers({(200, "application/octet-stream"): OpenApiTypes.BINARY}),
         summary="A file a worker sent with a submission",
     )
     def get(self, request: Request, run_id: int, agent_id: int, index: int):

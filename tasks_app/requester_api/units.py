@@ -15,7 +15,13 @@ from rest_framework.response import Response
 from tasks_app import services
 from tasks_app.exceptions import AlreadyDecided, LargeBonusError, ReviewError
 from tasks_app.models import Unit
-from tasks_app.requester_api.base import CONFLICT, REVIEW, RequesterAPIView, refused
+from tasks_app.requester_api.base import (
+    CONFLICT,
+    REVIEW,
+    RequesterAPIView,
+    answers,
+    refused,
+)
 from tasks_app.requester_api.idempotency import idempotent
 from tasks_app.services.review import parse_amount
 
@@ -70,6 +76,39 @@ class BonusInput(serializers.Serializer):
             raise serializers.ValidationError(str(exc)) from exc
 
 
+class DecisionSerializer(serializers.Serializer):
+    action = serializers.CharField(help_text="approve, reject, soft_reject or bonus")
+    unit_id = serializers.IntegerField()
+    agent_id = serializers.IntegerField(help_text="the submission decided on")
+    worker = serializers.CharField(help_text="the worker's id")
+    review_id = serializers.IntegerField()
+    late = serializers.BooleanField()
+    amount = serializers.CharField(help_text="dollars this pays")
+
+
+class FirstDecisionSerializer(serializers.Serializer):
+    unit_id = serializers.IntegerField()
+    agent_id = serializers.IntegerField()
+    action = serializers.CharField()
+    feedback = serializers.CharField(allow_blank=True)
+    by = serializers.CharField(help_text="who decided")
+    at = serializers.DateTimeField()
+
+
+class ConflictSerializer(serializers.Serializer):
+    """A second decision: the decision in force, or null if it was made by
+    another request at the same moment."""
+
+    detail = serializers.CharField()
+    decision = FirstDecisionSerializer(allow_null=True)
+
+
+def decision_answers(*errors: int) -> dict:
+    return answers(
+        DecisionSerializer, 400, 422, *errors, shapes={409: ConflictSerializer}
+    )
+
+
 class UnitDecisionView(RequesterAPIView):
     """POST: one decision on the unit's submission."""
 
@@ -96,8 +135,11 @@ class UnitDecisionView(RequesterAPIView):
             return refused(str(exc))
 
 
-@extend_schema(request=ApproveInput, responses={200: dict}, summary="Approve")
+@extend_schema(request=ApproveInput, responses=decision_answers(409), summary="Approve")
 class UnitApprove(UnitDecisionView):
+    """Approve the unit's submission and pay its reward; with
+    `override_rejection`, approve a rejected one (where the provider can)."""
+
     body = ApproveInput
 
     def decide(self, request: Request, unit: Unit, data: dict) -> dict:
@@ -109,8 +151,10 @@ class UnitApprove(UnitDecisionView):
         ).as_dict()
 
 
-@extend_schema(request=RejectInput, responses={200: dict}, summary="Reject")
+@extend_schema(request=RejectInput, responses=decision_answers(409), summary="Reject")
 class UnitReject(UnitDecisionView):
+    """Reject the unit's submission, unpaid; `feedback` tells the worker why."""
+
     body = RejectInput
 
     def decide(self, request: Request, unit: Unit, data: dict) -> dict:
@@ -121,10 +165,13 @@ class UnitReject(UnitDecisionView):
 
 @extend_schema(
     request=SoftRejectInput,
-    responses={200: dict},
+    responses=decision_answers(409),
     summary="Soft-reject: pay, but mark the work below the bar",
 )
 class UnitSoftReject(UnitDecisionView):
+    """Pay the reward, but mark the work below the bar (no rejection on the
+    provider, so the worker's approval rate is untouched)."""
+
     body = SoftRejectInput
 
     def decide(self, request: Request, unit: Unit, data: dict) -> dict:
@@ -133,8 +180,11 @@ class UnitSoftReject(UnitDecisionView):
         ).as_dict()
 
 
-@extend_schema(request=BonusInput, responses={200: dict}, summary="Pay a bonus")
+@extend_schema(request=BonusInput, responses=decision_answers(), summary="Pay a bonus")
 class UnitBonus(UnitDecisionView):
+    """Pay the unit's worker a bonus, with the reason they are shown; the same
+    amount for the same reason again is refused as a replay."""
+
     body = BonusInput
 
     def decide(self, request: Request, unit: Unit, data: dict) -> dict:
