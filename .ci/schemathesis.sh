@@ -33,13 +33,15 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 export DATABASE_URL="sqlite:///$tmp/api.sqlite3"
-export MEDIA_ROOT="$tmp/media"
-# The demo needs DEBUG; it also lets a 500 show its traceback in the log.
-export DEBUG=true
+export MEDIA_ROOT="$tmp/media" STATIC_ROOT="$tmp/static"
+mkdir -p "$STATIC_ROOT"
 # No broker: tasks run in the server's process. No in-process beat either, so
 # nothing but the fuzzed requests changes the data while they run.
 unset CELERY_BROKER_URL
 export IN_PROCESS_BEAT=false
+# The setup runs with DEBUG on (the demo refuses to run without it); the server
+# below runs with it off.
+export DEBUG=true
 
 echo "== a database with two demo runs (mock provider, scripted workers)"
 python manage.py demo >"$tmp/demo.log"
@@ -48,14 +50,24 @@ token=$(python manage.py drf_create_token admin | awk '{print $3}')
 
 port=$(python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 echo "== gunicorn on 127.0.0.1:$port"
-python -m gunicorn crowdsite.wsgi:application --bind "127.0.0.1:$port" \
+# Served as in production, DEBUG off: the answers are the ones clients get (a
+# 500's traceback still goes to the log), over plain HTTP on 127.0.0.1.
+DEBUG=false SECRET_KEY=$(python -c 'import secrets; print(secrets.token_urlsafe(50))') \
+  SECURE_SSL_REDIRECT=false \
+  python -m gunicorn crowdsite.wsgi:application --bind "127.0.0.1:$port" \
   --workers 1 --timeout 60 >"$tmp/server.log" 2>&1 &
 server=$!
+up=""
 for _ in $(seq 60); do
-  curl -fs -o /dev/null "http://127.0.0.1:$port/api/v1/schema/" && break
-  kill -0 "$server" 2>/dev/null || { cat "$tmp/server.log"; exit 1; }
+  curl -fs -o /dev/null "http://127.0.0.1:$port/api/v1/schema/" && up=1 && break
+  kill -0 "$server" 2>/dev/null || break
   sleep 0.5
 done
+if [ -z "$up" ]; then
+  echo "schemathesis.sh: the server did not answer:" >&2
+  cat "$tmp/server.log" >&2
+  exit 1
+fi
 
 # Checks: all of them but one.
 # - positive_data_acceptance is left out: it expects every request the schema
