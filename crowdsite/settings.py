@@ -299,7 +299,7 @@ CHANNEL_LAYER_URL = env.str(
 CHANNEL_LAYERS = {
     "default": (
         {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "tasks_app.live.layer.LiveRedisChannelLayer",
             "CONFIG": {"hosts": [CHANNEL_LAYER_URL]},
         }
         if CHANNEL_LAYER_URL

@@ -111,6 +111,7 @@ def eager_celery(fresh_process_state):
 def asgi_live_server(transactional_db, settings):
     """The ASGI application served on a free port (`.url`, `.ws_url`): HTTP and
     the live tasks' WebSocket. SITE_URL points at it."""
+    from channels.layers import channel_layers
     from django.db import connections
     from django.db.backends.signals import connection_created
 
@@ -127,12 +128,16 @@ def asgi_live_server(transactional_db, settings):
     # connection's write at once: reads skip them here, as WAL readers would.
     connection_created.connect(_read_uncommitted)
     _read_uncommitted(connection=connections["default"])
+    # A channel layer instance serves one event loop at a time: each server
+    # (a new loop) gets its own, as each production process has.
+    channel_layers.backends.clear()
     server = AsgiLiveServer().start()
     settings.SITE_URL = server.url
     try:
         yield server
     finally:
         server.stop()
+        channel_layers.backends.clear()
         connection_created.disconnect(_read_uncommitted)
         database["CONN_MAX_AGE"] = kept_for
 
