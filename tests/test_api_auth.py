@@ -26,10 +26,10 @@ def endpoints() -> list[tuple[str, str, tuple[str, ...]]]:
     found = []
     for pattern in urls.urlpatterns:
         assert isinstance(pattern, URLPattern)
-        if pattern.name in PUBLIC:
+        if pattern.name in PUBLIC or pattern.name == "not-found":
             continue
         kwargs = {
-            name: 1 if isinstance(converter, IntConverter) else "x"
+            name: 1 if isinstance(converter, IntConverter | urls.DatabaseId) else "x"
             for name, converter in pattern.pattern.converters.items()
         }
         url = reverse(f"requester-api:{pattern.name}", kwargs=kwargs)

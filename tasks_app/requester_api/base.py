@@ -8,10 +8,11 @@ import re
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from rest_framework import exceptions, serializers, status
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import JSONParser
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -94,6 +95,8 @@ class RequesterAPIView(APIView):
 
     authentication_classes = [TokenAuthentication, SessionAuthentication]
     permission_classes = [ModelPermissions]
+    # Bodies are JSON only (a form body answers 415, in JSON).
+    parser_classes = [JSONParser]
     # Read by the schema only (a list declared `many=True` is documented
     # paginated); the views page with `paginate`.
     pagination_class = Pages
@@ -180,3 +183,17 @@ def refused(message: str, *, field: str | None = None, code: int = 400) -> Respo
 
 
 CONFLICT = status.HTTP_409_CONFLICT
+
+
+class NotFound(APIView):
+    """A path under /api/v1/ that is no endpoint (or an id that can't be one)."""
+
+    authentication_classes: list = []
+    permission_classes: list = []
+    schema = None  # not an endpoint of the schema
+
+    def dispatch(self, request, *args, **kwargs):
+        return JsonResponse(
+            {"detail": f"no such endpoint: {request.path} (see /api/v1/docs/)"},
+            status=404,
+        )

@@ -14,7 +14,6 @@ from django.http import Http404
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -40,7 +39,6 @@ REVOKE = "qualifications_app.delete_grantedqualification"
 MAX_WORKERS = 10_000
 # Bodies are JSON: a form would stop at Django's 1,000 fields
 # (DATA_UPLOAD_MAX_NUMBER_FIELDS), far short of MAX_WORKERS.
-JSON_ONLY = [JSONParser]
 # GrantedQualification.value is a 32-bit integer column (and MTurk's IntegerValue).
 MIN_VALUE, MAX_VALUE = -(2**31), 2**31 - 1
 # How many bad entries a refusal lists before "and N more".
@@ -290,7 +288,6 @@ def known_workers(refs: list[WorkerRef]) -> dict[str, Worker]:
 class QualificationList(RequesterAPIView):
     """GET: the qualifications, paginated. POST: a new one."""
 
-    parser_classes = JSON_ONLY
     permissions = {"GET": (VIEW_QUALIFICATIONS,), "POST": (ADD_QUALIFICATION,)}
 
     @extend_schema(
@@ -398,7 +395,6 @@ class QualificationGrant(RequesterAPIView):
     """POST: grant to many workers at once, all or none; the answer says, per
     worker, whether it was granted, updated to the value or already held."""
 
-    parser_classes = JSON_ONLY
     permissions = {"POST": (GRANT,)}
 
     @extend_schema(
@@ -451,7 +447,6 @@ class QualificationRevoke(RequesterAPIView):
     """POST: revoke from many workers at once (needs the admin's revoke
     permission); the answer says, per worker, revoked, not held or unknown."""
 
-    parser_classes = JSON_ONLY
     permissions = {"POST": (REVOKE,)}
 
     @extend_schema(

@@ -67,6 +67,10 @@ class RunResults(RequesterAPIView):
     unknown_format = False
 
     def perform_content_negotiation(self, request: Request, force: bool = False):
+        if request.query_params.get("format", None) == "":
+            # An empty ?format= would choose the default renderer.
+            self.unknown_format = True
+            return JSONRenderer(), JSONRenderer.media_type
         try:
             return super().perform_content_negotiation(request, force)
         except Http404:  # DRF's answer to a `?format=` it has no renderer for

@@ -14,7 +14,7 @@ from rest_framework.response import Response
 
 from tasks_app import services
 from tasks_app.exceptions import AlreadyDecided, LargeBonusError, ReviewError
-from tasks_app.models import Unit
+from tasks_app.models import Agent, Unit
 from tasks_app.requester_api.base import (
     CONFLICT,
     REVIEW,
@@ -124,7 +124,9 @@ class UnitDecisionView(RequesterAPIView):
         body = self.body(data=request.data)
         body.is_valid(raise_exception=True)
         try:
-            return Response(self.decide(request, unit, body.validated_data))
+            return Response(
+                _worker_as_ref(self.decide(request, unit, body.validated_data))
+            )
         except AlreadyDecided as exc:
             answer = refused(str(exc), code=CONFLICT)
             answer.data["decision"] = exc.decision
@@ -133,6 +135,18 @@ class UnitDecisionView(RequesterAPIView):
             return refused(str(exc), field="confirm_large")
         except ReviewError as exc:
             return refused(str(exc))
+
+
+def _worker_as_ref(decision: dict) -> dict:
+    """A decision's worker as the rest of the API names workers, PROVIDER:ID."""
+    worker = (
+        Agent.objects.filter(pk=int(decision["agent_id"]))
+        .values_list("worker__provider_type", "worker__worker_name")
+        .first()
+    )
+    if worker is not None:
+        decision["worker"] = f"{worker[0]}:{worker[1]}"
+    return decision
 
 
 @extend_schema(request=ApproveInput, responses=decision_answers(409), summary="Approve")

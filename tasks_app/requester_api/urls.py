@@ -1,9 +1,10 @@
 """/api/v1/ (DESIGN §10)."""
 
-from django.urls import path
+from django.urls import path, re_path, register_converter
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from tasks_app.requester_api import results, runs, submissions, units
+from tasks_app.requester_api.base import NotFound
 from tasks_app.requester_api.qualifications import (
     QualificationDetail,
     QualificationGrant,
@@ -15,30 +16,46 @@ from tasks_app.requester_api.workers import WorkerDetail
 
 app_name = "requester-api"
 
+
+class DatabaseId:
+    """An object's id in a URL: digits a 64-bit key can hold (a longer one
+    finds nothing, as an unknown id does)."""
+
+    regex = "[0-9]{1,18}"
+
+    def to_python(self, value: str) -> int:
+        return int(value)
+
+    def to_url(self, value: int) -> str:
+        return str(value)
+
+
+register_converter(DatabaseId, "id")
+
 urlpatterns = [
     path("runs/", runs.RunList.as_view(), name="runs"),
-    path("runs/<int:run_id>/", runs.RunDetail.as_view(), name="run"),
-    path("runs/<int:run_id>/shutdown/", runs.RunShutdown.as_view(), name="shutdown"),
-    path("runs/<int:run_id>/approve/", runs.RunApprove.as_view(), name="run-approve"),
+    path("runs/<id:run_id>/", runs.RunDetail.as_view(), name="run"),
+    path("runs/<id:run_id>/shutdown/", runs.RunShutdown.as_view(), name="shutdown"),
+    path("runs/<id:run_id>/approve/", runs.RunApprove.as_view(), name="run-approve"),
     path(
-        "runs/<int:run_id>/submissions/",
+        "runs/<id:run_id>/submissions/",
         submissions.RunSubmissions.as_view(),
         name="submissions",
     ),
     path(
-        "runs/<int:run_id>/files/<int:agent_id>/<int:index>/",
+        "runs/<id:run_id>/files/<id:agent_id>/<id:index>/",
         submissions.SubmittedFile.as_view(),
         name="file",
     ),
-    path("runs/<int:run_id>/results/", results.RunResults.as_view(), name="results"),
-    path("units/<int:unit_id>/approve/", units.UnitApprove.as_view(), name="approve"),
-    path("units/<int:unit_id>/reject/", units.UnitReject.as_view(), name="reject"),
+    path("runs/<id:run_id>/results/", results.RunResults.as_view(), name="results"),
+    path("units/<id:unit_id>/approve/", units.UnitApprove.as_view(), name="approve"),
+    path("units/<id:unit_id>/reject/", units.UnitReject.as_view(), name="reject"),
     path(
-        "units/<int:unit_id>/soft-reject/",
+        "units/<id:unit_id>/soft-reject/",
         units.UnitSoftReject.as_view(),
         name="soft-reject",
     ),
-    path("units/<int:unit_id>/bonus/", units.UnitBonus.as_view(), name="bonus"),
+    path("units/<id:unit_id>/bonus/", units.UnitBonus.as_view(), name="bonus"),
     path(
         "qualifications/",
         QualificationList.as_view(),
@@ -72,4 +89,6 @@ urlpatterns = [
         SpectacularSwaggerView.as_view(url_name="requester-api:schema"),
         name="docs",
     ),
+    # Any other path under /api/v1/: a JSON 404, as the API's own are.
+    re_path(r"^[\s\S]*$", NotFound.as_view(), name="not-found"),
 ]
