@@ -3,6 +3,7 @@ service; a second decision answers 409 with the first one's details."""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from decimal import Decimal
 from typing import Any
 
@@ -109,14 +110,15 @@ def decision_answers(*errors: int) -> dict:
     )
 
 
-class UnitDecisionView(RequesterAPIView):
+class UnitDecisionView(RequesterAPIView, ABC):
     """POST: one decision on the unit's submission."""
 
     permissions = {"POST": (REVIEW,)}
     body: type[serializers.Serializer] = ApproveInput
 
+    @abstractmethod
     def decide(self, request: Request, unit: Unit, data: dict) -> dict:
-        raise NotImplementedError
+        """Make the decision through its service; what it did, as a dict."""
 
     @idempotent
     def post(self, request: Request, unit_id: int) -> Response:
