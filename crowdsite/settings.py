@@ -304,7 +304,10 @@ CHANNEL_LAYERS = {
     "default": (
         {
             "BACKEND": "tasks_app.live.layer.LiveRedisChannelLayer",
-            "CONFIG": {"hosts": [CHANNEL_LAYER_URL]},
+            # A socket waits for pushes with BZPOPMIN of 5 s (channels-redis);
+            # redis-py's own read timeout (5 s by default since redis-py 8)
+            # must stay above it, or every quiet wait ends in a read error.
+            "CONFIG": {"hosts": [{"address": CHANNEL_LAYER_URL, "socket_timeout": 30}]},
         }
         if CHANNEL_LAYER_URL
         else {"BACKEND": "channels.layers.InMemoryChannelLayer"}

@@ -128,8 +128,13 @@ def asgi_live_server(transactional_db, settings):
     # connection's write at once: reads skip them here, as WAL readers would.
     connection_created.connect(_read_uncommitted)
     _read_uncommitted(connection=connections["default"])
-    # A channel layer instance serves one event loop at a time: each server
-    # (a new loop) gets its own, as each production process has.
+    # Pushes go through an in-memory layer here; `redis_channel_layer` puts
+    # Redis back for a test of them. A layer instance serves one event loop at
+    # a time: each server (a new loop) gets its own, as each process has.
+    settings.CHANNEL_LAYER_URL = ""
+    settings.CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}
+    }
     channel_layers.backends.clear()
     server = AsgiLiveServer().start()
     settings.SITE_URL = server.url
@@ -140,6 +145,25 @@ def asgi_live_server(transactional_db, settings):
         channel_layers.backends.clear()
         connection_created.disconnect(_read_uncommitted)
         database["CONN_MAX_AGE"] = kept_for
+
+
+@pytest.fixture
+def redis_channel_layer(asgi_live_server, settings):
+    """The live server's sockets and pushes on the project's Redis channel
+    layer (CHANNEL_LAYER_URL, or the broker's Redis)."""
+    from channels.layers import channel_layers
+
+    from crowdsite import settings as project
+
+    need(
+        bool(project.CHANNEL_LAYER_URL),
+        "needs a Redis channel layer (CHANNEL_LAYER_URL, or CELERY_BROKER_URL=redis://)",
+    )
+    settings.CHANNEL_LAYER_URL = project.CHANNEL_LAYER_URL
+    settings.CHANNEL_LAYERS = project.CHANNEL_LAYERS
+    channel_layers.backends.clear()
+    yield project.CHANNEL_LAYER_URL
+    channel_layers.backends.clear()
 
 
 def _read_uncommitted(*, connection, **kwargs) -> None:

@@ -12,7 +12,6 @@ from django.utils import timezone
 
 from tasks_app.models import Agent, AgentStatus, LiveCall
 from tasks_app.services import work
-from tests.conftest import need
 from tests.live_calls import LiveSocket, arrive, launch_live_run
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -111,12 +110,8 @@ def test_a_returned_agent_is_told_at_its_next_heartbeat(asgi_live_server, run):
 
 
 def test_with_a_redis_channel_layer_a_timeout_is_pushed_at_once(
-    asgi_live_server, run, settings
+    asgi_live_server, run, redis_channel_layer
 ):
-    need(
-        bool(settings.CHANNEL_LAYER_URL),
-        "needs a Redis channel layer (CHANNEL_LAYER_URL, or CELERY_BROKER_URL=redis://)",
-    )
     alice = arrive(asgi_live_server.url, run, "alice")["agent_id"]
     socket = LiveSocket(asgi_live_server)
     socket.send("alive", alice, {})
